@@ -1,0 +1,51 @@
+# Every target sets up what it needs first, idempotently: on a fresh Debian 12
+# machine (root, Python 3.11, g++/make) `make test` is all there is to run.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+DATASET := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+export PATH := $(BIN):$(PATH)
+# YoWASP tools compile themselves on first use (tens of seconds); keep that cache.
+export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
+
+.PHONY: setup build compare test test-slow bench train clean
+
+setup: $(STAMP) $(DATASET)
+
+# Torch first and pinned: the CPU build 2.13.0; an unpinned torch pulls GBs of CUDA.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e .
+	@touch $@
+
+$(DATASET):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq dataset-fashion-mnist
+
+build: setup
+	$(BIN)/python golden/compare.py
+
+compare: setup
+	$(BIN)/python golden/compare.py
+
+test: setup
+	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python sim/bench.py --json build/bench.json
+
+train: setup
+	$(BIN)/python -m golden.train && $(BIN)/python -m golden.quantize
+
+clean:
+	rm -rf build sim_build .pytest_cache

@@ -1,0 +1,156 @@
+"""The pure-integer reference: ``docs/int8.md`` as code.
+
+Tensors are numpy arrays in NHWC order (the order the accelerator streams).
+Activations are uint8, accumulators int64 holding int32 values, class sums
+int32.  No float touches a value: convolutions are integer im2col products
+computed by BLAS in float64, which is exact because every partial sum is an
+integer below 2**53 (checked, see ``exact_matmul``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from golden.bundle import Bundle, fire_parts
+
+EXACT_LIMIT = 2**53
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Integer matrix product a @ b as int64.
+
+    float64 represents every integer below 2**53 exactly and a sum of such
+    integers stays exact while no partial sum reaches 2**53, in any order of
+    summation; the bound K * max|a| * max|b| covers every partial sum."""
+    amax = int(np.abs(a).max(initial=0))
+    bmax = int(np.abs(b).max(initial=0))
+    if a.shape[-1] * amax * bmax >= EXACT_LIMIT:
+        raise OverflowError("integer product too large for exact float64 accumulation")
+    return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+
+
+def im2col(x: np.ndarray, k: int, stride: int, pad: int, fill: int = 0) -> np.ndarray:
+    """(N, H, W, C) → (N, OH, OW, k*k*C) patches ordered (ky, kx, c)."""
+    n, h, w, c = x.shape
+    if pad:
+        x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=fill)
+    oh = (h + 2 * pad - k) // stride + 1
+    ow = (w + 2 * pad - k) // stride + 1
+    cols = [x[:, ky:ky + stride * (oh - 1) + 1:stride, kx:kx + stride * (ow - 1) + 1:stride, :]
+            for ky in range(k) for kx in range(k)]
+    return np.concatenate(cols, axis=3)
+
+
+def conv_acc(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int = 1, pad: int = 0) -> np.ndarray:
+    """int32 accumulators (as int64) of a conv: bias + sum(w * x), zero padding.
+
+    x uint8 (N, H, W, Cin); weight int8 (Cout, Cin, k, k); → (N, OH, OW, Cout)."""
+    cout, cin, k, _ = weight.shape
+    if x.shape[3] != cin:
+        raise ValueError(f"conv input has {x.shape[3]} channels, weights expect {cin}")
+    cols = im2col(x, k, stride, pad)
+    wmat = weight.transpose(2, 3, 1, 0).reshape(k * k * cin, cout)   # (ky, kx, c) rows
+    acc = exact_matmul(cols, wmat) + bias.astype(np.int64)
+    return acc
+
+
+def requant(acc: np.ndarray, m: np.ndarray, shift: int) -> np.ndarray:
+    """y = clamp((acc * M + 2**(shift-1)) >> shift, 0, 255); >> floors
+    (arithmetic shift), the lower clamp is the ReLU."""
+    y = (acc.astype(np.int64) * m.astype(np.int64) + (1 << (shift - 1))) >> shift
+    return np.clip(y, 0, 255).astype(np.uint8)
+
+
+def conv(x, weight, bias, m, shift, stride=1, pad=0):
+    return requant(conv_acc(x, weight, bias, stride, pad), m, shift)
+
+
+def fire(x: np.ndarray, bundle: Bundle, name: str) -> dict[str, np.ndarray]:
+    """A fire layer: {'squeeze': uint8, 'out': uint8 concat (e1x1 first)}."""
+    layer = bundle.layer(name)
+    s = conv(x, *bundle.conv(name, "squeeze"))
+    outs = []
+    for part in fire_parts(layer)[1:]:
+        w, b, m, sh = bundle.conv(name, part)
+        outs.append(conv(s, w, b, m, sh, 1, w.shape[2] // 2))
+    return {"squeeze": s, "out": np.concatenate(outs, axis=3)}
+
+
+def maxpool(x: np.ndarray) -> np.ndarray:
+    """3x3 / 2 ceil-mode max pool; window cells outside the input are
+    ignored (equivalently, padded with 0, the smallest uint8)."""
+    n, h, w, c = x.shape
+    from golden.models import output_size
+    oh, ow = output_size(h, 3, 2, 0, ceil=True), output_size(w, 3, 2, 0, ceil=True)
+    padded = np.zeros((n, 2 * oh + 1, 2 * ow + 1, c), dtype=np.uint8)
+    padded[:, :h, :w] = x      # ceil mode: 2*oh + 1 >= h
+    out = np.zeros((n, oh, ow, c), dtype=np.uint8)
+    for ky in range(3):
+        for kx in range(3):
+            np.maximum(out, padded[:, ky:ky + 2 * oh:2, kx:kx + 2 * ow:2], out=out)
+    return out
+
+
+def add(a: np.ndarray, side: np.ndarray, m_a: np.ndarray, m_b: np.ndarray, shift: int) -> np.ndarray:
+    """Bypass: clamp((a*Ma + side*Mb + 2**(shift-1)) >> shift, 0, 255).
+
+    ``side`` is the uint8 bypass input (simple) or the int32 accumulator of
+    the bypass 1x1 conv (complex)."""
+    y = (a.astype(np.int64) * m_a.astype(np.int64) + side.astype(np.int64) * m_b.astype(np.int64)
+         + (1 << (shift - 1))) >> shift
+    return np.clip(y, 0, 255).astype(np.uint8)
+
+
+def gap(x: np.ndarray) -> np.ndarray:
+    """Global sum pool: int32 per-class sums over H x W (the mean times H*W)."""
+    return x.astype(np.int64).sum(axis=(1, 2)).astype(np.int32)
+
+
+def argmax(sums: np.ndarray) -> np.ndarray:
+    """Predicted class: the largest class sum, ties to the lowest index
+    (numpy's argmax returns the first maximum)."""
+    return np.argmax(sums, axis=-1)
+
+
+def run(bundle: Bundle, images: np.ndarray, batch: int = 500) -> dict[str, np.ndarray]:
+    """Every layer's output for uint8 images (N, H, W, C): layer name →
+    array; fire layers add '<name>.squeeze'.  The last layer is the output."""
+    want = bundle.layers[0]["shape"]
+    if images.dtype != np.uint8 or images.ndim != 4 or list(images.shape[1:]) != want:
+        raise ValueError(f"images must be uint8 (N, {want[0]}, {want[1]}, {want[2]}), "
+                         f"got {images.dtype} {images.shape}")
+    chunks = [_run_batch(bundle, images[i:i + batch]) for i in range(0, len(images), batch)]
+    return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+
+def _run_batch(bundle: Bundle, images: np.ndarray) -> dict[str, np.ndarray]:
+    acts: dict[str, np.ndarray] = {}
+    for layer in bundle.layers:
+        name, kind = layer["name"], layer["kind"]
+        src = [acts[i] for i in layer["inputs"]]
+        if kind == "input":
+            out = images
+        elif kind == "conv":
+            out = conv(src[0], *bundle.conv(name), layer["stride"], layer["padding"])
+        elif kind == "fire":
+            r = fire(src[0], bundle, name)
+            acts[f"{name}.squeeze"] = r["squeeze"]
+            out = r["out"]
+        elif kind == "maxpool":
+            out = maxpool(src[0])
+        elif kind == "add":
+            side = src[1]
+            if layer["bypass"] == "complex":
+                side = conv_acc(side, bundle.array(name, "weight"), bundle.array(name, "bias"))
+            out = add(src[0], side, bundle.array(name, "m_a"), bundle.array(name, "m_b"), layer["shift"])
+        elif kind == "gap":
+            out = gap(src[0])
+        else:  # validate() refuses other kinds
+            raise AssertionError(kind)
+        acts[name] = out
+    return acts
+
+
+def classify(bundle: Bundle, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(class sums int32 (N, classes), predicted classes (N,))."""
+    out = run(bundle, images)[bundle.layers[-1]["name"]]
+    return out, argmax(out)

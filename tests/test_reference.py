@@ -1,0 +1,47 @@
+"""The committed reference network: reproducible from its checkpoint, small
+enough for the iCE40 UP5K, and as accurate as the issue asks."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from golden.bundle import Bundle
+from golden.quantize import REFERENCE_BUNDLE, REFERENCE_CHECKPOINT, main as quantize_main
+
+ROOT = Path(__file__).resolve().parent.parent
+UP5K_EBR_BITS = 30 * 4096
+
+
+def test_requantising_the_checkpoint_gives_the_committed_bundle(tmp_path):
+    assert quantize_main(["--checkpoint", str(REFERENCE_CHECKPOINT), "--out", str(tmp_path / "r.bundle")]) == 0
+    assert (tmp_path / "r.bundle").read_bytes() == REFERENCE_BUNDLE.read_bytes()
+
+
+def test_constants_leave_room_in_block_ram():
+    bundle = Bundle.load(REFERENCE_BUNDLE)
+    # Weights, biases and multipliers must leave at least a third of the EBR
+    # for line buffers and FIFOs.
+    assert bundle.weight_bits() <= UP5K_EBR_BITS * 2 // 3
+
+
+def test_compare_meets_the_accuracy_targets(tmp_path):
+    out = tmp_path / "out.json"
+    r = subprocess.run([sys.executable, "golden/compare.py", "--json", str(out)], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "int8 top-1" in r.stdout
+    res = json.loads(out.read_text())
+    assert {"network", "dataset", "images_golden", "float_top1", "int8_top1",
+            "float_int8_agreement"} <= res.keys()
+    assert res["images_golden"] == 10000
+    assert res["int8_top1"] >= 0.88
+    assert abs(res["float_top1"] - res["int8_top1"]) <= 0.005
+
+
+def test_compare_reports_a_bad_bundle_in_one_line(tmp_path):
+    bad = tmp_path / "bad.bundle"
+    bad.write_text("not a zip")
+    r = subprocess.run([sys.executable, "golden/compare.py", "--bundle", str(bad)], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "bad.bundle" in r.stderr and "Traceback" not in r.stderr
