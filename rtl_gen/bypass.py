@@ -1,0 +1,116 @@
+"""``BypassAdd``: SqueezeNet's bypass sum, requantised (``docs/int8.md`` §5)::
+
+    y[c] = clamp((a[c] * Ma[c] + b[c] * Mb[c] + 2**(shift-1)) >> shift, 0, 255)
+
+``a`` is the Fire module's uint8 output; ``b`` is either the Fire's uint8
+input (``side="uint8"``, simple bypass) or the int32 accumulator of the
+bypass 1x1 conv (``side="acc"``, complex bypass; ``acc_layout``).  Both
+streams carry the same H x W x C tensor order, one channel per beat; the
+two are consumed in lockstep.
+
+Latency: 4 cycles (ROM read, products, sum/shift/clamp into the output
+FIFO, FIFO output register).
+Throughput: one beat per cycle.
+Back-pressure: the pipeline never stalls; a pair of beats is taken only when
+the output FIFO has a free word reserved for it (credit counter), so
+``a.ready``/``b.ready`` depend on the two ``valid``s and registers, never
+on ``o.ready``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from rtl_gen import stream as tstream
+from rtl_gen.rom import pack_words
+from rtl_gen.stream import acc_layout
+
+__all__ = ["BypassAdd"]
+
+SHIFT_RANGE = (1, 48)
+FIFO_DEPTH = 8          # > pipeline depth (4), so a full credit loop never starves
+
+
+class BypassAdd(wiring.Component):
+    def __init__(self, m_a, m_b, shift: int, side: str = "uint8"):
+        m_a, m_b = np.asarray(m_a), np.asarray(m_b)
+        problem = None
+        if side not in ("uint8", "acc"):
+            problem = f"side must be 'uint8' or 'acc', got {side!r}"
+        elif m_a.ndim != 1 or m_a.shape != m_b.shape or m_a.size < 1:
+            problem = f"m_a and m_b must be equal-length vectors, got shapes {m_a.shape} and {m_b.shape}"
+        elif min(int(m_a.min()), int(m_b.min())) < 0 or max(int(m_a.max()), int(m_b.max())) > 0xFFFF:
+            problem = "m_a and m_b values must fit uint16"
+        elif not isinstance(shift, (int, np.integer)) or not SHIFT_RANGE[0] <= shift <= SHIFT_RANGE[1]:
+            problem = f"shift must be an integer in {SHIFT_RANGE[0]}..{SHIFT_RANGE[1]}, got {shift!r}"
+        if problem:
+            self._MustUse__silence = True
+            raise ValueError(problem)
+        self.m_a, self.m_b, self.shift, self.side = m_a, m_b, int(shift), side
+        self.channels = m_a.size
+        b_sig = tstream.Signature(1) if side == "uint8" else stream.Signature(acc_layout())
+        super().__init__({"a": In(tstream.Signature(1)), "b": In(b_sig), "o": Out(tstream.Signature(1))})
+
+    @classmethod
+    def from_bundle(cls, bundle, layer: str) -> "BypassAdd":
+        lay = bundle.layer(layer)
+        return cls(bundle.array(layer, "m_a"), bundle.array(layer, "m_b"), lay["shift"],
+                   "uint8" if lay["bypass"] == "simple" else "acc")
+
+    def elaborate(self, platform):
+        m = Module()
+        C, sh = self.channels, self.shift
+        m.submodules.mrom = mrom = Memory(shape=unsigned(32), depth=C,
+                                          init=pack_words(zip(self.m_a, self.m_b), 16))
+        rom = mrom.read_port()
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=10, depth=FIFO_DEPTH)
+        space = Signal(range(FIFO_DEPTH + 1), init=FIFO_DEPTH)
+
+        a, b = self.a, self.b
+        take = a.valid & b.valid & (space != 0)
+        m.d.comb += [a.ready.eq(take), b.ready.eq(take)]
+        c = Signal(range(C))
+        m.d.comb += rom.addr.eq(c)
+        with m.If(take):
+            m.d.sync += c.eq(Mux(c == C - 1, 0, c + 1))
+        m.d.sync += space.eq(space - take + (fifo.r_en & fifo.r_rdy))
+
+        # stage 1: operands meet their multipliers from the ROM
+        v1, f1, l1 = Signal(), Signal(), Signal()
+        a1 = Signal(8)
+        b1 = Signal(signed(32) if self.side == "acc" else unsigned(8))
+        m.d.sync += [v1.eq(take), f1.eq(a.payload.first), l1.eq(a.payload.last),
+                     a1.eq(a.payload.data[0]),
+                     b1.eq(b.payload.data if self.side == "acc" else b.payload.data[0])]
+
+        # stage 2: registered products; a 32-bit side is split into 16-bit
+        # halves so every product stays within one 16x16 DSP multiplier.
+        ma, mb = rom.data[:16], rom.data[16:]
+        v2, f2, l2 = Signal(), Signal(), Signal()
+        pa = Signal(24)
+        m.d.sync += [v2.eq(v1), f2.eq(f1), l2.eq(l1), pa.eq(a1 * ma)]
+        if self.side == "acc":
+            p_lo = Signal(32)
+            p_hi = Signal(signed(33))
+            m.d.sync += [p_lo.eq(b1[:16] * mb), p_hi.eq(b1[16:].as_signed() * mb)]
+            pb = (p_hi << 16) + p_lo
+        else:
+            pb_reg = Signal(24)
+            m.d.sync += pb_reg.eq(b1 * mb)
+            pb = pb_reg
+
+        # stage 3: round, shift, clamp (the lower clamp is the ReLU)
+        total = Signal(signed(50))
+        m.d.comb += total.eq(pa + pb + (1 << (sh - 1)))
+        y = total >> sh
+        out = Mux(y < 0, 0, Mux(y > 255, 255, y[:8]))
+        m.d.comb += [fifo.w_en.eq(v2), fifo.w_data.eq(Cat(out[:8], f2, l2))]
+
+        m.d.comb += [self.o.valid.eq(fifo.r_rdy), fifo.r_en.eq(self.o.ready),
+                     self.o.payload.data[0].eq(fifo.r_data[:8]),
+                     self.o.payload.first.eq(fifo.r_data[8]), self.o.payload.last.eq(fifo.r_data[9])]
+        return m

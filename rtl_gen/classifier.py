@@ -1,0 +1,63 @@
+"""``Classifier``: the network's output: global sum pool + argmax.
+
+Input: the last conv layer's uint8 map (H x W x C classes, one channel per
+beat).  Output: per frame, C beats in class order, each with the class's
+int32 sum over H*W (``docs/int8.md``: the mean times H*W) in ``data``; the
+last beat also carries ``argmax``, the class with the largest sum, ties to the
+lowest index (a later class must be strictly larger to win).
+
+Latency: 2 cycles from the last input beat of class c to its output beat.
+Throughput: one input beat per cycle.
+Back-pressure: two registered stages (``ChannelReduce`` and the argmax
+stage), each ``i.ready = ~o.valid | o.ready``.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl_gen import stream as tstream
+from rtl_gen.channel_reduce import ChannelReduce
+
+__all__ = ["Classifier", "class_layout"]
+
+
+def class_layout(num_classes: int) -> data.StructLayout:
+    return data.StructLayout({"data": signed(32), "argmax": unsigned(max(1, (num_classes - 1).bit_length())),
+                              "first": 1, "last": 1})
+
+
+class Classifier(wiring.Component):
+    def __init__(self, num_classes: int, height: int, width: int):
+        for name, value in (("num_classes", num_classes), ("height", height), ("width", width)):
+            if not isinstance(value, int) or value < 1:
+                self._MustUse__silence = True
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        self.num_classes, self.height, self.width = num_classes, height, width
+        super().__init__({"i": In(tstream.Signature(1)), "o": Out(stream.Signature(class_layout(num_classes)))})
+
+    def elaborate(self, platform):
+        m = Module()
+        C = self.num_classes
+        m.submodules.pool = pool = ChannelReduce(C, self.height * self.width, "sum")
+        wiring.connect(m, wiring.flipped(self.i), pool.i)
+
+        s = pool.o
+        cls = Signal(range(C))
+        best = Signal(unsigned(pool.out_bits))
+        best_cls = Signal(range(C))
+        wins = (cls == 0) | (s.payload.data > best)
+        m.d.comb += s.ready.eq(~self.o.valid | self.o.ready)
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(s.valid & s.ready):
+            m.d.sync += [cls.eq(Mux(cls == C - 1, 0, cls + 1)),
+                         best.eq(Mux(wins, s.payload.data, best)),
+                         best_cls.eq(Mux(wins, cls, best_cls)),
+                         self.o.valid.eq(1),
+                         self.o.payload.data.eq(s.payload.data),
+                         self.o.payload.argmax.eq(Mux(wins, cls, best_cls)),
+                         self.o.payload.first.eq(s.payload.first),
+                         self.o.payload.last.eq(s.payload.last)]
+        return m

@@ -1,0 +1,162 @@
+"""``Fire``: a whole SqueezeNet Fire module as one streaming component.
+
+    i (Cin ch.) -> squeeze MacArray (1x1, Cin -> S)
+                -> WindowGenerator (3x3, stride 1, zero padding 1) -- im2col, 9*S beats/pixel
+                -> Broadcast -> expand1x1 MacArray (uses the window centre, S -> E1)
+                             -> expand3x3 MacArray (9*S -> E3)
+                -> ChannelConcat (E1 channels, then E3) -> o (E1+E3 ch.)
+
+Both expands read the same window stream, so the two halves of output pixel
+(y, x) are computed side by side and the concat needs no pixel buffer.
+Streams follow ``rtl_gen.stream`` with one channel per beat.
+
+Folding: ``Folding(squeeze, expand1x1, expand3x3)`` = MAC lanes (parallel
+output channels, one int8 x uint8 multiplier each) per unit; each must
+divide that unit's output channels (S, E1, E3).  Cycles per pixel of each
+unit: Cin*S/squeeze, S*E1/expand1x1, 9*S*E3/expand3x3; the slowest sets the
+throughput (also at least 9*S for the window generator and E1+E3 for the
+output stream).  ``Folding.balanced`` picks lanes that equalise the three.
+
+Latency: a few hundred cycles plus about 1.1 rows of the input (the window
+needs the pixel below-right).  Back-pressure propagates from ``o`` through
+the FIFOs of the expand arrays; ``i.ready`` is a register function of the
+squeeze array (no combinational path from ``o.ready``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl_gen import stream
+from rtl_gen.broadcast import Broadcast
+from rtl_gen.concat import ChannelConcat
+from rtl_gen.mac_array import MacArray
+from rtl_gen.window import WindowGenerator
+
+__all__ = ["Folding", "Fire"]
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+@dataclass(frozen=True)
+class Folding:
+    """MAC lanes per unit."""
+    squeeze: int = 1
+    expand1x1: int = 1
+    expand3x3: int = 1
+
+    @property
+    def lanes(self) -> int:
+        return self.squeeze + self.expand1x1 + self.expand3x3
+
+    @classmethod
+    def balanced(cls, cin: int, s1x1: int, e1x1: int, e3x3: int, max_expand3x3: int = 16) -> "Folding":
+        """expand3x3 gets the largest divisor of E3 up to ``max_expand3x3``
+        lanes; the others the fewest lanes that keep them at least as fast."""
+        f3 = max(d for d in _divisors(e3x3) if d <= max_expand3x3)
+        target = 9 * s1x1 * e3x3 // f3
+
+        def fewest(macs, n):
+            fits = [d for d in _divisors(n) if macs / d <= target]
+            return fits[0] if fits else n
+        return cls(fewest(cin * s1x1, s1x1), fewest(s1x1 * e1x1, e1x1), f3)
+
+    def cycles_per_pixel(self, cin: int, s1x1: int, e1x1: int, e3x3: int) -> dict[str, float]:
+        return {"squeeze": cin * s1x1 / self.squeeze, "expand1x1": s1x1 * e1x1 / self.expand1x1,
+                "expand3x3": 9 * s1x1 * e3x3 / self.expand3x3, "window": 9 * s1x1, "output": e1x1 + e3x3,
+                "input": cin}
+
+
+class Fire(wiring.Component):
+    """Parameters: squeeze/expand1x1/expand3x3 as (weight, bias, m, shift)
+    tuples in the bundle's layout (weight int8 (Cout, Cin, k, k)), the input
+    height and width, and a ``Folding`` (default ``Folding.balanced``)."""
+
+    def __init__(self, squeeze, expand1x1, expand3x3, height: int, width: int, folding: Folding | None = None):
+        try:
+            self._check(squeeze, expand1x1, expand3x3, height, width, folding)
+        except ValueError:
+            self._MustUse__silence = True
+            raise
+        super().__init__({"i": In(stream.Signature(1)), "o": Out(stream.Signature(1))})
+
+    def _check(self, squeeze, expand1x1, expand3x3, height, width, folding):
+        for name, value in (("height", height), ("width", width)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        parts = {}
+        for name, part, k in (("squeeze", squeeze, 1), ("expand1x1", expand1x1, 1), ("expand3x3", expand3x3, 3)):
+            if part is None or len(part) != 4:
+                raise ValueError(f"{name} must be a (weight, bias, m, shift) tuple")
+            w = np.asarray(part[0])
+            if w.ndim != 4 or w.shape[2:] != (k, k) or min(w.shape) < 1:
+                raise ValueError(f"{name} weight must have shape (Cout, Cin, {k}, {k}) with Cout, Cin >= 1, "
+                                 f"got {w.shape}")
+            parts[name] = (w, *part[1:])
+        self.cin = parts["squeeze"][0].shape[1]
+        self.s1x1 = parts["squeeze"][0].shape[0]
+        self.e1x1 = parts["expand1x1"][0].shape[0]
+        self.e3x3 = parts["expand3x3"][0].shape[0]
+        for name in ("expand1x1", "expand3x3"):
+            if parts[name][0].shape[1] != self.s1x1:
+                raise ValueError(f"{name} weight has {parts[name][0].shape[1]} input channels, "
+                                 f"squeeze gives {self.s1x1}")
+        if folding is None:
+            folding = Folding.balanced(self.cin, self.s1x1, self.e1x1, self.e3x3)
+        if not isinstance(folding, Folding):
+            raise ValueError(f"folding must be a Folding, got {folding!r}")
+        for name, n in (("squeeze", self.s1x1), ("expand1x1", self.e1x1), ("expand3x3", self.e3x3)):
+            lanes = getattr(folding, name)
+            if not isinstance(lanes, int) or lanes < 1 or n % lanes:
+                raise ValueError(f"folding.{name} must be a positive divisor of {n}, got {lanes!r}")
+        self.height, self.width, self.folding = height, width, folding
+        self.parts = parts
+        # building the sub-blocks here validates the constants (bias, m, shift) before elaboration
+        w, b, mm, sh = parts["squeeze"]
+        self.squeeze = MacArray(w[:, :, 0, 0], b, mm, sh, folding.squeeze)
+        self.window = WindowGenerator(self.s1x1, height, width, 3, 1, 1)
+        w, b, mm, sh = parts["expand1x1"]
+        S = self.s1x1
+        self.expand1x1 = MacArray(w[:, :, 0, 0], b, mm, sh, folding.expand1x1, period=9 * S, offset=4 * S)
+        w, b, mm, sh = parts["expand3x3"]
+        # im2col order (ky, kx, c)
+        self.expand3x3 = MacArray(w.transpose(0, 2, 3, 1).reshape(w.shape[0], 9 * S), b, mm, sh,
+                                  folding.expand3x3)
+
+    @classmethod
+    def from_bundle(cls, bundle, layer: str, folding: Folding | None = None) -> "Fire":
+        """The fire layer ``layer`` of a ``golden.bundle.Bundle``."""
+        lay = bundle.layer(layer)
+        if lay["kind"] != "fire":
+            raise ValueError(f"layer {layer!r} is a {lay['kind']!r} layer, not a fire layer")
+        if not lay["e1x1"] or not lay["e3x3"]:
+            raise ValueError(f"layer {layer!r}: e1x1 and e3x3 must both be >= 1")
+        h, w, _ = lay["shape"]
+        return cls(*(bundle.conv(layer, p) for p in ("squeeze", "expand1x1", "expand3x3")), h, w, folding)
+
+    def macs_per_pixel(self) -> int:
+        return self.s1x1 * (self.cin + self.e1x1 + 9 * self.e3x3)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.squeeze = self.squeeze
+        m.submodules.window = self.window
+        m.submodules.broadcast = bc = Broadcast()
+        m.submodules.expand1x1 = self.expand1x1
+        m.submodules.expand3x3 = self.expand3x3
+        m.submodules.concat = cat = ChannelConcat(self.e1x1, self.e3x3)
+        wiring.connect(m, wiring.flipped(self.i), self.squeeze.i)
+        wiring.connect(m, self.squeeze.o, self.window.i)
+        wiring.connect(m, self.window.o, bc.i)
+        wiring.connect(m, bc.a, self.expand1x1.i)
+        wiring.connect(m, bc.b, self.expand3x3.i)
+        wiring.connect(m, self.expand1x1.o, cat.a)
+        wiring.connect(m, self.expand3x3.o, cat.b)
+        wiring.connect(m, cat.o, wiring.flipped(self.o))
+        return m

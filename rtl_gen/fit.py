@@ -1,0 +1,113 @@
+"""Fit check: estimate a design's resources before synthesis and refuse,
+in seconds, a design that cannot fit the board's device.
+
+The model (deliberately simple, documented, and reported next to nextpnr's
+actual numbers in ``report.json`` so it can be recalibrated):
+
+* the accelerator supplies ``resource_estimate`` -- a dict with ``lut``,
+  ``dsp``, ``bram_bits`` and optionally ``spram_bits`` -- if it has one;
+* otherwise the bundle is modelled: every MAC unit (conv layer, each Fire
+  part, complex bypass conv) costs ``lanes`` multipliers (``mac_lanes``
+  attribute of the accelerator if present, else 1 per unit) and
+  ``LUT_PER_MAC`` LUTs; every other layer ``LUT_PER_LAYER``; block RAM holds
+  the weights (``bundle.weight_bits()``), a two-row line buffer per 3x3
+  window (``2 * W * C * 8`` bits) and a bypass FIFO (``(W + 3) * C * 8``);
+* the host link adds ``LINK_LUT`` LUTs and its image buffer
+  (``H * W * C * 8`` bits, rounded up to whole blocks);
+* on a device without DSPs each multiplier costs ``device.mult_lut_cost``
+  LUTs instead (on a device with DSPs, ``synth_ice40 -dsp`` maps every
+  multiplier to one, so more multipliers than DSPs does not fit).
+
+Block RAM is compared in blocks: ``ceil(bits / block_bits)`` per memory
+group, which is optimistic (real memories round per port width) -- the
+check refuses only what surely cannot fit.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+__all__ = ["Estimate", "FitError", "estimate", "check_fit", "LINK_LUT"]
+
+LINK_LUT = 420         # UART RX + TX + HostLink, measured on iCE40 (~380 LC) plus margin
+LUT_PER_MAC = 150
+LUT_PER_LAYER = 120
+
+
+class FitError(Exception):
+    """The design does not fit the device (one-line message)."""
+
+
+@dataclass
+class Estimate:
+    lut: int
+    dsp: int
+    bram_blocks: int
+    bram_bits: int
+    spram_bits: int
+    source: str
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def _bundle_model(bundle, lanes: int | None):
+    layers = bundle.layers
+    shapes = {lay["name"]: lay["shape"] for lay in layers}
+    macs = lut = dsp = 0
+    bram = bundle.weight_bits()
+    for lay in layers:
+        kind = lay["kind"]
+        in_shape = shapes[lay["inputs"][0]] if lay["inputs"] else lay["shape"]
+        _, w, c = in_shape
+        units = {"conv": 1, "fire": sum(1 for k in ("s1x1", "e1x1", "e3x3") if lay.get(k, 0))}.get(kind, 0)
+        if kind == "add" and lay.get("bypass") == "complex":
+            units = 1
+        macs += units
+        lut += units * LUT_PER_MAC + (0 if units else LUT_PER_LAYER)
+        if (kind == "conv" and lay.get("kernel", 1) == 3) or kind == "maxpool":
+            bram += 2 * w * c * 8
+        if kind == "fire" and lay.get("e3x3", 0):
+            bram += 2 * w * lay["s1x1"] * 8
+        if kind == "add":
+            bram += (w + 3) * c * 8
+    dsp = lanes if lanes is not None else macs
+    return {"lut": lut, "dsp": dsp, "bram_bits": bram, "spram_bits": 0}
+
+
+def estimate(accelerator, device, bundle=None) -> Estimate:
+    own = getattr(accelerator, "resource_estimate", None)
+    if own is not None:
+        acc, source = dict(own), "accelerator.resource_estimate"
+    elif bundle is not None:
+        acc, source = _bundle_model(bundle, getattr(accelerator, "mac_lanes", None)), "bundle model"
+    else:
+        raise FitError("cannot estimate resources: the accelerator has no resource_estimate and no bundle was given")
+    h, w, c = accelerator.in_shape
+    image_bits = h * w * c * 8
+    lut = int(acc["lut"]) + LINK_LUT
+    dsp = int(acc.get("dsp", 0))
+    if device.dsp == 0:
+        # Yosys maps multipliers to LUTs when the family has no DSP.
+        lut += dsp * device.mult_lut_cost
+        dsp = 0
+    blocks = math.ceil(int(acc.get("bram_bits", 0)) / device.bram_block_bits) + \
+        math.ceil(image_bits / device.bram_block_bits)
+    return Estimate(lut=lut, dsp=dsp, bram_blocks=blocks, bram_bits=int(acc.get("bram_bits", 0)) + image_bits,
+                    spram_bits=int(acc.get("spram_bits", 0)), source=source)
+
+
+def check_fit(est: Estimate, device) -> None:
+    """Raise FitError naming the first resource that does not fit."""
+    checks = [
+        ("DSP", est.dsp, device.dsp, ""),
+        ("LUT", est.lut, device.lut, ""),
+        ("block RAM", est.bram_blocks, device.bram_blocks,
+         f" ({est.bram_bits} bits; has {device.bram_bits} bits)"),
+        ("SPRAM bits", est.spram_bits, device.spram_bits, ""),
+    ]
+    for name, need, have, more in checks:
+        if need > have:
+            unit = "blocks" if name == "block RAM" else ""
+            raise FitError(f"does not fit {device.name}: needs {need} {name}{' ' + unit if unit else ''}"
+                           f" (has {have}){more}")

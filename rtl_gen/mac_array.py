@@ -1,0 +1,245 @@
+"""``MacArray``: a folded 1x1 convolution (a matrix-vector product per pixel)
+with exact int32 accumulation, per-channel bias and requantisation.
+
+For every pixel the input stream delivers ``period`` uint8 values (one per
+beat, ``rtl_gen.stream`` convention) of which beats ``offset`` ..
+``offset + cin - 1`` form the vector x (default: ``period = cin``, so the
+whole pixel; expand1x1 uses the centre of a 3x3 im2col stream this way).  The array computes, for
+each of ``cout`` output channels c::
+
+    acc[c] = bias[c] + sum_k weight[c, k] * x[k]
+    y[c]   = clamp((acc[c] * M[c] + 2**(shift-1)) >> shift, 0, 255)
+
+and streams the y[c] out one channel per beat, channels ascending.  A 3x3
+convolution is the same block fed by the window generator's im2col stream
+(``cin = 9 * C``, weights reordered to (ky, kx, c)).
+
+Folding: ``lanes`` output channels are computed in parallel (``lanes``
+multipliers int8 x uint8, each a registered ``a * b`` of <= 16-bit operands,
+the shape Yosys maps to an iCE40 SB_MAC16).  ``lanes`` must divide ``cout``;
+the G = cout / lanes channel groups are computed one after the other by
+replaying the pixel's vector from a ping-pong buffer (two pixels of
+``cin`` bytes), so loading the next pixel overlaps computing this one.
+
+Latency: the first output of a pixel leaves ``cin + 7`` cycles after that
+pixel's last input beat (pipeline: buffer read, multiply, accumulate,
+partial products, round/shift/clamp, FIFO, serialiser).
+Throughput: one pixel per ``max(G * cin, cout)`` cycles when neither side
+stalls -- ``G * cin`` is the MAC bound (``cin * cout`` MACs / ``lanes``),
+``cout`` the bound of the one-channel output stream.
+Back-pressure: the compute pipeline never stalls mid-way.  A group is only
+issued when the output FIFO (2 * G + 8 words of ``lanes`` results) has a free
+word reserved for it (credit counter), so output back-pressure stops issue,
+then fills the ping-pong buffer, then drops ``i.ready``.  ``i.ready`` is a
+function of registers only (ping-pong buffer state): no combinational path
+from ``o.ready`` to ``i.ready``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from amaranth.lib import stream as amaranth_stream
+
+from rtl_gen import stream
+from rtl_gen.stream import acc_layout
+from rtl_gen.rom import pack_words
+from rtl_gen.requant import requant_params
+
+__all__ = ["MacArray"]
+
+
+class MacArray(wiring.Component):
+    """Folded 1x1 conv: ``weight`` int8 (cout, cin), ``bias`` int32 (cout,),
+    ``m`` uint16 (cout,), ``shift`` 1..48, ``lanes`` dividing cout."""
+
+    def __init__(self, weight, bias, m, shift: int, lanes: int = 1, period: int | None = None,
+                 offset: int = 0, raw: bool = False):
+        self.raw = raw
+        try:
+            if raw:     # no requantisation: any valid constants stand in for m and shift
+                m, shift = np.zeros(np.asarray(weight).shape[0], np.int64), 1
+            self._check(weight, bias, m, shift, lanes, period, offset)
+        except ValueError:
+            self._MustUse__silence = True      # never elaborated: no "unused" warning
+            raise
+        out = amaranth_stream.Signature(acc_layout()) if raw else stream.Signature(1)
+        super().__init__({"i": In(stream.Signature(1)), "o": Out(out)})
+
+    def _check(self, weight, bias, m, shift, lanes, period, offset):
+        weight = np.asarray(weight)
+        if weight.ndim != 2 or weight.shape[0] < 1 or weight.shape[1] < 1:
+            raise ValueError(f"weight must be a non-empty (cout, cin) matrix, got shape {weight.shape}")
+        self.cout, self.cin = (int(s) for s in weight.shape)
+        if not isinstance(lanes, int) or lanes < 1 or self.cout % lanes:
+            raise ValueError(f"lanes must be a positive divisor of cout={self.cout}, got {lanes!r}")
+        if int(weight.min()) < -127 or int(weight.max()) > 127:
+            raise ValueError("weight values must lie in -127..127")
+        self.period = self.cin if period is None else period
+        if not isinstance(offset, int) or offset < 0:
+            raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
+        if not isinstance(self.period, int) or self.period < offset + self.cin:
+            raise ValueError(f"period must be an integer >= offset + cin = {offset + self.cin}, got {period!r}")
+        self.offset = offset
+        self.bias, self.m, self.shift = requant_params(bias, m, shift, self.cout)
+        self.weight = weight.astype(np.int64)
+        self.lanes = lanes
+        self.groups = self.cout // lanes
+        bound = self.cin * 127 * 255 + int(np.abs(self.bias).max())
+        self.acc_bits = bound.bit_length() + 1              # signed, exact
+        # the credit loop (issue .. FIFO read) is ~8 cycles long; 2*G more
+        # words let a whole pixel queue while the consumer drains another
+        self.fifo_depth = 2 * self.groups + 8
+
+    def elaborate(self, platform):
+        m = Module()
+        K, G, L, A = self.cin, self.groups, self.lanes, self.acc_bits
+
+        # -- ROMs (block RAM initialised in the bitstream) -------------------
+        # word (g*K + k) holds weight[g*L + l, k] in byte l
+        wrows = [[self.weight[g * L + l, k] for l in range(L)] for g in range(G) for k in range(K)]
+        m.submodules.wrom = wrom = Memory(shape=unsigned(8 * L), depth=max(2, G * K), init=pack_words(wrows, 8))
+        m.submodules.brom = brom = Memory(shape=unsigned(32 * L), depth=max(2, G),
+                                          init=pack_words(self.bias.reshape(G, L), 32))
+        m.submodules.mrom = mrom = Memory(shape=unsigned(16 * L), depth=max(2, G),
+                                          init=pack_words(self.m.reshape(G, L), 16))
+        w_rd, b_rd, m_rd = wrom.read_port(), brom.read_port(), mrom.read_port()
+
+        # -- input: ping-pong pixel buffer ----------------------------------
+        m.submodules.xbuf = xbuf = Memory(shape=unsigned(8), depth=2 * K, init=[])
+        x_wr, x_rd = xbuf.write_port(), xbuf.read_port()
+        full = [Signal(name=f"full{b}") for b in range(2)]
+        pix_first = [Signal(name=f"pix_first{b}") for b in range(2)]
+        pix_last = [Signal(name=f"pix_last{b}") for b in range(2)]
+        wbank = Signal()
+        P, O = self.period, self.offset
+        wk = Signal(range(max(2, P)))
+        m.d.comb += self.i.ready.eq(Mux(wbank, full[1], full[0]) == 0)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.comb += [x_wr.en.eq((wk >= O) & (wk < O + K)),
+                         x_wr.addr.eq(Mux(wbank, K + wk - O, wk - O)),
+                         x_wr.data.eq(self.i.payload.data[0])]
+            for b in range(2):
+                with m.If(wbank == b):
+                    with m.If(wk == 0):
+                        m.d.sync += pix_first[b].eq(self.i.payload.first)
+                    with m.If(wk == P - 1):
+                        m.d.sync += [full[b].eq(1), pix_last[b].eq(self.i.payload.last)]
+            with m.If(wk == P - 1):
+                m.d.sync += [wk.eq(0), wbank.eq(~wbank)]
+            with m.Else():
+                m.d.sync += wk.eq(wk + 1)
+
+        # -- output FIFO and its credit counter ------------------------------
+        B = 32 if self.raw else 8                # bits of one output value
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=B * L + 2, depth=self.fifo_depth)
+        space = Signal(range(max(2, self.fifo_depth + 1)), init=self.fifo_depth)
+
+        # -- issue: (bank, group, k) --------------------------------------------
+        rbank = Signal()
+        g = Signal(range(max(2, G)))
+        k = Signal(range(max(2, K)))
+        waddr = Signal(range(max(2, G * K)))
+        rfull = Mux(rbank, full[1], full[0])
+        issue = Signal()
+        m.d.comb += issue.eq(rfull & ((k != 0) | (space != 0)))
+        take = issue & (k == 0)
+        give = fifo.r_en & fifo.r_rdy
+        m.d.sync += space.eq(space - take + give)
+        m.d.comb += [x_rd.addr.eq(Mux(rbank, K + k, k)), w_rd.addr.eq(waddr)]
+        with m.If(issue):
+            with m.If(k == K - 1):
+                m.d.sync += k.eq(0)
+                with m.If(g == G - 1):
+                    m.d.sync += [g.eq(0), waddr.eq(0), rbank.eq(~rbank)]
+                    for b in range(2):
+                        with m.If(rbank == b):
+                            m.d.sync += full[b].eq(0)
+                with m.Else():
+                    m.d.sync += [g.eq(g + 1), waddr.eq(waddr + 1)]
+            with m.Else():
+                m.d.sync += [k.eq(k + 1), waddr.eq(waddr + 1)]
+
+        # -- stage 1: buffer/ROM data arrive ----------------------------------
+        v1, k0_1, kl_1, f1, l1 = (Signal(name=n) for n in ("v1", "k0_1", "kl_1", "f1", "l1"))
+        g1 = Signal(range(max(2, G)))
+        m.d.sync += [v1.eq(issue), k0_1.eq(k == 0), kl_1.eq(k == K - 1), g1.eq(g),
+                     f1.eq(Mux(rbank, pix_first[1], pix_first[0]) & (g == 0)),
+                     l1.eq(Mux(rbank, pix_last[1], pix_last[0]) & (g == G - 1))]
+        m.d.comb += b_rd.addr.eq(g1)
+
+        # -- stage 2: registered products (SB_MAC16 shape) ---------------------
+        prod = [Signal(signed(17), name=f"prod{l}") for l in range(L)]
+        v2, k0_2, kl_2, f2, l2 = (Signal(name=n) for n in ("v2", "k0_2", "kl_2", "f2", "l2"))
+        g2 = Signal(range(max(2, G)))
+        m.d.sync += [v2.eq(v1), k0_2.eq(k0_1), kl_2.eq(kl_1), f2.eq(f1), l2.eq(l1), g2.eq(g1)]
+        for l in range(L):
+            m.d.sync += prod[l].eq(w_rd.data[8 * l:8 * l + 8].as_signed() * x_rd.data)
+        m.d.comb += m_rd.addr.eq(g2)
+
+        # -- stage 3: accumulate; a finished group is copied to `fin` ---------
+        acc = [Signal(signed(A), name=f"acc{l}") for l in range(L)]
+        fin = [Signal(signed(A), name=f"fin{l}") for l in range(L)]
+        vf, ff, lf = Signal(), Signal(), Signal()
+        m.d.sync += [vf.eq(v2 & kl_2), ff.eq(f2), lf.eq(l2)]
+        for l in range(L):
+            bias_l = b_rd.data[32 * l:32 * l + 32].as_signed()
+            total = Mux(k0_2, bias_l, acc[l]) + prod[l]
+            with m.If(v2):
+                m.d.sync += acc[l].eq(total)
+                with m.If(kl_2):
+                    m.d.sync += fin[l].eq(total)
+
+        # -- stages 4-5: requantise each lane ----------------------------------
+        vr, fr, lr = Signal(), Signal(), Signal()
+        m.d.sync += [vr.eq(vf), fr.eq(ff), lr.eq(lf)]
+        ys = []
+        for l in range(L):
+            if self.raw:            # the int32 accumulator itself, delayed like a requant lane
+                y = Signal(signed(32), name=f"raw{l}")
+                m.d.sync += y.eq(fin[l])
+                ys.append(y)
+            else:
+                ys.append(_requant_lane(m, fin[l], m_rd.data[16 * l:16 * l + 16], self.shift, A, l))
+        m.d.comb += [fifo.w_en.eq(vr), fifo.w_data.eq(Cat(*ys, fr, lr))]
+
+        # -- serialiser: one FIFO word -> L beats ------------------------------
+        cur = Signal(B * L + 2)
+        have = Signal()
+        idx = Signal(range(max(2, L)))
+        data_out = self.o.payload.data if self.raw else self.o.payload.data[0]
+        m.d.comb += [self.o.valid.eq(have),
+                     data_out.eq(cur.word_select(idx, B)),
+                     self.o.payload.first.eq(cur[B * L] & (idx == 0)),
+                     self.o.payload.last.eq(cur[B * L + 1] & (idx == L - 1))]
+        with m.If(~have | (self.o.ready & (idx == L - 1))):
+            m.d.comb += fifo.r_en.eq(1)
+            with m.If(fifo.r_rdy):
+                m.d.sync += [cur.eq(fifo.r_data), have.eq(1), idx.eq(0)]
+            with m.Else():
+                m.d.sync += have.eq(0)
+        with m.Elif(self.o.ready):
+            m.d.sync += idx.eq(idx + 1)
+        return m
+
+
+def _requant_lane(m: Module, fin, mult, shift: int, acc_bits: int, lane: int):
+    """Two pipeline stages: y = clamp((fin * mult + 2**(shift-1)) >> shift, 0, 255).
+
+    A non-positive accumulator always gives 0 (acc*M <= 0 and adding
+    2**(shift-1) < 2**shift cannot reach 1), so only the positive magnitude
+    is multiplied, split in 16-bit halves: two unsigned 16x16 products,
+    each one SB_MAC16."""
+    mag = fin[:acc_bits - 1]
+    lo = mag[:16]
+    hi = mag[16:] if acc_bits - 1 > 16 else Const(0, 1)
+    p_lo = Signal(32, name=f"p_lo{lane}")
+    p_hi = Signal(max(1, acc_bits - 1 - 16) + 16, name=f"p_hi{lane}")
+    pos = Signal(name=f"pos{lane}")
+    m.d.sync += [p_lo.eq(lo * mult), p_hi.eq(hi * mult), pos.eq(fin > 0)]
+    y = ((p_hi << 16) + p_lo + (1 << (shift - 1))) >> shift
+    return Mux(~pos, 0, Mux(y > 255, 255, y[:8]))[:8]

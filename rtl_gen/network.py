@@ -1,0 +1,251 @@
+"""``Network``: a whole SqueezeNet-family bundle as one streaming accelerator.
+
+Every bundle layer becomes a block, chained as a dataflow pipeline in the
+bundle's order (streams: ``rtl_gen.stream``, one channel per beat):
+
+    input -> Conv (conv1) -> MaxPool -> Fire -> [BypassAdd] -> ... -> Conv (conv10) -> Classifier -> o
+
+* ``i``: the image's uint8 pixels, NHWC raster, first/last framing;
+* ``o``: per image, one beat per class with its int32 sum and, on the last
+  beat, the argmax class (``rtl_gen.classifier``).
+
+A bypass forks the Fire module's input with a ``Broadcast``: one copy feeds
+the Fire, the other goes through a FIFO (and, for a complex bypass, a 1x1
+conv giving int32 accumulators) to the ``BypassAdd``.
+
+FIFO sizing (why the bypass cannot deadlock): the adder consumes pixel p of
+both branches together.  The Fire can emit its output pixel p only after it
+has read its input up to pixel p + W + 1 (its 3x3 window reaches one row and
+one pixel ahead), and the broadcast can only pass an input beat when the
+bypass FIFO has room.  So the FIFO must hold the beats of pixels p ..
+p + W + 1 plus the broadcast's one-beat register: a depth of
+``(W + 3) * Cin`` beats (+16 of slack) always lets the Fire reach pixel
+p + W + 1 while pixel p waits at the FIFO's head.  More buffering in the
+Fire itself never hurts; it only lets the FIFO fill less.
+
+Folding: ``default_folding`` gives every MAC unit the fewest lanes that keep
+it no slower than the slowest stream-bound stage (window generators emit one
+im2col beat per cycle, so a 3x3 max pool on C channels takes 9*C cycles per
+output pixel whatever its lanes); a ``folding`` dict overrides it per layer.
+
+Latency: the sum of the blocks' (dominated by the line buffers: about one
+input row per 3x3 stage).  Throughput: one image per ``cycles_per_frame``
+cycles (the slowest stage), with back-to-back images overlapping in the
+pipeline.  Back-pressure: propagates stage by stage from ``o``; every MAC
+array and window generator ends the combinational ready path.
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl_gen import stream as tstream
+from rtl_gen.broadcast import Broadcast
+from rtl_gen.bypass import BypassAdd
+from rtl_gen.classifier import Classifier, class_layout
+from rtl_gen.conv import Conv
+from rtl_gen.fire import Fire, Folding
+from rtl_gen.mac_array import MacArray
+from rtl_gen.maxpool import MaxPool
+from rtl_gen.stream_fifo import StreamFifo
+
+__all__ = ["Network", "default_folding", "NetworkError"]
+
+SUPPORTED = ("input", "conv", "maxpool", "fire", "add", "gap")
+
+
+class NetworkError(ValueError):
+    """A bundle the generator cannot turn into hardware (names the layer)."""
+
+
+def _divisors(n):
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _fewest_lanes(macs_per_frame: int, cout: int, budget: int) -> int:
+    for d in _divisors(cout):
+        if macs_per_frame / d <= budget:
+            return d
+    return cout
+
+
+def stream_cycles(bundle, layer: dict) -> int:
+    """Cycles per frame a layer needs whatever its MAC lanes (beats on its
+    one-channel-per-beat streams)."""
+    kind = layer["kind"]
+    h, w, c = layer["shape"]
+    if kind == "input":
+        return h * w * c
+    cin = bundle.layer(layer["inputs"][-1])["shape"][2]
+    if kind == "conv":
+        return h * w * max(layer["kernel"] ** 2 * cin, c)
+    if kind == "maxpool":
+        return h * w * 9 * c
+    if kind == "fire":
+        return h * w * max(cin, 9 * layer["s1x1"], c)
+    return h * w * c                                  # add, gap (its input's map)
+
+
+def mac_counts(bundle, layer: dict) -> dict[str, tuple[int, int]]:
+    """{unit: (MACs per frame, output channels)} of a layer's MAC units."""
+    if layer["kind"] not in ("conv", "fire", "add"):
+        return {}
+    h, w, c = layer["shape"]
+    cin = bundle.layer(layer["inputs"][-1])["shape"][2]
+    hw = h * w
+    if layer["kind"] == "conv":
+        return {"": (hw * layer["kernel"] ** 2 * cin * c, c)}
+    if layer["kind"] == "fire":
+        s = layer["s1x1"]
+        return {"squeeze": (hw * cin * s, s), "expand1x1": (hw * s * layer["e1x1"], layer["e1x1"]),
+                "expand3x3": (hw * 9 * s * layer["e3x3"], layer["e3x3"])}
+    if layer["kind"] == "add" and layer["bypass"] == "complex":
+        return {"": (hw * cin * c, c)}
+    return {}
+
+
+def default_folding(bundle) -> dict:
+    """Per MAC layer: lanes (conv, complex bypass) or a ``Folding`` (fire)."""
+    budget = max(stream_cycles(bundle, lay) for lay in bundle.layers if lay["kind"] != "gap")
+    out = {}
+    for lay in bundle.layers:
+        units = mac_counts(bundle, lay)
+        if not units:
+            continue
+        lanes = {u: _fewest_lanes(macs, cout, budget) for u, (macs, cout) in units.items()}
+        out[lay["name"]] = Folding(**lanes) if lay["kind"] == "fire" else lanes[""]
+    return out
+
+
+class Network(wiring.Component):
+    def __init__(self, bundle, folding: dict | None = None):
+        try:
+            self._plan(bundle, folding)
+        except (ValueError, KeyError) as e:
+            self._MustUse__silence = True
+            for block in getattr(self, "blocks", {}).values():
+                block._MustUse__silence = True
+            if isinstance(e, NetworkError):
+                raise
+            raise NetworkError(f"bundle {bundle.name!r}: {e}") from None
+        super().__init__({"i": In(tstream.Signature(1)),
+                          "o": Out(stream.Signature(class_layout(self.num_classes)))})
+
+    def _plan(self, bundle, folding):
+        layers = bundle.layers
+        self.bundle = bundle
+        self.blocks: dict[str, wiring.Component] = {}
+        self.fifos: dict[str, StreamFifo] = {}
+        self.side_convs: dict[str, MacArray] = {}
+        self.forks: dict[str, Broadcast] = {}
+        consumers: dict[str, list[str]] = {l["name"]: [] for l in layers}
+        for lay in layers:
+            if lay["kind"] not in SUPPORTED:
+                raise NetworkError(f"layer {lay['name']!r}: kind {lay['kind']!r} is not supported by the generator")
+            for src in lay["inputs"]:
+                consumers[src].append(lay["name"])
+        if layers[-1]["kind"] != "gap":
+            raise NetworkError(f"layer {layers[-1]['name']!r}: the network must end in a 'gap' layer "
+                               f"(got {layers[-1]['kind']!r})")
+        folding = {**default_folding(bundle), **(folding or {})}
+        self.folding = folding
+        for lay in layers:
+            name, kind = lay["name"], lay["kind"]
+            users = consumers[name]
+            if len(users) > 2 or (len(users) == 2 and not self._is_bypass_fork(bundle, name, users)):
+                raise NetworkError(f"layer {name!r}: its output feeds {users}; the generator supports one "
+                                   "consumer, or a Fire module plus that Fire's bypass")
+            if not users and kind != "gap":
+                raise NetworkError(f"layer {name!r}: its output is not used")
+            at = f"layer {name!r}"
+            try:
+                if kind == "conv":
+                    self.blocks[name] = Conv.from_bundle(bundle, name, folding.get(name, 1))
+                elif kind == "maxpool":
+                    h, w, c = bundle.layer(lay["inputs"][0])["shape"]
+                    self.blocks[name] = MaxPool(c, h, w)
+                elif kind == "fire":
+                    self.blocks[name] = Fire.from_bundle(bundle, name, folding.get(name))
+                elif kind == "add":
+                    self.blocks[name] = BypassAdd.from_bundle(bundle, name)
+                    self._plan_bypass(bundle, lay, folding)
+                elif kind == "gap":
+                    h, w, c = bundle.layer(lay["inputs"][0])["shape"]
+                    self.blocks[name] = Classifier(c, h, w)
+            except NetworkError:
+                raise
+            except ValueError as e:
+                raise NetworkError(f"{at}: {e}") from None
+        self.consumers = consumers
+        self.in_shape = tuple(layers[0]["shape"])
+        self.num_classes = layers[-1]["shape"][2]
+        self.stream_cycles = {l["name"]: stream_cycles(bundle, l) for l in layers if l["kind"] != "gap"}
+        self.mac_lanes = 0
+        self.macs_per_frame = 0
+        self.mac_cycles = {}
+        for lay in layers:
+            units = mac_counts(bundle, lay)
+            f = folding.get(lay["name"])
+            for unit, (macs, _) in units.items():
+                lanes = getattr(f, unit) if unit else f
+                self.mac_lanes += lanes
+                self.macs_per_frame += macs
+                self.mac_cycles[f"{lay['name']}.{unit}" if unit else lay["name"]] = macs // lanes
+        self.cycles_per_frame = max([*self.stream_cycles.values(), *self.mac_cycles.values()])
+
+    @staticmethod
+    def _is_bypass_fork(bundle, name, users):
+        kinds = sorted(bundle.layer(u)["kind"] for u in users)
+        if kinds != ["add", "fire"]:
+            return False
+        add = bundle.layer(next(u for u in users if bundle.layer(u)["kind"] == "add"))
+        fire = next(u for u in users if bundle.layer(u)["kind"] == "fire")
+        return add["inputs"] == [fire, name]
+
+    def _plan_bypass(self, bundle, lay, folding):
+        name = lay["name"]
+        fire_name, src = lay["inputs"]
+        if bundle.layer(fire_name)["kind"] != "fire" or bundle.layer(fire_name)["inputs"] != [src]:
+            raise NetworkError(f"layer {name!r}: a bypass must add a Fire module's output to that Fire's input")
+        h, w, cin = bundle.layer(src)["shape"]
+        self.forks[name] = Broadcast()
+        self.fifos[name] = StreamFifo(tstream.beat_layout(1), (w + 3) * cin + 16)
+        if lay["bypass"] == "complex":
+            weight = bundle.array(name, "weight")[:, :, 0, 0]
+            self.side_convs[name] = MacArray(weight, bundle.array(name, "bias"), None, None,
+                                             folding.get(name, 1), raw=True)
+
+    def elaborate(self, platform):
+        m = Module()
+        outputs = {"input": wiring.flipped(self.i)}     # layer -> its output stream
+        for lay in self.bundle.layers[1:]:
+            name, kind = lay["name"], lay["kind"]
+            block = self.blocks[name]
+            m.submodules[name] = block
+            if kind == "add":
+                fire_name, src = lay["inputs"]
+                m.submodules[f"{name}_fifo"] = fifo = self.fifos[name]
+                wiring.connect(m, outputs.pop(fire_name), block.a)
+                wiring.connect(m, outputs.pop(f"{src}>bypass"), fifo.i)
+                if name in self.side_convs:
+                    m.submodules[f"{name}_conv"] = conv = self.side_convs[name]
+                    wiring.connect(m, fifo.o, conv.i)
+                    wiring.connect(m, conv.o, block.b)
+                else:
+                    wiring.connect(m, fifo.o, block.b)
+            else:
+                src = lay["inputs"][0]
+                if len(self.consumers[src]) == 2:          # fork the Fire's input for its bypass
+                    add = next(u for u in self.consumers[src] if u != name)
+                    m.submodules[f"{add}_fork"] = fork = self.forks[add]
+                    wiring.connect(m, outputs.pop(src), fork.i)
+                    wiring.connect(m, fork.a, block.i)
+                    outputs[f"{src}>bypass"] = fork.b
+                else:
+                    wiring.connect(m, outputs.pop(src), block.i)
+            outputs[name] = block.o
+        wiring.connect(m, outputs.pop(self.bundle.layers[-1]["name"]), wiring.flipped(self.o))
+        assert not outputs, f"unconnected streams: {list(outputs)}"
+        return m

@@ -1,0 +1,92 @@
+"""Running the YoWASP tools of an Amaranth build plan ourselves: relative
+paths from the build folder (YoWASP's WASI sandbox cannot see absolute paths
+under /tmp), per-step timing, a heartbeat during long steps, and the
+tool-name -> executable mapping per family (incl. Gowin's himbaechel)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+__all__ = ["ToolError", "check_tools", "plan_commands", "run_step"]
+
+
+class ToolError(Exception):
+    """A tool is missing or failed (one-line message)."""
+
+
+def check_tools(board) -> None:
+    """Refuse early, naming the extra to install, when a family's tools are absent."""
+    missing = [mod for mod in board.extra_modules if importlib.util.find_spec(mod) is None]
+    missing += [exe for exe in board.tools.values() if shutil.which(exe) is None]
+    if missing:
+        if board.extra:
+            raise ToolError(f"board {board.key!r} needs the optional extra {board.extra!r} "
+                            f"(missing {', '.join(missing)}): pip install -e '.[{board.extra}]'")
+        raise ToolError(f"board {board.key!r}: missing tools {', '.join(missing)} (reinstall: pip install -e .)")
+
+
+def plan_commands(board, plan_files: dict) -> list[list[str]]:
+    """The plan's argv lists (``build_top.json``), mapped to YoWASP executables."""
+    script = next(v for k, v in plan_files.items() if k.startswith("build_") and k.endswith(".json"))
+    commands = json.loads(script)["commands"]
+    out = []
+    for argv in commands:
+        tool, args = argv[0], list(argv[1:])
+        if tool == "nextpnr-gowin":
+            # Amaranth 0.5 targets the retired nextpnr-gowin; himbaechel takes
+            # the family and constraints as --vopt.
+            fixed = []
+            it = iter(args)
+            for a in it:
+                if a == "--family":
+                    fixed += ["--vopt", f"family={next(it)}"]
+                elif a == "--cst":
+                    fixed += ["--vopt", f"cst={next(it)}"]
+                else:
+                    fixed.append(a)
+            args = fixed
+        if tool not in board.tools:
+            raise ToolError(f"no executable known for tool {tool!r} on board {board.key!r}")
+        out.append([board.tools[tool], *args])
+    return out
+
+
+def run_step(name: str, argv: list[str], cwd: Path, log, heartbeat: float = 15.0) -> float:
+    """Run one tool from ``cwd``; returns seconds.  Output goes to ``log``
+    (a file in the build folder); a heartbeat line every ``heartbeat`` s."""
+    env = dict(os.environ)
+    env.setdefault("YOWASP_CACHE_DIR", str(Path.home() / ".cache" / "yowasp"))
+    start = time.monotonic()
+    print(f"  {name:8s} {' '.join(argv[:1])} ...", flush=True)
+    with open(log, "ab") as f:
+        f.write(f"$ {' '.join(argv)}\n".encode())
+        f.flush()
+        try:
+            proc = subprocess.Popen(argv, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env)
+        except FileNotFoundError:
+            raise ToolError(f"{argv[0]} not found (reinstall: pip install -e .)") from None
+        next_beat = start + heartbeat
+        while True:
+            try:
+                rc = proc.wait(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                now = time.monotonic()
+                if now >= next_beat:
+                    print(f"  {name:8s} still running, {now - start:.0f} s", flush=True)
+                    next_beat = now + heartbeat
+            except KeyboardInterrupt:
+                proc.terminate()
+                proc.wait()
+                raise
+    seconds = time.monotonic() - start
+    if rc != 0:
+        tail = Path(log).read_text(errors="replace").strip().splitlines()[-1:] or [""]
+        raise ToolError(f"{name} failed (exit {rc}) after {seconds:.0f} s: {tail[0][:200]} (log: {log})")
+    print(f"  {name:8s} done in {seconds:.1f} s", flush=True)
+    return seconds

@@ -1,0 +1,175 @@
+"""``WindowGenerator``: line buffer + k x k window (im2col) generator.
+
+Input: a C-channel uint8 tensor H x W, one channel per beat (NHWC raster,
+``rtl_gen.stream``).  Output: for each output pixel (oy, ox) in raster
+order, the k*k*C values of its receptive field in (ky, kx, c) order, one per
+beat, where input row iy = oy*stride - padding + ky and column
+ix = ox*stride - padding + kx; positions outside the input give 0 (zero
+padding; for uint8 max-pooling 0 is also the neutral element).  Output size
+is (H + 2p - k) // stride + 1 per axis, or PyTorch's ceil-mode size with
+``ceil=True`` (the extra windows read 0 past the bottom/right edge).  Input first/last are not used (the
+geometry is known); output first/last are regenerated from counters.
+
+Storage: a ring of k + stride rows of W*C bytes (one block RAM, one write
+and one read port).  Rows are handed from writer to reader by a credit
+counter, so the writer may run up to k + stride rows ahead of the window,
+across frame boundaries.
+
+Latency: an output pixel's first beat leaves 1 cycle after the input
+pixel that completes its receptive field (bottom-right tap, clamped to the
+frame) has been written.
+Throughput: one output beat per cycle (k*k*C cycles per output pixel); the
+input is accepted at one beat per cycle while a ring row is free.
+Back-pressure: ``o`` uses the registered ``~o.valid | o.ready`` pattern
+(the read port's output register is the payload register).  ``i.ready``
+depends on registers only (free-row credit, write position), never on
+``o.ready``.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from rtl_gen import stream
+
+__all__ = ["WindowGenerator", "output_size"]
+
+
+def output_size(size: int, kernel: int, stride: int, padding: int, ceil: bool = False) -> int:
+    """PyTorch's rule; in ceil mode the windows past the bottom/right edge
+    read 0 (zero padding is also the neutral element of a uint8 max)."""
+    if size + 2 * padding < kernel:
+        return 0
+    from golden.models import output_size as torch_rule
+    return torch_rule(size, kernel, stride, padding, ceil)
+
+
+class WindowGenerator(wiring.Component):
+    def __init__(self, channels: int, height: int, width: int, kernel: int = 3, stride: int = 1,
+                 padding: int = 1, ceil: bool = False):
+        for name, value, low in (("channels", channels, 1), ("height", height, 1), ("width", width, 1),
+                                 ("kernel", kernel, 1), ("stride", stride, 1), ("padding", padding, 0)):
+            if not isinstance(value, int) or value < low:
+                self._MustUse__silence = True
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if padding >= kernel:
+            self._MustUse__silence = True
+            raise ValueError(f"padding must be < kernel ({kernel}), got {padding}")
+        self.channels, self.height, self.width = channels, height, width
+        self.kernel, self.stride, self.padding = kernel, stride, padding
+        self.ceil = ceil
+        self.out_height = output_size(height, kernel, stride, padding, ceil)
+        self.out_width = output_size(width, kernel, stride, padding, ceil)
+        if self.out_height < 1 or self.out_width < 1:
+            self._MustUse__silence = True
+            raise ValueError(f"kernel {kernel} with padding {padding} does not fit a {height}x{width} input")
+        self.rows = kernel + stride
+        super().__init__({"i": In(stream.Signature(1)), "o": Out(stream.Signature(1))})
+
+    def elaborate(self, platform):
+        m = Module()
+        C, H, W, k, s, p, R = (self.channels, self.height, self.width, self.kernel, self.stride,
+                               self.padding, self.rows)
+        OH, OW = self.out_height, self.out_width
+        m.submodules.ring = ring = Memory(shape=8, depth=R * W * C, init=[])
+        wr, rd = ring.write_port(), ring.read_port()
+
+        rows_free = Signal(range(max(2, R + 1)), init=R)
+        frames_ahead = Signal(range(max(2, R + 2)))     # frames the writer has finished and the reader has not
+
+        # -- writer: the ring is filled sequentially, a row = W*C bytes ---------
+        wptr = Signal(range(max(2, R * W * C)))
+        wc, wx, wy = Signal(range(max(2, C))), Signal(range(max(2, W))), Signal(range(max(2, H)))
+        row_start = (wx == 0) & (wc == 0)
+        m.d.comb += self.i.ready.eq(~row_start | (rows_free != 0))
+        accept = self.i.valid & self.i.ready
+        take_row = Signal()
+        frame_written = Signal()
+        m.d.comb += [take_row.eq(accept & row_start),
+                     wr.addr.eq(wptr), wr.data.eq(self.i.payload.data[0]), wr.en.eq(accept)]
+        with m.If(accept):
+            m.d.sync += wptr.eq(Mux(wptr == R * W * C - 1, 0, wptr + 1))
+            with m.If(wc == C - 1):
+                m.d.sync += wc.eq(0)
+                with m.If(wx == W - 1):
+                    m.d.sync += wx.eq(0)
+                    with m.If(wy == H - 1):
+                        m.d.sync += wy.eq(0)
+                        m.d.comb += frame_written.eq(1)
+                    with m.Else():
+                        m.d.sync += wy.eq(wy + 1)
+                with m.Else():
+                    m.d.sync += wx.eq(wx + 1)
+            with m.Else():
+                m.d.sync += wc.eq(wc + 1)
+
+        # -- reader: (oy, ox, ky, kx, c) -----------------------------------------
+        oy, ox = Signal(range(max(2, OH))), Signal(range(max(2, OW)))
+        ky, kx, c = Signal(range(max(2, k))), Signal(range(max(2, k))), Signal(range(max(2, C)))
+        coord = signed(max(H, W, s * max(OH, OW) + k).bit_length() + 2)
+        iy0 = Signal(coord, init=-p)          # oy*s - p
+        ix0 = Signal(coord, init=-p)          # ox*s - p
+        base_slot = Signal(range(max(2, R)))          # ring slot of row max(iy0, 0)
+        iy, ix = iy0 + ky, ix0 + kx
+
+        def clamp(v, hi):
+            return Mux(v < 0, 0, Mux(v > hi, hi, v))
+
+        min_row = clamp(iy0, H)
+        need_y = clamp(iy0 + (k - 1), H - 1)
+        need_x = clamp(ix0 + (k - 1), W - 1)
+        available = (frames_ahead != 0) | (wy > need_y) | ((wy == need_y) & (wx > need_x))
+        in_bounds = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W)
+        row_off = base_slot + (iy - min_row)[:max(1, (k - 1).bit_length())]
+        slot = Mux(row_off >= R, row_off - R, row_off)
+        addr = slot * (W * C) + ix[:max(1, (W - 1).bit_length())] * C + c
+
+        advance = ~self.o.valid | self.o.ready
+        issue = Signal()
+        m.d.comb += [issue.eq(advance & available), rd.en.eq(advance), rd.addr.eq(addr)]
+
+        inb = Signal()
+        first, last = Signal(), Signal()
+        m.d.comb += [self.o.payload.data[0].eq(Mux(inb, rd.data, 0)),
+                     self.o.payload.first.eq(first), self.o.payload.last.eq(last)]
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(available)
+        pixel_done = (c == C - 1) & (kx == k - 1) & (ky == k - 1)
+        with m.If(issue):
+            m.d.sync += [inb.eq(in_bounds),
+                         first.eq((oy == 0) & (ox == 0) & (ky == 0) & (kx == 0) & (c == 0)),
+                         last.eq((oy == OH - 1) & (ox == OW - 1) & pixel_done)]
+
+        release = Signal(range(max(2, R + 1)))
+        frame_read = Signal()
+        with m.If(issue):
+            with m.If(c == C - 1):
+                m.d.sync += c.eq(0)
+                with m.If(kx == k - 1):
+                    m.d.sync += kx.eq(0)
+                    with m.If(ky == k - 1):
+                        m.d.sync += ky.eq(0)
+                        with m.If(ox == OW - 1):
+                            m.d.sync += [ox.eq(0), ix0.eq(-p)]
+                            with m.If(oy == OH - 1):
+                                m.d.sync += [oy.eq(0), iy0.eq(-p)]
+                                m.d.comb += [release.eq(H - min_row), frame_read.eq(1)]
+                            with m.Else():
+                                m.d.sync += [oy.eq(oy + 1), iy0.eq(iy0 + s)]
+                                m.d.comb += release.eq(clamp(iy0 + s, H) - min_row)
+                        with m.Else():
+                            m.d.sync += [ox.eq(ox + 1), ix0.eq(ix0 + s)]
+                    with m.Else():
+                        m.d.sync += ky.eq(ky + 1)
+                with m.Else():
+                    m.d.sync += kx.eq(kx + 1)
+            with m.Else():
+                m.d.sync += c.eq(c + 1)
+
+        next_slot = base_slot + release
+        m.d.sync += [base_slot.eq(Mux(next_slot >= R, next_slot - R, next_slot)),
+                     rows_free.eq(rows_free + release - take_row),
+                     frames_ahead.eq(frames_ahead + frame_written - frame_read)]
+        return m

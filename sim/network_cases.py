@@ -1,0 +1,48 @@
+"""Networks and images for the whole-network tests; expected outputs always
+come from ``golden.intref`` through the bundle."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from golden.bundle import Bundle
+
+
+def random_network(spec, seed: int = 0, calib_images: int = 4) -> tuple[Bundle, np.ndarray]:
+    """A seeded, randomly initialised float network of the family, quantized
+    on smooth random images; returns (bundle, those images)."""
+    import torch
+
+    from golden import graph
+    from golden.models import SqueezeNet
+    from golden.quantize import quantize
+    torch.manual_seed(seed)
+    model = SqueezeNet(spec).eval()
+    rng = np.random.default_rng(seed)
+    n, s, c = calib_images, spec.image_size, spec.in_channels
+    coarse = rng.integers(0, 256, (n, s // 3 + 1, s // 3 + 1, c))
+    images = np.repeat(np.repeat(coarse, 3, 1), 3, 2)[:, :s, :s, :]
+    images = np.clip(images + rng.integers(-30, 31, images.shape), 0, 255).astype(np.uint8)
+    return quantize(graph.extract(model), images, spec.name), images
+
+
+def small_bypass_spec(bypass: str):
+    """A 4-Fire member of the family on 17x17x2 images, with the paper's
+    bypass placement: simple around fire3/fire5, complex also fire2/fire4."""
+    from golden.models import family
+    return family(base_e=8, incr_e=8, freq=2, sr=0.5, pct3x3=0.5, num_fire=4, conv1=(6, 3, 2, 1),
+                  pool_after=(3,), bypass=bypass, in_channels=2, image_size=17, num_classes=6,
+                  name=f"small-{bypass}-bypass")
+
+
+@functools.lru_cache(maxsize=1)
+def reference() -> Bundle:
+    from golden.quantize import REFERENCE_BUNDLE
+    return Bundle.load(REFERENCE_BUNDLE)
+
+
+def fashion_images(n: int, offset: int = 0) -> np.ndarray:
+    from golden import data
+    images, _ = data.load("test")
+    return images[offset:offset + n]

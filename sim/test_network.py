@@ -1,0 +1,66 @@
+"""Whole-network cocotb tests: the generated accelerator against the golden
+integer reference, exact on every class sum and the argmax."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from golden import intref
+from golden.models import squeezenet_v1_1
+from rtl_gen.network import Network, NetworkError
+from sim.network_cases import fashion_images, random_network, reference, small_bypass_spec
+from sim.network_sim import NetStimulus, run_network
+
+
+def _run(case_id, bundle, images, stimulus, **kw):
+    sums, classes = intref.classify(bundle, images)
+    net = Network(bundle, **kw)
+    res = run_network(case_id, net, images, sums, classes, stimulus)
+    assert res["passed"], res["message"]
+    assert res["beats"] == len(images) * net.num_classes
+    assert np.array_equal(res["arrays"]["sums"], sums) and np.array_equal(res["arrays"]["argmax"], classes)
+    return res, net
+
+
+def test_reference_network_real_images_under_stalls():
+    """Real Fashion-MNIST images, random input throttling and output
+    back-pressure, and a reset half-way through a frame first."""
+    _run("net_reference_stalls", reference(), fashion_images(8),
+         NetStimulus(seed=11, in_stall=100, py_bubbles=0.03, py_stalls=0.3, reset_mid_frame=True))
+
+
+def test_reference_network_100_frames_back_to_back():
+    """No lost or duplicated beat over 100 frames; with the input always
+    valid and the output always ready, the pipeline settles to one frame per
+    the slowest stage's period."""
+    res, net = _run("net_reference_100", reference(), fashion_images(100, offset=100), NetStimulus(seed=12))
+    steady = res["cycles_per_frame"][1:]
+    assert len(set(steady)) == 1, f"frame periods vary: {sorted(set(steady))}"
+    assert net.cycles_per_frame <= steady[0] <= 1.25 * net.cycles_per_frame
+
+
+@pytest.mark.parametrize("bypass", ["simple", "complex"])
+def test_bypass_network(bypass):
+    bundle, images = random_network(small_bypass_spec(bypass), seed=21, calib_images=4)
+    kinds = [l.get("bypass") for l in bundle.layers if l["kind"] == "add"]
+    assert kinds == (["simple", "simple"] if bypass == "simple" else ["complex", "simple", "complex", "simple"])
+    _run(f"net_bypass_{bypass}", bundle, images,
+         NetStimulus(seed=22, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True))
+
+
+def test_unsupported_layer_is_refused_before_elaboration():
+    bundle = reference()
+    bad = type(bundle)(dict(bundle.graph, layers=[dict(l) for l in bundle.layers]), bundle.arrays)
+    bad.layers[2]["kind"] = "avgpool"
+    with pytest.raises(NetworkError, match="layer 'pool1': kind 'avgpool' is not supported"):
+        Network(bad)
+
+
+@pytest.mark.slow
+def test_squeezenet_v1_1_full_size():
+    """The paper's SqueezeNet v1.1 at 224x224x3, 1000 classes (seeded random
+    weights through the golden quantiser), one image bit-exact."""
+    bundle, images = random_network(squeezenet_v1_1(), seed=0, calib_images=2)
+    res, net = _run("net_squeezenet_v1_1", bundle, images[:1], NetStimulus(seed=1, timeout_cycles=60_000_000))
+    print(f"SqueezeNet v1.1: {res['cycles_per_frame'][0]} cycles for the first image, "
+          f"{net.mac_lanes} MAC lanes, build {res['build_seconds']:.0f} s, simulation {res['sim_seconds']:.0f} s")

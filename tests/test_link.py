@@ -1,0 +1,205 @@
+"""fpga.link (HostLink) with the test stand-in accelerator, in Amaranth's
+simulator: good frames, every error reply, resynchronisation after errors,
+and the host-side codec (fpga.protocol) against the hardware CRC."""
+import io
+import random
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.sim import Simulator
+
+from fpga import protocol
+from fpga.link import HostLink, crc16_update
+from fpga.protocol import Info, LinkError, Result
+from fpga.testing import ClassSumStandIn, standin_reference
+
+
+class _Bench:
+    def __init__(self, shape, ncls, timeout=400, argmax_bits=8):
+        self.m = Module()
+        self.m.submodules.acc = self.acc = ClassSumStandIn(shape, ncls, argmax_bits)
+        self.m.submodules.link = self.link = HostLink(shape, ncls, timeout_cycles=timeout,
+                                                      result_shape=self.acc.o.payload.shape())
+        wiring.connect(self.m, self.link.acc_i, self.acc.i)
+        wiring.connect(self.m, self.acc.o, self.link.acc_o)
+
+
+def run_session(shape, ncls, events, seed=0, timeout=400, tx_stall=0.3, settle=600, argmax_bits=8):
+    """events: ("bytes", b) | ("ferr", byte) | ("idle", cycles).  Returns the
+    reply byte stream and the frame/error LED values at the end."""
+    b = _Bench(shape, ncls, timeout, argmax_bits)
+    link = b.link
+    out = bytearray()
+    leds = {}
+    done = []
+
+    async def source(ctx):
+        rng = random.Random(seed)
+        for kind, arg in events:
+            if kind == "idle":
+                await ctx.tick().repeat(arg)
+                continue
+            # A host waits for the reply before its next request (half duplex).
+            if kind == "bytes" and bytes(arg[:2]) == protocol.SYNC and ctx.get(link.busy):
+                await ctx.tick().until(~link.busy)
+            data = bytes(arg) if kind == "bytes" else bytes([arg])
+            for v in data:
+                ctx.set(link.rx.payload, {"data": v, "ferr": int(kind == "ferr")})
+                ctx.set(link.rx.valid, 1)
+                await ctx.tick()
+                ctx.set(link.rx.valid, 0)
+                for _ in range(rng.randrange(0, 4)):
+                    await ctx.tick()
+        done.append(True)
+
+    async def sink(ctx):
+        rng = random.Random(seed + 1)
+        quiet = 0
+        while not done or quiet < settle:
+            ready = rng.random() >= tx_stall
+            ctx.set(link.tx.ready, ready)
+            _, _, valid, p, busy = await ctx.tick().sample(link.tx.valid, link.tx.payload, link.busy)
+            if valid and ready:
+                out.append(int(p))
+            quiet = 0 if (busy or valid) else quiet + 1
+        leds["frame"] = ctx.get(link.frame_led)
+        leds["error"] = ctx.get(link.error_led)
+
+    sim = Simulator(b.m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(source, background=True)
+    sim.add_testbench(sink)
+    sim.run()
+    return bytes(out), leds
+
+
+def replies(stream):
+    port = io.BytesIO(stream)
+    got = []
+    while port.tell() < len(stream):
+        try:
+            got.append(protocol.read_reply(port))
+        except LinkError as e:
+            got.append(str(e))
+    return got
+
+
+SHAPE, NCLS = (4, 5, 2), 3
+
+
+def _image(seed, shape=SHAPE):
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+def _expect(img, ncls=NCLS):
+    cls, sums = standin_reference(img, ncls)
+    return Result(cls=cls, sums=tuple(sums))
+
+
+def test_crc_matches_python():
+    rng = random.Random(5)
+    for _ in range(20):
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 30)))
+        c = 0xFFFF
+        for v in data:
+            c = crc16_update(c, v)
+        assert c == protocol.crc16(data)
+        # Running the CRC over the big-endian CRC leaves 0: the receiver's check.
+        assert protocol.crc16(data + c.to_bytes(2, "big")) == 0
+
+
+def test_good_frames_back_to_back():
+    imgs = [_image(s) for s in range(3)]
+    imgs.append(np.full(SHAPE, 7, np.uint8))          # all sums tie-ish: argmax lowest
+    events = [("bytes", protocol.encode_request(im.tobytes())) for im in imgs]
+    out, leds = run_session(SHAPE, NCLS, events)
+    assert replies(out) == [_expect(im) for im in imgs]
+    assert leds == {"frame": 0, "error": 0}          # toggled 4 times
+
+
+def test_narrow_argmax_field():
+    """rtl_gen.classifier's layout has an argmax of only ceil(log2 N) bits."""
+    imgs = [_image(s) for s in (11, 12)]
+    out, _ = run_session(SHAPE, NCLS, [("bytes", protocol.encode_request(im.tobytes())) for im in imgs],
+                         argmax_bits=2)
+    assert replies(out) == [_expect(im) for im in imgs]
+
+
+def test_info_query():
+    out, _ = run_session(SHAPE, NCLS, [("bytes", protocol.encode_info_request())])
+    assert replies(out) == [Info(shape=SHAPE, num_classes=NCLS)]
+
+
+def test_bad_checksum_then_recovers():
+    img = _image(1)
+    bad = bytearray(protocol.encode_request(img.tobytes()))
+    bad[10] ^= 0x40
+    out, leds = run_session(SHAPE, NCLS, [("bytes", bad), ("bytes", protocol.encode_request(img.tobytes()))])
+    assert replies(out) == ["board answered error 0x02: bad checksum", _expect(img)]
+    assert leds == {"frame": 1, "error": 0}
+
+
+@pytest.mark.parametrize("n", [1, 39, 41, 300])
+def test_wrong_length_is_skipped_and_answered(n):
+    wrong = protocol.encode_request(bytes(i % 256 for i in range(n)))
+    img = _image(2)
+    out, _ = run_session(SHAPE, NCLS, [("bytes", wrong), ("bytes", protocol.encode_request(img.tobytes()))])
+    assert replies(out) == ["board answered error 0x01: bad length", _expect(img)]
+
+
+def test_short_frame_times_out_then_recovers():
+    img = _image(3)
+    req = protocol.encode_request(img.tobytes())
+    out, leds = run_session(SHAPE, NCLS, [("bytes", req[:-7]), ("idle", 1000)], timeout=300)
+    assert replies(out) == ["board answered error 0x04: timeout (frame too short)"]
+    assert leds == {"frame": 0, "error": 1}
+    out, _ = run_session(SHAPE, NCLS, [("bytes", req[:-7]), ("idle", 1000), ("bytes", req)], timeout=300)
+    assert replies(out)[1] == _expect(img)
+
+
+def test_framing_error_aborts_and_resyncs():
+    img = _image(4)
+    req = protocol.encode_request(img.tobytes())
+    events = [("bytes", req[:15]), ("ferr", 0x00), ("bytes", req[15:]),   # the rest is hunted through
+              ("bytes", b"\x00\xa5\x11"), ("bytes", req)]
+    out, _ = run_session(SHAPE, NCLS, events)
+    got = replies(out)
+    assert got[0] == "board answered error 0x03: UART framing error"
+    assert got[-1] == _expect(img)
+
+
+def test_framing_error_outside_frame_is_ignored():
+    img = _image(5)
+    out, _ = run_session(SHAPE, NCLS, [("ferr", 0xA5), ("bytes", b"\x13\x37"),
+                                       ("bytes", protocol.encode_request(img.tobytes()))])
+    assert replies(out) == [_expect(img)]
+
+
+def test_reference_shape_frame():
+    shape, ncls = (28, 28, 1), 10
+    img = _image(6, shape)
+    out, _ = run_session(shape, ncls, [("bytes", protocol.encode_request(img.tobytes()))], tx_stall=0.0)
+    assert replies(out) == [_expect(img, ncls)]
+
+
+@pytest.mark.parametrize("kwargs", [dict(in_shape=(0, 1, 1), num_classes=3),
+                                    dict(in_shape=(300, 300, 1), num_classes=3),
+                                    dict(in_shape=(2, 2, 1), num_classes=0),
+                                    dict(in_shape=(2, 2, 1), num_classes=3, timeout_cycles=2)])
+def test_parameters_validated(kwargs):
+    with pytest.raises(ValueError):
+        HostLink(**kwargs)
+
+
+def test_codec_rejects_bad_replies():
+    good = protocol.SYNC + bytes([0x04]) + protocol.crc16(bytes([0x04])).to_bytes(2, "big")
+    with pytest.raises(LinkError, match="timeout"):
+        protocol.read_reply(io.BytesIO(b""))
+    with pytest.raises(LinkError, match="checksum"):
+        protocol.read_reply(io.BytesIO(good[:-1] + b"\x00"))
+    with pytest.raises(LinkError, match="no reply sync"):
+        protocol.read_reply(io.BytesIO(b"\x00" * 100))
+    with pytest.raises(ValueError):
+        protocol.encode_request(b"")

@@ -1,0 +1,52 @@
+"""MacArray alone in Amaranth's simulator against the golden integer conv."""
+import numpy as np
+import pytest
+
+from golden.intref import conv
+from rtl_gen.mac_array import MacArray
+from sim.pysim import run_stream
+
+
+def _case(cin, cout, pixels, seed):
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-127, 128, (cout, cin))
+    b = rng.integers(-40000, 40000, cout)
+    m = rng.integers(0, 2**16, cout)
+    x = rng.integers(0, 256, (1, 1, pixels, cin)).astype(np.uint8)
+    shift = 20
+    want = conv(x, w.astype(np.int8)[:, :, None, None], b.astype(np.int32), m.astype(np.uint16), shift)
+    return w, b, m, shift, x, want
+
+
+@pytest.mark.parametrize("cin,cout,lanes,bubbles,stalls", [
+    (1, 1, 1, 0.0, 0.0), (3, 4, 2, 0.3, 0.5), (5, 6, 6, 0.0, 0.7), (8, 8, 1, 0.5, 0.2), (2, 9, 3, 0.2, 0.2)])
+def test_mac_array_matches_golden(cin, cout, lanes, bubbles, stalls):
+    w, b, m, shift, x, want = _case(cin, cout, 5, seed=cin * 10 + cout)
+    flat = x.reshape(-1)
+    beats = [(int(v), int(i == 0), int(i == flat.size - 1)) for i, v in enumerate(flat)]
+    dut = MacArray(w, b, m, shift, lanes)
+    out, _ = run_stream(dut, beats, want.size, seed=7, bubbles=bubbles, stalls=stalls)
+    got = [v for v, _, _ in out]
+    assert got == [int(v) for v in want.reshape(-1)]
+    assert [f for _, f, _ in out] == [1] + [0] * (want.size - 1)
+    assert [l for _, _, l in out] == [0] * (want.size - 1) + [1]
+
+
+def test_mac_array_full_throughput():
+    """No stalls: one pixel per (cout/lanes)*cin cycles once the pipe is full."""
+    cin, cout, lanes, pixels = 8, 4, 2, 20
+    w, b, m, shift, x, want = _case(cin, cout, pixels, seed=3)
+    flat = x.reshape(-1)
+    beats = [(int(v), int(i == 0), int(i == flat.size - 1)) for i, v in enumerate(flat)]
+    out, cycles = run_stream(MacArray(w, b, m, shift, lanes), beats, want.size)
+    assert [v for v, _, _ in out] == [int(v) for v in want.reshape(-1)]
+    assert cycles <= pixels * (cout // lanes) * cin + 30
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    ({"lanes": 3}, "lanes"), ({"shift": 0}, "shift"), ({"shift": 49}, "shift"),
+    ({"m": [1 << 16, 1]}, "m"), ({"bias": [1, 2, 3]}, "bias")])
+def test_mac_array_rejects_bad_parameters(kwargs, name):
+    args = dict(weight=np.ones((2, 3)), bias=[0, 0], m=[1, 1], shift=8, lanes=1) | kwargs
+    with pytest.raises(ValueError, match=name):
+        MacArray(**args)
