@@ -21,9 +21,10 @@ the G = cout / lanes channel groups are computed one after the other by
 replaying the pixel's vector from a ping-pong buffer (two pixels of
 ``cin`` bytes), so loading the next pixel overlaps computing this one.
 
-Latency: the first output of a pixel leaves ``cin + 7`` cycles after that
-pixel's last input beat (pipeline: buffer read, multiply, accumulate,
-partial products, round/shift/clamp, FIFO, serialiser).
+Latency: the first output of a pixel is valid ``cin + 7`` cycles after the
+handshake of that pixel's last input beat when the array is idle (measured;
+pipeline: buffer read, multiply, accumulate, partial products,
+round/shift/clamp, FIFO, serialiser).
 Throughput: one pixel per ``max(G * cin, cout)`` cycles when neither side
 stalls -- ``G * cin`` is the MAC bound (``cin * cout`` MACs / ``lanes``),
 ``cout`` the bound of the one-channel output stream.

@@ -15,9 +15,9 @@ and one read port).  Rows are handed from writer to reader by a credit
 counter, so the writer may run up to k + stride rows ahead of the window,
 across frame boundaries.
 
-Latency: an output pixel's first beat leaves 1 cycle after the input
-pixel that completes its receptive field (bottom-right tap, clamped to the
-frame) has been written.
+Latency: an output pixel's first beat is valid 2 cycles after the
+handshake of the input beat that completes its receptive field (last
+channel of the bottom-right tap, clamped to the frame).
 Throughput: one output beat per cycle (k*k*C cycles per output pixel); the
 input is accepted at one beat per cycle while a ring row is free.
 Back-pressure: ``o`` uses the registered ``~o.valid | o.ready`` pattern

@@ -7,12 +7,14 @@ of the same design (``golden/compare.py``, the benchmark) reuses the compiled
 simulator.
 
 Environment: ``SIM=icarus`` selects Icarus Verilog (default Verilator),
-``WAVES=1`` dumps a waveform (FST with Verilator) into the build directory.
+``WAVES=1`` dumps a waveform into the build directory (Verilator: FST when
+lz4.h is installed -- Debian's liblz4-dev -- else VCD; Icarus: FST).
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -48,6 +50,22 @@ def put_verilator_on_path() -> None:
             os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
 
 
+def _have_lz4() -> bool:
+    """Verilator's FST writer needs lz4.h (Debian: liblz4-dev)."""
+    import sysconfig
+    dirs = ["/usr/include", "/usr/local/include", sysconfig.get_paths()["include"]]
+    return any(Path(d, "lz4.h").exists() for d in dirs + os.environ.get("CPATH", "").split(os.pathsep) if d)
+
+
+def _icarus_comb(text: str) -> str:
+    """Yosys writes combinational processes as ``always @*`` and relies on a
+    time-zero event to run them once; Icarus 11 gives no such event, so a
+    process whose inputs never change (a read enable tied high by the
+    circuit's state) stays X forever.  Toggling the trigger register once
+    after time zero runs every such process."""
+    return re.sub(r"reg (\\\$auto\$verilog_backend\S*)\s+= 0;", r"reg \1 = 0;\n  initial #0 \1 = 1;", text)
+
+
 def check_simulator(sim: str) -> None:
     if sim == "verilator":
         put_verilator_on_path()
@@ -79,6 +97,8 @@ def simulate(case_id: str, top, test_module: str, case: dict, sim: str | None = 
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / f"{TOPLEVEL}.v"
     text = verilog.convert(top, name=TOPLEVEL)
+    if sim == "icarus":
+        text = _icarus_comb(text)
     stamp = build_dir / "build.stamp"
     fresh = f"{sim} waves={waves}"
     if not source.exists() or source.read_text() != text or not stamp.exists() or stamp.read_text() != fresh:
@@ -91,8 +111,8 @@ def simulate(case_id: str, top, test_module: str, case: dict, sim: str | None = 
     build_args = []
     if sim == "verilator":
         build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3"]
-        if waves:
-            build_args.append("--trace-fst")
+        if waves and _have_lz4():
+            build_args.append("--trace-fst")     # otherwise cocotb's --trace: VCD
     runner = get_runner(sim)
     t0 = time.monotonic()
     if not stamp.exists():

@@ -2,15 +2,13 @@
 pixel-wide width converters), in the shape of cocotb's matrix_multiplier
 example: a driver, a monitor, a model and a checker.
 
-The case (images, expected output from ``golden.intref``, stimulus) comes
-from the .npz named by ``FIRE_TB_CASE``; a summary goes to the JSON file
-named by ``FIRE_TB_RESULT``.  Python wakes only around pixel handshakes
+The case (images, expected output from ``golden.intref``, stimulus) and the
+result summary travel through ``sim.cocotb_run.load_case``/``write_result``.  Python wakes only around pixel handshakes
 (ReadOnly + edge), never per channel, so Verilator runs free in between.
 """
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 
@@ -18,6 +16,8 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, ReadOnly, RisingEdge, with_timeout
+
+from sim.cocotb_run import load_case, write_result
 
 
 def pixel_words(frames: np.ndarray) -> list[int]:
@@ -136,7 +136,7 @@ async def reset(dut, cycles: int = 3):
 
 
 def _load_case():
-    case = np.load(os.environ["FIRE_TB_CASE"])
+    case = load_case()
     return case["images"], case["expected"], json.loads(str(case["stimulus"]))
 
 
@@ -152,7 +152,6 @@ async def fire_stream_is_bit_exact(dut):
 
     words_in = pixel_words(images)
     per_frame = len(words_in) // images.shape[0]
-    start_cycle = 0
     if st["reset_mid_frame"]:
         # Send half a frame (and let the design chew on it), then reset.
         driver = PixelDriver(dut, rng, st["py_bubbles"])
@@ -181,12 +180,11 @@ async def fire_stream_is_bit_exact(dut):
     await ClockCycles(dut.clk, 50)          # nothing may follow the last frame
     if checker.received > len(model.words):
         checker.errors.append(f"{checker.received - len(model.words)} extra pixels after the last frame")
-    ends = [start_cycle] + checker.frame_end_cycles
+    ends = [0] + checker.frame_end_cycles      # the cycle counter restarts at reset
     result = {"passed": not checker.errors, "beats": checker.received,
               "cycles_per_frame": [b - a for a, b in zip(ends, ends[1:])],
               "sim_cycles": int(dut.cycle.value.to_unsigned()),
               "run_cycles": int(run_cycles), "run_seconds": run_seconds,
               "message": "\n".join(checker.errors)}
-    with open(os.environ["FIRE_TB_RESULT"], "w") as f:
-        json.dump(result, f)
+    write_result(result)
     assert not checker.errors, "\n".join(checker.errors)

@@ -15,11 +15,11 @@ import random
 
 import cocotb
 import numpy as np
+from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, ReadOnly, RisingEdge, with_timeout
 
 from sim.cocotb_run import load_case, write_result
 from sim.fire_tb import PixelDriver, pixel_words, reset
-from cocotb.clock import Clock
 
 
 def decode(word: int, class_bits: int) -> tuple[int, int, int, int]:

