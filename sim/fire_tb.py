@@ -59,8 +59,9 @@ class PixelDriver:
         dut.i__valid.value = 0
 
 
-class PixelMonitor:
-    """Collects pixel words from ``o``; seeded random back-pressure."""
+class WordMonitor:
+    """Collects payload words from ``o`` (with the cycle counter) and hands
+    them to ``callback``; seeded random back-pressure."""
 
     def __init__(self, dut, rng: random.Random, stalls: float, callback):
         self.dut, self.rng, self.stalls, self.callback = dut, rng, stalls, callback
@@ -156,7 +157,7 @@ async def fire_stream_is_bit_exact(dut):
         # Send half a frame (and let the design chew on it), then reset.
         driver = PixelDriver(dut, rng, st["py_bubbles"])
         drive = cocotb.start_soon(driver.send(words_in[:per_frame]))
-        monitor = cocotb.start_soon(PixelMonitor(dut, rng, st["py_stalls"], lambda w, c: None).run())
+        monitor = cocotb.start_soon(WordMonitor(dut, rng, st["py_stalls"], lambda w, c: None).run())
         while driver.sent < max(1, per_frame // 2):
             await ClockCycles(dut.clk, 64)
         await ClockCycles(dut.clk, rng.randint(0, 200))
@@ -168,7 +169,7 @@ async def fire_stream_is_bit_exact(dut):
     model = FireModel(expected)
     checker = Checker(model)
     t_start, cycle_start = time.perf_counter(), dut.cycle.value.to_unsigned()
-    cocotb.start_soon(PixelMonitor(dut, rng, st["py_stalls"], checker.observe).run())
+    cocotb.start_soon(WordMonitor(dut, rng, st["py_stalls"], checker.observe).run())
     cocotb.start_soon(PixelDriver(dut, rng, st["py_bubbles"]).send(words_in))
     timeout = st["timeout_cycles"] or 10_000_000
     try:

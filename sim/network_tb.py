@@ -16,10 +16,10 @@ import random
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, Event, ReadOnly, RisingEdge, with_timeout
+from cocotb.triggers import ClockCycles, Event, with_timeout
 
 from sim.cocotb_run import load_case, write_result
-from sim.fire_tb import PixelDriver, pixel_words, reset
+from sim.fire_tb import PixelDriver, WordMonitor, pixel_words, reset
 
 
 def decode(word: int, class_bits: int) -> tuple[int, int, int, int]:
@@ -28,30 +28,6 @@ def decode(word: int, class_bits: int) -> tuple[int, int, int, int]:
     value -= (value >> 31) << 32
     argmax = (word >> 32) & ((1 << class_bits) - 1)
     return value, argmax, (word >> (32 + class_bits)) & 1, (word >> (33 + class_bits)) & 1
-
-
-class ClassMonitor:
-    """Collects class beats from ``o``; seeded random back-pressure."""
-
-    def __init__(self, dut, rng, stalls: float, class_bits: int, callback):
-        self.dut, self.rng, self.stalls, self.class_bits, self.callback = dut, rng, stalls, class_bits, callback
-
-    async def run(self):
-        dut = self.dut
-        dut.o__ready.value = 1
-        while True:
-            await ReadOnly()
-            if dut.o__valid.value != 1:
-                await RisingEdge(dut.o__valid)
-                continue
-            beat = decode(dut.o__payload.value.to_unsigned(), self.class_bits)
-            cycle = dut.cycle.value.to_unsigned()
-            await RisingEdge(dut.clk)
-            self.callback(beat, cycle)
-            if self.stalls and self.rng.random() < self.stalls:
-                dut.o__ready.value = 0
-                await ClockCycles(dut.clk, self.rng.randint(1, 16))
-                dut.o__ready.value = 1
 
 
 class Recorder:
@@ -112,7 +88,7 @@ async def network_is_bit_exact(dut):
     if st.get("reset_mid_frame"):
         driver = PixelDriver(dut, rng, st.get("py_bubbles", 0.0))
         drive = cocotb.start_soon(driver.send(words[:per_frame]))
-        sink = cocotb.start_soon(ClassMonitor(dut, rng, 0.0, class_bits, lambda b, c: None).run())
+        sink = cocotb.start_soon(WordMonitor(dut, rng, 0.0, lambda w, c: None).run())
         while driver.sent < max(1, per_frame // 2):
             await ClockCycles(dut.clk, 64)
         drive.cancel()
@@ -121,7 +97,8 @@ async def network_is_bit_exact(dut):
         await reset(dut)
 
     rec = Recorder(images.shape[0], classes, case.get("expected_sums"), case.get("expected_classes"))
-    cocotb.start_soon(ClassMonitor(dut, rng, st.get("py_stalls", 0.0), class_bits, rec.observe).run())
+    cocotb.start_soon(WordMonitor(dut, rng, st.get("py_stalls", 0.0),
+                                  lambda word, cycle: rec.observe(decode(word, class_bits), cycle)).run())
     cocotb.start_soon(PixelDriver(dut, rng, st.get("py_bubbles", 0.0)).send(words))
     timeout = int(st.get("timeout_cycles", 0)) or 50_000_000
     try:

@@ -9,11 +9,16 @@ from amaranth.sim import Simulator
 __all__ = ["run_stream"]
 
 
+def one_lane(payload) -> tuple[int, int, int]:
+    return int(payload.data[0]), int(payload.first), int(payload.last)
+
+
 def run_stream(dut, beats, n_out: int, seed: int = 0, bubbles: float = 0.0, stalls: float = 0.0,
-               timeout: int = 200_000, vcd: str | None = None):
+               timeout: int = 200_000, vcd: str | None = None, read=one_lane):
     """Feed ``beats`` [(value, first, last)] into ``dut.i`` (one lane) and
-    collect ``n_out`` beats [(value, first, last)] from ``dut.o``, with
-    seeded random input bubbles and output stalls.  Returns (beats, cycles)."""
+    collect ``n_out`` output beats from ``dut.o`` as ``read(payload)``
+    (default (value, first, last)), with seeded random input bubbles and
+    output stalls.  Returns (beats, cycles)."""
     out: list[tuple[int, int, int]] = []
     cycles = [0]
 
@@ -41,7 +46,7 @@ def run_stream(dut, beats, n_out: int, seed: int = 0, bubbles: float = 0.0, stal
             if cycles[0] > timeout:
                 raise TimeoutError(f"only {len(out)} of {n_out} beats after {timeout} cycles")
             if valid and ready:
-                out.append((int(payload.data[0]), int(payload.first), int(payload.last)))
+                out.append(read(payload))
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
