@@ -137,12 +137,14 @@ class HostLink(wiring.Component):
         ai = self.acc_i
         m.d.comb += [rd.addr.eq(raddr), ai.payload.data[0].eq(rd.data)]
         advance = feeding & (~ai.valid | ai.ready)
+        # rd.en only on advance, so the read data (= payload) holds while the
+        # accelerator stalls.  Assigned unconditionally: a read port's en
+        # has init=1, so setting it only inside If(advance) would leave it
+        # high and a stalled beat would turn into the next pixel.
+        m.d.comb += rd.en.eq(advance)
         with m.If(ai.ready):
             m.d.sync += ai.valid.eq(0)
         with m.If(advance):
-            # rd.en only on advance, so the read data (= payload) holds
-            # while the accelerator stalls.
-            m.d.comb += rd.en.eq(1)
             m.d.sync += [ai.valid.eq(1), raddr.eq(raddr + 1),
                          ai.payload.first.eq(raddr == 0), ai.payload.last.eq(raddr == N - 1)]
             with m.If(raddr == N - 1):

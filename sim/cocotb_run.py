@@ -124,8 +124,11 @@ def simulate(case_id: str, top, test_module: str, case: dict, sim: str | None = 
            "TB_ARRAYS": str(build_dir / "result.npz"),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     try:
-        results_xml = runner.test(test_module=test_module, hdl_toplevel=TOPLEVEL, build_dir=build_dir,
-                                  test_dir=build_dir, waves=waves, extra_env=env, log_file=build_dir / "sim.log")
+        # hdl_toplevel_lang is given because a runner that skipped build()
+        # (simulator reused) has no source list to infer it from.
+        results_xml = runner.test(test_module=test_module, hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
+                                  build_dir=build_dir, test_dir=build_dir, waves=waves, extra_env=env,
+                                  log_file=build_dir / "sim.log")
         _, failed = get_results(results_xml)
     except SystemExit:          # the runner exits when a cocotb test failed
         failed = 1

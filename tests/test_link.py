@@ -6,7 +6,7 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
@@ -17,19 +17,29 @@ from fpga.testing import ClassSumStandIn, standin_reference
 
 
 class _Bench:
-    def __init__(self, shape, ncls, timeout=400, argmax_bits=8):
+    def __init__(self, shape, ncls, timeout=400, argmax_bits=8, acc_stall=0):
         self.m = Module()
         self.m.submodules.acc = self.acc = ClassSumStandIn(shape, ncls, argmax_bits)
         self.m.submodules.link = self.link = HostLink(shape, ncls, timeout_cycles=timeout,
                                                       result_shape=self.acc.o.payload.shape())
-        wiring.connect(self.m, self.link.acc_i, self.acc.i)
+        if acc_stall:
+            # The stand-in never stalls inside a frame, but the real network
+            # does; block the image handshake on acc_stall/256 of the cycles
+            # (maximal-length Galois LFSR).
+            lfsr = Signal(16, init=0xACE1)
+            go = lfsr[:8] >= acc_stall
+            self.m.d.sync += lfsr.eq((lfsr >> 1) ^ (lfsr[0].replicate(16) & 0xB400))
+            ai, i = self.link.acc_i, self.acc.i
+            self.m.d.comb += [i.payload.eq(ai.payload), i.valid.eq(ai.valid & go), ai.ready.eq(i.ready & go)]
+        else:
+            wiring.connect(self.m, self.link.acc_i, self.acc.i)
         wiring.connect(self.m, self.acc.o, self.link.acc_o)
 
 
-def run_session(shape, ncls, events, seed=0, timeout=400, tx_stall=0.3, settle=600, argmax_bits=8):
+def run_session(shape, ncls, events, seed=0, timeout=400, tx_stall=0.3, settle=600, argmax_bits=8, acc_stall=0):
     """events: ("bytes", b) | ("ferr", byte) | ("idle", cycles).  Returns the
     reply byte stream and the frame/error LED values at the end."""
-    b = _Bench(shape, ncls, timeout, argmax_bits)
+    b = _Bench(shape, ncls, timeout, argmax_bits, acc_stall)
     link = b.link
     out = bytearray()
     leds = {}
@@ -117,6 +127,15 @@ def test_good_frames_back_to_back():
     out, leds = run_session(SHAPE, NCLS, events)
     assert replies(out) == [_expect(im) for im in imgs]
     assert leds == {"frame": 0, "error": 0}          # toggled 4 times
+
+
+def test_accelerator_stalls_inside_a_frame():
+    """Every pixel reaches the accelerator once and in order when it
+    refuses beats mid-frame (a stalled beat must hold its pixel)."""
+    imgs = [_image(s) for s in (21, 22)]
+    out, _ = run_session(SHAPE, NCLS, [("bytes", protocol.encode_request(im.tobytes())) for im in imgs],
+                         acc_stall=128)
+    assert replies(out) == [_expect(im) for im in imgs]
 
 
 def test_narrow_argmax_field():

@@ -14,8 +14,8 @@ from fpga.top import BoardTop
 def _serial_session(top, requests, divisor, max_cycles=60_000):
     """Send `requests` (bytes each) as 8N1 bits, waiting for each reply;
     return everything decoded from the TX line."""
-    sim = Simulator(top)       # elaborates the top, creating top.uart_rx/tx
-    rx, tx = top.uart_rx.rx, top.uart_tx.tx
+    sim = Simulator(top)       # elaborates the top, creating top.core
+    rx, tx = top.core.rx, top.core.tx
     received = bytearray()
     state = {"quiet": 0}
 

@@ -1,0 +1,97 @@
+"""The platform-independent board logic: UART RX -> HostLink -> accelerator
+-> HostLink -> UART TX, with plain one-bit pins.
+
+``fpga.top.BoardTop`` puts this behind an amaranth-boards platform's pins;
+the cocotb board test (``sim/board_harness.py``) instantiates it directly, so
+the simulated design and the one on the board are the same logic.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from fpga.link import HostLink
+from fpga.uart import MIN_DIVISOR, UARTRx, UARTTx
+
+__all__ = ["BoardCore", "DEFAULT_BAUD", "uart_divisor"]
+
+DEFAULT_BAUD = 1_000_000
+
+
+def uart_divisor(clock_hz: float, baud: int) -> int:
+    """Cycles per bit; refuses a rate the clock cannot produce within 1 %."""
+    if not isinstance(baud, int) or baud < 1:
+        raise ValueError(f"baud must be a positive integer, got {baud!r}")
+    divisor = round(clock_hz / baud)
+    if divisor < MIN_DIVISOR:
+        raise ValueError(f"{baud} baud is too fast for a {clock_hz / 1e6:g} MHz clock "
+                         f"(needs at least {MIN_DIVISOR} cycles per bit)")
+    error = abs(clock_hz / divisor - baud) / baud
+    if error > 0.01:
+        raise ValueError(f"{baud} baud is {error:.1%} off at {clock_hz / 1e6:g} MHz "
+                         f"(nearest divisor {divisor}); pick a rate that divides the clock")
+    return divisor
+
+
+def check_accelerator(accelerator) -> str | None:
+    """The problem with ``accelerator`` as a link client, or None."""
+    for attr in ("i", "o", "in_shape", "num_classes"):
+        if not hasattr(accelerator, attr):
+            return f"the accelerator has no {attr!r} attribute"
+    return None
+
+
+class BoardCore(wiring.Component):
+    """Accelerator + UART host link (``docs/host-link.md``) on plain pins.
+
+    ``accelerator``: any component with ``i`` (``rtl_gen.stream.Signature(1)``),
+    ``o`` (class beats: int32 ``data``, ``argmax``, ``first``, ``last``),
+    ``in_shape`` and ``num_classes``.  ``clock_hz``: the ``sync`` clock.
+
+    Ports: ``rx`` (serial in, idle high), ``tx`` (serial out, idle high),
+    ``frame_led`` (toggles per answered image), ``error_led`` (lit after an
+    error reply until the next good image), ``busy`` (a frame or reply in
+    progress).  ``rx`` is synchronised inside ``UARTRx``, so it may come
+    straight from a pin.
+
+    Latency/throughput/back-pressure: those of ``HostLink`` and the UART
+    (one request at a time; 10 bit-times per byte each way).
+    """
+
+    def __init__(self, accelerator, *, clock_hz: float, baud: int = DEFAULT_BAUD, timeout_s: float = 0.05):
+        problem = check_accelerator(accelerator)
+        if problem is None:
+            try:
+                self.divisor = uart_divisor(clock_hz, baud)  # fail early, before elaboration
+            except ValueError as e:
+                problem = str(e)
+        if problem:
+            self._MustUse__silence = True
+            raise ValueError(problem)
+        self.accelerator = accelerator
+        self.clock_hz, self.baud, self.timeout_s = clock_hz, baud, timeout_s
+        self.timeout_cycles = max(16, int(timeout_s * clock_hz))
+        # Filled in by elaborate(); kept so a simulation can reach inside.
+        self.link = self.uart_rx = self.uart_tx = None
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1),
+                          "frame_led": Out(1), "error_led": Out(1), "busy": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        acc = self.accelerator
+        m.submodules.accelerator = acc
+        m.submodules.uart_rx = rx = UARTRx(self.divisor)
+        m.submodules.uart_tx = tx = UARTTx(self.divisor)
+        m.submodules.link = link = HostLink(acc.in_shape, acc.num_classes,
+                                            result_shape=acc.o.payload.shape(),
+                                            timeout_cycles=self.timeout_cycles)
+        wiring.connect(m, rx.o, link.rx)
+        wiring.connect(m, link.tx, tx.i)
+        wiring.connect(m, link.acc_i, acc.i)
+        wiring.connect(m, acc.o, link.acc_o)
+        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx),
+                     self.frame_led.eq(link.frame_led), self.error_led.eq(link.error_led),
+                     self.busy.eq(link.busy)]
+        self.link, self.uart_rx, self.uart_tx = link, rx, tx
+        return m

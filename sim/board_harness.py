@@ -1,0 +1,38 @@
+"""The simulation top of the whole board: ``fpga.board_core.BoardCore``
+(UART RX -> HostLink -> accelerator -> HostLink -> UART TX), the same logic
+``fpga.top.BoardTop`` puts on the board's pins, with plain ports instead of
+a platform.
+
+The clock and baud rate default to the iCEBreaker build's (12 MHz, 1 Mbaud:
+12 cycles per bit), so the UART timing simulated is the board's.  ``cycle``
+counts clock cycles since reset, so the test can report cycles per round
+trip without converting simulation time.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from fpga.board_core import DEFAULT_BAUD, BoardCore
+
+__all__ = ["BoardHarness", "BOARD_CLOCK_HZ"]
+
+BOARD_CLOCK_HZ = 12_000_000     # iCEBreaker's oscillator, which fpga.top runs from
+
+
+class BoardHarness(wiring.Component):
+    def __init__(self, accelerator, *, clock_hz: float = BOARD_CLOCK_HZ, baud: int = DEFAULT_BAUD,
+                 timeout_s: float = 0.05):
+        self.core = BoardCore(accelerator, clock_hz=clock_hz, baud=baud, timeout_s=timeout_s)
+        self.divisor = self.core.divisor
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "frame_led": Out(1),
+                          "error_led": Out(1), "busy": Out(1), "cycle": Out(32)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = self.core
+        m.d.comb += [core.rx.eq(self.rx), self.tx.eq(core.tx), self.frame_led.eq(core.frame_led),
+                     self.error_led.eq(core.error_led), self.busy.eq(core.busy)]
+        m.d.sync += self.cycle.eq(self.cycle + 1)
+        return m
