@@ -26,12 +26,12 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream as tstream
+from rtl_gen.requant import check_shift
 from rtl_gen.rom import pack_words
 from rtl_gen.stream import acc_layout
 
 __all__ = ["BypassAdd"]
 
-SHIFT_RANGE = (1, 48)
 FIFO_DEPTH = 8          # > pipeline depth (4), so a full credit loop never starves
 
 
@@ -45,12 +45,15 @@ class BypassAdd(wiring.Component):
             problem = f"m_a and m_b must be equal-length vectors, got shapes {m_a.shape} and {m_b.shape}"
         elif min(int(m_a.min()), int(m_b.min())) < 0 or max(int(m_a.max()), int(m_b.max())) > 0xFFFF:
             problem = "m_a and m_b values must fit uint16"
-        elif not isinstance(shift, (int, np.integer)) or not SHIFT_RANGE[0] <= shift <= SHIFT_RANGE[1]:
-            problem = f"shift must be an integer in {SHIFT_RANGE[0]}..{SHIFT_RANGE[1]}, got {shift!r}"
+        else:
+            try:
+                shift = check_shift(shift)
+            except ValueError as e:
+                problem = str(e)
         if problem:
             self._MustUse__silence = True
             raise ValueError(problem)
-        self.m_a, self.m_b, self.shift, self.side = m_a, m_b, int(shift), side
+        self.m_a, self.m_b, self.shift, self.side = m_a, m_b, shift, side
         self.channels = m_a.size
         b_sig = tstream.Signature(1) if side == "uint8" else stream.Signature(acc_layout())
         super().__init__({"a": In(tstream.Signature(1)), "b": In(b_sig), "o": Out(tstream.Signature(1))})

@@ -1,11 +1,21 @@
 """Checking the per-channel requantisation constants of one convolution."""
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-__all__ = ["requant_params"]
+from golden.bundle import SHIFT_RANGE
 
-SHIFT_RANGE = (1, 48)
+__all__ = ["requant_params", "check_shift"]
+
+
+def check_shift(shift) -> int:
+    """The requantisation shift as an int, or ValueError naming it."""
+    if isinstance(shift, bool) or not isinstance(shift, numbers.Integral) \
+            or not SHIFT_RANGE[0] <= int(shift) <= SHIFT_RANGE[1]:
+        raise ValueError(f"shift must be an integer in {SHIFT_RANGE[0]}..{SHIFT_RANGE[1]}, got {shift!r}")
+    return int(shift)
 
 
 def requant_params(bias, m, shift, cout: int):
@@ -21,6 +31,4 @@ def requant_params(bias, m, shift, cout: int):
         raise ValueError("bias values must fit int32")
     if int(m.min()) < 0 or int(m.max()) >= 2**16:
         raise ValueError("m values must fit uint16")
-    if not isinstance(shift, (int, np.integer)) or not SHIFT_RANGE[0] <= int(shift) <= SHIFT_RANGE[1]:
-        raise ValueError(f"shift must be an integer in {SHIFT_RANGE[0]}..{SHIFT_RANGE[1]}, got {shift!r}")
-    return bias, m, int(shift)
+    return bias, m, check_shift(shift)
