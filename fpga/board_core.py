@@ -42,6 +42,16 @@ def check_accelerator(accelerator) -> str | None:
     return None
 
 
+def check_link(accelerator, clock_hz: float | None, baud: int) -> None:
+    """ValueError naming the problem with this accelerator, clock and baud
+    rate as a host link (the clock may be unknown until elaboration)."""
+    problem = check_accelerator(accelerator)
+    if problem:
+        raise ValueError(problem)
+    if clock_hz is not None:
+        uart_divisor(clock_hz, baud)
+
+
 class BoardCore(wiring.Component):
     """Accelerator + UART host link (``docs/host-link.md``) on plain pins.
 
@@ -60,15 +70,12 @@ class BoardCore(wiring.Component):
     """
 
     def __init__(self, accelerator, *, clock_hz: float, baud: int = DEFAULT_BAUD, timeout_s: float = 0.05):
-        problem = check_accelerator(accelerator)
-        if problem is None:
-            try:
-                self.divisor = uart_divisor(clock_hz, baud)  # fail early, before elaboration
-            except ValueError as e:
-                problem = str(e)
-        if problem:
+        try:
+            check_link(accelerator, clock_hz, baud)     # fail early, before elaboration
+        except ValueError:
             self._MustUse__silence = True
-            raise ValueError(problem)
+            raise
+        self.divisor = uart_divisor(clock_hz, baud)
         self.accelerator = accelerator
         self.clock_hz, self.baud, self.timeout_s = clock_hz, baud, timeout_s
         self.timeout_cycles = max(16, int(timeout_s * clock_hz))

@@ -25,7 +25,7 @@ from amaranth.hdl import Elaboratable, Module
 from amaranth.build import ResourceError
 from amaranth.lib import io
 
-from fpga.board_core import DEFAULT_BAUD, BoardCore, check_accelerator, uart_divisor
+from fpga.board_core import DEFAULT_BAUD, BoardCore, check_link, uart_divisor
 
 __all__ = ["BoardTop", "DEFAULT_BAUD", "uart_divisor"]
 
@@ -47,15 +47,11 @@ class BoardTop(Elaboratable):
 
     def __init__(self, accelerator, *, baud: int = DEFAULT_BAUD, clock_hz: float | None = None,
                  timeout_s: float = 0.05):
-        problem = check_accelerator(accelerator)
-        if problem is None and clock_hz is not None:
-            try:
-                uart_divisor(clock_hz, baud)  # fail early, before elaboration
-            except ValueError as e:
-                problem = str(e)
-        if problem:
+        try:
+            check_link(accelerator, clock_hz, baud)     # fail early, before elaboration
+        except ValueError:
             self._MustUse__silence = True
-            raise ValueError(problem)
+            raise
         self.accelerator = accelerator
         self.baud = baud
         self.clock_hz = clock_hz

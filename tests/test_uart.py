@@ -87,24 +87,14 @@ def test_tx_bit_timing_back_to_back(divisor):
     assert all(v == 1 for v in line[1 + len(want):])
 
 
-def _drive_rx(dut, bit_lists, divisor, tail=3):
-    """Drive dut.rx with a list of per-bit values (each `divisor` cycles) and
-    collect (data, ferr) of every byte it emits."""
+def _collect_rx(dut, drive, cycles):
+    """Run ``drive`` (an async testbench setting dut.rx) for ``cycles`` and
+    collect (data, ferr) of every byte the receiver emits."""
     got = []
-
-    async def drive(ctx):
-        ctx.set(dut.rx, 1)
-        await ctx.tick().repeat(divisor)
-        for bits in bit_lists:
-            for bit in bits:
-                ctx.set(dut.rx, bit)
-                await ctx.tick().repeat(divisor)
-        ctx.set(dut.rx, 1)
 
     async def sink(ctx):
         ctx.set(dut.o.ready, 1)
-        total = sum(len(b) for b in bit_lists) + tail * 10 + 1
-        for _ in range(total * divisor):
+        for _ in range(cycles):
             _, _, valid, p = await ctx.tick().sample(dut.o.valid, dut.o.payload)
             if valid:
                 got.append((int(p.data), int(p.ferr)))
@@ -115,6 +105,21 @@ def _drive_rx(dut, bit_lists, divisor, tail=3):
     sim.add_testbench(sink)
     sim.run()
     return got
+
+
+def _drive_rx(dut, bit_lists, divisor, tail=3):
+    """Drive dut.rx with lists of per-bit values (each `divisor` cycles)."""
+    async def drive(ctx):
+        ctx.set(dut.rx, 1)
+        await ctx.tick().repeat(divisor)
+        for bits in bit_lists:
+            for bit in bits:
+                ctx.set(dut.rx, bit)
+                await ctx.tick().repeat(divisor)
+        ctx.set(dut.rx, 1)
+
+    total = sum(len(b) for b in bit_lists) + tail * 10 + 1
+    return _collect_rx(dut, drive, total * divisor)
 
 
 @pytest.mark.parametrize("divisor", [4, 12])
@@ -134,7 +139,6 @@ def test_rx_break_reports_one_error():
 
 def test_rx_ignores_glitch():
     dut = UARTRx(12)
-    got = []
 
     async def drive(ctx):
         ctx.set(dut.rx, 1)
@@ -148,18 +152,7 @@ def test_rx_ignores_glitch():
             await ctx.tick().repeat(12)
         ctx.set(dut.rx, 1)
 
-    async def sink(ctx):
-        ctx.set(dut.o.ready, 1)
-        for _ in range(300):
-            _, _, valid, p = await ctx.tick().sample(dut.o.valid, dut.o.payload)
-            if valid:
-                got.append((int(p.data), int(p.ferr)))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(drive, background=True)
-    sim.add_testbench(sink)
-    sim.run()
+    got = _collect_rx(dut, drive, 300)
     assert got == [(0x99, 0)]
 
 
