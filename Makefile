@@ -18,11 +18,13 @@ export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 setup: $(STAMP) $(DATASET)
 
 # Torch first and pinned: the CPU build 2.13.0; an unpinned torch pulls GBs of CUDA.
+# The ecp5 and gowin extras (YoWASP nextpnr-ecp5, nextpnr-himbaechel-gowin +
+# apycula) come too, so every board of rtl_gen.build works after set-up.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e '.[ecp5,gowin]'
 	@touch $@
 
 $(DATASET):

@@ -69,7 +69,8 @@ class BoardCore(wiring.Component):
     (one request at a time; 10 bit-times per byte each way).
     """
 
-    def __init__(self, accelerator, *, clock_hz: float, baud: int = DEFAULT_BAUD, timeout_s: float = 0.05):
+    def __init__(self, accelerator, *, clock_hz: float, baud: int = DEFAULT_BAUD, timeout_s: float = 0.05,
+                 image_ram: str = "block"):
         try:
             check_link(accelerator, clock_hz, baud)     # fail early, before elaboration
         except ValueError:
@@ -77,7 +78,7 @@ class BoardCore(wiring.Component):
             raise
         self.divisor = uart_divisor(clock_hz, baud)
         self.accelerator = accelerator
-        self.clock_hz, self.baud, self.timeout_s = clock_hz, baud, timeout_s
+        self.clock_hz, self.baud, self.timeout_s, self.image_ram = clock_hz, baud, timeout_s, image_ram
         self.timeout_cycles = max(16, int(timeout_s * clock_hz))
         # Filled in by elaborate(); kept so a simulation can reach inside.
         self.link = self.uart_rx = self.uart_tx = None
@@ -92,7 +93,7 @@ class BoardCore(wiring.Component):
         m.submodules.uart_tx = tx = UARTTx(self.divisor)
         m.submodules.link = link = HostLink(acc.in_shape, acc.num_classes,
                                             result_shape=acc.o.payload.shape(),
-                                            timeout_cycles=self.timeout_cycles)
+                                            timeout_cycles=self.timeout_cycles, image_ram=self.image_ram)
         wiring.connect(m, rx.o, link.rx)
         wiring.connect(m, link.tx, tx.i)
         wiring.connect(m, link.acc_i, acc.i)

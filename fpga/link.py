@@ -14,17 +14,21 @@ Design choice (correctness over latency): the image is stored in an
 ``H*W*C``-byte memory and streamed into the accelerator only after the CRC
 has passed, so a bad, short or aborted frame never leaves a partial image
 inside the accelerator.  The reference image (784 bytes) takes two iCE40
-EBRs.  The cost is one extra frame-time of latency (``H*W*C`` cycles, a few
+EBRs, or (``image_ram="spram"``, the UP5K build) part of one SPRAM
+(``fpga.image_store``).  The cost is one extra frame-time of latency (``H*W*C`` cycles, a few
 microseconds) -- nothing next to the UART time.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from fpga.protocol import SYNC, Status  # one definition of the wire constants, shared with the host
+from fpga.image_store import KINDS as IMAGE_KINDS
+from fpga.image_store import SPRAM_BYTES, ImageStore
 from fpga.uart import rx_layout
 from rtl_gen import stream as tstream
 
@@ -83,7 +87,8 @@ class HostLink(wiring.Component):
     the accelerator's output, not buffered).
     """
 
-    def __init__(self, in_shape, num_classes: int, *, result_shape=None, timeout_cycles: int = 600_000):
+    def __init__(self, in_shape, num_classes: int, *, result_shape=None, timeout_cycles: int = 600_000,
+                 image_ram: str = "block"):
         try:
             h, w, c = (int(v) for v in in_shape)
         except (TypeError, ValueError):
@@ -95,6 +100,11 @@ class HostLink(wiring.Component):
             problem = f"num_classes must be an integer in 1..255, got {num_classes!r}"
         elif not isinstance(timeout_cycles, int) or timeout_cycles < 16:
             problem = f"timeout_cycles must be an integer >= 16, got {timeout_cycles!r}"
+        elif image_ram not in IMAGE_KINDS:
+            problem = f"image_ram must be one of {', '.join(map(repr, IMAGE_KINDS))}, got {image_ram!r}"
+        elif image_ram == "spram" and h * w * c > SPRAM_BYTES:
+            problem = f"an SPRAM image buffer holds at most {SPRAM_BYTES} bytes, in_shape needs {h * w * c}"
+        self.image_ram = image_ram
         if result_shape is None:
             result_shape = result_layout(8)
         if problem is None:
@@ -126,9 +136,9 @@ class HostLink(wiring.Component):
         N = self.frame_bytes
         h, w, c = self.in_shape
 
-        m.submodules.image = image = Memory(shape=unsigned(8), depth=N, init=[])
-        wr = image.write_port()
-        rd = image.read_port(domain="sync")
+        m.submodules.image = image = ImageStore(N, self.image_ram)
+        wr = SimpleNamespace(en=image.w_en, addr=image.w_addr, data=image.w_data)
+        rd = SimpleNamespace(en=image.r_en, addr=image.r_addr, data=image.r_data)
 
         # --- feeder: memory -> accelerator, started once per good frame -----
         start = Signal()

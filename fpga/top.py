@@ -16,7 +16,7 @@ uncertainty is 25 % of a bit -- so it is not the default.  1 Mbaud moves the
 reference 28x28 image in about 8 ms.
 
 Pins: ``("uart", 0)`` of the amaranth-boards platform (the iCEBreaker's FTDI
-channel B); LEDs ``("led", 1)`` (green on the iCEBreaker) toggles per
+channel B), only ``rx`` and ``tx`` used; LEDs ``("led", 1)`` (green on the iCEBreaker) toggles per
 answered frame and ``("led", 0)`` (red) is lit after an error reply.
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ class BoardTop(Elaboratable):
     """
 
     def __init__(self, accelerator, *, baud: int = DEFAULT_BAUD, clock_hz: float | None = None,
-                 timeout_s: float = 0.05):
+                 timeout_s: float = 0.05, image_ram: str = "block"):
         try:
             check_link(accelerator, clock_hz, baud)     # fail early, before elaboration
         except ValueError:
@@ -56,17 +56,20 @@ class BoardTop(Elaboratable):
         self.baud = baud
         self.clock_hz = clock_hz
         self.timeout_s = timeout_s
+        self.image_ram = image_ram          # "spram" on the iCE40 UP5K (fpga.image_store)
         self.core = None        # the BoardCore, once elaborated
 
     def elaborate(self, platform):
         m = Module()
         clock_hz = self.clock_hz if self.clock_hz is not None else platform.default_clk_frequency
         m.submodules.core = core = BoardCore(self.accelerator, clock_hz=clock_hz, baud=self.baud,
-                                             timeout_s=self.timeout_s)
+                                             timeout_s=self.timeout_s, image_ram=self.image_ram)
         self.core = core
 
         if platform is not None:
-            uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+            # dir="-" for every subsignal: some boards' UART also has handshake
+            # lines (ULX3S: rts, dtr; HX8K breakout: rts..dcd), left unconnected.
+            uart = platform.request("uart", 0, dir="-")
             m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
             m.submodules.tx_pin = tx_pin = io.Buffer("o", uart.tx)
             m.d.comb += [core.rx.eq(rx_pin.i), tx_pin.o.eq(core.tx)]

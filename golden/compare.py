@@ -52,13 +52,13 @@ def evaluate(bundle: Bundle, model, images: np.ndarray, labels: np.ndarray) -> d
     }
 
 
-def simulate_rtl(bundle: Bundle, images: np.ndarray, golden_sums: np.ndarray) -> dict:
+def simulate_rtl(bundle: Bundle, images: np.ndarray, golden_sums: np.ndarray, style: str = "small") -> dict:
     """The first images through the generated accelerator in simulation."""
     from rtl_gen.network import Network
     from sim.network_sim import run_network
     t0 = time.time()
-    net = Network(bundle)
-    res = run_network(f"compare-{bundle.name}", net, images)
+    net = Network(bundle, style=style)
+    res = run_network(f"compare-{bundle.name}-{style}", net, images)
     if "sums" not in res["arrays"]:
         raise RuntimeError(f"the simulation produced no output: {res.get('message')}")
     sums, classes = res["arrays"]["sums"], res["arrays"]["argmax"]
@@ -69,7 +69,7 @@ def simulate_rtl(bundle: Bundle, images: np.ndarray, golden_sums: np.ndarray) ->
         "rtl_mismatches": int(sum(not np.array_equal(sums[i], golden_sums[i]) for i in range(len(images)))),
         "cycles_per_image": int(max(steady)) if steady else None,
         "first_image_cycles": int(cycles[0]) if cycles else None,
-        "mac_lanes": net.mac_lanes,
+        "style": style, "mac_lanes": net.mac_lanes,
         "mac_utilisation": (net.macs_per_frame / (net.mac_lanes * max(steady))) if steady else None,
         "seconds": {"rtl_build": round(res["build_seconds"], 1), "rtl_sim": round(res["sim_seconds"], 1),
                     "rtl_total": round(time.time() - t0, 1)},
@@ -112,7 +112,7 @@ def table(r: dict) -> str:
                  ("RTL vs golden mismatches", f"{r['rtl_mismatches']} of {r['images_rtl']} images"),
                  ("cycles per image", f"{r['cycles_per_image']} (steady state; first image "
                                       f"{r['first_image_cycles']} incl. pipeline fill)"),
-                 ("MAC utilisation", f"{r['mac_utilisation']:.3f} ({r['mac_lanes']} MAC lanes)")]
+                 ("MAC utilisation", f"{r['mac_utilisation']:.3f} ({r['mac_lanes']} MAC lanes, {r['style']} style)")]
     w = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)
 
@@ -124,6 +124,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     ap.add_argument("--images", type=int, default=20, help="test images to run through the simulated RTL (0: none)")
     ap.add_argument("--dump", type=Path, help="write bundle, images, RTL and golden outputs here")
+    ap.add_argument("--style", choices=("small", "fast"), default="small",
+                    help="accelerator style simulated (default small: the iCE40 UP5K build's)")
     args = ap.parse_args(argv)
     if args.images < 0:
         ap.error(f"--images must be >= 0, got {args.images}")
@@ -145,7 +147,7 @@ def main(argv=None) -> int:
         from sim.cocotb_run import SimulatorMissing
         golden_sums, golden_classes = intref.classify(bundle, images[:n])
         try:
-            rtl = simulate_rtl(bundle, images[:n], golden_sums)
+            rtl = simulate_rtl(bundle, images[:n], golden_sums, args.style)
         except SimulatorMissing as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

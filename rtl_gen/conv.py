@@ -25,7 +25,7 @@ __all__ = ["Conv"]
 
 class Conv(wiring.Component):
     def __init__(self, weight, bias, m, shift: int, height: int, width: int, stride: int = 1,
-                 padding: int = 0, lanes: int = 1):
+                 padding: int = 0, lanes: int = 1, mac_options: dict | None = None):
         weight = np.asarray(weight)
         try:
             if weight.ndim != 4 or weight.shape[2] != weight.shape[3]:
@@ -35,7 +35,7 @@ class Conv(wiring.Component):
             if (self.kernel, stride, padding) != (1, 1, 0):
                 self.window = WindowGenerator(self.cin, height, width, self.kernel, stride, padding)
             flat = weight.transpose(0, 2, 3, 1).reshape(self.cout, -1)     # (ky, kx, c) order
-            self.mac = MacArray(flat, bias, m, shift, lanes)
+            self.mac = MacArray(flat, bias, m, shift, lanes, **(mac_options or {}))
         except ValueError:
             self._MustUse__silence = True
             raise
@@ -43,10 +43,10 @@ class Conv(wiring.Component):
         super().__init__({"i": In(stream.Signature(1)), "o": Out(stream.Signature(1))})
 
     @classmethod
-    def from_bundle(cls, bundle, layer: str, lanes: int = 1) -> "Conv":
+    def from_bundle(cls, bundle, layer: str, lanes: int = 1, mac_options: dict | None = None) -> "Conv":
         lay = bundle.layer(layer)
         h, w, _ = bundle.layer(lay["inputs"][0])["shape"]
-        return cls(*bundle.conv(layer), h, w, lay["stride"], lay["padding"], lanes)
+        return cls(*bundle.conv(layer), h, w, lay["stride"], lay["padding"], lanes, mac_options)
 
     def elaborate(self, platform):
         m = Module()

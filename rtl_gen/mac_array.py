@@ -34,6 +34,12 @@ word reserved for it (credit counter), so output back-pressure stops issue,
 then fills the ping-pong buffer, then drops ``i.ready``.  ``i.ready`` is a
 function of registers only (ping-pong buffer state): no combinational path
 from ``o.ready`` to ``i.ready``.
+
+With ``requant="serial"`` (one lane only) the finished accumulator goes
+through a ``SerialRequant`` (18 cycles per value) instead of the requant
+multipliers and FIFO: throughput one output per ``max(cin + 3, 18)``
+cycles (measured); two credits (the accumulating result and the one being
+requantised) take the FIFO's place, with the same register-only ``i.ready``.
 """
 from __future__ import annotations
 
@@ -50,8 +56,16 @@ from rtl_gen import stream
 from rtl_gen.stream import acc_layout
 from rtl_gen.rom import pack_words
 from rtl_gen.requant import requant_params
+from rtl_gen.serial_requant import SerialRequant
 
-__all__ = ["MacArray"]
+__all__ = ["MacArray", "REQUANT"]
+
+# "parallel": every lane requantises with two 16x16 multipliers (DSPs), one
+# result per lane per cycle, through an output FIFO and serialiser.
+# "serial" (one lane): the accumulator goes straight to a shift-add
+# ``SerialRequant`` (no multiplier; one value per 18 cycles), no FIFO, the
+# bias constants in LUTs -- for small devices with few DSPs and block RAMs.
+REQUANT = ("parallel", "serial")
 
 
 class MacArray(wiring.Component):
@@ -59,12 +73,18 @@ class MacArray(wiring.Component):
     ``m`` uint16 (cout,), ``shift`` 1..48, ``lanes`` dividing cout."""
 
     def __init__(self, weight, bias, m, shift: int, lanes: int = 1, period: int | None = None,
-                 offset: int = 0, raw: bool = False):
+                 offset: int = 0, raw: bool = False, requant: str = "parallel"):
         self.raw = raw
         try:
+            if requant not in REQUANT:
+                raise ValueError(f"requant must be one of {', '.join(map(repr, REQUANT))}, got {requant!r}")
+            self.requant = requant
             if raw:     # no requantisation: any valid constants stand in for m and shift
                 m, shift = np.zeros(np.asarray(weight).shape[0], np.int64), 1
             self._check(weight, bias, m, shift, lanes, period, offset)
+            if requant == "serial" and lanes != 1:
+                raise ValueError(f"requant='serial' needs lanes=1 (one product, one serial requantiser), "
+                                 f"got lanes={lanes}")
         except ValueError:
             self._MustUse__silence = True      # never elaborated: no "unused" warning
             raise
@@ -103,15 +123,26 @@ class MacArray(wiring.Component):
         # -- ROMs (block RAM initialised in the bitstream) -------------------
         # word (g*K + k) holds weight[g*L + l, k] in byte l
         wrows = [[self.weight[g * L + l, k] for l in range(L)] for g in range(G) for k in range(K)]
-        m.submodules.wrom = wrom = Memory(shape=unsigned(8 * L), depth=max(2, G * K), init=pack_words(wrows, 8))
-        m.submodules.brom = brom = Memory(shape=unsigned(32 * L), depth=max(2, G),
-                                          init=pack_words(self.bias.reshape(G, L), 32))
-        m.submodules.mrom = mrom = Memory(shape=unsigned(16 * L), depth=max(2, G),
-                                          init=pack_words(self.m.reshape(G, L), 16))
-        w_rd, b_rd, m_rd = wrom.read_port(), brom.read_port(), mrom.read_port()
+        serial = self.requant == "serial" and not self.raw
+        # serial is for small devices: keep memories in block RAM even when
+        # Yosys would spend LUTs and flip-flops on them (the scarcer resource)
+        ram_attrs = {"ram_style": "block"} if self.requant == "serial" else None
+        m.submodules.wrom = wrom = Memory(shape=unsigned(8 * L), depth=max(2, G * K), init=pack_words(wrows, 8),
+                                          attrs=ram_attrs)
+        w_rd = wrom.read_port()
+        if self.requant == "serial":      # a few words: LUTs, registered like a block RAM read
+            b_rd = _LutRom(m, [int(v) & 0xFFFFFFFF for v in self.bias], 32)
+        else:
+            m.submodules.brom = brom = Memory(shape=unsigned(32 * L), depth=max(2, G),
+                                              init=pack_words(self.bias.reshape(G, L), 32))
+            b_rd = brom.read_port()
+        if not serial and not self.raw:
+            m.submodules.mrom = mrom = Memory(shape=unsigned(16 * L), depth=max(2, G),
+                                              init=pack_words(self.m.reshape(G, L), 16))
+            m_rd = mrom.read_port()
 
         # -- input: ping-pong pixel buffer ----------------------------------
-        m.submodules.xbuf = xbuf = Memory(shape=unsigned(8), depth=2 * K, init=[])
+        m.submodules.xbuf = xbuf = Memory(shape=unsigned(8), depth=2 * K, init=[], attrs=ram_attrs)
         x_wr, x_rd = xbuf.write_port(), xbuf.read_port()
         full = [Signal(name=f"full{b}") for b in range(2)]
         pix_first = [Signal(name=f"pix_first{b}") for b in range(2)]
@@ -135,10 +166,15 @@ class MacArray(wiring.Component):
             with m.Else():
                 m.d.sync += wk.eq(wk + 1)
 
-        # -- output FIFO and its credit counter ------------------------------
+        # -- output slots and their credit counter ----------------------------
+        # parallel/raw: FIFO words.  serial: two results in flight (one
+        # accumulating or in `fin`, one in the requantiser), so `fin` is
+        # always free when a group completes.
         B = 32 if self.raw else 8                # bits of one output value
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=B * L + 2, depth=self.fifo_depth)
-        space = Signal(range(max(2, self.fifo_depth + 1)), init=self.fifo_depth)
+        slots = 2 if serial else self.fifo_depth
+        if not serial:
+            m.submodules.fifo = fifo = SyncFIFOBuffered(width=B * L + 2, depth=self.fifo_depth)
+        space = Signal(range(max(2, slots + 1)), init=slots)
 
         # -- issue: (bank, group, k) --------------------------------------------
         rbank = Signal()
@@ -149,7 +185,7 @@ class MacArray(wiring.Component):
         issue = Signal()
         m.d.comb += issue.eq(rfull & ((k != 0) | (space != 0)))
         take = issue & (k == 0)
-        give = fifo.r_en & fifo.r_rdy
+        give = (self.o.valid & self.o.ready) if serial else (fifo.r_en & fifo.r_rdy)
         m.d.sync += space.eq(space - take + give)
         m.d.comb += [x_rd.addr.eq(Mux(rbank, K + k, k)), w_rd.addr.eq(waddr)]
         with m.If(issue):
@@ -180,7 +216,8 @@ class MacArray(wiring.Component):
         m.d.sync += [v2.eq(v1), k0_2.eq(k0_1), kl_2.eq(kl_1), f2.eq(f1), l2.eq(l1), g2.eq(g1)]
         for l in range(L):
             m.d.sync += prod[l].eq(w_rd.data[8 * l:8 * l + 8].as_signed() * x_rd.data)
-        m.d.comb += m_rd.addr.eq(g2)
+        if not serial and not self.raw:
+            m.d.comb += m_rd.addr.eq(g2)
 
         # -- stage 3: accumulate; a finished group is copied to `fin` ---------
         acc = [Signal(signed(A), name=f"acc{l}") for l in range(L)]
@@ -194,6 +231,18 @@ class MacArray(wiring.Component):
                 m.d.sync += acc[l].eq(total)
                 with m.If(kl_2):
                     m.d.sync += fin[l].eq(total)
+
+        if serial:
+            fin_valid, fin_first, fin_last = Signal(), Signal(), Signal()
+            m.submodules.requant = rq = SerialRequant(self.m, self.shift, A)
+            m.d.comb += [rq.i.valid.eq(fin_valid), rq.i.payload.data.eq(fin[0]),
+                         rq.i.payload.first.eq(fin_first), rq.i.payload.last.eq(fin_last)]
+            with m.If(rq.i.ready):
+                m.d.sync += fin_valid.eq(0)
+            with m.If(v2 & kl_2):
+                m.d.sync += [fin_valid.eq(1), fin_first.eq(f2), fin_last.eq(l2)]
+            wiring.connect(m, rq.o, wiring.flipped(self.o))
+            return m
 
         # -- stages 4-5: requantise each lane ----------------------------------
         vr, fr, lr = Signal(), Signal(), Signal()
@@ -226,6 +275,19 @@ class MacArray(wiring.Component):
         with m.Elif(self.o.ready):
             m.d.sync += idx.eq(idx + 1)
         return m
+
+
+class _LutRom:
+    """A read port look-alike over constants held in LUTs: ``data`` is the
+    word at the ``addr`` of the previous cycle (block-RAM read timing)."""
+
+    def __init__(self, m: Module, words: list[int], width: int):
+        self.addr = Signal(range(max(2, len(words))))
+        self.data = Signal(width)
+        with m.Switch(self.addr):
+            for a, w in enumerate(words):
+                with m.Case(a):
+                    m.d.sync += self.data.eq(w)
 
 
 def _requant_lane(m: Module, fin, mult, shift: int, acc_bits: int, lane: int):

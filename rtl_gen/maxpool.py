@@ -30,7 +30,9 @@ __all__ = ["MaxPool"]
 
 
 class MaxPool(wiring.Component):
-    def __init__(self, channels: int, height: int, width: int):
+    def __init__(self, channels: int, height: int, width: int, rows: int | None = None):
+        """``rows``: the window generator's ring rows (default 5; 3 saves
+        block RAM when the producer is the slower side)."""
         for name, value in (("channels", channels), ("height", height), ("width", width)):
             if not isinstance(value, int) or value < 1:
                 self._MustUse__silence = True
@@ -38,7 +40,7 @@ class MaxPool(wiring.Component):
         if height < 3 or width < 3:
             self._MustUse__silence = True
             raise ValueError(f"a 3x3 max pool needs an input of at least 3x3, got {height}x{width}")
-        self.channels, self.height, self.width = channels, height, width
+        self.channels, self.height, self.width, self.rows = channels, height, width, rows
         self.out_height = output_size(height, 3, 2, 0, ceil=True)
         self.out_width = output_size(width, 3, 2, 0, ceil=True)
         super().__init__({"i": In(stream.Signature(1)), "o": Out(stream.Signature(1))})
@@ -46,7 +48,7 @@ class MaxPool(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.window = window = WindowGenerator(self.channels, self.height, self.width, 3, 2, 0,
-                                                       ceil=True)
+                                                       ceil=True, rows=self.rows)
         m.submodules.reduce = reduce = ChannelReduce(self.channels, 9, "max")
         wiring.connect(m, wiring.flipped(self.i), window.i)
         wiring.connect(m, window.o, reduce.i)

@@ -48,10 +48,15 @@ from rtl_gen.classifier import Classifier, class_layout
 from rtl_gen.conv import Conv
 from rtl_gen.fire import Fire, Folding
 from rtl_gen.mac_array import MacArray
+from rtl_gen.bypass import serial_steps as bypass_steps
+from rtl_gen.serial_requant import CYCLES_PER_VALUE
 from rtl_gen.maxpool import MaxPool
 from rtl_gen.stream_fifo import StreamFifo
 
-__all__ = ["Network", "default_folding", "NetworkError"]
+__all__ = ["Network", "default_folding", "NetworkError", "STYLES"]
+
+# MacArray options per style (see the module docstring)
+STYLES = {"fast": {}, "small": {"requant": "serial"}}
 
 SUPPORTED = ("input", "conv", "maxpool", "fire", "add", "gap")
 
@@ -106,22 +111,26 @@ def mac_counts(bundle, layer: dict) -> dict[str, tuple[int, int]]:
     return {}
 
 
-def default_folding(bundle) -> dict:
-    """Per MAC layer: lanes (conv, complex bypass) or a ``Folding`` (fire)."""
+def default_folding(bundle, style: str = "fast") -> dict:
+    """Per MAC layer: lanes (conv, complex bypass) or a ``Folding`` (fire);
+    one lane everywhere for the "small" style."""
     budget = max(stream_cycles(bundle, lay) for lay in bundle.layers if lay["kind"] != "gap")
     out = {}
     for lay in bundle.layers:
         units = mac_counts(bundle, lay)
         if not units:
             continue
-        lanes = {u: _fewest_lanes(macs, cout, budget) for u, (macs, cout) in units.items()}
+        lanes = {u: 1 if style == "small" else _fewest_lanes(macs, cout, budget) for u, (macs, cout) in units.items()}
         out[lay["name"]] = Folding(**lanes) if lay["kind"] == "fire" else lanes[""]
     return out
 
 
 class Network(wiring.Component):
-    def __init__(self, bundle, folding: dict | None = None):
+    def __init__(self, bundle, folding: dict | None = None, style: str = "fast"):
         try:
+            if style not in STYLES:
+                raise NetworkError(f"style must be one of {', '.join(map(repr, STYLES))}, got {style!r}")
+            self.style = style
             self._plan(bundle, folding)
         except (ValueError, KeyError) as e:
             self._MustUse__silence = True
@@ -149,7 +158,9 @@ class Network(wiring.Component):
         if layers[-1]["kind"] != "gap":
             raise NetworkError(f"layer {layers[-1]['name']!r}: the network must end in a 'gap' layer "
                                f"(got {layers[-1]['kind']!r})")
-        folding = {**default_folding(bundle), **(folding or {})}
+        folding = {**default_folding(bundle, self.style), **(folding or {})}
+        opts = STYLES[self.style]
+        small = self.style == "small"
         self.folding = folding
         for lay in layers:
             name, kind = lay["name"], lay["kind"]
@@ -162,14 +173,14 @@ class Network(wiring.Component):
             at = f"layer {name!r}"
             try:
                 if kind == "conv":
-                    self.blocks[name] = Conv.from_bundle(bundle, name, folding.get(name, 1))
+                    self.blocks[name] = Conv.from_bundle(bundle, name, folding.get(name, 1), opts)
                 elif kind == "maxpool":
                     h, w, c = bundle.layer(lay["inputs"][0])["shape"]
-                    self.blocks[name] = MaxPool(c, h, w)
+                    self.blocks[name] = MaxPool(c, h, w, rows=3 if small else None)
                 elif kind == "fire":
-                    self.blocks[name] = Fire.from_bundle(bundle, name, folding.get(name))
+                    self.blocks[name] = Fire.from_bundle(bundle, name, folding.get(name), opts)
                 elif kind == "add":
-                    self.blocks[name] = BypassAdd.from_bundle(bundle, name)
+                    self.blocks[name] = BypassAdd.from_bundle(bundle, name, serial=small)
                     self._plan_bypass(bundle, lay, folding)
                 elif kind == "gap":
                     h, w, c = bundle.layer(lay["inputs"][0])["shape"]
@@ -188,11 +199,17 @@ class Network(wiring.Component):
         for lay in layers:
             units = mac_counts(bundle, lay)
             f = folding.get(lay["name"])
-            for unit, (macs, _) in units.items():
+            h, w, _ = lay["shape"]
+            for unit, (macs, cout) in units.items():
                 lanes = getattr(f, unit) if unit else f
                 self.mac_lanes += lanes
                 self.macs_per_frame += macs
-                self.mac_cycles[f"{lay['name']}.{unit}" if unit else lay["name"]] = macs // lanes
+                cycles = macs // lanes
+                if small and lay["kind"] != "add":      # the serial requantiser's bound
+                    cycles = max(cycles, h * w * cout * CYCLES_PER_VALUE)
+                self.mac_cycles[f"{lay['name']}.{unit}" if unit else lay["name"]] = cycles
+            if small and lay["kind"] == "add" and lay["bypass"] == "simple":
+                self.mac_cycles[lay["name"]] = h * w * lay["shape"][2] * (bypass_steps(lay["shift"]) + 2)
         self.cycles_per_frame = max([*self.stream_cycles.values(), *self.mac_cycles.values()])
 
     @staticmethod
@@ -211,7 +228,9 @@ class Network(wiring.Component):
             raise NetworkError(f"layer {name!r}: a bypass must add a Fire module's output to that Fire's input")
         h, w, cin = bundle.layer(src)["shape"]
         self.forks[name] = Broadcast()
-        self.fifos[name] = StreamFifo(tstream.beat_layout(1), (w + 3) * cin + 16)
+        # BypassAdd frames by the Fire side; a simple bypass needs only the data bytes
+        self.fifos[name] = StreamFifo(tstream.beat_layout(1), (w + 3) * cin + 16,
+                                      fields=("data",) if lay["bypass"] == "simple" else None)
         if lay["bypass"] == "complex":
             weight = bundle.array(name, "weight")[:, :, 0, 0]
             self.side_convs[name] = MacArray(weight, bundle.array(name, "bias"), None, None,

@@ -7,12 +7,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["ToolError", "check_tools", "plan_commands", "run_step"]
+__all__ = ["ToolError", "check_tools", "plan_commands", "run_step", "overused"]
 
 
 class ToolError(Exception):
@@ -86,7 +87,25 @@ def run_step(name: str, argv: list[str], cwd: Path, log, heartbeat: float = 15.0
                 raise
     seconds = time.monotonic() - start
     if rc != 0:
-        tail = Path(log).read_text(errors="replace").strip().splitlines()[-1:] or [""]
-        raise ToolError(f"{name} failed (exit {rc}) after {seconds:.0f} s: {tail[0][:200]} (log: {log})")
+        # The step's own output: its first ERROR line, else its last line.
+        text = Path(log).read_text(errors="replace")
+        header = f"$ {' '.join(argv)}\n"
+        text = text[text.rfind(header) + len(header):] if header in text else text
+        lines = text.strip().splitlines() or [""]
+        errors = [ln for ln in lines if ln.startswith("ERROR:")]
+        reason = (errors or lines[-1:])[0].strip()
+        raise ToolError(f"{name} failed (exit {rc}) after {seconds:.0f} s: {reason[:200]}")
     print(f"  {name:8s} done in {seconds:.1f} s", flush=True)
     return seconds
+
+
+_UTIL_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.M)
+
+
+def overused(text: str) -> list[str]:
+    """``"TYPE used/available"`` for each bel type over capacity in a nextpnr
+    log's "Device utilisation" table (types with none available are skipped)."""
+    util = {}
+    for kind, used, avail in _UTIL_LINE.findall(text):
+        util[kind] = (int(used), int(avail))
+    return [f"{k} {u}/{a}" for k, (u, a) in util.items() if 0 < a < u]

@@ -10,10 +10,12 @@ is (H + 2p - k) // stride + 1 per axis, or PyTorch's ceil-mode size with
 ``ceil=True`` (the extra windows read 0 past the bottom/right edge).  Input first/last are not used (the
 geometry is known); output first/last are regenerated from counters.
 
-Storage: a ring of k + stride rows of W*C bytes (one block RAM, one write
-and one read port).  Rows are handed from writer to reader by a credit
-counter, so the writer may run up to k + stride rows ahead of the window,
-across frame boundaries.
+Storage: a ring of ``rows`` (default k + stride) rows of W*C bytes (one
+block RAM, one write and one read port).  Rows are handed from writer to
+reader by a credit counter, so the writer may run up to ``rows`` rows ahead
+of the window, across frame boundaries.  ``rows = k`` is the smallest ring:
+the writer then waits while a window row is read (fine when the producer
+is slower than the window anyway; it saves ``stride`` rows of block RAM).
 
 Latency: an output pixel's first beat is valid 2 cycles after the
 handshake of the input beat that completes its receptive field (last
@@ -48,7 +50,7 @@ def output_size(size: int, kernel: int, stride: int, padding: int, ceil: bool = 
 
 class WindowGenerator(wiring.Component):
     def __init__(self, channels: int, height: int, width: int, kernel: int = 3, stride: int = 1,
-                 padding: int = 1, ceil: bool = False):
+                 padding: int = 1, ceil: bool = False, rows: int | None = None):
         for name, value, low in (("channels", channels, 1), ("height", height, 1), ("width", width, 1),
                                  ("kernel", kernel, 1), ("stride", stride, 1), ("padding", padding, 0)):
             if not isinstance(value, int) or value < low:
@@ -65,7 +67,10 @@ class WindowGenerator(wiring.Component):
         if self.out_height < 1 or self.out_width < 1:
             self._MustUse__silence = True
             raise ValueError(f"kernel {kernel} with padding {padding} does not fit a {height}x{width} input")
-        self.rows = kernel + stride
+        self.rows = kernel + stride if rows is None else rows
+        if not isinstance(self.rows, int) or self.rows < kernel:
+            self._MustUse__silence = True
+            raise ValueError(f"rows must be an integer >= kernel ({kernel}), got {rows!r}")
         super().__init__({"i": In(stream.Signature(1)), "o": Out(stream.Signature(1))})
 
     def elaborate(self, platform):

@@ -3,8 +3,10 @@
 ``fpga.top.BoardTop`` puts on the board's pins, with plain ports instead of
 a platform.
 
-The clock and baud rate default to the iCEBreaker build's (12 MHz, 1 Mbaud:
-12 cycles per bit), so the UART timing simulated is the board's.  ``cycle``
+The clock, baud rate and image buffer default to the iCEBreaker build's
+(12 MHz, 1 Mbaud: 12 cycles per bit; the image in SPRAM, simulated with
+``sim/models/SB_SPRAM256KA.v``), so the UART timing simulated is the
+board's.  ``cycle``
 counts clock cycles since reset, so the test can report cycles per round
 trip without converting simulation time.
 """
@@ -23,8 +25,9 @@ BOARD_CLOCK_HZ = 12_000_000     # iCEBreaker's oscillator, which fpga.top runs f
 
 class BoardHarness(wiring.Component):
     def __init__(self, accelerator, *, clock_hz: float = BOARD_CLOCK_HZ, baud: int = DEFAULT_BAUD,
-                 timeout_s: float = 0.05):
-        self.core = BoardCore(accelerator, clock_hz=clock_hz, baud=baud, timeout_s=timeout_s)
+                 timeout_s: float = 0.05, image_ram: str = "spram"):
+        self.core = BoardCore(accelerator, clock_hz=clock_hz, baud=baud, timeout_s=timeout_s, image_ram=image_ram)
+        self.models = ("SB_SPRAM256KA.v",) if image_ram == "spram" else ()
         self.divisor = self.core.divisor
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "frame_led": Out(1),
                           "error_led": Out(1), "busy": Out(1), "cycle": Out(32)})

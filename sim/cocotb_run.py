@@ -12,6 +12,7 @@ lz4.h is installed -- Debian's liblz4-dev -- else VCD; Icarus: FST).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -24,6 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = ROOT / "sim_build"
 TOPLEVEL = "harness"
+MODELS = Path(__file__).resolve().parent / "models"
 
 
 class SimulatorMissing(RuntimeError):
@@ -79,11 +81,13 @@ def check_simulator(sim: str) -> None:
 
 
 def simulate(case_id: str, top, test_module: str, case: dict, sim: str | None = None,
-             waves: bool | None = None) -> dict:
+             waves: bool | None = None, models: tuple[str, ...] = ()) -> dict:
     """Convert ``top`` (named ``harness`` in Verilog), build it in
     ``sim_build/<case_id>``, run cocotb ``test_module`` with the case arrays
     in ``case.npz`` (env ``TB_CASE``).  The test module writes ``result.json``
     (env ``TB_RESULT``) and may write ``result.npz`` (env ``TB_ARRAYS``).
+    ``models``: Verilog files from ``sim/models`` for primitives the design
+    instantiates (e.g. ``SB_SPRAM256KA.v``).
 
     Returns the result dict plus ``arrays`` (dict), ``build_seconds``,
     ``sim_seconds`` and ``build_dir``."""
@@ -100,7 +104,8 @@ def simulate(case_id: str, top, test_module: str, case: dict, sim: str | None = 
     if sim == "icarus":
         text = _icarus_comb(text)
     stamp = build_dir / "build.stamp"
-    fresh = f"{sim} waves={waves}"
+    model_paths = [MODELS / name for name in models]
+    fresh = f"{sim} waves={waves} " + " ".join(f"{p.name}:{hashlib.sha256(p.read_bytes()).hexdigest()[:16]}" for p in model_paths)
     if not source.exists() or source.read_text() != text or not stamp.exists() or stamp.read_text() != fresh:
         source.write_text(text)
         stamp.unlink(missing_ok=True)
@@ -116,7 +121,7 @@ def simulate(case_id: str, top, test_module: str, case: dict, sim: str | None = 
     runner = get_runner(sim)
     t0 = time.monotonic()
     if not stamp.exists():
-        runner.build(sources=[source], hdl_toplevel=TOPLEVEL, build_dir=build_dir, build_args=build_args,
+        runner.build(sources=[source, *model_paths], hdl_toplevel=TOPLEVEL, build_dir=build_dir, build_args=build_args,
                      waves=waves, timescale=("1ns", "1ps"), log_file=build_dir / "build.log", always=True)
         stamp.write_text(fresh)
     t1 = time.monotonic()

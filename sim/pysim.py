@@ -14,9 +14,10 @@ def one_lane(payload) -> tuple[int, int, int]:
 
 
 def run_stream(dut, beats, n_out: int, seed: int = 0, bubbles: float = 0.0, stalls: float = 0.0,
-               timeout: int = 200_000, vcd: str | None = None, read=one_lane):
+               timeout: int = 200_000, vcd: str | None = None, read=one_lane, write=lambda v: [v]):
     """Feed ``beats`` [(value, first, last)] into ``dut.i`` (one lane) and
     collect ``n_out`` output beats from ``dut.o`` as ``read(payload)``
+    (input data is set to ``write(value)``: one lane by default)
     (default (value, first, last)), with seeded random input bubbles and
     output stalls.  Returns (beats, cycles)."""
     out: list[tuple[int, int, int]] = []
@@ -29,7 +30,7 @@ def run_stream(dut, beats, n_out: int, seed: int = 0, bubbles: float = 0.0, stal
                 ctx.set(dut.i.valid, 0)
                 await ctx.tick()
             ctx.set(dut.i.valid, 1)
-            ctx.set(dut.i.payload, {"data": [value], "first": first, "last": last})
+            ctx.set(dut.i.payload, {"data": write(value), "first": first, "last": last})
             while True:
                 _, _, ready = await ctx.tick().sample(dut.i.ready)
                 if ready:

@@ -1,7 +1,8 @@
 """The whole board in cocotb at the pin level: real Fashion-MNIST images go
 into the UART RX pin byte by byte at the board's 12 MHz / 1 Mbaud, the
 reply is read off the TX pin and must match ``golden.intref`` exactly (the
-class and every per-class int32 sum).  Error frames must each be answered
+class and every per-class int32 sum).  The design is the iCEBreaker's: the
+accelerator in its board style ("small") and the image buffer in SPRAM.  Error frames must each be answered
 with their status and must not disturb the next good frame.
 
 All cases share one Verilator build (``sim_build/board_uart``): the design
@@ -17,6 +18,7 @@ import pytest
 from fpga import protocol
 from fpga.protocol import Status
 from golden import intref
+from rtl_gen.boards import BOARDS
 from rtl_gen.network import Network
 from sim.board_harness import BoardHarness
 from sim.board_uart_tb import ReplyChecker
@@ -36,9 +38,9 @@ def _step(name, data: bytes, expect, ferr_at=()):
 
 
 def _run(steps, seed, timeout_cycles=1_000_000):
-    harness = BoardHarness(Network(reference()))
+    harness = BoardHarness(Network(reference(), style=BOARDS["ice40"].style), image_ram=BOARDS["ice40"].image_ram)
     script = {"seed": seed, "divisor": harness.divisor, "timeout_cycles": timeout_cycles, "steps": steps}
-    res = simulate(CASE_ID, harness, "sim.board_uart_tb", {"script": json.dumps(script)})
+    res = simulate(CASE_ID, harness, "sim.board_uart_tb", {"script": json.dumps(script)}, models=harness.models)
     print(f"build {res['build_seconds']:.1f} s, simulation {res['sim_seconds']:.1f} s, "
           f"{res.get('sim_cycles')} cycles; cycles per request/reply: {res.get('cycles')}")
     assert res["passed"], res["message"]

@@ -7,7 +7,7 @@ import pytest
 
 from golden import intref
 from golden.models import squeezenet_v1_1
-from rtl_gen.network import Network, NetworkError
+from rtl_gen.network import STYLES, Network, NetworkError
 from sim.network_cases import fashion_images, random_network, reference, small_bypass_spec
 from sim.network_sim import NetStimulus, run_network
 
@@ -22,30 +22,34 @@ def _run(case_id, bundle, images, stimulus, **kw):
     return res, net
 
 
-def test_reference_network_real_images_under_stalls():
+@pytest.mark.parametrize("style", STYLES)
+def test_reference_network_real_images_under_stalls(style):
     """Real Fashion-MNIST images, random input throttling and output
     back-pressure, and a reset half-way through a frame first."""
-    _run("net_reference_stalls", reference(), fashion_images(8),
-         NetStimulus(seed=11, in_stall=100, py_bubbles=0.03, py_stalls=0.3, reset_mid_frame=True))
+    _run(f"net_reference_stalls_{style}", reference(), fashion_images(8),
+         NetStimulus(seed=11, in_stall=100, py_bubbles=0.03, py_stalls=0.3, reset_mid_frame=True), style=style)
 
 
-def test_reference_network_100_frames_back_to_back():
-    """No lost or duplicated beat over 100 frames; with the input always
+@pytest.mark.parametrize("style,frames", [("fast", 100), ("small", 12)])
+def test_reference_network_frames_back_to_back(style, frames):
+    """No lost or duplicated beat over many frames; with the input always
     valid and the output always ready, the pipeline settles to one frame per
     the slowest stage's period."""
-    res, net = _run("net_reference_100", reference(), fashion_images(100, offset=100), NetStimulus(seed=12))
+    res, net = _run(f"net_reference_{frames}_{style}", reference(), fashion_images(frames, offset=100),
+                    NetStimulus(seed=12), style=style)
     steady = res["cycles_per_frame"][1:]
     assert len(set(steady)) == 1, f"frame periods vary: {sorted(set(steady))}"
     assert net.cycles_per_frame <= steady[0] <= 1.25 * net.cycles_per_frame
 
 
+@pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("bypass", ["simple", "complex"])
-def test_bypass_network(bypass):
+def test_bypass_network(bypass, style):
     bundle, images = random_network(small_bypass_spec(bypass), seed=21, calib_images=4)
     kinds = [l.get("bypass") for l in bundle.layers if l["kind"] == "add"]
     assert kinds == (["simple", "simple"] if bypass == "simple" else ["complex", "simple", "complex", "simple"])
-    _run(f"net_bypass_{bypass}", bundle, images,
-         NetStimulus(seed=22, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True))
+    _run(f"net_bypass_{bypass}_{style}", bundle, images,
+         NetStimulus(seed=22, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True), style=style)
 
 
 def test_unsupported_layer_is_refused_before_elaboration():

@@ -64,7 +64,7 @@ def test_huge_network_refused_in_seconds(monkeypatch, tmp_path, capsys):
     # Through the command line: the stand-in path with an oversized estimate.
     from fpga.testing import ClassSumStandIn
 
-    def huge_standin(bundle=None):
+    def huge_standin(bundle=None, style="fast"):
         acc = ClassSumStandIn((28, 28, 1), 10)
         acc.resource_estimate = {"lut": 200_000, "dsp": 0, "bram_bits": 0}
         acc._MustUse__silence = True
@@ -78,14 +78,24 @@ def test_huge_network_refused_in_seconds(monkeypatch, tmp_path, capsys):
     assert time.monotonic() - t < 10 and not out.exists()
 
 
-def test_reference_bundle_model():
-    """1 multiplier per MAC unit: conv1, 3 x 3 Fire parts, conv10 = 11, more
-    than the UP5K's 8 DSPs (synth_ice40 -dsp maps every multiplier to one)."""
+def test_reference_network_design_model():
+    """The design model walks the elaborated network: the "small" style
+    (one product per MAC unit, serial requantisers) fits the UP5K with the
+    link's image in SPRAM; the "fast" style (3 DSPs per lane) does not."""
     from golden.bundle import Bundle
+    from rtl_gen.network import Network
     bundle = Bundle.load(B.DEFAULT_BUNDLE)
-    est = estimate(SimpleNamespace(in_shape=(28, 28, 1)), UP5K, bundle)
-    assert est.dsp == 11 and est.bram_bits >= bundle.weight_bits() and est.bram_blocks <= 30
-    with pytest.raises(FitError, match="needs 11 DSP"):
-        check_fit(est, UP5K)
-    check_fit(estimate(SimpleNamespace(in_shape=(28, 28, 1), mac_lanes=11), BOARDS["ecp5"].device, bundle),
-              BOARDS["ecp5"].device)
+    est = estimate(Network(bundle, style="small"), UP5K, bundle, image_in_bram=False)
+    assert est.source == "design model" and est.dsp == 8 and est.bram_blocks <= 30
+    assert est.spram_bits == 256 * 1024
+    check_fit(est, UP5K)
+    with pytest.raises(FitError, match=r"does not fit iCE40 UP5K: needs \d+ DSP \(has 8\)"):
+        check_fit(estimate(Network(bundle, style="fast"), UP5K, bundle), UP5K)
+
+
+@pytest.mark.parametrize("width,depth,shapes,blocks", [
+    (8, 1152, "ice40", 3), (8, 144, "ice40", 1), (10, 559, "ice40", 3), (8, 559, "ice40", 2),
+    (32, 32, "ice40", 2), (8, 3456, "ecp5", 2), (36, 512, "ecp5", 1)])
+def test_memory_blocks(width, depth, shapes, blocks):
+    from rtl_gen.fit import memory_blocks
+    assert memory_blocks(width, depth, BOARDS[shapes].device.bram_shapes) == blocks

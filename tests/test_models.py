@@ -85,4 +85,4 @@ def test_output_size_matches_torch_ceil_mode(size):
 
 
 def test_reference_network_is_small():
-    assert count_parameters(SqueezeNet(reference_spec(batchnorm=False))) == 8090
+    assert count_parameters(SqueezeNet(reference_spec(batchnorm=False))) == 6682

