@@ -37,7 +37,7 @@ def _step(name, data: bytes, expect, ferr_at=()):
     return {"name": name, "tx": bytes(data).hex(), "ferr_at": list(ferr_at), "expect": expect}
 
 
-def _run(steps, seed, timeout_cycles=1_000_000):
+def _run(steps, seed, timeout_cycles=3_000_000):     # one image is ~0.9 M cycles of compute
     harness = BoardHarness(Network(reference(), style=BOARDS["ice40"].style), image_ram=BOARDS["ice40"].image_ram)
     script = {"seed": seed, "divisor": harness.divisor, "timeout_cycles": timeout_cycles, "steps": steps}
     res = simulate(CASE_ID, harness, "sim.board_uart_tb", {"script": json.dumps(script)}, models=harness.models)
@@ -107,4 +107,4 @@ def test_short_frame_times_out_then_good_frame():
     _run([
         _step("short frame", frame[:300], {"status": Status.TIMEOUT}),
         _step("image", frame, _expect_image(bundle, image)),
-    ], seed=3, timeout_cycles=2_000_000)
+    ], seed=3, timeout_cycles=3_000_000)

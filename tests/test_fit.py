@@ -86,7 +86,7 @@ def test_reference_network_design_model():
     from rtl_gen.network import Network
     bundle = Bundle.load(B.DEFAULT_BUNDLE)
     est = estimate(Network(bundle, style="small"), UP5K, bundle, image_in_bram=False)
-    assert est.source == "design model" and est.dsp == 8 and est.bram_blocks <= 30
+    assert est.source == "design model" and est.dsp == 5 and est.bram_blocks <= 30     # one DSP per MAC unit
     assert est.spram_bits == 256 * 1024
     check_fit(est, UP5K)
     with pytest.raises(FitError, match=r"does not fit iCE40 UP5K: needs \d+ DSP \(has 8\)"):
