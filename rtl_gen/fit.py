@@ -6,15 +6,16 @@ actual numbers in ``report.json`` so it can be recalibrated):
 
 * the accelerator supplies ``resource_estimate`` -- a dict with ``lut``,
   ``dsp``, ``bram_bits`` and optionally ``spram_bits`` -- if it has one;
-* otherwise, for an Amaranth design, the **design model**: the design is
-  elaborated (a second or two, no synthesis) and walked.  Every memory is
-  counted exactly in blocks -- the fewest over the device's block RAM
+* otherwise, for a generated network, the **design model**: the design is
+  elaborated (well under a second, no synthesis) and walked.  Every memory
+  is counted exactly in blocks -- the fewest over the device's block RAM
   (depth, width) configurations -- unless marked ``ram_style = "logic"``
   (flip-flops: ``bits / 2`` LUTs are charged); measured: Yosys puts even a
-  16-word memory with a synchronous read port in a block RAM.  Every block of a known class costs the LUTs and
-  multipliers in ``BLOCK_COST`` (measured with Yosys ``synth_ice40`` per
-  module, see docs/build.md), e.g. a one-lane serial MAC unit 160 LUTs and
-  1 DSP, its ``SerialRequant`` 120 LUTs;
+  16-word memory with a synchronous read port in a block RAM.  Every block
+  of a known class costs the LUTs and multipliers of ``_block_cost``
+  (measured per module with Yosys ``synth_ice40 -dsp``), e.g. a one-lane
+  serial MAC unit 160 LUTs and 1 DSP, its ``SerialRequant`` 120 LUTs; the
+  total is scaled by the device's ``cells_per_lut``;
 * otherwise the bundle is modelled: every MAC unit (conv layer, each Fire
   part, complex bypass conv) costs ``lanes`` multipliers (``mac_lanes``
   attribute of the accelerator if present, else 1 per unit) and
@@ -85,8 +86,6 @@ def _bundle_model(bundle, lanes: int | None):
             bram += (w + 3) * c * 8
     dsp = lanes if lanes is not None else macs
     return {"lut": lut, "dsp": dsp, "bram_bits": bram, "spram_bits": 0}
-
-
 
 
 def _block_cost(block) -> tuple[int, int]:

@@ -37,8 +37,9 @@ from ``o.ready`` to ``i.ready``.
 
 With ``requant="serial"`` (one lane only) the finished accumulator goes
 through a ``SerialRequant`` (18 cycles per value) instead of the requant
-multipliers and FIFO: throughput one output per ``max(cin + 3, 18)``
-cycles (measured); two credits (the accumulating result and the one being
+multipliers and FIFO: throughput one output per ``max(cin, 18)`` cycles
+when fed without gaps (the reference network's expand3x3 measures exactly
+``cin``), at most ``max(cin + 3, 18)`` in the unit test; two credits (the accumulating result and the one being
 requantised) take the FIFO's place, with the same register-only ``i.ready``.
 """
 from __future__ import annotations

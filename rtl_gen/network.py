@@ -44,13 +44,13 @@ from amaranth.lib.wiring import In, Out
 from rtl_gen import stream as tstream
 from rtl_gen.broadcast import Broadcast
 from rtl_gen.bypass import BypassAdd
+from rtl_gen.bypass import serial_steps as bypass_steps
 from rtl_gen.classifier import Classifier, class_layout
 from rtl_gen.conv import Conv
 from rtl_gen.fire import Fire, Folding
 from rtl_gen.mac_array import MacArray
-from rtl_gen.bypass import serial_steps as bypass_steps
-from rtl_gen.serial_requant import CYCLES_PER_VALUE
 from rtl_gen.maxpool import MaxPool
+from rtl_gen.serial_requant import CYCLES_PER_VALUE
 from rtl_gen.stream_fifo import StreamFifo
 
 __all__ = ["Network", "default_folding", "NetworkError", "STYLES"]
