@@ -180,6 +180,12 @@ class HostLink(wiring.Component):
         with m.Elif(in_frame):
             m.d.sync += timer.eq(timer + 1)
         timed_out = in_frame & (timer == self.timeout_cycles)
+        # Image writes are registered: the frame decoder's conditions then end
+        # at a flip-flop instead of at the RAM's data pins (the link's critical
+        # path).  The write lands a cycle late, long before the checksum bytes
+        # that precede any read.
+        store = Signal()
+        m.d.sync += [wr.en.eq(store), wr.addr.eq(count), wr.data.eq(byte)]
         ferr = in_frame & rx.valid & rx.payload.ferr
 
         # --- transmit side ---------------------------------------------------
@@ -238,7 +244,7 @@ class HostLink(wiring.Component):
                                 m.next = "DATA"
                         elif name == "DATA":
                             with m.If(length == N):
-                                m.d.comb += [wr.en.eq(1), wr.addr.eq(count), wr.data.eq(byte)]
+                                m.d.comb += store.eq(1)
                             m.d.sync += count.eq(count + 1)
                             with m.If(count == length - 1):
                                 m.next = "CRC0"

@@ -79,12 +79,17 @@ class ClassSumStandIn(wiring.Component):
         with m.If(o.ready):
             m.d.sync += o.valid.eq(0)
         with m.If(emitting & (~o.valid | o.ready)):
-            wins = (k == 0) | (sums[k] > best)
-            m.d.sync += [o.valid.eq(1), o.payload.data.eq(sums[k]),
+            # The sums shift down as they are sent, so the one going out is
+            # always sums[0]: no 32-bit K-way mux before the comparator.
+            cur = sums[0]
+            for j in range(K - 1):
+                m.d.sync += sums[j].eq(sums[j + 1])
+            wins = (k == 0) | (cur > best)
+            m.d.sync += [o.valid.eq(1), o.payload.data.eq(cur),
                          o.payload.first.eq(k == 0), o.payload.last.eq(k == K - 1),
                          k.eq(k + 1)]
             with m.If(wins):
-                m.d.sync += [best.eq(sums[k]), best_k.eq(k), o.payload.argmax.eq(k)]
+                m.d.sync += [best.eq(cur), best_k.eq(k), o.payload.argmax.eq(k)]
             with m.Else():
                 m.d.sync += o.payload.argmax.eq(best_k)
             with m.If(k == K - 1):

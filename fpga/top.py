@@ -1,18 +1,19 @@
 """The board top: accelerator + UART host link + status LEDs.
 
-Clock: the board's default oscillator drives everything (iCEBreaker:
-12 MHz), no PLL.  The Fire pipeline needs ~``cycles_per_frame`` cycles per
-image -- well under a millisecond at 12 MHz -- while moving the image over
-the UART takes milliseconds, so a faster system clock would not change the
-frame rate the host sees; one clock with no PLL also keeps the design simple
-and the timing easy to close.
+Clock: the board's default oscillator, or a PLL from it where the board
+entry asks for one (``rtl_gen.boards.Board.pll_mhz``; iCEBreaker: 24 MHz
+from its 12 MHz oscillator, ``fpga.pll``).  In the small accelerator style
+the compute time of a frame (``cycles_per_frame``, about 0.9 M cycles for
+the reference network) is several times the UART transfer of the image, so
+the system clock sets the frame rate the host sees.
 
 Baud rate: 1 Mbaud by default.  At 12 MHz that is an exact divisor of 12
-cycles per bit (0 % error on both sides: the FT2232H derives 1 Mbaud exactly
-from its 3 MHz base rate), and 12 samples per bit leave a wide margin for
-the mid-bit sample.  3 Mbaud (divisor 4) also divides exactly and works with
-this UART, but leaves only 4 cycles per bit -- a 1-cycle synchroniser
-uncertainty is 25 % of a bit -- so it is not the default.  1 Mbaud moves the
+cycles per bit (24 at 24 MHz; 0 % error on both sides: the FT2232H derives
+1 Mbaud exactly from its 3 MHz base rate), and 12 or more samples per bit
+leave a wide margin for the mid-bit sample.  3 Mbaud (divisor 4 at 12 MHz)
+also divides exactly and works with this UART, but at 12 MHz leaves only 4
+cycles per bit -- a 1-cycle synchroniser uncertainty is 25 % of a bit -- so
+it is not the default.  1 Mbaud moves the
 reference 28x28 image in about 8 ms.
 
 Pins: ``("uart", 0)`` of the amaranth-boards platform (the iCEBreaker's FTDI
@@ -21,11 +22,12 @@ answered frame and ``("led", 0)`` (red) is lit after an error reply.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Elaboratable, Module
+from amaranth.hdl import ClockDomain, Elaboratable, Module
 from amaranth.build import ResourceError
 from amaranth.lib import io
 
 from fpga.board_core import DEFAULT_BAUD, BoardCore, check_link, uart_divisor
+from fpga.pll import Ice40Pll, PllConfig
 
 __all__ = ["BoardTop", "DEFAULT_BAUD", "uart_divisor"]
 
@@ -39,14 +41,17 @@ class BoardTop(Elaboratable):
     ``in_shape`` and ``num_classes``.  ``clock_hz``: overrides the platform's
     default clock frequency (used for simulation without a platform, where
     the serial lines are ``core.rx``/``core.tx``, ``core`` being set by
-    elaboration).
+    elaboration).  ``pll``: an ``fpga.pll.PllConfig`` whose output becomes
+    the ``sync`` clock (iCE40 only); ``clock_hz`` then defaults to its output.
 
     Latency/throughput/back-pressure: those of ``HostLink`` and the UART
     (one request at a time; 10 bit-times per byte each way).
     """
 
     def __init__(self, accelerator, *, baud: int = DEFAULT_BAUD, clock_hz: float | None = None,
-                 timeout_s: float = 0.05, image_ram: str = "block"):
+                 timeout_s: float = 0.05, image_ram: str = "block", pll: PllConfig | None = None):
+        if clock_hz is None and pll is not None:
+            clock_hz = pll.f_out
         try:
             check_link(accelerator, clock_hz, baud)     # fail early, before elaboration
         except ValueError:
@@ -57,6 +62,7 @@ class BoardTop(Elaboratable):
         self.clock_hz = clock_hz
         self.timeout_s = timeout_s
         self.image_ram = image_ram          # "spram" on the iCE40 UP5K (fpga.image_store)
+        self.pll = pll
         self.core = None        # the BoardCore, once elaborated
 
     def elaborate(self, platform):
@@ -67,6 +73,9 @@ class BoardTop(Elaboratable):
         self.core = core
 
         if platform is not None:
+            if self.pll is not None:
+                m.domains.sync = ClockDomain()
+                m.submodules.pll = Ice40Pll(self.pll)
             # dir="-" for every subsignal: some boards' UART also has handshake
             # lines (ULX3S: rts, dtr; HX8K breakout: rts..dcd), left unconnected.
             uart = platform.request("uart", 0, dir="-")

@@ -55,10 +55,12 @@ class Board:
     style: str = "fast"
     # host-link image buffer (fpga.image_store.KINDS): the UP5K's SPRAM spares block RAM
     image_ram: str = "block"
-    # nextpnr --no-tmdriv unless --timing-driven: the iCEBreaker's 12 MHz has
-    # ~2x slack either way (reference build: fmax 22.9 MHz vs 25.6 MHz
-    # timing-driven) and place & route takes 16 s instead of 27 s
+    # nextpnr --no-tmdriv unless --timing-driven: place & route takes about
+    # 14 s instead of 24 s, and the clock keeps a margin either way
+    # (reference UP5K build at 24 MHz: fmax 30.7 vs 33.3 MHz)
     fast_place: bool = False
+    # system clock from a PLL (fpga.pll; iCE40 only), else the board's oscillator
+    pll_mhz: float | None = None
 
     def platform_class(self):
         module, cls = self.platform.split(":")
@@ -78,7 +80,7 @@ _ICE40_KEYS = {"lut": "ICESTORM_LC", "dsp": "ICESTORM_DSP", "bram": "ICESTORM_RA
 BOARDS = {
     "ice40": Board("ice40", "iCEBreaker", "icebreaker:ICEBreakerPlatform", UP5K, "ice40",
                    _ICE40_TOOLS, synth_opts="-dsp", report_keys=_ICE40_KEYS, style="small",
-                   image_ram="spram", fast_place=True),
+                   image_ram="spram", fast_place=True, pll_mhz=24.0),
     "ice40-hx8k": Board("ice40-hx8k", "iCE40-HX8K breakout", "ice40_hx8k_b_evn:ICE40HX8KBEVNPlatform", HX8K,
                         "ice40", _ICE40_TOOLS, report_keys=_ICE40_KEYS, style="small"),
     "ecp5": Board("ecp5", "ULX3S 85F", "ulx3s:ULX3S_85F_Platform", ECP5_85, "ecp5",

@@ -29,7 +29,7 @@ depends on registers only (free-row credit, write position), never on
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -122,14 +122,24 @@ class WindowGenerator(wiring.Component):
         def clamp(v, hi):
             return Mux(v < 0, 0, Mux(v > hi, hi, v))
 
-        min_row = clamp(iy0, H)
-        need_y = clamp(iy0 + (k - 1), H - 1)
-        need_x = clamp(ix0 + (k - 1), W - 1)
+        def clamp_int(v, hi):
+            return min(max(v, 0), hi)
+
+        # Functions of iy0/ix0 only, kept in registers updated together with
+        # iy0/ix0: the clamps and adders then stay off the path from
+        # ``available`` to every counter's enable (the design's critical path).
+        min_row = Signal(range(H + 1), init=clamp_int(-p, H))              # clamp(iy0, H)
+        need_y = Signal(range(H), init=clamp_int(-p + k - 1, H - 1))       # last row this pixel reads
+        need_x = Signal(range(W), init=clamp_int(-p + k - 1, W - 1))       # last column this pixel reads
+        row_release = Signal(range(H + 1), init=clamp_int(-p + s, H) - clamp_int(-p, H))
+        top_skip = Signal(coord, init=-p - clamp_int(-p, H))                 # iy0 - min_row
         available = (frames_ahead != 0) | (wy > need_y) | ((wy == need_y) & (wx > need_x))
         in_bounds = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W)
-        row_off = base_slot + (iy - min_row)[:max(1, (k - 1).bit_length())]
+        row_off = base_slot + (ky + top_skip)[:max(1, (k - 1).bit_length())]     # iy - min_row
         slot = Mux(row_off >= R, row_off - R, row_off)
-        addr = slot * (W * C) + ix[:max(1, (W - 1).bit_length())] * C + c
+        # a table of the R row starts is one LUT level; slot * (W*C) was an adder tree
+        slot_addr = Array(Const(r * W * C, len(wr.addr)) for r in range(R))
+        addr = slot_addr[slot] + ix[:max(1, (W - 1).bit_length())] * C + c
 
         advance = ~self.o.valid | self.o.ready
         issue = Signal()
@@ -157,15 +167,21 @@ class WindowGenerator(wiring.Component):
                     with m.If(ky == k - 1):
                         m.d.sync += ky.eq(0)
                         with m.If(ox == OW - 1):
-                            m.d.sync += [ox.eq(0), ix0.eq(-p)]
+                            m.d.sync += [ox.eq(0), ix0.eq(-p), need_x.eq(need_x.init)]
                             with m.If(oy == OH - 1):
-                                m.d.sync += [oy.eq(0), iy0.eq(-p)]
+                                m.d.sync += [oy.eq(0), iy0.eq(-p), min_row.eq(min_row.init),
+                                             need_y.eq(need_y.init), row_release.eq(row_release.init),
+                                             top_skip.eq(top_skip.init)]
                                 m.d.comb += [release.eq(H - min_row), frame_read.eq(1)]
                             with m.Else():
-                                m.d.sync += [oy.eq(oy + 1), iy0.eq(iy0 + s)]
-                                m.d.comb += release.eq(clamp(iy0 + s, H) - min_row)
+                                m.d.sync += [oy.eq(oy + 1), iy0.eq(iy0 + s), min_row.eq(clamp(iy0 + s, H)),
+                                             need_y.eq(clamp(iy0 + (s + k - 1), H - 1)),
+                                             row_release.eq(clamp(iy0 + 2 * s, H) - clamp(iy0 + s, H)),
+                                             top_skip.eq(iy0 + s - clamp(iy0 + s, H))]
+                                m.d.comb += release.eq(row_release)
                         with m.Else():
-                            m.d.sync += [ox.eq(ox + 1), ix0.eq(ix0 + s)]
+                            m.d.sync += [ox.eq(ox + 1), ix0.eq(ix0 + s),
+                                         need_x.eq(clamp(ix0 + (s + k - 1), W - 1))]
                     with m.Else():
                         m.d.sync += ky.eq(ky + 1)
                 with m.Else():

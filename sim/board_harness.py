@@ -4,7 +4,7 @@
 a platform.
 
 The clock, baud rate and image buffer default to the iCEBreaker build's
-(12 MHz, 1 Mbaud: 12 cycles per bit; the image in SPRAM, simulated with
+(24 MHz from its PLL, 1 Mbaud: 24 cycles per bit; the image in SPRAM, simulated with
 ``sim/models/SB_SPRAM256KA.v``), so the UART timing simulated is the
 board's.  ``cycle``
 counts clock cycles since reset, so the test can report cycles per round
@@ -17,10 +17,14 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from fpga.board_core import DEFAULT_BAUD, BoardCore
+from fpga.pll import ice40_pll_config
+from rtl_gen.boards import get_board
 
 __all__ = ["BoardHarness", "BOARD_CLOCK_HZ"]
 
-BOARD_CLOCK_HZ = 12_000_000     # iCEBreaker's oscillator, which fpga.top runs from
+_ICEBREAKER = get_board("ice40")
+# the iCEBreaker build's system clock: its PLL's output from the 12 MHz oscillator
+BOARD_CLOCK_HZ = ice40_pll_config(12e6, _ICEBREAKER.pll_mhz * 1e6).f_out
 
 
 class BoardHarness(wiring.Component):

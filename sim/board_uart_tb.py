@@ -25,7 +25,7 @@ from cocotb.triggers import ClockCycles, Event, FallingEdge, with_timeout
 from fpga import protocol
 from sim.cocotb_run import load_case, write_result
 
-CLOCK_PS = 83_334               # ~12 MHz, the board's clock (cocotb wants an even period); only cycle counts matter
+CLOCK_PS = 41_666               # ~24 MHz, the board's clock (cocotb wants an even period); only cycle counts matter
 
 
 class UartDriver:

@@ -1,5 +1,5 @@
 """The whole board in cocotb at the pin level: real Fashion-MNIST images go
-into the UART RX pin byte by byte at the board's 12 MHz / 1 Mbaud, the
+into the UART RX pin byte by byte at the board's 24 MHz (PLL) / 1 Mbaud, the
 reply is read off the TX pin and must match ``golden.intref`` exactly (the
 class and every per-class int32 sum).  The design is the iCEBreaker's: the
 accelerator in its board style ("small") and the image buffer in SPRAM.  Error frames must each be answered
@@ -60,9 +60,9 @@ def test_fashion_image_round_trip():
         _step("info", protocol.encode_info_request(), {"info": [h, w, c, len(good["sums"])]}),
         _step("image", protocol.encode_request(image.tobytes()), good),
     ], seed=1)
-    assert harness.divisor == 12          # the board's 12 MHz / 1 Mbaud, not a faster stand-in
+    assert harness.divisor == 24          # the board's 24 MHz / 1 Mbaud, not a faster stand-in
     assert res["frame_led"] == 1 and res["error_led"] == 0
-    # The image's own bytes alone take (4 + 784 + 2) bytes x 10 bits x 12 cycles.
+    # The image's own bytes alone take (4 + 784 + 2) bytes x 10 bits x 24 cycles.
     assert res["cycles"][1] > 790 * 10 * harness.divisor
 
     raw = bytes.fromhex(res["replies"][1])

@@ -15,14 +15,17 @@ def _beats(x):
     return [(int(v), int(i == 0), int(i == flat.size - 1)) for i, v in enumerate(flat)]
 
 
+@pytest.mark.parametrize("rows", [None, "kernel"])
 @pytest.mark.parametrize("c,h,w,k,s,p", [(2, 3, 4, 3, 1, 1), (1, 1, 1, 3, 1, 1), (3, 5, 1, 3, 1, 1),
-                                         (1, 7, 6, 3, 2, 0), (2, 4, 5, 1, 1, 0), (1, 6, 7, 3, 2, 1)])
-def test_window_generator_is_im2col(c, h, w, k, s, p):
+                                         (1, 7, 6, 3, 2, 0), (2, 4, 5, 1, 1, 0), (1, 6, 7, 3, 2, 1),
+                                         (3, 7, 6, 3, 2, 1), (2, 9, 5, 3, 1, 0)])
+def test_window_generator_is_im2col(c, h, w, k, s, p, rows):
     rng = np.random.default_rng(h * 100 + w)
     frames = rng.integers(1, 256, (2, h, w, c)).astype(np.uint8)
     want = intref.im2col(frames, k, s, p).reshape(-1)
     beats = _beats(frames[0]) + _beats(frames[1])
-    out, _ = run_stream(WindowGenerator(c, h, w, k, s, p), beats, want.size, seed=1, bubbles=0.3, stalls=0.3)
+    dut = WindowGenerator(c, h, w, k, s, p, rows=k if rows == "kernel" else None)
+    out, _ = run_stream(dut, beats, want.size, seed=1, bubbles=0.3, stalls=0.3)
     assert [v for v, _, _ in out] == [int(v) for v in want]
     per_frame = want.size // 2
     assert [f for _, f, _ in out] == ([1] + [0] * (per_frame - 1)) * 2
