@@ -1,9 +1,11 @@
 """The iCE40 PLL (``SB_PLL40_PAD``) as the ``sync`` clock of a board top.
 
-``ice40_pll_config(f_in, f_out)`` chooses the dividers the way Project
-IceStorm's ``icepll`` does (the datasheet's limits: PFD 10-133 MHz, VCO
+``ice40_pll_config(f_in, f_out)`` chooses the dividers like Project
+IceStorm's ``icepll`` (the datasheet's limits: PFD 10-133 MHz, VCO
 533-1066 MHz, DIVR 0-15, DIVF 0-127, DIVQ 1-6; the closest output wins,
-then the lowest VCO) and ``Ice40Pll`` instantiates it:
+the first found on a tie, searching DIVR, then DIVF, then DIVQ upwards;
+``tests/test_pll.py`` checks it against icepll's printed settings) and
+``Ice40Pll`` instantiates it:
 
     f_out = f_in * (DIVF + 1) / ((DIVR + 1) * 2**DIVQ)
 
@@ -43,6 +45,10 @@ class PllConfig:
     def f_vco(self) -> float:
         return self.f_in * (self.divf + 1) / (self.divr + 1)
 
+    def describe(self) -> str:
+        return (f"PLL from {self.f_in / 1e6:g} MHz: DIVR {self.divr}, DIVF {self.divf}, DIVQ {self.divq}, "
+                f"FILTER_RANGE {self.filter_range}, VCO {self.f_vco / 1e6:g} MHz")
+
 
 def _filter_range(f_pfd_mhz: float) -> int:
     # icepll's table: the loop filter setting for a PFD frequency
@@ -73,10 +79,10 @@ def ice40_pll_config(f_in: float, f_out: float) -> PllConfig:
                 continue
             for divq in range(1, 7):
                 got = f_vco / 2 ** divq
-                key = (abs(got - f_out_mhz), f_vco)
-                if best is None or key < best[0]:
-                    best = (key, divr, divf, divq, f_pfd, got)
-    if best is None or best[0][0] > 0.01 * f_out_mhz:
+                error = abs(got - f_out_mhz)
+                if best is None or error < best[0]:     # strictly: the first of equals stays, as in icepll
+                    best = (error, divr, divf, divq, f_pfd, got)
+    if best is None or best[0] > 0.01 * f_out_mhz:
         raise ValueError(f"the iCE40 PLL cannot make {f_out_mhz:g} MHz from {f_in_mhz:g} MHz")
     _, divr, divf, divq, f_pfd, got = best
     return PllConfig(divr, divf, divq, _filter_range(f_pfd), f_in, got * 1e6)

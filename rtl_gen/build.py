@@ -224,6 +224,7 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, accelerator
         "spram_used": spram_used, "spram_total": spram_total,
         "estimate": est.as_dict(),
         "fmax_mhz": round(fmax, 2) if fmax is not None else None, "clock_mhz": clock_mhz,
+        "clock_source": pll.describe() if pll is not None else "oscillator",
         "timing_met": timing_met,
         "cycles_per_frame": cycles, "frames_per_s": round(clock_hz / cycles, 1),
         "baud": baud, "link_frames_per_s": round(baud / 10 / (req_bytes + rep_bytes), 1),
@@ -260,7 +261,7 @@ def print_table(r: dict) -> None:
         ("BRAM blocks", f"{r['bram_used']} / {r['bram_total']}   (estimate {e['bram_blocks']})"),
         ("SPRAM", f"{r['spram_used']} / {r['spram_total']}"),
         ("clock", f"{r['clock_mhz']:g} MHz, fmax {r['fmax_mhz']} MHz -- "
-                  f"{'met' if r['timing_met'] else 'NOT MET'}"),
+                  f"{'met' if r['timing_met'] else 'NOT MET'}; {r['clock_source']}"),
         ("frame", f"{r['cycles_per_frame']} cycles = {r['frames_per_s']} frames/s compute; "
                   f"{r['link_frames_per_s']} frames/s over the {r['baud']} baud link"),
         ("weights", f"{r['weight_bits']} bits"),

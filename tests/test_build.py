@@ -99,6 +99,7 @@ def test_ice40_reference_network_build(tmp_path, capsys):
     r = json.loads((out / "report.json").read_text())
     assert r["accelerator"] == "network" and r["device"] == "iCE40 UP5K"
     assert r["timing_met"] and r["fmax_mhz"] >= r["clock_mhz"] == 24       # 24 MHz from the PLL
+    assert r["clock_source"].startswith("PLL from 12 MHz: DIVR 0, DIVF 63, DIVQ 5,")
     assert r["dsp_used"] == r["estimate"]["dsp"] <= 8 and r["bram_used"] <= 30 and r["lut_used"] <= 5280
     assert r["spram_used"] == 1 and r["weight_bits"] > 0 and r["cycles_per_frame"] > 0
     assert abs(r["lut_used"] - r["estimate"]["lut"]) <= 0.15 * r["lut_used"]     # the fit model is calibrated

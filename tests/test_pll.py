@@ -1,5 +1,5 @@
 """The iCE40 PLL divider search (fpga.pll) against the datasheet formula and
-limits, and against settings Project IceStorm's icepll prints."""
+limits, and against the settings Project IceStorm's icepll prints."""
 import pytest
 
 from fpga.pll import PllConfig, ice40_pll_config
@@ -9,15 +9,22 @@ def _out(cfg: PllConfig) -> float:
     return cfg.f_in * (cfg.divf + 1) / ((cfg.divr + 1) * 2 ** cfg.divq)
 
 
-@pytest.mark.parametrize("f_in, f_out, want", [
-    (12e6, 24e6, (0, 63, 5, 1)),        # VCO 768 MHz
-    (12e6, 48e6, (0, 63, 4, 1)),        # icepll -i 12 -o 48
-    (12e6, 30e6, (0, 79, 5, 1)),        # VCO 960 MHz
-])
-def test_known_settings(f_in, f_out, want):
-    cfg = ice40_pll_config(f_in, f_out)
+# (input MHz, requested MHz, (DIVR, DIVF, DIVQ, FILTER_RANGE), achieved MHz): what
+# Project IceStorm's icepll prints for these requests
+ICEPLL = [
+    (12, 24, (0, 63, 5, 1), 24), (12, 48, (0, 63, 4, 1), 48), (12, 96, (0, 63, 3, 1), 96),
+    (48, 60, (0, 19, 4, 4), 60), (48, 100, (2, 49, 3, 1), 100), (48, 150, (1, 24, 2, 2), 150),
+    (48, 25, (2, 49, 5, 1), 25), (48, 24, (0, 15, 5, 4), 24), (96, 16, (2, 31, 6, 3), 16),
+    (100, 16, (3, 40, 6, 2), 16.015625),
+]
+
+
+@pytest.mark.parametrize("f_in, f_out, want, achieved", ICEPLL)
+def test_same_settings_as_icepll(f_in, f_out, want, achieved):
+    cfg = ice40_pll_config(f_in * 1e6, f_out * 1e6)
     assert (cfg.divr, cfg.divf, cfg.divq, cfg.filter_range) == want
-    assert cfg.f_out == _out(cfg) == f_out
+    assert cfg.f_out == _out(cfg) == achieved * 1e6
+    assert cfg.describe().startswith(f"PLL from {f_in} MHz: DIVR {want[0]}, DIVF {want[1]}, DIVQ {want[2]},")
 
 
 @pytest.mark.parametrize("f_out_mhz", [16, 20, 25, 33, 36, 42, 50, 66, 100, 133, 200, 275])
