@@ -57,7 +57,7 @@ class Board:
     image_ram: str = "block"
     # nextpnr --no-tmdriv unless --timing-driven: place & route takes about
     # 14 s instead of 24 s, and the clock keeps a margin either way
-    # (reference UP5K build at 24 MHz: fmax 30.7 vs 33.3 MHz)
+    # (reference UP5K build at 24 MHz: fmax 32.0 vs 35.6 MHz)
     fast_place: bool = False
     # system clock from a PLL (fpga.pll; iCE40 only), else the board's oscillator
     pll_mhz: float | None = None

@@ -16,6 +16,9 @@ reader by a credit counter, so the writer may run up to ``rows`` rows ahead
 of the window, across frame boundaries.  ``rows = k`` is the smallest ring:
 the writer then waits while a window row is read (fine when the producer
 is slower than the window anyway; it saves ``stride`` rows of block RAM).
+``rows`` must also be >= stride.  Bottom rows that no window reads (floor
+mode) are released at the frame's end, even before they are written; the
+reader then waits for the writer to reach the next frame.
 
 Latency: an output pixel's first beat is valid 2 cycles after the
 handshake of the input beat that completes its receptive field (last
@@ -68,9 +71,9 @@ class WindowGenerator(wiring.Component):
             self._MustUse__silence = True
             raise ValueError(f"kernel {kernel} with padding {padding} does not fit a {height}x{width} input")
         self.rows = kernel + stride if rows is None else rows
-        if not isinstance(self.rows, int) or self.rows < kernel:
+        if not isinstance(self.rows, int) or self.rows < max(kernel, stride):
             self._MustUse__silence = True
-            raise ValueError(f"rows must be an integer >= kernel ({kernel}), got {rows!r}")
+            raise ValueError(f"rows must be an integer >= kernel ({kernel}) and >= stride ({stride}), got {rows!r}")
         super().__init__({"i": In(stream.Signature(1)), "o": Out(stream.Signature(1))})
 
     def elaborate(self, platform):
@@ -81,8 +84,15 @@ class WindowGenerator(wiring.Component):
         m.submodules.ring = ring = Memory(shape=8, depth=R * W * C, init=[])
         wr, rd = ring.write_port(), ring.read_port()
 
-        rows_free = Signal(range(max(2, R + 1)), init=R)
-        frames_ahead = Signal(range(max(2, R + 2)))     # frames the writer has finished and the reader has not
+        # At a frame's end the reader releases every row up to H, including
+        # bottom rows no window reads (floor mode) that the writer may not
+        # have written yet: the credit can exceed R until it writes them.
+        last_min_row = min(max((OH - 1) * s - p, 0), H)
+        frame_release = H - last_min_row
+        rows_free = Signal(range(R + frame_release + 1), init=R)
+        # frames the writer has finished and the reader has not; -1 while the
+        # reader, done with a frame, waits for the writer's unread bottom rows
+        frames_ahead = Signal(range(-1, R + 2))
 
         # -- writer: the ring is filled sequentially, a row = W*C bytes ---------
         wptr = Signal(range(max(2, R * W * C)))
@@ -128,14 +138,13 @@ class WindowGenerator(wiring.Component):
         # Functions of iy0/ix0 only, kept in registers updated together with
         # iy0/ix0: the clamps and adders then stay off the path from
         # ``available`` to every counter's enable (the design's critical path).
-        min_row = Signal(range(H + 1), init=clamp_int(-p, H))              # clamp(iy0, H)
         need_y = Signal(range(H), init=clamp_int(-p + k - 1, H - 1))       # last row this pixel reads
         need_x = Signal(range(W), init=clamp_int(-p + k - 1, W - 1))       # last column this pixel reads
         row_release = Signal(range(H + 1), init=clamp_int(-p + s, H) - clamp_int(-p, H))
-        top_skip = Signal(coord, init=-p - clamp_int(-p, H))                 # iy0 - min_row
-        available = (frames_ahead != 0) | (wy > need_y) | ((wy == need_y) & (wx > need_x))
+        top_skip = Signal(coord, init=-p - clamp_int(-p, H))                 # iy0 - clamp(iy0, H)
+        available = (frames_ahead > 0) | ((frames_ahead == 0) & ((wy > need_y) | ((wy == need_y) & (wx > need_x))))
         in_bounds = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W)
-        row_off = base_slot + (ky + top_skip)[:max(1, (k - 1).bit_length())]     # iy - min_row
+        row_off = base_slot + (ky + top_skip)[:max(1, (k - 1).bit_length())]     # iy - clamp(iy0, H)
         slot = Mux(row_off >= R, row_off - R, row_off)
         # a table of the R row starts is one LUT level; slot * (W*C) was an adder tree
         slot_addr = Array(Const(r * W * C, len(wr.addr)) for r in range(R))
@@ -157,7 +166,8 @@ class WindowGenerator(wiring.Component):
                          first.eq((oy == 0) & (ox == 0) & (ky == 0) & (kx == 0) & (c == 0)),
                          last.eq((oy == OH - 1) & (ox == OW - 1) & pixel_done)]
 
-        release = Signal(range(max(2, R + 1)))
+        release = Signal(range(max(2, R + 1, frame_release + 1)))
+        slot_step = Signal(range(max(2, R + 1)))      # release modulo the ring (<= R: one subtraction)
         frame_read = Signal()
         with m.If(issue):
             with m.If(c == C - 1):
@@ -169,16 +179,17 @@ class WindowGenerator(wiring.Component):
                         with m.If(ox == OW - 1):
                             m.d.sync += [ox.eq(0), ix0.eq(-p), need_x.eq(need_x.init)]
                             with m.If(oy == OH - 1):
-                                m.d.sync += [oy.eq(0), iy0.eq(-p), min_row.eq(min_row.init),
+                                m.d.sync += [oy.eq(0), iy0.eq(-p),
                                              need_y.eq(need_y.init), row_release.eq(row_release.init),
                                              top_skip.eq(top_skip.init)]
-                                m.d.comb += [release.eq(H - min_row), frame_read.eq(1)]
+                                m.d.comb += [release.eq(frame_release), slot_step.eq(frame_release % R),
+                                             frame_read.eq(1)]
                             with m.Else():
-                                m.d.sync += [oy.eq(oy + 1), iy0.eq(iy0 + s), min_row.eq(clamp(iy0 + s, H)),
+                                m.d.sync += [oy.eq(oy + 1), iy0.eq(iy0 + s),
                                              need_y.eq(clamp(iy0 + (s + k - 1), H - 1)),
                                              row_release.eq(clamp(iy0 + 2 * s, H) - clamp(iy0 + s, H)),
                                              top_skip.eq(iy0 + s - clamp(iy0 + s, H))]
-                                m.d.comb += release.eq(row_release)
+                                m.d.comb += [release.eq(row_release), slot_step.eq(row_release)]   # <= s <= R
                         with m.Else():
                             m.d.sync += [ox.eq(ox + 1), ix0.eq(ix0 + s),
                                          need_x.eq(clamp(ix0 + (s + k - 1), W - 1))]
@@ -189,7 +200,7 @@ class WindowGenerator(wiring.Component):
             with m.Else():
                 m.d.sync += c.eq(c + 1)
 
-        next_slot = base_slot + release
+        next_slot = base_slot + slot_step
         m.d.sync += [base_slot.eq(Mux(next_slot >= R, next_slot - R, next_slot)),
                      rows_free.eq(rows_free + release - take_row),
                      frames_ahead.eq(frames_ahead + frame_written - frame_read)]

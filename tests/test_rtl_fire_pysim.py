@@ -32,6 +32,29 @@ def test_window_generator_is_im2col(c, h, w, k, s, p, rows):
     assert [l for _, _, l in out] == ([0] * (per_frame - 1) + [1]) * 2
 
 
+@pytest.mark.parametrize("rows", [None, 3, 4])
+@pytest.mark.parametrize("h,s", [(6, 2), (8, 3)])
+def test_window_rows_no_window_reads_do_not_deadlock(h, s, rows):
+    """Floor mode: the bottom input rows (row 5 of 6 at stride 2; rows 6, 7
+    of 8 at stride 3) are in no window.  The reader releases them at the
+    frame's end, possibly before the writer (slowed by input bubbles) has
+    written them: the free-row credit then exceeds the ring size and the
+    reader is a frame ahead of the writer for a while.  Both used to
+    overflow (a wrong or stuck window with rows = k)."""
+    rng = np.random.default_rng(7)
+    frames = rng.integers(1, 256, (3, h, 5, 1)).astype(np.uint8)
+    want = intref.im2col(frames, 3, s, 0).reshape(-1)
+    beats = _beats(frames[0]) + _beats(frames[1]) + _beats(frames[2])
+    out, _ = run_stream(WindowGenerator(1, h, 5, 3, s, 0, rows=rows), beats, want.size, seed=2,
+                        bubbles=0.5, stalls=0.2, timeout=20_000)
+    assert [v for v, _, _ in out] == [int(v) for v in want]
+
+
+def test_window_rows_must_cover_the_stride():
+    with pytest.raises(ValueError, match=r"rows must be an integer >= kernel \(1\) and >= stride \(2\)"):
+        WindowGenerator(1, 6, 5, 1, 2, 0, rows=1)
+
+
 @pytest.mark.parametrize("shape,folding,options,e1_fifo", [
     ((3, 5, 7, 9, 2, 3), Folding(1, 7, 3), None, 0), ((4, 2, 2, 4, 1, 1), None, None, 0),
     ((3, 5, 7, 9, 2, 3), Folding(1, 1, 1), {"requant": "serial"}, 7),     # the "small" style, + e1 FIFO
