@@ -66,6 +66,15 @@ class Board:
         module, cls = self.platform.split(":")
         return getattr(importlib.import_module(f"amaranth_boards.{module}"), cls)
 
+    def clock(self):
+        """(system clock in Hz, its ``fpga.pll.PllConfig`` or None for the oscillator)."""
+        from fpga.pll import ice40_pll_config
+        f_osc = self.platform_class()().default_clk_frequency
+        if self.pll_mhz is None:
+            return f_osc, None
+        pll = ice40_pll_config(f_osc, self.pll_mhz * 1e6)
+        return pll.f_out, pll
+
 
 UP5K = Device("iCE40 UP5K", lut=5280, dsp=8, bram_blocks=30, bram_block_bits=4096, spram_bits=4 * 256 * 1024,
               cells_per_lut=1.3)

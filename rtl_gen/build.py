@@ -118,7 +118,6 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, accelerator
           timing_driven: bool = False) -> dict:
     """Run the whole flow; returns the report dict.  Raises BuildError,
     FitError or ToolError with one-line messages."""
-    from fpga.pll import ice40_pll_config
     from fpga.top import DEFAULT_BAUD, BoardTop, uart_divisor
     seconds = {}
     t0 = time.monotonic()
@@ -134,10 +133,7 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, accelerator
         bundle = _load_bundle(Path(bundle_path) if bundle_path is not None else DEFAULT_BUNDLE)
     baud = DEFAULT_BAUD if baud is None else baud
     platform = board.platform_class()()
-    pll = None
-    if board.pll_mhz is not None:
-        pll = ice40_pll_config(platform.default_clk_frequency, board.pll_mhz * 1e6)
-    clock_hz = pll.f_out if pll is not None else platform.default_clk_frequency
+    clock_hz, pll = board.clock()
     try:
         uart_divisor(clock_hz, baud)
     except ValueError as e:

@@ -38,7 +38,7 @@ from amaranth.lib.wiring import In, Out
 from rtl_gen import stream as tstream
 from rtl_gen.requant import shift_problem
 from rtl_gen.serial_requant import M_BITS
-from rtl_gen.rom import pack_words
+from rtl_gen.rom import lut_rom, pack_words
 from rtl_gen.stream import acc_layout
 
 __all__ = ["BypassAdd"]
@@ -145,11 +145,8 @@ class BypassAdd(wiring.Component):
         N = serial_steps(sh)
         width = max(8 + M_BITS + 1, sh) + 1            # a*Ma + b*Mb + 2**(sh-1), exact
         c = Signal(range(max(2, C)))
-        const = Signal(32)                               # (Mb << 16) | Ma of channel c
-        with m.Switch(c):                                # LUT ROM: saves block RAMs where serial is chosen
-            for ch, word in enumerate(pack_words(zip(self.m_a, self.m_b), 16)):
-                with m.Case(ch):
-                    m.d.comb += const.eq(word)
+        # (Mb << 16) | Ma of channel c, in LUTs: saves block RAMs where serial is chosen
+        const = lut_rom(m, c, pack_words(zip(self.m_a, self.m_b), 16), 32)
 
         busy = Signal()
         n = Signal(range(N + 1))

@@ -44,6 +44,8 @@ requantised) take the FIFO's place, with the same register-only ``i.ready``.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
@@ -55,7 +57,7 @@ from amaranth.lib import stream as amaranth_stream
 
 from rtl_gen import stream
 from rtl_gen.stream import acc_layout
-from rtl_gen.rom import pack_words
+from rtl_gen.rom import lut_rom, pack_words
 from rtl_gen.requant import requant_params
 from rtl_gen.serial_requant import SerialRequant
 
@@ -132,7 +134,10 @@ class MacArray(wiring.Component):
                                           attrs=ram_attrs)
         w_rd = wrom.read_port()
         if self.requant == "serial":      # a few words: LUTs, registered like a block RAM read
-            b_rd = _LutRom(m, [int(v) & 0xFFFFFFFF for v in self.bias], 32)
+            b_addr = Signal(range(max(2, len(self.bias))))
+            b_rd = SimpleNamespace(addr=b_addr,                   # a read port look-alike
+                                   data=lut_rom(m, b_addr, [int(v) & 0xFFFFFFFF for v in self.bias], 32,
+                                                domain="sync"))
         else:
             m.submodules.brom = brom = Memory(shape=unsigned(32 * L), depth=max(2, G),
                                               init=pack_words(self.bias.reshape(G, L), 32))
@@ -276,19 +281,6 @@ class MacArray(wiring.Component):
         with m.Elif(self.o.ready):
             m.d.sync += idx.eq(idx + 1)
         return m
-
-
-class _LutRom:
-    """A read port look-alike over constants held in LUTs: ``data`` is the
-    word at the ``addr`` of the previous cycle (block-RAM read timing)."""
-
-    def __init__(self, m: Module, words: list[int], width: int):
-        self.addr = Signal(range(max(2, len(words))))
-        self.data = Signal(width)
-        with m.Switch(self.addr):
-            for a, w in enumerate(words):
-                with m.Case(a):
-                    m.d.sync += self.data.eq(w)
 
 
 def _requant_lane(m: Module, fin, mult, shift: int, acc_bits: int, lane: int):

@@ -36,6 +36,7 @@ from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream as tstream
 from rtl_gen.requant import shift_problem
+from rtl_gen.rom import lut_rom
 from rtl_gen.stream import acc_layout
 
 __all__ = ["SerialRequant", "M_BITS", "CYCLES_PER_VALUE"]
@@ -73,11 +74,7 @@ class SerialRequant(wiring.Component):
         sh, A = self.shift, self.acc_bits
 
         chan = Signal(range(max(2, self.cout)))
-        mconst = Signal(M_BITS)
-        with m.Switch(chan):                        # LUT ROM: cout words are too few for a block RAM
-            for c, v in enumerate(self.m):
-                with m.Case(c):
-                    m.d.comb += mconst.eq(int(v))
+        mconst = lut_rom(m, chan, self.m, M_BITS)    # cout words are too few for a block RAM
 
         busy = Signal()
         n = Signal(range(M_BITS + 1))

@@ -51,6 +51,10 @@ def output_size(size: int, kernel: int, stride: int, padding: int, ceil: bool = 
     return torch_rule(size, kernel, stride, padding, ceil)
 
 
+def _clamp_int(v: int, hi: int) -> int:
+    return min(max(v, 0), hi)
+
+
 class WindowGenerator(wiring.Component):
     def __init__(self, channels: int, height: int, width: int, kernel: int = 3, stride: int = 1,
                  padding: int = 1, ceil: bool = False, rows: int | None = None):
@@ -87,7 +91,7 @@ class WindowGenerator(wiring.Component):
         # At a frame's end the reader releases every row up to H, including
         # bottom rows no window reads (floor mode) that the writer may not
         # have written yet: the credit can exceed R until it writes them.
-        last_min_row = min(max((OH - 1) * s - p, 0), H)
+        last_min_row = _clamp_int((OH - 1) * s - p, H)
         frame_release = H - last_min_row
         rows_free = Signal(range(R + frame_release + 1), init=R)
         # frames the writer has finished and the reader has not; -1 while the
@@ -132,16 +136,13 @@ class WindowGenerator(wiring.Component):
         def clamp(v, hi):
             return Mux(v < 0, 0, Mux(v > hi, hi, v))
 
-        def clamp_int(v, hi):
-            return min(max(v, 0), hi)
-
         # Functions of iy0/ix0 only, kept in registers updated together with
         # iy0/ix0: the clamps and adders then stay off the path from
         # ``available`` to every counter's enable (the design's critical path).
-        need_y = Signal(range(H), init=clamp_int(-p + k - 1, H - 1))       # last row this pixel reads
-        need_x = Signal(range(W), init=clamp_int(-p + k - 1, W - 1))       # last column this pixel reads
-        row_release = Signal(range(H + 1), init=clamp_int(-p + s, H) - clamp_int(-p, H))
-        top_skip = Signal(coord, init=-p - clamp_int(-p, H))                 # iy0 - clamp(iy0, H)
+        need_y = Signal(range(H), init=_clamp_int(-p + k - 1, H - 1))       # last row this pixel reads
+        need_x = Signal(range(W), init=_clamp_int(-p + k - 1, W - 1))       # last column this pixel reads
+        row_release = Signal(range(H + 1), init=_clamp_int(-p + s, H) - _clamp_int(-p, H))
+        top_skip = Signal(coord, init=-p - _clamp_int(-p, H))                 # iy0 - clamp(iy0, H)
         available = (frames_ahead > 0) | ((frames_ahead == 0) & ((wy > need_y) | ((wy == need_y) & (wx > need_x))))
         in_bounds = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W)
         row_off = base_slot + (ky + top_skip)[:max(1, (k - 1).bit_length())]     # iy - clamp(iy0, H)

@@ -17,14 +17,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from fpga.board_core import DEFAULT_BAUD, BoardCore
-from fpga.pll import ice40_pll_config
 from rtl_gen.boards import get_board
 
 __all__ = ["BoardHarness", "BOARD_CLOCK_HZ"]
 
-_ICEBREAKER = get_board("ice40")
-# the iCEBreaker build's system clock: its PLL's output from the 12 MHz oscillator
-BOARD_CLOCK_HZ = ice40_pll_config(12e6, _ICEBREAKER.pll_mhz * 1e6).f_out
+BOARD_CLOCK_HZ, _ = get_board("ice40").clock()     # the iCEBreaker build's: its PLL's output
 
 
 class BoardHarness(wiring.Component):

