@@ -18,15 +18,14 @@ no imaging library.
 from __future__ import annotations
 
 import argparse
-import json
 import struct
 import sys
-import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from golden.bundle import Bundle, BundleError
 from fpga.protocol import Info, LinkError, Result, encode_info_request, encode_request, read_reply
 
 __all__ = ["read_png", "load_image", "fit_image", "classify", "main"]
@@ -166,13 +165,13 @@ def _bins(src: int, dst: int):
 
 
 def class_names(bundle: Path | None):
-    """The bundle's class names, read straight from its graph.json (no torch)."""
+    """The bundle's class names (``golden.bundle``, no torch), or None when
+    the bundle is missing or unreadable: the names are a nicety."""
     if bundle is None or not bundle.is_file():
         return None
     try:
-        with zipfile.ZipFile(bundle) as z:
-            return json.loads(z.read("graph.json")).get("classes")
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return Bundle.load(bundle).classes
+    except BundleError:
         return None
 
 

@@ -13,10 +13,15 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from golden.layers import (AddLayer, ConvLayer, FireLayer, GapLayer, InputLayer, Layer, MaxPoolLayer, Shape,
+                           parse_layer)
+from golden.shapes import output_size
 
 FORMAT = "squeezefire-bundle"
 VERSION = 1
@@ -29,39 +34,29 @@ class BundleError(ValueError):
     """A bundle file or in-memory bundle that breaks the format."""
 
 
-# kind -> {array key: (dtype, shape from layer)}; shapes use the helpers below.
 def _conv_arrays(prefix, cout, cin, k):
     return {f"{prefix}weight": (np.int8, (cout, cin, k, k)), f"{prefix}bias": (np.int32, (cout,)),
             f"{prefix}m": (np.uint16, (cout,))}
 
 
-def layer_arrays(layer: dict, in_channels: int) -> dict[str, tuple]:
+def layer_arrays(layer: Layer, in_channels: int) -> dict[str, tuple]:
     """The arrays a layer must have: ``{key: (dtype, shape)}``; keys are
     relative to the layer (``weight``, ``squeeze/weight``, ...)."""
-    kind = layer["kind"]
-    c = layer["shape"][2]
-    if kind == "conv":
-        return _conv_arrays("", c, in_channels, layer["kernel"])
-    if kind == "fire":
-        s = layer["s1x1"]
-        out = _conv_arrays("squeeze/", s, in_channels, 1)
-        if layer["e1x1"]:
-            out |= _conv_arrays("expand1x1/", layer["e1x1"], s, 1)
-        if layer["e3x3"]:
-            out |= _conv_arrays("expand3x3/", layer["e3x3"], s, 3)
+    c = layer.shape.c
+    if isinstance(layer, ConvLayer):
+        return _conv_arrays("", c, in_channels, layer.kernel)
+    if isinstance(layer, FireLayer):
+        out = {}
+        for part in layer.parts:
+            cin, k = (in_channels, 1) if part == "squeeze" else (layer.s1x1, 3 if part == "expand3x3" else 1)
+            out |= _conv_arrays(f"{part}/", layer.part_width(part), cin, k)
         return out
-    if kind == "add":
+    if isinstance(layer, AddLayer):
         out = {"m_a": (np.uint16, (c,)), "m_b": (np.uint16, (c,))}
-        if layer["bypass"] == "complex":
+        if layer.bypass == "complex":
             out |= {"weight": (np.int8, (c, in_channels, 1, 1)), "bias": (np.int32, (c,))}
         return out
     return {}
-
-
-def fire_parts(layer: dict) -> list[str]:
-    """The convolutions of a fire layer that exist, in order."""
-    return ["squeeze"] + [part for part, width in (("expand1x1", layer["e1x1"]), ("expand3x3", layer["e3x3"]))
-                          if width]
 
 
 @dataclass
@@ -71,18 +66,37 @@ class Bundle:
 
     graph: dict
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    _parsed: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
-    def layers(self) -> list[dict]:
-        return self.graph["layers"]
+    def layers(self) -> tuple[Layer, ...]:
+        """The layers as typed, frozen dataclasses (``golden.layers``), in
+        topological order; parsed from ``graph`` (validate it first)."""
+        raw = self.graph["layers"]
+        if self._parsed is None or self._parsed[0] is not raw:
+            self._parsed = (raw, tuple(parse_layer(layer) for layer in raw))
+        return self._parsed[1]
 
     @property
     def name(self) -> str:
         return self.graph["name"]
 
-    def layer(self, name: str) -> dict:
+    @property
+    def classes(self) -> list[str] | None:
+        """Class names, if the bundle lists them."""
+        return self.graph.get("classes")
+
+    @property
+    def input(self) -> InputLayer:
+        return self.layers[0]
+
+    @property
+    def output(self) -> Layer:
+        return self.layers[-1]
+
+    def layer(self, name: str) -> Layer:
         for layer in self.layers:
-            if layer["name"] == name:
+            if layer.name == name:
                 return layer
         raise KeyError(f"bundle {self.name!r} has no layer {name!r}")
 
@@ -93,13 +107,16 @@ class Bundle:
         """(weight, bias, m, shift) of a conv layer or of a fire part."""
         lay = self.layer(layer)
         pre = f"{part}/" if part else ""
-        shift = lay["shift"][part] if part else lay["shift"]
+        shift = getattr(lay.shift, part) if part else lay.shift
         return (self.array(layer, pre + "weight"), self.array(layer, pre + "bias"),
                 self.array(layer, pre + "m"), shift)
 
-    def in_channels(self, layer: dict) -> int:
-        src = layer["inputs"][-1]
-        return self.layer(src)["shape"][2]
+    def in_shape(self, layer: Layer) -> Shape:
+        """The shape of the activation ``layer`` reads (an add: its bypass input)."""
+        return self.layer(layer.source).shape
+
+    def in_channels(self, layer: Layer) -> int:
+        return self.in_shape(layer).c
 
     def weight_bits(self) -> int:
         """Bits of all stored constants (weights, biases, multipliers)."""
@@ -141,7 +158,7 @@ class Bundle:
                 raise BundleError(f"{where}: graph.json is missing")
             try:
                 graph = json.loads(zf.read("graph.json"))
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as e:
                 raise BundleError(f"{where}: graph.json is unreadable ({e})") from None
             arrays = {}
             for member in sorted(names - {"graph.json"}):
@@ -150,11 +167,21 @@ class Bundle:
                 try:
                     arrays[member[:-4]] = np.lib.format.read_array(io.BytesIO(zf.read(member)),
                                                                    allow_pickle=False)
-                except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+                except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as e:
                     raise BundleError(f"{where}: array {member[:-4]!r} is unreadable ({e})") from None
         bundle = cls(graph, arrays)
         validate(bundle, where)
         return bundle
+
+
+def is_bundle_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a file that says it is a bundle (a ZIP whose
+    graph.json names this format), so a writer may replace it."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return json.loads(zf.read("graph.json")).get("format") == FORMAT
+    except Exception:
+        return False
 
 
 def _need(cond, where, msg):
@@ -170,106 +197,154 @@ def validate(bundle: Bundle, where: str = "bundle") -> None:
     """Check everything ``docs/bundle.md`` promises; raise BundleError
     naming the layer and field that is wrong."""
     g = bundle.graph
+    _validate_header(g, where)
+    seen: dict[str, Layer] = {}
+    expected_arrays: set[str] = set()
+    raw_layers = g["layers"]
+    for i, raw in enumerate(raw_layers):
+        layer = _validate_layer(raw, i, len(raw_layers), seen, where)
+        src = seen[layer.source].shape if layer.inputs else None
+        _KIND_CHECKS[layer.kind](layer, raw, src, seen, f"{where}: layer {layer.name!r}")
+        expected_arrays |= _validate_arrays(bundle, layer, src.c if src else None, where)
+        seen[layer.name] = layer
+    extra = set(bundle.arrays) - expected_arrays
+    _need(not extra, where, f"arrays that no layer uses: {sorted(extra)[:5]}")
+
+
+def _validate_source(source, where: str) -> None:
+    """``source`` is optional (bundles made by hand have none)."""
+    if source is None:
+        return
+    _need(isinstance(source, dict), where, "graph.json 'source' must be an object")
+    sha = source.get("checkpoint_sha256")
+    _need(sha is None or (isinstance(sha, str) and len(sha) == 64
+                          and all(ch in "0123456789abcdef" for ch in sha)), where,
+          f"graph.json 'source.checkpoint_sha256' must be 64 lowercase hex digits, got {sha!r}")
+    _need(isinstance(source.get("network", {}), dict), where, "graph.json 'source.network' must be an object")
+
+
+def _validate_header(g, where):
     _need(isinstance(g, dict), where, "graph.json must hold an object")
     _need(g.get("format") == FORMAT, where, f"graph.json 'format' must be {FORMAT!r}, got {g.get('format')!r}")
     _need(g.get("version") == VERSION, where, f"unsupported bundle version {g.get('version')!r} (this reader: {VERSION})")
     _need(isinstance(g.get("name"), str), where, "graph.json 'name' must be a string")
+    _validate_source(g.get("source"), where)
     layers = g.get("layers")
     _need(isinstance(layers, list) and layers, where, "graph.json 'layers' must be a non-empty list")
-    seen: dict[str, dict] = {}
-    expected_arrays = set()
-    for i, layer in enumerate(layers):
-        _need(isinstance(layer, dict) and isinstance(layer.get("name"), str), where,
-              f"layer #{i} must be an object with a string 'name'")
-        name = layer["name"]
-        at = f"{where}: layer {name!r}"
-        _need(name not in seen, where, f"layer name {name!r} is used twice")
-        kind = layer.get("kind")
-        _need(kind in ("input", "conv", "fire", "maxpool", "add", "gap"), at.split(": ", 1)[0],
-              f"layer {name!r}: unknown kind {kind!r}")
-        shape = layer.get("shape")
-        _need(isinstance(shape, list) and len(shape) == 3 and all(_int(s) and s >= 1 for s in shape),
-              where, f"layer {name!r}: 'shape' must be [H, W, C] of positive integers, got {shape!r}")
-        inputs = layer.get("inputs")
-        want_inputs = {"input": 0, "add": 2}.get(kind, 1)
-        _need(isinstance(inputs, list) and len(inputs) == want_inputs, where,
-              f"layer {name!r}: needs {want_inputs} input(s), got {inputs!r}")
-        for src in inputs:
-            _need(src in seen, where, f"layer {name!r}: input {src!r} is not an earlier layer")
-        if kind == "input":
-            _need(i == 0, where, f"layer {name!r}: the input layer must come first")
-            _need(isinstance(layer.get("scale"), (int, float)) and layer["scale"] > 0, where,
-                  f"layer {name!r}: 'scale' must be a positive number")
-        else:
-            _need(layers[0].get("kind") == "input", where, "the first layer must be of kind 'input'")
-        src_shape = seen[inputs[-1]]["shape"] if inputs else None
-        cin = src_shape[2] if src_shape else None
-        h, w, c = shape
-        if kind == "conv":
-            for key in ("kernel", "stride", "padding", "shift"):
-                _need(_int(layer.get(key)), where, f"layer {name!r}: '{key}' must be an integer")
-            _need(layer["kernel"] >= 1 and layer["stride"] >= 1 and layer["padding"] >= 0, where,
-                  f"layer {name!r}: kernel/stride must be >= 1 and padding >= 0")
-            from golden.models import output_size
-            try:
-                oh = output_size(src_shape[0], layer["kernel"], layer["stride"], layer["padding"])
-                ow = output_size(src_shape[1], layer["kernel"], layer["stride"], layer["padding"])
-            except ValueError as e:
-                raise BundleError(f"{where}: layer {name!r}: {e}") from None
-            _need([oh, ow] == [h, w], where, f"layer {name!r}: shape {shape} does not follow from input "
-                  f"{src_shape} with kernel {layer['kernel']}, stride {layer['stride']}, padding {layer['padding']}")
-        elif kind == "fire":
-            for key in ("cin", "s1x1", "e1x1", "e3x3"):
-                _need(_int(layer.get(key)) and layer[key] >= 0, where, f"layer {name!r}: '{key}' must be a non-negative integer")
-            _need(layer["cin"] == cin, where, f"layer {name!r}: cin {layer['cin']} but its input has {cin} channels")
-            _need(layer["s1x1"] >= 1 and layer["e1x1"] + layer["e3x3"] >= 1, where,
-                  f"layer {name!r}: s1x1 and e1x1 + e3x3 must be >= 1")
-            _need(c == layer["e1x1"] + layer["e3x3"] and [h, w] == src_shape[:2], where,
-                  f"layer {name!r}: shape {shape} does not match input {src_shape} and e1x1 + e3x3")
-            sh = layer.get("shift")
-            _need(isinstance(sh, dict) and all(_int(sh.get(p)) for p in fire_parts(layer)), where,
-                  f"layer {name!r}: 'shift' must map {fire_parts(layer)} to integers")
-        elif kind == "maxpool":
-            from golden.models import output_size
-            _need([output_size(src_shape[0], 3, 2, 0, True), output_size(src_shape[1], 3, 2, 0, True), cin]
-                  == shape, where, f"layer {name!r}: shape {shape} is not the 3x3/2 ceil-mode pool of {src_shape}")
-        elif kind == "add":
-            _need(layer.get("bypass") in ("simple", "complex"), where,
-                  f"layer {name!r}: 'bypass' must be 'simple' or 'complex'")
-            _need(_int(layer.get("shift")), where, f"layer {name!r}: 'shift' must be an integer")
-            _need(seen[inputs[0]]["shape"] == shape, where, f"layer {name!r}: shape differs from input {inputs[0]!r}")
-            _need(src_shape[:2] == shape[:2] and (layer["bypass"] == "complex" or cin == c), where,
-                  f"layer {name!r}: bypass input {inputs[1]!r} has shape {src_shape}, output {shape}")
-        elif kind == "gap":
-            _need(shape[:2] == [1, 1] and c == cin, where, f"layer {name!r}: shape must be [1, 1, {cin}]")
-            _need(i == len(layers) - 1, where, f"layer {name!r}: the gap layer must be last")
-        # shifts in range
-        shifts = []
-        if kind in ("conv", "add"):
-            shifts = [layer["shift"]]
-        elif kind == "fire":
-            shifts = [layer["shift"][p] for p in fire_parts(layer)]
-        for s in shifts:
-            _need(SHIFT_RANGE[0] <= s <= SHIFT_RANGE[1], where,
-                  f"layer {name!r}: shift {s} outside {SHIFT_RANGE[0]}..{SHIFT_RANGE[1]}")
-        # arrays: presence, dtype, shape, accumulator bound
-        for key, (dtype, ashape) in layer_arrays(layer, cin).items():
-            full = f"{name}/{key}"
-            expected_arrays.add(full)
-            _need(full in bundle.arrays, where, f"layer {name!r}: array {key!r} is missing")
-            a = bundle.arrays[full]
-            _need(a.dtype == dtype and a.shape == ashape, where,
-                  f"layer {name!r}: array {key!r} must be {np.dtype(dtype).name}{list(ashape)}, "
-                  f"got {a.dtype.name}{list(a.shape)}")
-            if key.endswith("weight"):
-                _need(int(a.min(initial=0)) >= -127, where, f"layer {name!r}: {key} holds -128 (int8 weights are -127..127)")
-        for prefix in {k.rsplit("weight", 1)[0] for k in layer_arrays(layer, cin) if k.endswith("weight")}:
-            wgt = bundle.arrays[f"{name}/{prefix}weight"]
-            bias = bundle.arrays[f"{name}/{prefix}bias"].astype(np.int64)
-            fan_in = wgt.shape[1] * wgt.shape[2] * wgt.shape[3]
-            worst = fan_in * 127 * 255 + int(np.abs(bias).max(initial=0))
-            _need(worst <= ACC_LIMIT, where, f"layer {name!r}: {prefix}accumulator may reach {worst} > int32 "
-                  f"(fan-in {fan_in}, max |bias| {int(np.abs(bias).max(initial=0))})")
-        seen[name] = layer
-    extra = set(bundle.arrays) - expected_arrays
-    _need(not extra, where, f"arrays that no layer uses: {sorted(extra)[:5]}")
+
+
+# Per kind: the JSON keys (beyond name/kind/inputs/shape) and their checks.
+_NUMBER = (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, "a positive number")
+_INTEGER = (_int, "an integer")
+_KEYS = {
+    "input": {"scale": _NUMBER},
+    "conv": {"scale": _NUMBER, "kernel": _INTEGER, "stride": _INTEGER, "padding": _INTEGER, "shift": _INTEGER},
+    "fire": {"scale": _NUMBER, "squeeze_scale": _NUMBER, "cin": _INTEGER, "s1x1": _INTEGER, "e1x1": _INTEGER,
+             "e3x3": _INTEGER, "shift": (lambda v: isinstance(v, dict), "an object")},
+    "maxpool": {"scale": _NUMBER, "kernel": _INTEGER, "stride": _INTEGER,
+                "ceil": (lambda v: isinstance(v, bool), "true or false")},
+    "add": {"scale": _NUMBER, "bypass": (lambda v: v in ("simple", "complex"), "'simple' or 'complex'"),
+            "shift": _INTEGER},
+    "gap": {},
+}
+
+
+def _validate_layer(raw, i, count, seen, where) -> Layer:
+    """The checks every layer shares, then the typed layer."""
+    _need(isinstance(raw, dict) and isinstance(raw.get("name"), str), where,
+          f"layer #{i} must be an object with a string 'name'")
+    name, kind = raw["name"], raw.get("kind")
+    _need(name not in seen, where, f"layer name {name!r} is used twice")
+    _need(kind in _KEYS, where, f"layer {name!r}: unknown kind {kind!r}")
+    shape = raw.get("shape")
+    _need(isinstance(shape, list) and len(shape) == 3 and all(_int(s) and s >= 1 for s in shape),
+          where, f"layer {name!r}: 'shape' must be [H, W, C] of positive integers, got {shape!r}")
+    inputs = raw.get("inputs")
+    want = {"input": 0, "add": 2}.get(kind, 1)
+    _need(isinstance(inputs, list) and len(inputs) == want, where,
+          f"layer {name!r}: needs {want} input(s), got {inputs!r}")
+    for src in inputs:
+        _need(src in seen, where, f"layer {name!r}: input {src!r} is not an earlier layer")
+    _need((kind == "input") == (i == 0), where, "the first layer, and only it, must be of kind 'input'")
+    _need(kind != "gap" or i == count - 1, where, f"layer {name!r}: the gap layer must be last")
+    for key, (ok, what) in _KEYS[kind].items():
+        _need(ok(raw.get(key)), where, f"layer {name!r}: '{key}' must be {what}, got {raw.get(key)!r}")
+    return parse_layer(raw)
+
+
+def _shift_ok(shift, at):
+    _need(SHIFT_RANGE[0] <= shift <= SHIFT_RANGE[1], at, f"shift {shift} outside {SHIFT_RANGE[0]}..{SHIFT_RANGE[1]}")
+
+
+def _check_conv(layer: ConvLayer, raw, src, seen, at):
+    _need(layer.kernel >= 1 and layer.stride >= 1 and layer.padding >= 0, at,
+          "kernel/stride must be >= 1 and padding >= 0")
+    try:
+        oh = output_size(src.h, layer.kernel, layer.stride, layer.padding)
+        ow = output_size(src.w, layer.kernel, layer.stride, layer.padding)
+    except ValueError as e:
+        raise BundleError(f"{at}: {e}") from None
+    _need((oh, ow) == layer.shape[:2], at, f"shape {list(layer.shape)} does not follow from input {list(src)} "
+          f"with kernel {layer.kernel}, stride {layer.stride}, padding {layer.padding}")
+    _shift_ok(layer.shift, at)
+
+
+def _check_fire(layer: FireLayer, raw, src, seen, at):
+    for key in ("cin", "s1x1", "e1x1", "e3x3"):
+        _need(getattr(layer, key) >= 0, at, f"'{key}' must be a non-negative integer")
+    _need(layer.cin == src.c, at, f"cin {layer.cin} but its input has {src.c} channels")
+    _need(layer.s1x1 >= 1 and layer.e1x1 + layer.e3x3 >= 1, at, "s1x1 and e1x1 + e3x3 must be >= 1")
+    _need(layer.shape.c == layer.e1x1 + layer.e3x3 and layer.shape[:2] == src[:2], at,
+          f"shape {list(layer.shape)} does not match input {list(src)} and e1x1 + e3x3")
+    shifts = raw["shift"]
+    _need(all(_int(shifts.get(p)) for p in layer.parts), at, f"'shift' must map {list(layer.parts)} to integers")
+    for part in layer.parts:
+        _shift_ok(shifts[part], at)
+
+
+def _check_maxpool(layer: MaxPoolLayer, raw, src, seen, at):
+    _need(layer.kernel >= 1 and layer.stride >= 1, at, "kernel and stride must be >= 1")
+    try:
+        want = (output_size(src.h, layer.kernel, layer.stride, 0, layer.ceil),
+                output_size(src.w, layer.kernel, layer.stride, 0, layer.ceil), src.c)
+    except ValueError as e:
+        raise BundleError(f"{at}: {e}") from None
+    _need(tuple(layer.shape) == want, at, f"shape {list(layer.shape)} is not the {layer.kernel}x{layer.kernel}/"
+          f"{layer.stride} {'ceil' if layer.ceil else 'floor'}-mode pool of {list(src)}")
+
+
+def _check_add(layer: AddLayer, raw, src, seen, at):
+    _shift_ok(layer.shift, at)
+    _need(seen[layer.fire].shape == layer.shape, at, f"shape differs from input {layer.fire!r}")
+    _need(src[:2] == layer.shape[:2] and (layer.bypass == "complex" or src.c == layer.shape.c), at,
+          f"bypass input {layer.source!r} has shape {list(src)}, output {list(layer.shape)}")
+
+
+def _check_gap(layer: GapLayer, raw, src, seen, at):
+    _need(layer.shape[:2] == (1, 1) and layer.shape.c == src.c, at, f"shape must be [1, 1, {src.c}]")
+
+
+_KIND_CHECKS = {"input": lambda *a: None, "conv": _check_conv, "fire": _check_fire, "maxpool": _check_maxpool,
+                "add": _check_add, "gap": _check_gap}
+
+
+def _validate_arrays(bundle: Bundle, layer: Layer, cin: int | None, where: str) -> set[str]:
+    """Presence, dtype, shape and the accumulator bound; returns the keys."""
+    name = layer.name
+    wanted = layer_arrays(layer, cin)
+    for key, (dtype, ashape) in wanted.items():
+        a = bundle.arrays.get(f"{name}/{key}")
+        _need(a is not None, where, f"layer {name!r}: array {key!r} is missing")
+        _need(a.dtype == dtype and a.shape == ashape, where,
+              f"layer {name!r}: array {key!r} must be {np.dtype(dtype).name}{list(ashape)}, "
+              f"got {a.dtype.name}{list(a.shape)}")
+        if key.endswith("weight"):
+            _need(int(a.min(initial=0)) >= -127, where, f"layer {name!r}: {key} holds -128 (int8 weights are -127..127)")
+    for prefix in (k[:-len("weight")] for k in wanted if k.endswith("weight")):
+        wgt = bundle.arrays[f"{name}/{prefix}weight"]
+        bias = bundle.arrays[f"{name}/{prefix}bias"].astype(np.int64)
+        fan_in = wgt.shape[1] * wgt.shape[2] * wgt.shape[3]
+        worst = fan_in * 127 * 255 + int(np.abs(bias).max(initial=0))
+        _need(worst <= ACC_LIMIT, where, f"layer {name!r}: {prefix}accumulator may reach {worst} > int32 "
+              f"(fan-in {fan_in}, max |bias| {int(np.abs(bias).max(initial=0))})")
+    return {f"{name}/{key}" for key in wanted}

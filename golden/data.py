@@ -56,3 +56,33 @@ def load(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     if len(images) != len(labels):
         raise ValueError(f"{d}: {len(images)} images but {len(labels)} labels in split {split!r}")
     return images[..., None].copy(), labels.astype(np.int64)
+
+
+def load_npy(images_path: Path, labels_path: Path | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """A user's image set: uint8 NHWC images (an (N, H, W) array is taken as
+    one channel) and, if given, integer labels (N,), from ``.npy`` files.
+    Raises ValueError naming the file and what is wrong, in one line."""
+    images = _load_array(images_path, "images")
+    if images.dtype != np.uint8 or images.ndim not in (3, 4):
+        raise ValueError(f"{images_path}: images must be uint8 (N, H, W, C) or (N, H, W), "
+                         f"got {images.dtype.name}{list(images.shape)}")
+    if images.ndim == 3:
+        images = images[..., None]
+    if labels_path is None:
+        return images, None
+    labels = _load_array(labels_path, "labels")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) != len(images):
+        raise ValueError(f"{labels_path}: labels must be integers of shape ({len(images)},) like the images, "
+                         f"got {labels.dtype.name}{list(labels.shape)}")
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"{labels_path}: labels must be >= 0, found {int(labels.min())}")
+    return images, labels.astype(np.int64)
+
+
+def _load_array(path: Path, what: str) -> np.ndarray:
+    if not Path(path).is_file():
+        raise ValueError(f"{what} file {path} not found")
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as e:          # numpy raises several kinds for a bad file
+        raise ValueError(f"{path}: not a readable .npy file of {what} ({type(e).__name__})") from None

@@ -8,7 +8,7 @@ in topological order.  Each layer is a dict with ``name``, ``kind``,
 * ``input``   — the uint8 image, ``shape`` [H, W, C];
 * ``conv``    — k x k conv + ReLU (conv1, conv10): ``weight`` [Cout, Cin, k, k], ``bias``;
 * ``fire``    — squeeze / expand1x1 / expand3x3 convs, each + ReLU, concat;
-* ``maxpool`` — 3x3 / 2, ceil mode;
+* ``maxpool`` — ``kernel``, ``stride``, ``ceil`` (the family's: 3x3 / 2, ceil mode);
 * ``add``     — bypass: ReLU(inputs[0] + side), side = inputs[1] (simple) or
   conv1x1(inputs[1]) (complex, ``weight`` [C, Cin, 1, 1], ``bias``);
 * ``gap``     — global average pool (the network output).
@@ -17,6 +17,9 @@ in topological order.  Each layer is a dict with ``name``, ``kind``,
 activation, which the quantiser uses for calibration.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -27,16 +30,21 @@ from golden.models import Bypass, ConvReLU, Fire, MaxPool, SqueezeNet, output_si
 
 
 def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[np.ndarray, np.ndarray]:
-    w = conv.weight.detach().double()
-    b = conv.bias.detach().double() if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
+    """BatchNorm folded into the conv, in numpy float64: elementwise IEEE
+    operations only, so the folded parameters are the same bits on every
+    machine (the quantiser's constants derive from them)."""
+    def f64(t):
+        return t.detach().cpu().numpy().astype(np.float64)
+    w = f64(conv.weight)
+    b = f64(conv.bias) if conv.bias is not None else np.zeros(w.shape[0])
     if bn is not None:
-        g = bn.weight.detach().double() / torch.sqrt(bn.running_var.detach().double() + bn.eps)
+        g = f64(bn.weight) / np.sqrt(f64(bn.running_var) + bn.eps)
         w = w * g[:, None, None, None]
-        b = (b - bn.running_mean.detach().double()) * g + bn.bias.detach().double()
-    return w.numpy(), b.numpy()
+        b = (b - f64(bn.running_mean)) * g + f64(bn.bias)
+    return w, b
 
 
-def _conv_params(block: ConvReLU) -> dict:
+def conv_params(block: ConvReLU) -> dict:
     conv = block[0]
     bn = block[1] if isinstance(block[1], nn.BatchNorm2d) else None
     w, b = _fold(conv, bn)
@@ -54,7 +62,7 @@ def extract(model: SqueezeNet) -> list[dict]:
     fire_no = 1
     for block in model.features:
         if isinstance(block, ConvReLU):
-            p = _conv_params(block)
+            p = conv_params(block)
             h = output_size(h, p["kernel"], p["stride"], p["padding"])
             w = output_size(w, p["kernel"], p["stride"], p["padding"])
             c = p["weight"].shape[0]
@@ -65,16 +73,17 @@ def extract(model: SqueezeNet) -> list[dict]:
             name = f"pool{counts['pool']}"
             h = output_size(h, 3, 2, 0, ceil=True)
             w = output_size(w, 3, 2, 0, ceil=True)
-            layers.append({"name": name, "kind": "maxpool", "inputs": [prev], "shape": [h, w, c]})
+            layers.append({"name": name, "kind": "maxpool", "inputs": [prev], "shape": [h, w, c],
+                           "kernel": 3, "stride": 2, "ceil": True})
             prev = name
         elif isinstance(block, (Fire, Bypass)):
             fire = block.fire if isinstance(block, Bypass) else block
             fire_no += 1
             name = f"fire{fire_no}"
-            parts = {"squeeze": _conv_params(fire.squeeze)}
+            parts = {"squeeze": conv_params(fire.squeeze)}
             for part in ("expand1x1", "expand3x3"):
                 m = getattr(fire, part)
-                parts[part] = _conv_params(m) if m is not None else None
+                parts[part] = conv_params(m) if m is not None else None
             layers.append({"name": name, "kind": "fire", "inputs": [prev], "shape": [h, w, fire.cout],
                            "cin": fire.cin, "s1x1": fire.s1x1, "e1x1": fire.e1x1, "e3x3": fire.e3x3,
                            **parts})
@@ -89,11 +98,52 @@ def extract(model: SqueezeNet) -> list[dict]:
                 prev = add["name"]
         else:
             raise ValueError(f"cannot extract layer of type {type(block).__name__}")
-    p = _conv_params(model.conv10)
+    p = conv_params(model.conv10)
     layers.append({"name": "conv10", "kind": "conv", "inputs": [prev],
                    "shape": [h, w, p["weight"].shape[0]], **p})
     layers.append({"name": "gap", "kind": "gap", "inputs": ["conv10"], "shape": [1, 1, p["weight"].shape[0]]})
     return layers
+
+
+@dataclass(frozen=True)
+class FloatOps:
+    """The float operations a graph walk uses (torch here, fixed-order numpy
+    in ``golden.calibration``); tensors are NCHW."""
+    conv: Callable          # (x, layer params) -> conv + bias, before the ReLU
+    relu: Callable
+    maxpool: Callable       # (x, kernel, stride, ceil)
+    cat: Callable           # list of tensors -> concatenated on channels
+    gap: Callable | None    # None: the walk skips gap layers
+
+
+def walk(graph: list[dict], x, ops: FloatOps) -> dict:
+    """Every activation of the folded float graph on input ``x``, including
+    ``<fire>.squeeze``."""
+    acts: dict = {}
+    for layer in graph:
+        kind, name = layer["kind"], layer["name"]
+        src = [acts[i] for i in layer["inputs"]]
+        if kind == "input":
+            out = x
+        elif kind == "conv":
+            out = ops.relu(ops.conv(src[0], layer))
+        elif kind == "maxpool":
+            out = ops.maxpool(src[0], layer["kernel"], layer["stride"], layer["ceil"])
+        elif kind == "fire":
+            s = acts[f"{name}.squeeze"] = ops.relu(ops.conv(src[0], layer["squeeze"]))
+            out = ops.cat([ops.relu(ops.conv(s, layer[p])) for p in ("expand1x1", "expand3x3")
+                           if layer[p] is not None])
+        elif kind == "add":
+            side = src[1] if layer["bypass"] == "simple" else ops.conv(src[1], layer)
+            out = ops.relu(src[0] + side)
+        elif kind == "gap":
+            if ops.gap is None:
+                continue
+            out = ops.gap(src[0])
+        else:
+            raise ValueError(f"layer {name!r}: unknown kind {kind!r}")
+        acts[name] = out
+    return acts
 
 
 def _conv(x, p):
@@ -101,33 +151,15 @@ def _conv(x, p):
                     stride=p.get("stride", 1), padding=p.get("padding", 0))
 
 
+TORCH_OPS = FloatOps(conv=_conv, relu=torch.relu,
+                     maxpool=lambda x, k, s, ceil: F.max_pool2d(x, k, s, ceil_mode=ceil),
+                     cat=lambda xs: torch.cat(xs, 1), gap=lambda x: x.mean((2, 3)))
+
+
 @torch.no_grad()
 def forward(graph: list[dict], x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Run the folded float graph on ``x`` (N, C, H, W, float in [0, 1]).
-
-    Returns every activation (NCHW), including ``<fire>.squeeze`` and, for an
-    ``add`` layer, ``<add>.fire`` is simply the fire layer's own entry."""
-    acts: dict[str, torch.Tensor] = {}
-    for layer in graph:
-        kind, name = layer["kind"], layer["name"]
-        src = [acts[i] for i in layer["inputs"]]
-        if kind == "input":
-            out = x
-        elif kind == "conv":
-            out = torch.relu(_conv(src[0], layer))
-        elif kind == "maxpool":
-            out = F.max_pool2d(src[0], 3, 2, ceil_mode=True)
-        elif kind == "fire":
-            s = torch.relu(_conv(src[0], layer["squeeze"]))
-            acts[f"{name}.squeeze"] = s
-            outs = [torch.relu(_conv(s, layer[p])) for p in ("expand1x1", "expand3x3") if layer[p] is not None]
-            out = torch.cat(outs, 1)
-        elif kind == "add":
-            side = src[1] if layer["bypass"] == "simple" else _conv(src[1], layer)
-            out = torch.relu(src[0] + side)
-        elif kind == "gap":
-            out = src[0].mean((2, 3))
-        else:
-            raise ValueError(f"layer {name!r}: unknown kind {kind!r}")
-        acts[name] = out
-    return acts
+    """Run the folded float graph in torch on ``x`` (N, C, H, W, float in
+    [0, 1]): every activation (NCHW), including ``<fire>.squeeze``.  (The
+    quantiser's calibration uses ``golden.calibration`` instead, whose
+    results do not depend on the machine.)"""
+    return walk(graph, x, TORCH_OPS)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden.bundle import Bundle, fire_parts
+from golden.bundle import Bundle
+from golden.layers import AddLayer, ConvLayer, FireLayer, GapLayer, InputLayer, MaxPoolLayer
+from golden.shapes import output_size
 
 EXACT_LIMIT = 2**53
 
@@ -69,24 +71,26 @@ def fire(x: np.ndarray, bundle: Bundle, name: str) -> dict[str, np.ndarray]:
     layer = bundle.layer(name)
     s = conv(x, *bundle.conv(name, "squeeze"))
     outs = []
-    for part in fire_parts(layer)[1:]:
+    for part in layer.parts[1:]:
         w, b, m, sh = bundle.conv(name, part)
         outs.append(conv(s, w, b, m, sh, 1, w.shape[2] // 2))
     return {"squeeze": s, "out": np.concatenate(outs, axis=3)}
 
 
-def maxpool(x: np.ndarray) -> np.ndarray:
-    """3x3 / 2 ceil-mode max pool; window cells outside the input are
-    ignored (equivalently, padded with 0, the smallest uint8)."""
+def maxpool(x: np.ndarray, kernel: int = 3, stride: int = 2, ceil: bool = True) -> np.ndarray:
+    """k x k / stride max pool without padding; in ceil mode, window cells
+    outside the input are ignored (equivalently, padded with 0, the
+    smallest uint8)."""
     n, h, w, c = x.shape
-    from golden.models import output_size
-    oh, ow = output_size(h, 3, 2, 0, ceil=True), output_size(w, 3, 2, 0, ceil=True)
-    padded = np.zeros((n, 2 * oh + 1, 2 * ow + 1, c), dtype=np.uint8)
-    padded[:, :h, :w] = x      # ceil mode: 2*oh + 1 >= h
+    oh, ow = output_size(h, kernel, stride, 0, ceil), output_size(w, kernel, stride, 0, ceil)
+    ph, pw = stride * (oh - 1) + kernel, stride * (ow - 1) + kernel
+    padded = np.zeros((n, max(ph, h), max(pw, w), c), dtype=np.uint8)
+    padded[:, :h, :w] = x
     out = np.zeros((n, oh, ow, c), dtype=np.uint8)
-    for ky in range(3):
-        for kx in range(3):
-            np.maximum(out, padded[:, ky:ky + 2 * oh:2, kx:kx + 2 * ow:2], out=out)
+    for ky in range(kernel):
+        for kx in range(kernel):
+            np.maximum(out, padded[:, ky:ky + stride * (oh - 1) + 1:stride, kx:kx + stride * (ow - 1) + 1:stride],
+                       out=out)
     return out
 
 
@@ -114,43 +118,44 @@ def argmax(sums: np.ndarray) -> np.ndarray:
 def run(bundle: Bundle, images: np.ndarray, batch: int = 500) -> dict[str, np.ndarray]:
     """Every layer's output for uint8 images (N, H, W, C): layer name →
     array; fire layers add '<name>.squeeze'.  The last layer is the output."""
-    want = bundle.layers[0]["shape"]
-    if images.dtype != np.uint8 or images.ndim != 4 or list(images.shape[1:]) != want:
-        raise ValueError(f"images must be uint8 (N, {want[0]}, {want[1]}, {want[2]}), "
+    want = bundle.input.shape
+    if images.dtype != np.uint8 or images.ndim != 4 or tuple(images.shape[1:]) != want:
+        raise ValueError(f"images must be uint8 (N, {want.h}, {want.w}, {want.c}), "
                          f"got {images.dtype} {images.shape}")
     chunks = [_run_batch(bundle, images[i:i + batch]) for i in range(0, len(images), batch)]
     return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
 
 
+def _run_layer(bundle: Bundle, layer, src: list[np.ndarray], images: np.ndarray, acts: dict) -> np.ndarray:
+    name = layer.name
+    if isinstance(layer, InputLayer):
+        return images
+    if isinstance(layer, ConvLayer):
+        return conv(src[0], *bundle.conv(name), layer.stride, layer.padding)
+    if isinstance(layer, FireLayer):
+        r = fire(src[0], bundle, name)
+        acts[f"{name}.squeeze"] = r["squeeze"]
+        return r["out"]
+    if isinstance(layer, MaxPoolLayer):
+        return maxpool(src[0], layer.kernel, layer.stride, layer.ceil)
+    if isinstance(layer, AddLayer):
+        side = src[1]
+        if layer.bypass == "complex":
+            side = conv_acc(side, bundle.array(name, "weight"), bundle.array(name, "bias"))
+        return add(src[0], side, bundle.array(name, "m_a"), bundle.array(name, "m_b"), layer.shift)
+    if isinstance(layer, GapLayer):
+        return gap(src[0])
+    raise AssertionError(layer)         # validate() refuses other kinds
+
+
 def _run_batch(bundle: Bundle, images: np.ndarray) -> dict[str, np.ndarray]:
     acts: dict[str, np.ndarray] = {}
     for layer in bundle.layers:
-        name, kind = layer["name"], layer["kind"]
-        src = [acts[i] for i in layer["inputs"]]
-        if kind == "input":
-            out = images
-        elif kind == "conv":
-            out = conv(src[0], *bundle.conv(name), layer["stride"], layer["padding"])
-        elif kind == "fire":
-            r = fire(src[0], bundle, name)
-            acts[f"{name}.squeeze"] = r["squeeze"]
-            out = r["out"]
-        elif kind == "maxpool":
-            out = maxpool(src[0])
-        elif kind == "add":
-            side = src[1]
-            if layer["bypass"] == "complex":
-                side = conv_acc(side, bundle.array(name, "weight"), bundle.array(name, "bias"))
-            out = add(src[0], side, bundle.array(name, "m_a"), bundle.array(name, "m_b"), layer["shift"])
-        elif kind == "gap":
-            out = gap(src[0])
-        else:  # validate() refuses other kinds
-            raise AssertionError(kind)
-        acts[name] = out
+        acts[layer.name] = _run_layer(bundle, layer, [acts[i] for i in layer.inputs], images, acts)
     return acts
 
 
 def classify(bundle: Bundle, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(class sums int32 (N, classes), predicted classes (N,))."""
-    out = run(bundle, images)[bundle.layers[-1]["name"]]
+    out = run(bundle, images)[bundle.output.name]
     return out, argmax(out)

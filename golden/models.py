@@ -16,11 +16,12 @@ Family rules that the int8 contract relies on:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+
+from golden.shapes import output_size  # noqa: F401  (re-exported: the family's shape rule)
 
 
 def _positive(name: str, value) -> int:
@@ -281,13 +282,38 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def output_size(size: int, kernel: int, stride: int, padding: int, ceil: bool = False) -> int:
-    """Spatial output size of a conv/pool, with PyTorch's ceil-mode rule
-    (the last window must start inside the input or its left padding)."""
-    span = size + 2 * padding - kernel
-    if span < 0:
-        raise ValueError(f"kernel {kernel} larger than padded input {size + 2 * padding}")
-    out = (math.ceil(span / stride) if ceil else span // stride) + 1
-    if ceil and (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
+def spec_to_json(spec: NetSpec) -> dict:
+    """A NetSpec as plain JSON data (the bundle records it, so the float
+    model a bundle was made from can be rebuilt)."""
+    layers = [["fire", {"s1x1": e[1].s1x1, "e1x1": e[1].e1x1, "e3x3": e[1].e3x3, "bypass": e[1].bypass}]
+              if e[0] == "fire" else list(e) for e in spec.layers]
+    return {"name": spec.name, "in_channels": spec.in_channels, "image_size": spec.image_size,
+            "num_classes": spec.num_classes, "layers": layers, "batchnorm": spec.batchnorm,
+            "dropout": spec.dropout, "classes": list(spec.classes)}
+
+
+def spec_from_json(data: dict) -> NetSpec:
+    """The inverse of ``spec_to_json``; raises ValueError on a malformed entry."""
+    try:
+        layers = tuple(("fire", FireSpec(**e[1])) if e[0] == "fire" else tuple(e) for e in data["layers"])
+        return NetSpec(data["name"], data["in_channels"], data["image_size"], data["num_classes"], layers,
+                       batchnorm=data["batchnorm"], dropout=data["dropout"], classes=tuple(data["classes"]))
+    except (KeyError, TypeError, IndexError) as e:
+        raise ValueError(f"malformed network spec ({type(e).__name__}: {e})") from None
+
+
+def tiny_spec(batchnorm: bool = True) -> NetSpec:
+    """A tiny network for tests and tutorials (28x28x1, 10 classes):
+    conv1 3x3/2 (8) → pool → fire2 (4; 8+8) → conv10."""
+    layers = (("conv1", 8, 3, 2, 0), ("pool",), ("fire", FireSpec(4, 8, 8)))
+    return NetSpec("tiny-fmnist", 1, 28, 10, layers, batchnorm=batchnorm, dropout=0.0, classes=FASHION_CLASSES)
+
+
+# Networks the training and quantising commands know by name (--net).
+NETWORKS = {"reference-fmnist": reference_spec, "tiny-fmnist": tiny_spec}
+
+
+def network_spec(name: str, batchnorm: bool = True) -> NetSpec:
+    if name not in NETWORKS:
+        raise ValueError(f"unknown network {name!r}; known: {', '.join(NETWORKS)}")
+    return NETWORKS[name](batchnorm=batchnorm)

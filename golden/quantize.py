@@ -2,16 +2,23 @@
 
 Per-output-channel symmetric int8 weights, int32 biases, per-tensor uint8
 activation scales from the largest activation seen on the calibration images
-(``docs/int8.md`` §5).  Also small helpers that make bundles for tests:
+(``docs/int8.md`` §6).  The same checkpoint and calibration images give the
+same bundle bytes on every machine (``golden.calibration``), and the bundle
+records what it was made from (``source``: network spec, checkpoint SHA-256,
+calibration set).  Also small helpers that make bundles for tests:
 ``fire_graph`` (a lone Fire module) and ``sub_bundle`` (one layer of a
 network with its real input scale).
 
-    python -m golden.quantize [--checkpoint golden/reference/float.pt] [--out golden/reference/reference.bundle]
+    python -m golden.quantize [--net NAME --checkpoint FILE --out FILE] [--calibration-images N]
+
+Without ``--net`` it re-makes the reference bundle from the reference
+checkpoint.  Bad input exits 2 with one line and writes nothing.
 """
 from __future__ import annotations
 
 import argparse
-import math
+import hashlib
+import pickle
 import sys
 from pathlib import Path
 
@@ -19,13 +26,16 @@ import numpy as np
 import torch
 
 from golden import graph as fgraph
-from golden.bundle import ACC_LIMIT, FORMAT, M_MAX, SHIFT_RANGE, VERSION, Bundle, validate
-from golden.models import Fire
+from golden.calibration import activation_maxima
+from golden import data
+from golden.bundle import ACC_LIMIT, FORMAT, M_MAX, SHIFT_RANGE, VERSION, Bundle, is_bundle_file, validate
+from golden.models import NETWORKS, Fire, SqueezeNet, network_spec, reference_spec, spec_to_json
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 REFERENCE_BUNDLE = REFERENCE_DIR / "reference.bundle"
 REFERENCE_CHECKPOINT = REFERENCE_DIR / "float.pt"
 CALIBRATION_IMAGES = 2000
+REFERENCE_NET = "reference-fmnist"
 
 
 def quantize_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -39,16 +49,17 @@ def quantize_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def multipliers(ratios: list[np.ndarray], where: str) -> tuple[list[np.ndarray], int]:
     """Fixed-point M (uint16) and one shared shift for real ratios r:
-    M = round(r * 2**shift) with the largest shift that keeps every M <= 65535."""
+    M = rint(r * 2**shift) with the largest shift that keeps every M <= 65535.
+    Scaling by a power of two is exact, so the search is the same on every
+    machine (no ``log2`` rounding)."""
     rmax = max(float(np.max(r)) for r in ratios)
     if not rmax > 0:
         raise ValueError(f"{where}: requantisation ratio is not positive ({rmax})")
-    shift = min(SHIFT_RANGE[1], math.floor(math.log2(M_MAX / rmax)))
-    while shift >= SHIFT_RANGE[0] and max(int(np.max(np.rint(r * 2.0**shift))) for r in ratios) > M_MAX:
-        shift -= 1
-    if shift < SHIFT_RANGE[0]:
-        raise ValueError(f"{where}: requantisation ratio {rmax:.3g} too large for a uint16 multiplier")
-    return [np.rint(r * 2.0**shift).astype(np.uint16) for r in ratios], shift
+    for shift in range(SHIFT_RANGE[1], SHIFT_RANGE[0] - 1, -1):
+        ms = [np.rint(r * 2.0**shift) for r in ratios]
+        if max(float(np.max(m)) for m in ms) <= M_MAX:
+            return [m.astype(np.uint16) for m in ms], shift
+    raise ValueError(f"{where}: requantisation ratio {rmax:.3g} too large for a uint16 multiplier")
 
 
 def quantize_conv(p: dict, s_in: float, s_out: float, where: str) -> tuple[dict, int, np.ndarray]:
@@ -62,17 +73,17 @@ def quantize_conv(p: dict, s_in: float, s_out: float, where: str) -> tuple[dict,
     return {"weight": wq, "bias": bq, "m": m}, shift, s_acc
 
 
-def _scale(act: torch.Tensor) -> float:
-    top = float(act.max()) if act.numel() else 0.0
+def _scale(top: float) -> float:
     return top / 255.0 if top > 0 else 1.0 / 255.0
 
 
 def quantize(graph: list[dict], calib: np.ndarray, name: str, input_scale: float = 1 / 255,
              meta: dict | None = None) -> Bundle:
     """Quantise a folded float graph (``golden.graph``) calibrated on uint8
-    NHWC images ``calib`` (the float model sees ``calib * input_scale``)."""
-    x = torch.from_numpy(calib).permute(0, 3, 1, 2).double() * input_scale
-    acts = fgraph.forward(graph, x)
+    NHWC images ``calib`` (the float model sees ``calib * input_scale``).
+    The activation maxima come from ``golden.calibration``, whose fixed-order
+    arithmetic makes the bundle the same bytes on every machine."""
+    top = activation_maxima(graph, calib, input_scale)
     scale: dict[str, float] = {}
     layers, arrays = [], {}
     for layer in graph:
@@ -83,17 +94,17 @@ def quantize(graph: list[dict], calib: np.ndarray, name: str, input_scale: float
             scale[lname] = input_scale
         elif kind == "maxpool":
             scale[lname] = s_in
-            out.update(kernel=3, stride=2, ceil=True)
+            out.update(kernel=layer["kernel"], stride=layer["stride"], ceil=layer["ceil"])
         elif kind == "gap":
             scale[lname] = scale[layer["inputs"][0]]
         elif kind == "conv":
-            scale[lname] = _scale(acts[lname])
+            scale[lname] = _scale(top[lname])
             arr, out["shift"], _ = quantize_conv(layer, s_in, scale[lname], f"layer {lname!r}")
             arrays |= {f"{lname}/{k}": v for k, v in arr.items()}
             out.update(kernel=layer["kernel"], stride=layer["stride"], padding=layer["padding"])
         elif kind == "fire":
-            s_sq = _scale(acts[f"{lname}.squeeze"])
-            scale[lname] = _scale(acts[lname])
+            s_sq = _scale(top[f"{lname}.squeeze"])
+            scale[lname] = _scale(top[lname])
             out.update({k: layer[k] for k in ("cin", "s1x1", "e1x1", "e3x3")}, shift={},
                        squeeze_scale=s_sq)
             for part, s_a, s_b in (("squeeze", s_in, s_sq), ("expand1x1", s_sq, scale[lname]),
@@ -104,7 +115,7 @@ def quantize(graph: list[dict], calib: np.ndarray, name: str, input_scale: float
                 arrays |= {f"{lname}/{part}/{k}": v for k, v in arr.items()}
         elif kind == "add":
             s_fire = scale[layer["inputs"][0]]
-            scale[lname] = _scale(acts[lname])
+            scale[lname] = _scale(top[lname])
             out["bypass"] = layer["bypass"]
             c = layer["shape"][2]
             if layer["bypass"] == "complex":
@@ -128,8 +139,7 @@ def quantize(graph: list[dict], calib: np.ndarray, name: str, input_scale: float
 
 def fire_graph(fire: Fire, h: int, w: int) -> list[dict]:
     """The float graph of a lone Fire module on an H x W input."""
-    from golden.graph import _conv_params
-    parts = {p: (_conv_params(getattr(fire, p)) if getattr(fire, p) is not None else None)
+    parts = {p: (fgraph.conv_params(getattr(fire, p)) if getattr(fire, p) is not None else None)
              for p in ("squeeze", "expand1x1", "expand3x3")}
     return [{"name": "input", "kind": "input", "inputs": [], "shape": [h, w, fire.cin]},
             {"name": "fire", "kind": "fire", "inputs": ["input"], "shape": [h, w, fire.cout],
@@ -155,10 +165,11 @@ def random_fire_bundle(cin: int, s1x1: int, e1x1: int, e3x3: int, h: int, w: int
 def sub_bundle(bundle: Bundle, name: str) -> Bundle:
     """One layer of a network as a bundle of its own: an 'input' layer with
     the layer's input shape and scale, then the layer (renamed nothing)."""
-    layer = bundle.layer(name)
+    raw = {lay["name"]: lay for lay in bundle.graph["layers"]}
+    layer = raw[name]
     if len(layer["inputs"]) != 1:
         raise ValueError(f"layer {name!r} has {len(layer['inputs'])} inputs; sub_bundle takes one-input layers")
-    src = bundle.layer(layer["inputs"][0])
+    src = raw[layer["inputs"][0]]
     inp = {"name": "input", "kind": "input", "inputs": [], "shape": list(src["shape"]), "scale": src["scale"]}
     lay = dict(layer, inputs=["input"])
     arrays = {k: v for k, v in bundle.arrays.items() if k.startswith(name + "/")}
@@ -167,42 +178,101 @@ def sub_bundle(bundle: Bundle, name: str) -> Bundle:
     return sub
 
 
-def main(argv=None) -> int:
-    from golden import data
-    from golden.models import SqueezeNet, reference_spec
-    ap = argparse.ArgumentParser(prog="python -m golden.quantize", description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", type=Path, default=REFERENCE_CHECKPOINT)
-    ap.add_argument("--out", type=Path, default=REFERENCE_BUNDLE)
-    ap.add_argument("--calibration-images", type=int, default=CALIBRATION_IMAGES)
-    args = ap.parse_args(argv)
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def source_record(spec, checkpoint: Path, calibration: dict) -> dict:
+    """What a bundle was made from (``docs/bundle.md``, ``source``): the
+    float network's spec, its checkpoint's SHA-256 and the calibration set."""
+    return {"network": spec_to_json(spec), "checkpoint_sha256": file_sha256(checkpoint),
+            "calibration": calibration}
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def load_model(path: Path, spec):
+    """The float network ``spec`` with the state_dict in checkpoint ``path``
+    (eval mode).  Raises ValueError / FileNotFoundError with one line."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found (train it with: python -m golden.train)")
     try:
-        model = load_reference_model(args.checkpoint)
-        xtr, _ = data.load("train")
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    spec = model.spec
-    # A fixed, seeded subset: the first images of a seeded permutation.
-    idx = np.random.default_rng(0).permutation(len(xtr))[:args.calibration_images]
-    bundle = quantize(fgraph.extract(model), xtr[np.sort(idx)], spec.name,
-                      meta={"classes": list(spec.classes)})
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    bundle.save(args.out)
-    print(f"wrote {args.out}: {bundle.weight_bits()} bits of constants")
-    return 0
+        state = torch.load(path, weights_only=True)
+    except pickle.UnpicklingError:
+        raise ValueError(f"checkpoint {path} holds objects that torch.load(weights_only=True) refuses to "
+                         "unpickle; save a plain state_dict (torch.save(model.state_dict(), path))") from None
+    except Exception as e:            # torch raises many kinds for a broken file
+        raise ValueError(f"checkpoint {path} is not a readable PyTorch file: {_first_line(e)}") from None
+    model = SqueezeNet(spec)
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {path} holds a {type(state).__name__}, not a state_dict")
+    try:
+        model.load_state_dict(state)
+    except Exception as e:
+        raise ValueError(f"checkpoint {path} does not hold network {spec.name!r}: {_first_line(e)}") from None
+    return model.eval()
 
 
 def load_reference_model(path: Path = REFERENCE_CHECKPOINT):
     """The trained float reference network (eval mode)."""
-    from golden.models import SqueezeNet, reference_spec
-    if not Path(path).exists():
-        raise FileNotFoundError(f"checkpoint {path} not found (train it with: python -m golden.train)")
-    model = SqueezeNet(reference_spec(batchnorm=True))
+    return load_model(path, reference_spec(batchnorm=True))
+
+
+def calibration_images(count: int) -> np.ndarray:
+    """A fixed, seeded choice of ``count`` Fashion-MNIST training images
+    (the first of a seeded permutation, in file order)."""
+    xtr, _ = data.load("train")
+    if not 1 <= count <= len(xtr):
+        raise ValueError(f"--calibration-images must be between 1 and {len(xtr)} (the training split), "
+                         f"got {count}")
+    idx = np.random.default_rng(0).permutation(len(xtr))[:count]
+    return xtr[np.sort(idx)]
+
+
+def _check_bundle_out(path: Path) -> None:
+    """Refuse, before any work, an output we may not (over)write."""
+    if path.is_dir():
+        raise ValueError(f"--out {path} is a folder; give a bundle file name")
+    if not path.parent.is_dir():
+        raise ValueError(f"--out {path}: folder {path.parent} does not exist")
+    if path.exists() and not is_bundle_file(path):
+        raise ValueError(f"--out {path} exists and is not a bundle; refusing to overwrite it")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m golden.quantize", description=__doc__.splitlines()[0])
+    ap.add_argument("--net", default=REFERENCE_NET, help=f"network by name: {', '.join(NETWORKS)} "
+                    f"(default {REFERENCE_NET})")
+    ap.add_argument("--checkpoint", type=Path, default=None,
+                    help="float state_dict (default: the reference network's golden/reference/float.pt)")
+    ap.add_argument("--out", type=Path, default=None, help="bundle to write (default: the reference bundle)")
+    ap.add_argument("--calibration-images", type=int, default=CALIBRATION_IMAGES,
+                    help=f"training images that set the activation scales (default {CALIBRATION_IMAGES})")
+    args = ap.parse_args(argv)
+    reference = args.net == REFERENCE_NET
+    if not reference and (args.checkpoint is None or args.out is None):
+        print(f"error: --net {args.net} needs --checkpoint and --out", file=sys.stderr)
+        return 2
+    checkpoint = args.checkpoint or REFERENCE_CHECKPOINT
+    out = args.out or REFERENCE_BUNDLE
     try:
-        model.load_state_dict(torch.load(path, weights_only=True))
-    except (RuntimeError, OSError, EOFError, ValueError) as e:
-        raise ValueError(f"checkpoint {path} does not hold the reference network: {str(e).splitlines()[0]}") from None
-    return model.eval()
+        _check_bundle_out(out)
+        spec = network_spec(args.net)
+        model = load_model(checkpoint, spec)
+        calib = calibration_images(args.calibration_images)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    source = source_record(spec, checkpoint, {"data": "fashion-mnist/train", "images": len(calib),
+                                              "choice": "first of numpy default_rng(0).permutation, in file order"})
+    bundle = quantize(fgraph.extract(model), calib, spec.name,
+                      meta={"classes": list(spec.classes), "source": source})
+    bundle.save(out)
+    print(f"wrote {out}: {bundle.weight_bits()} bits of constants")
+    return 0
 
 
 if __name__ == "__main__":

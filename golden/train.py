@@ -1,6 +1,6 @@
 """Train the reference network on Fashion-MNIST, deterministically.
 
-    python -m golden.train [--epochs N] [--out golden/reference/float.pt]
+    python -m golden.train [--net NAME] [--epochs N] [--out golden/reference/float.pt]
 
 Seeded, with PyTorch's deterministic algorithms on the CPU; writes a
 ``state_dict`` checkpoint that loads with ``torch.load(..., weights_only=True)``.
@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from golden import data
-from golden.models import SqueezeNet, reference_spec
+from golden.models import NETWORKS, SqueezeNet, network_spec
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 
@@ -56,13 +56,13 @@ def evaluate(model: nn.Module, images: np.ndarray, labels: np.ndarray, batch=100
     return correct / len(images)
 
 
-def train(epochs: int, seed: int, batch: int = 128, lr: float = 3e-3) -> nn.Module:
+def train(epochs: int, seed: int, batch: int = 128, lr: float = 3e-3, net: str = "reference-fmnist") -> nn.Module:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     gen = torch.Generator().manual_seed(seed)
     xtr, ytr = data.load("train")
     xte, yte = data.load("test")
-    model = SqueezeNet(reference_spec(batchnorm=True))
+    model = SqueezeNet(network_spec(net, batchnorm=True))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * math.ceil(len(xtr) / batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
@@ -92,6 +92,7 @@ def train(epochs: int, seed: int, batch: int = 128, lr: float = 3e-3) -> nn.Modu
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m golden.train", description=__doc__.splitlines()[0])
+    ap.add_argument("--net", default="reference-fmnist", help=f"network by name: {', '.join(NETWORKS)}")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1,
@@ -100,10 +101,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.epochs < 1:
         ap.error(f"--epochs must be >= 1, got {args.epochs}")
+    if args.net not in NETWORKS:
+        ap.error(f"unknown network {args.net!r}; known: {', '.join(NETWORKS)}")
     torch.set_num_threads(args.threads)
     t0 = time.time()
     try:
-        model = train(args.epochs, args.seed)
+        model = train(args.epochs, args.seed, net=args.net)
     except data.DatasetMissing as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -79,8 +79,8 @@ class BypassAdd(wiring.Component):
     @classmethod
     def from_bundle(cls, bundle, layer: str, serial: bool = False) -> "BypassAdd":
         lay = bundle.layer(layer)
-        simple = lay["bypass"] == "simple"
-        return cls(bundle.array(layer, "m_a"), bundle.array(layer, "m_b"), lay["shift"],
+        simple = lay.bypass == "simple"
+        return cls(bundle.array(layer, "m_a"), bundle.array(layer, "m_b"), lay.shift,
                    "uint8" if simple else "acc", serial and simple)
 
     def elaborate(self, platform):

@@ -45,8 +45,8 @@ class Conv(wiring.Component):
     @classmethod
     def from_bundle(cls, bundle, layer: str, lanes: int = 1, mac_options: dict | None = None) -> "Conv":
         lay = bundle.layer(layer)
-        h, w, _ = bundle.layer(lay["inputs"][0])["shape"]
-        return cls(*bundle.conv(layer), h, w, lay["stride"], lay["padding"], lanes, mac_options)
+        h, w, _ = bundle.in_shape(lay)
+        return cls(*bundle.conv(layer), h, w, lay.stride, lay.padding, lanes, mac_options)
 
     def elaborate(self, platform):
         m = Module()

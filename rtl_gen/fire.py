@@ -24,8 +24,6 @@ squeeze array (no combinational path from ``o.ready``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from amaranth.hdl import Module
 from amaranth.lib import wiring
@@ -35,43 +33,11 @@ from rtl_gen import stream
 from rtl_gen.broadcast import Broadcast
 from rtl_gen.concat import ChannelConcat
 from rtl_gen.mac_array import MacArray
+from rtl_gen.perf import Folding
 from rtl_gen.stream_fifo import StreamFifo
 from rtl_gen.window import WindowGenerator
 
 __all__ = ["Folding", "Fire"]
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-@dataclass(frozen=True)
-class Folding:
-    """MAC lanes per unit."""
-    squeeze: int = 1
-    expand1x1: int = 1
-    expand3x3: int = 1
-
-    @property
-    def lanes(self) -> int:
-        return self.squeeze + self.expand1x1 + self.expand3x3
-
-    @classmethod
-    def balanced(cls, cin: int, s1x1: int, e1x1: int, e3x3: int, max_expand3x3: int = 16) -> "Folding":
-        """expand3x3 gets the largest divisor of E3 up to ``max_expand3x3``
-        lanes; the others the fewest lanes that keep them at least as fast."""
-        f3 = max(d for d in _divisors(e3x3) if d <= max_expand3x3)
-        target = 9 * s1x1 * e3x3 // f3
-
-        def fewest(macs, n):
-            fits = [d for d in _divisors(n) if macs / d <= target]
-            return fits[0] if fits else n
-        return cls(fewest(cin * s1x1, s1x1), fewest(s1x1 * e1x1, e1x1), f3)
-
-    def cycles_per_pixel(self, cin: int, s1x1: int, e1x1: int, e3x3: int) -> dict[str, float]:
-        return {"squeeze": cin * s1x1 / self.squeeze, "expand1x1": s1x1 * e1x1 / self.expand1x1,
-                "expand3x3": 9 * s1x1 * e3x3 / self.expand3x3, "window": 9 * s1x1, "output": e1x1 + e3x3,
-                "input": cin}
 
 
 class Fire(wiring.Component):
@@ -151,11 +117,11 @@ class Fire(wiring.Component):
                     mac_options: dict | None = None, expand1x1_fifo: int = 0) -> "Fire":
         """The fire layer ``layer`` of a ``golden.bundle.Bundle``."""
         lay = bundle.layer(layer)
-        if lay["kind"] != "fire":
-            raise ValueError(f"layer {layer!r} is a {lay['kind']!r} layer, not a fire layer")
-        if not lay["e1x1"] or not lay["e3x3"]:
+        if lay.kind != "fire":
+            raise ValueError(f"layer {layer!r} is a {lay.kind!r} layer, not a fire layer")
+        if not lay.e1x1 or not lay.e3x3:
             raise ValueError(f"layer {layer!r}: e1x1 and e3x3 must both be >= 1")
-        h, w, _ = lay["shape"]
+        h, w, _ = lay.shape
         return cls(*(bundle.conv(layer, p) for p in ("squeeze", "expand1x1", "expand3x3")), h, w, folding,
                    mac_options, expand1x1_fifo)
 

@@ -65,23 +65,21 @@ class Estimate:
 
 
 def _bundle_model(bundle, lanes: int | None):
-    layers = bundle.layers
-    shapes = {lay["name"]: lay["shape"] for lay in layers}
     macs = lut = dsp = 0
     bram = bundle.weight_bits()
-    for lay in layers:
-        kind = lay["kind"]
-        in_shape = shapes[lay["inputs"][0]] if lay["inputs"] else lay["shape"]
-        _, w, c = in_shape
-        units = {"conv": 1, "fire": sum(1 for k in ("s1x1", "e1x1", "e3x3") if lay.get(k, 0))}.get(kind, 0)
-        if kind == "add" and lay.get("bypass") == "complex":
+    shapes = {lay.name: lay.shape for lay in bundle.layers}
+    for lay in bundle.layers:
+        kind = lay.kind
+        _, w, c = shapes[lay.inputs[0]] if lay.inputs else lay.shape
+        units = {"conv": 1, "fire": len(getattr(lay, "parts", ()))}.get(kind, 0)
+        if kind == "add" and lay.bypass == "complex":
             units = 1
         macs += units
         lut += units * LUT_PER_MAC + (0 if units else LUT_PER_LAYER)
-        if (kind == "conv" and lay.get("kernel", 1) == 3) or kind == "maxpool":
+        if (kind == "conv" and lay.kernel == 3) or kind == "maxpool":
             bram += 2 * w * c * 8
-        if kind == "fire" and lay.get("e3x3", 0):
-            bram += 2 * w * lay["s1x1"] * 8
+        if kind == "fire" and lay.e3x3:
+            bram += 2 * w * lay.s1x1 * 8
         if kind == "add":
             bram += (w + 3) * c * 8
     dsp = lanes if lanes is not None else macs

@@ -21,7 +21,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.models import output_size
+from golden.shapes import output_size
 from rtl_gen import stream
 from rtl_gen.channel_reduce import ChannelReduce
 from rtl_gen.window import WindowGenerator

@@ -36,21 +36,20 @@ array and window generator ends the combinational ready path.
 """
 from __future__ import annotations
 
-import numpy as np
 from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.layers import GapLayer, MaxPoolLayer
 from rtl_gen import stream as tstream
 from rtl_gen.broadcast import Broadcast
 from rtl_gen.bypass import BypassAdd
-from rtl_gen.bypass import serial_steps as bypass_steps
 from rtl_gen.classifier import Classifier, class_layout
 from rtl_gen.conv import Conv
-from rtl_gen.fire import Fire, Folding
+from rtl_gen.fire import Fire
 from rtl_gen.mac_array import MacArray
 from rtl_gen.maxpool import MaxPool
-from rtl_gen.serial_requant import CYCLES_PER_VALUE
+from rtl_gen.perf import default_folding, pipeline_model
 from rtl_gen.stream_fifo import StreamFifo
 
 __all__ = ["Network", "default_folding", "NetworkError", "STYLES"]
@@ -63,66 +62,6 @@ SUPPORTED = ("input", "conv", "maxpool", "fire", "add", "gap")
 
 class NetworkError(ValueError):
     """A bundle the generator cannot turn into hardware (names the layer)."""
-
-
-def _divisors(n):
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def _fewest_lanes(macs_per_frame: int, cout: int, budget: int) -> int:
-    for d in _divisors(cout):
-        if macs_per_frame / d <= budget:
-            return d
-    return cout
-
-
-def stream_cycles(bundle, layer: dict) -> int:
-    """Cycles per frame a layer needs whatever its MAC lanes (beats on its
-    one-channel-per-beat streams)."""
-    kind = layer["kind"]
-    h, w, c = layer["shape"]
-    if kind == "input":
-        return h * w * c
-    cin = bundle.layer(layer["inputs"][-1])["shape"][2]
-    if kind == "conv":
-        return h * w * max(layer["kernel"] ** 2 * cin, c)
-    if kind == "maxpool":
-        return h * w * 9 * c
-    if kind == "fire":
-        return h * w * max(cin, 9 * layer["s1x1"], c)
-    return h * w * c                                  # add, gap (its input's map)
-
-
-def mac_counts(bundle, layer: dict) -> dict[str, tuple[int, int]]:
-    """{unit: (MACs per frame, output channels)} of a layer's MAC units."""
-    if layer["kind"] not in ("conv", "fire", "add"):
-        return {}
-    h, w, c = layer["shape"]
-    cin = bundle.layer(layer["inputs"][-1])["shape"][2]
-    hw = h * w
-    if layer["kind"] == "conv":
-        return {"": (hw * layer["kernel"] ** 2 * cin * c, c)}
-    if layer["kind"] == "fire":
-        s = layer["s1x1"]
-        return {"squeeze": (hw * cin * s, s), "expand1x1": (hw * s * layer["e1x1"], layer["e1x1"]),
-                "expand3x3": (hw * 9 * s * layer["e3x3"], layer["e3x3"])}
-    if layer["kind"] == "add" and layer["bypass"] == "complex":
-        return {"": (hw * cin * c, c)}
-    return {}
-
-
-def default_folding(bundle, style: str = "fast") -> dict:
-    """Per MAC layer: lanes (conv, complex bypass) or a ``Folding`` (fire);
-    one lane everywhere for the "small" style."""
-    budget = max(stream_cycles(bundle, lay) for lay in bundle.layers if lay["kind"] != "gap")
-    out = {}
-    for lay in bundle.layers:
-        units = mac_counts(bundle, lay)
-        if not units:
-            continue
-        lanes = {u: 1 if style == "small" else _fewest_lanes(macs, cout, budget) for u, (macs, cout) in units.items()}
-        out[lay["name"]] = Folding(**lanes) if lay["kind"] == "fire" else lanes[""]
-    return out
 
 
 class Network(wiring.Component):
@@ -149,21 +88,25 @@ class Network(wiring.Component):
         self.fifos: dict[str, StreamFifo] = {}
         self.side_convs: dict[str, MacArray] = {}
         self.forks: dict[str, Broadcast] = {}
-        consumers: dict[str, list[str]] = {l["name"]: [] for l in layers}
+        consumers: dict[str, list[str]] = {lay.name: [] for lay in layers}
         for lay in layers:
-            if lay["kind"] not in SUPPORTED:
-                raise NetworkError(f"layer {lay['name']!r}: kind {lay['kind']!r} is not supported by the generator")
-            for src in lay["inputs"]:
-                consumers[src].append(lay["name"])
-        if layers[-1]["kind"] != "gap":
-            raise NetworkError(f"layer {layers[-1]['name']!r}: the network must end in a 'gap' layer "
-                               f"(got {layers[-1]['kind']!r})")
+            if lay.kind not in SUPPORTED:
+                raise NetworkError(f"layer {lay.name!r}: kind {lay.kind!r} is not supported by the generator")
+            if isinstance(lay, MaxPoolLayer) and (lay.kernel, lay.stride, lay.ceil) != (3, 2, True):
+                raise NetworkError(f"layer {lay.name!r}: a {lay.kernel}x{lay.kernel}/{lay.stride} "
+                                   f"{'ceil' if lay.ceil else 'floor'}-mode max pool; the generator supports "
+                                   "3x3/2 ceil mode")
+            for src in lay.inputs:
+                consumers[src].append(lay.name)
+        if not isinstance(layers[-1], GapLayer):
+            raise NetworkError(f"layer {layers[-1].name!r}: the network must end in a 'gap' layer "
+                               f"(got {layers[-1].kind!r})")
         folding = {**default_folding(bundle, self.style), **(folding or {})}
         opts = STYLES[self.style]
         small = self.style == "small"
         self.folding = folding
         for lay in layers:
-            name, kind = lay["name"], lay["kind"]
+            name, kind = lay.name, lay.kind
             users = consumers[name]
             if len(users) > 2 or (len(users) == 2 and not self._is_bypass_fork(bundle, name, users)):
                 raise NetworkError(f"layer {name!r}: its output feeds {users}; the generator supports one "
@@ -175,7 +118,7 @@ class Network(wiring.Component):
                 if kind == "conv":
                     self.blocks[name] = Conv.from_bundle(bundle, name, folding.get(name, 1), opts)
                 elif kind == "maxpool":
-                    h, w, c = bundle.layer(lay["inputs"][0])["shape"]
+                    h, w, c = bundle.in_shape(lay)
                     self.blocks[name] = MaxPool(c, h, w, rows=3 if small else None)
                 elif kind == "fire":
                     self.blocks[name] = Fire.from_bundle(bundle, name, folding.get(name), opts)
@@ -183,55 +126,40 @@ class Network(wiring.Component):
                     self.blocks[name] = BypassAdd.from_bundle(bundle, name, serial=small)
                     self._plan_bypass(bundle, lay, folding)
                 elif kind == "gap":
-                    h, w, c = bundle.layer(lay["inputs"][0])["shape"]
+                    h, w, c = bundle.in_shape(lay)
                     self.blocks[name] = Classifier(c, h, w)
             except NetworkError:
                 raise
             except ValueError as e:
                 raise NetworkError(f"{at}: {e}") from None
         self.consumers = consumers
-        self.in_shape = tuple(layers[0]["shape"])
-        self.num_classes = layers[-1]["shape"][2]
-        self.stream_cycles = {l["name"]: stream_cycles(bundle, l) for l in layers if l["kind"] != "gap"}
-        self.mac_lanes = 0
-        self.macs_per_frame = 0
-        self.mac_cycles = {}
-        for lay in layers:
-            units = mac_counts(bundle, lay)
-            f = folding.get(lay["name"])
-            h, w, _ = lay["shape"]
-            for unit, (macs, cout) in units.items():
-                lanes = getattr(f, unit) if unit else f
-                self.mac_lanes += lanes
-                self.macs_per_frame += macs
-                cycles = macs // lanes
-                if small and lay["kind"] != "add":      # the serial requantiser's bound
-                    cycles = max(cycles, h * w * cout * CYCLES_PER_VALUE)
-                self.mac_cycles[f"{lay['name']}.{unit}" if unit else lay["name"]] = cycles
-            if small and lay["kind"] == "add" and lay["bypass"] == "simple":
-                self.mac_cycles[lay["name"]] = h * w * lay["shape"][2] * (bypass_steps(lay["shift"]) + 2)
-        self.cycles_per_frame = max([*self.stream_cycles.values(), *self.mac_cycles.values()])
+        self.in_shape = tuple(layers[0].shape)
+        self.num_classes = layers[-1].shape.c
+        self.model = pipeline_model(bundle, folding, small)
+        self.stream_cycles, self.mac_cycles = self.model.stream_cycles, self.model.mac_cycles
+        self.mac_lanes, self.macs_per_frame = self.model.mac_lanes, self.model.macs_per_frame
+        self.cycles_per_frame = self.model.cycles_per_frame       # the model's (a lower bound)
 
     @staticmethod
     def _is_bypass_fork(bundle, name, users):
-        kinds = sorted(bundle.layer(u)["kind"] for u in users)
+        kinds = sorted(bundle.layer(u).kind for u in users)
         if kinds != ["add", "fire"]:
             return False
-        add = bundle.layer(next(u for u in users if bundle.layer(u)["kind"] == "add"))
-        fire = next(u for u in users if bundle.layer(u)["kind"] == "fire")
-        return add["inputs"] == [fire, name]
+        add = bundle.layer(next(u for u in users if bundle.layer(u).kind == "add"))
+        fire = next(u for u in users if bundle.layer(u).kind == "fire")
+        return add.inputs == (fire, name)
 
     def _plan_bypass(self, bundle, lay, folding):
-        name = lay["name"]
-        fire_name, src = lay["inputs"]
-        if bundle.layer(fire_name)["kind"] != "fire" or bundle.layer(fire_name)["inputs"] != [src]:
+        name = lay.name
+        fire_name, src = lay.inputs
+        if bundle.layer(fire_name).kind != "fire" or bundle.layer(fire_name).inputs != (src,):
             raise NetworkError(f"layer {name!r}: a bypass must add a Fire module's output to that Fire's input")
-        h, w, cin = bundle.layer(src)["shape"]
+        h, w, cin = bundle.layer(src).shape
         self.forks[name] = Broadcast()
         # BypassAdd frames by the Fire side; a simple bypass needs only the data bytes
         self.fifos[name] = StreamFifo(tstream.beat_layout(1), (w + 3) * cin + 16,
-                                      fields=("data",) if lay["bypass"] == "simple" else None)
-        if lay["bypass"] == "complex":
+                                      fields=("data",) if lay.bypass == "simple" else None)
+        if lay.bypass == "complex":
             weight = bundle.array(name, "weight")[:, :, 0, 0]
             self.side_convs[name] = MacArray(weight, bundle.array(name, "bias"), None, None,
                                              folding.get(name, 1), raw=True)
@@ -240,11 +168,11 @@ class Network(wiring.Component):
         m = Module()
         outputs = {"input": wiring.flipped(self.i)}     # layer -> its output stream
         for lay in self.bundle.layers[1:]:
-            name, kind = lay["name"], lay["kind"]
+            name, kind = lay.name, lay.kind
             block = self.blocks[name]
             m.submodules[name] = block
             if kind == "add":
-                fire_name, src = lay["inputs"]
+                fire_name, src = lay.inputs
                 m.submodules[f"{name}_fifo"] = fifo = self.fifos[name]
                 wiring.connect(m, outputs.pop(fire_name), block.a)
                 wiring.connect(m, outputs.pop(f"{src}>bypass"), fifo.i)
@@ -255,7 +183,7 @@ class Network(wiring.Component):
                 else:
                     wiring.connect(m, fifo.o, block.b)
             else:
-                src = lay["inputs"][0]
+                src = lay.inputs[0]
                 if len(self.consumers[src]) == 2:          # fork the Fire's input for its bypass
                     add = next(u for u in self.consumers[src] if u != name)
                     m.submodules[f"{add}_fork"] = fork = self.forks[add]
@@ -265,6 +193,6 @@ class Network(wiring.Component):
                 else:
                     wiring.connect(m, outputs.pop(src), block.i)
             outputs[name] = block.o
-        wiring.connect(m, outputs.pop(self.bundle.layers[-1]["name"]), wiring.flipped(self.o))
+        wiring.connect(m, outputs.pop(self.bundle.output.name), wiring.flipped(self.o))
         assert not outputs, f"unconnected streams: {list(outputs)}"
         return m

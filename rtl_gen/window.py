@@ -47,7 +47,7 @@ def output_size(size: int, kernel: int, stride: int, padding: int, ceil: bool = 
     read 0 (zero padding is also the neutral element of a uint8 max)."""
     if size + 2 * padding < kernel:
         return 0
-    from golden.models import output_size as torch_rule
+    from golden.shapes import output_size as torch_rule
     return torch_rule(size, kernel, stride, padding, ceil)
 
 

@@ -81,13 +81,15 @@ def check_simulator(sim: str) -> None:
 
 
 def simulate(case_id: str, top, test_module: str, case: dict, sim: str | None = None,
-             waves: bool | None = None, models: tuple[str, ...] = ()) -> dict:
+             waves: bool | None = None, models: tuple[str, ...] = (), progress=None) -> dict:
     """Convert ``top`` (named ``harness`` in Verilog), build it in
     ``sim_build/<case_id>``, run cocotb ``test_module`` with the case arrays
     in ``case.npz`` (env ``TB_CASE``).  The test module writes ``result.json``
     (env ``TB_RESULT``) and may write ``result.npz`` (env ``TB_ARRAYS``).
     ``models``: Verilog files from ``sim/models`` for primitives the design
-    instantiates (e.g. ``SB_SPRAM256KA.v``).
+    instantiates (e.g. ``SB_SPRAM256KA.v``).  ``progress(done)`` is called
+    from a watcher thread whenever the test module reports more finished
+    work items (``report_progress``).
 
     Returns the result dict plus ``arrays`` (dict), ``build_seconds``,
     ``sim_seconds`` and ``build_dir``."""
@@ -109,7 +111,7 @@ def simulate(case_id: str, top, test_module: str, case: dict, sim: str | None = 
     if not source.exists() or source.read_text() != text or not stamp.exists() or stamp.read_text() != fresh:
         source.write_text(text)
         stamp.unlink(missing_ok=True)
-    for name in ("result.json", "result.npz"):
+    for name in ("result.json", "result.npz", "progress"):
         (build_dir / name).unlink(missing_ok=True)
     np.savez(build_dir / "case.npz", **case)
 
@@ -126,8 +128,9 @@ def simulate(case_id: str, top, test_module: str, case: dict, sim: str | None = 
         stamp.write_text(fresh)
     t1 = time.monotonic()
     env = {"TB_CASE": str(build_dir / "case.npz"), "TB_RESULT": str(build_dir / "result.json"),
-           "TB_ARRAYS": str(build_dir / "result.npz"),
+           "TB_ARRAYS": str(build_dir / "result.npz"), "TB_PROGRESS": str(build_dir / "progress"),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    watcher = _ProgressWatcher(build_dir / "progress", progress) if progress else None
     try:
         # hdl_toplevel_lang is given because a runner that skipped build()
         # (simulator reused) has no source list to infer it from.
@@ -137,6 +140,9 @@ def simulate(case_id: str, top, test_module: str, case: dict, sim: str | None = 
         _, failed = get_results(results_xml)
     except SystemExit:          # the runner exits when a cocotb test failed
         failed = 1
+    finally:
+        if watcher:
+            watcher.stop()
     t2 = time.monotonic()
     result_file = build_dir / "result.json"
     if result_file.exists():
@@ -150,6 +156,38 @@ def simulate(case_id: str, top, test_module: str, case: dict, sim: str | None = 
     result["arrays"] = dict(np.load(arrays_file)) if arrays_file.exists() else {}
     result.update(build_seconds=t1 - t0, sim_seconds=t2 - t1, build_dir=str(build_dir))
     return result
+
+
+class _ProgressWatcher:
+    """Polls the progress file (one byte per finished item, appended by
+    ``report_progress`` in the simulator process) and reports its length."""
+
+    def __init__(self, path: Path, callback, period: float = 0.5):
+        import threading
+        self.path, self.callback, self.period = path, callback, period
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _poll(self):
+        self.callback(self.path.stat().st_size if self.path.exists() else 0)
+
+    def _run(self):
+        while not self.done.wait(self.period):
+            self._poll()
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+        self._poll()
+
+
+def report_progress() -> None:
+    """Inside a cocotb test module: one more work item (e.g. a frame) done."""
+    path = os.environ.get("TB_PROGRESS")
+    if path:
+        with open(path, "ab") as f:
+            f.write(b".")
 
 
 def load_case() -> dict:

@@ -18,7 +18,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, with_timeout
 
-from sim.cocotb_run import load_case, write_result
+from sim.cocotb_run import load_case, report_progress, write_result
 from sim.fire_tb import PixelDriver, WordMonitor, pixel_words, reset
 
 
@@ -59,6 +59,7 @@ class Recorder:
             self.argmax[frame] = argmax
             self.end_cycles.append(cycle)
             self._check_frame(frame)
+            report_progress()
         if self.received == self.frames * self.classes:
             self.done.set()
 

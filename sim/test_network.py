@@ -46,7 +46,7 @@ def test_reference_network_frames_back_to_back(style, frames):
 @pytest.mark.parametrize("bypass", ["simple", "complex"])
 def test_bypass_network(bypass, style):
     bundle, images = random_network(small_bypass_spec(bypass), seed=21, calib_images=4)
-    kinds = [l.get("bypass") for l in bundle.layers if l["kind"] == "add"]
+    kinds = [lay.bypass for lay in bundle.layers if lay.kind == "add"]
     assert kinds == (["simple", "simple"] if bypass == "simple" else ["complex", "simple", "complex", "simple"])
     _run(f"net_bypass_{bypass}_{style}", bundle, images,
          NetStimulus(seed=22, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True), style=style)
@@ -54,9 +54,10 @@ def test_bypass_network(bypass, style):
 
 def test_unsupported_layer_is_refused_before_elaboration():
     bundle = reference()
-    bad = type(bundle)(dict(bundle.graph, layers=[dict(l) for l in bundle.layers]), bundle.arrays)
-    bad.layers[2]["kind"] = "avgpool"
-    with pytest.raises(NetworkError, match="layer 'pool1': kind 'avgpool' is not supported"):
+    layers = [dict(lay) for lay in bundle.graph["layers"]]
+    layers[2].update(kernel=2, stride=2, ceil=False)          # valid (28 -> 14), not in the generator
+    bad = type(bundle)(dict(bundle.graph, layers=layers), bundle.arrays)
+    with pytest.raises(NetworkError, match="layer 'pool1': a 2x2/2 floor-mode max pool"):
         Network(bad)
 
 

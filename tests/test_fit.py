@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from golden.layers import ConvLayer, FireLayer, FireShifts, GapLayer, InputLayer, Shape
 from rtl_gen import build as B
 from rtl_gen.boards import BOARDS
 from rtl_gen.fit import FitError, check_fit, estimate
@@ -43,14 +44,17 @@ def test_no_dsp_device_pays_in_luts():
 
 
 def _fake_bundle(width, fires):
-    layers = [{"name": "input", "kind": "input", "inputs": [], "shape": [64, 64, 3]},
-              {"name": "conv1", "kind": "conv", "inputs": ["input"], "kernel": 3, "shape": [64, 64, width]}]
+    """Typed layers only (no arrays): what the bundle model reads."""
+    conv = dict(scale=1.0, stride=1, padding=1, shift=8)
+    layers = [InputLayer("input", (), Shape(64, 64, 3), scale=1 / 255),
+              ConvLayer("conv1", ("input",), Shape(64, 64, width), kernel=3, **conv)]
     prev = "conv1"
     for k in range(fires):
-        layers.append({"name": f"fire{k}", "kind": "fire", "inputs": [prev], "s1x1": width // 4,
-                       "e1x1": width // 2, "e3x3": width // 2, "shape": [64, 64, width]})
+        layers.append(FireLayer(f"fire{k}", (prev,), Shape(64, 64, width), scale=1.0, cin=width,
+                                s1x1=width // 4, e1x1=width // 2, e3x3=width // 2,
+                                shift=FireShifts(8, 8, 8), squeeze_scale=1.0))
         prev = f"fire{k}"
-    layers.append({"name": "gap", "kind": "gap", "inputs": [prev], "shape": [1, 1, 10]})
+    layers.append(GapLayer("gap", (prev,), Shape(1, 1, 10)))
     return SimpleNamespace(layers=layers, weight_bits=lambda: fires * width * width * 8 * 6)
 
 

@@ -80,7 +80,7 @@ def test_quantised_fire_tracks_float_within_quantisation_steps():
     from golden.models import Fire
     g = fire_graph(Fire(6, 4, 5, 7), 9, 11)
     lay = bundle.layer("fire")
-    err = _dequantised_error(bundle, images, g, {"fire.squeeze": lay["squeeze_scale"], "fire": lay["scale"]})
+    err = _dequantised_error(bundle, images, g, {"fire.squeeze": lay.squeeze_scale, "fire": lay.scale})
     # Rounding of weights, biases and each requant contributes a fraction of
     # a step; the squeeze error feeds the expand through at most 9*S weights.
     assert err["fire.squeeze"] <= 1.5
@@ -96,7 +96,7 @@ def test_quantised_network_tracks_float():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (8, 29, 29, 1)).astype(np.uint8)
     bundle = quantize(g, images, spec.name)
-    scales = {l["name"]: l["scale"] for l in bundle.layers if l["kind"] != "gap"}
+    scales = {lay.name: lay.scale for lay in bundle.layers if lay.kind != "gap"}
     err = _dequantised_error(bundle, images, g, scales)
     for name, e in err.items():
         assert e <= 12.0, (name, e)   # errors compound along the chain, but stay a few steps

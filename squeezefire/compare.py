@@ -1,0 +1,298 @@
+"""Chip (simulated) vs integer golden vs float model, on real images.
+
+    python golden/compare.py [--bundle FILE] [--checkpoint FILE] [--data fashion-mnist | IMAGES.npy --labels LABELS.npy]
+                             [--images N] [--json FILE] [--dump DIR]
+
+Evaluates the float model the bundle was made from and the int8 integer
+reference (``golden.intref``) on every image of the data (default: the
+Fashion-MNIST test set), runs the first N images through the accelerator
+generated from the bundle (``rtl_gen.network``) in a cocotb + Verilator
+simulation, and prints a table.  The float model is rebuilt from the
+network spec the bundle records and loaded from ``--checkpoint`` only when
+its SHA-256 is the one the bundle records; without ``--checkpoint`` the
+reference checkpoint is used if it matches, else the float columns are
+skipped with a notice.  Exits 1 when any RTL output differs from golden in
+any value, 2 on bad input or a missing simulator.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from golden import data, intref
+from golden.bundle import Bundle, BundleError
+from golden.quantize import REFERENCE_BUNDLE, REFERENCE_CHECKPOINT, file_sha256, load_model
+from squeezefire.measured import SimulatedCycles, now, remember
+from squeezefire.safe_output import OutputError, check_output_dir, staged_output_dir
+
+DUMP_MARKER = ".squeezefire-compare-dump"
+
+
+class CompareError(ValueError):
+    """Bad input: one line, exit 2."""
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    name: str
+    images: np.ndarray
+    labels: np.ndarray
+
+
+def load_images(spec: str, labels: Path | None, bundle: Bundle) -> ImageSet:
+    """``fashion-mnist`` (its test split) or a ``.npy`` of uint8 NHWC images
+    with ``labels``; checked against the bundle's input shape and classes."""
+    if spec == "fashion-mnist":
+        if labels is not None:
+            raise CompareError("--labels goes with --data IMAGES.npy, not with fashion-mnist")
+        images, lab = data.load("test")
+        name = "fashion-mnist/test"
+    else:
+        if labels is None:
+            raise CompareError(f"--data {spec} needs --labels LABELS.npy")
+        images, lab = data.load_npy(Path(spec), labels)
+        name = str(spec)
+    want = list(bundle.input.shape)
+    if list(images.shape[1:]) != want:
+        raise CompareError(f"bundle {bundle.name!r} expects input images {want} (H, W, C), "
+                           f"{name} holds {list(images.shape[1:])}")
+    classes = bundle.output.shape.c
+    if len(lab) and int(lab.max()) >= classes:
+        raise CompareError(f"{name}: label {int(lab.max())} but bundle {bundle.name!r} has {classes} classes")
+    return ImageSet(name, images, lab)
+
+
+def float_model(bundle: Bundle, bundle_path: Path, checkpoint: Path | None):
+    """(model or None, notice or None): the float network of ``bundle``
+    when the checkpoint is the one it records."""
+    from golden.models import spec_from_json
+    source = bundle.graph.get("source") or {}
+    recorded = source.get("checkpoint_sha256")
+    if recorded is None or "network" not in source:
+        if checkpoint is not None:
+            raise CompareError(f"bundle {bundle_path} records no float checkpoint, so --checkpoint {checkpoint} "
+                               "cannot be checked against it (re-make it with python -m golden.quantize)")
+        return None, f"float columns skipped: bundle {bundle_path} records no float checkpoint"
+    if checkpoint is None:
+        if REFERENCE_CHECKPOINT.is_file() and file_sha256(REFERENCE_CHECKPOINT) == recorded:
+            checkpoint = REFERENCE_CHECKPOINT
+        else:
+            return None, (f"float columns skipped: bundle {bundle_path} was made from checkpoint sha256 "
+                          f"{recorded[:16]}...; pass it with --checkpoint")
+    elif not checkpoint.is_file():
+        raise CompareError(f"checkpoint {checkpoint} not found")
+    else:
+        actual = file_sha256(checkpoint)
+        if actual != recorded:
+            raise CompareError(f"checkpoint {checkpoint} (sha256 {actual[:16]}...) is not the one bundle "
+                               f"{bundle_path} was made from (sha256 {recorded[:16]}...)")
+    return load_model(checkpoint, spec_from_json(source["network"])), None
+
+
+def float_predictions(model, images: np.ndarray, batch: int = 1000) -> np.ndarray:
+    import torch
+    from golden.train import to_float
+    with torch.no_grad():
+        return np.concatenate([model(to_float(images[i:i + batch])).argmax(1).numpy()
+                               for i in range(0, len(images), batch)])
+
+
+def evaluate(bundle: Bundle, model, images: ImageSet) -> dict:
+    t0 = time.time()
+    pf = float_predictions(model, images.images) if model is not None else None
+    t1 = time.time()
+    _, pq = intref.classify(bundle, images.images)
+    t2 = time.time()
+    labels = images.labels
+    return {
+        "network": bundle.name,
+        "dataset": images.name,
+        "images_golden": int(len(labels)),
+        "float_top1": float(np.mean(pf == labels)) if pf is not None else None,
+        "int8_top1": float(np.mean(pq == labels)),
+        "float_int8_agreement": float(np.mean(pf == pq)) if pf is not None else None,
+        "seconds": {"float": round(t1 - t0, 2), "int8": round(t2 - t1, 2)},
+    }
+
+
+def simulate_rtl(bundle: Bundle, images: np.ndarray, golden_sums: np.ndarray, style: str = "small") -> dict:
+    """The images through the generated accelerator in simulation, with a
+    progress bar (one step per image) and its ETA on stderr."""
+    from tqdm import tqdm
+
+    from rtl_gen.network import Network
+    from sim.network_sim import run_network
+    t0 = time.time()
+    net = Network(bundle, style=style)
+    with tqdm(total=len(images), desc="RTL simulation", unit="image", file=sys.stderr) as bar:
+        res = run_network(f"compare-{bundle.name}-{style}", net, images,
+                          progress=lambda done: bar.update(done - bar.n))
+    if "sums" not in res["arrays"]:
+        raise RuntimeError(f"the simulation produced no output: {res.get('message')}")
+    sums, classes = res["arrays"]["sums"], res["arrays"]["argmax"]
+    cycles = res["cycles_per_frame"]
+    steady = cycles[1:] or cycles
+    return {
+        "sums": sums, "classes": classes,
+        "rtl_mismatches": int(sum(not np.array_equal(sums[i], golden_sums[i]) for i in range(len(images)))),
+        "cycles_per_image": int(max(steady)) if steady else None,
+        "first_image_cycles": int(cycles[0]) if cycles else None,
+        "style": style, "mac_lanes": net.mac_lanes,
+        "mac_utilisation": (net.macs_per_frame / (net.mac_lanes * max(steady))) if steady else None,
+        "seconds": {"rtl_build": round(res["build_seconds"], 1), "rtl_sim": round(res["sim_seconds"], 1),
+                    "rtl_total": round(time.time() - t0, 1)},
+    }
+
+
+DUMP_README = """# RTL vs golden dump
+
+Written by `python golden/compare.py --dump`.  N = {n} images.
+
+| file | contents |
+|---|---|
+| `network.bundle` | the quantized network (format: docs/bundle.md of the project) |
+| `images.npy` | uint8 (N, H, W, C): the input images, NHWC, raw pixels |
+| `rtl_sums.npy` | int32 (N, classes): the simulated accelerator's class sums (int8 contract: sum over H*W of conv10's uint8 output) |
+| `rtl_classes.npy` | int64 (N,): the accelerator's argmax class |
+| `golden_sums.npy` | int32 (N, classes): the same from the integer reference `golden/intref.py` |
+| `golden_classes.npy` | int64 (N,): golden argmax, ties to the lowest index |
+
+An independent checker re-runs the bundle on `images.npy` with its own
+implementation of docs/int8.md and compares with both, value by value.
+"""
+
+
+def dump(directory: Path, bundle_path: Path, images, rtl_sums, rtl_classes, golden_sums, golden_classes):
+    """Write the dump folder atomically (``squeezefire.safe_output``)."""
+    with staged_output_dir(directory, DUMP_MARKER, "written by python golden/compare.py --dump\n") as tmp:
+        (tmp / "network.bundle").write_bytes(Path(bundle_path).read_bytes())
+        np.save(tmp / "images.npy", images)
+        np.save(tmp / "rtl_sums.npy", rtl_sums.astype(np.int32))
+        np.save(tmp / "rtl_classes.npy", rtl_classes.astype(np.int64))
+        np.save(tmp / "golden_sums.npy", golden_sums.astype(np.int32))
+        np.save(tmp / "golden_classes.npy", golden_classes.astype(np.int64))
+        (tmp / "README.md").write_text(DUMP_README.format(n=len(images)))
+
+
+def _fmt(value, spec: str) -> str:
+    return "n/a (no matching float checkpoint)" if value is None else format(value, spec)
+
+
+def table(r: dict) -> str:
+    gap = None if r["float_top1"] is None else r["float_top1"] - r["int8_top1"]
+    rows = [("network", r["network"]), ("dataset", f"{r['dataset']} ({r['images_golden']} images)"),
+            ("float top-1", _fmt(r["float_top1"], ".4f")), ("int8 top-1", f"{r['int8_top1']:.4f}"),
+            ("float - int8", _fmt(gap, "+.4f")),
+            ("float/int8 agreement", _fmt(r["float_int8_agreement"], ".4f"))]
+    if r.get("images_rtl"):
+        rows += [("RTL top-1", f"{r['rtl_top1']:.4f} (first {r['images_rtl']} images)"),
+                 ("RTL vs golden mismatches", f"{r['rtl_mismatches']} of {r['images_rtl']} images"),
+                 ("cycles per image", f"{r['cycles_per_image']} simulated (steady state; first image "
+                                      f"{r['first_image_cycles']} incl. pipeline fill)"),
+                 ("MAC utilisation", f"{r['mac_utilisation']:.3f} ({r['mac_lanes']} MAC lanes, {r['style']} style)")]
+    w = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)
+
+
+def _check_json_out(path: Path) -> None:
+    """--json may replace an earlier result of ours, nothing else."""
+    if path.is_dir() or not path.parent.is_dir():
+        raise CompareError(f"--json {path}: not a file in an existing folder")
+    if path.exists():
+        try:
+            ours = "network" in json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError, TypeError):
+            ours = False
+        if not ours:
+            raise CompareError(f"--json {path} exists and is not a compare result; refusing to overwrite it")
+
+
+def _write_json(path: Path, result: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="python golden/compare.py", description=__doc__.splitlines()[0])
+    ap.add_argument("--bundle", type=Path, default=REFERENCE_BUNDLE, help="quantized network (default: the reference)")
+    ap.add_argument("--checkpoint", type=Path, default=None,
+                    help="float state_dict the bundle was made from (default: the reference one, if it matches)")
+    ap.add_argument("--data", default="fashion-mnist",
+                    help="'fashion-mnist' (its test split, default) or a .npy of uint8 NHWC images")
+    ap.add_argument("--labels", type=Path, default=None, help="a .npy of integer labels, with --data IMAGES.npy")
+    ap.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    ap.add_argument("--images", type=int, default=20, help="images to run through the simulated RTL (0: none)")
+    ap.add_argument("--dump", type=Path, help="write bundle, images, RTL and golden outputs into this new folder")
+    ap.add_argument("--style", choices=("small", "fast"), default="small",
+                    help="accelerator style simulated (default small: the iCE40 UP5K build's)")
+    args = ap.parse_args(argv)
+    if args.images < 0:
+        ap.error(f"--images must be >= 0, got {args.images}")
+    return args
+
+
+def _prepare(args):
+    """Everything checked before the long steps: (bundle, model, notice, images)."""
+    if args.json is not None:
+        _check_json_out(args.json)
+    if args.dump is not None:
+        check_output_dir(args.dump, DUMP_MARKER)
+    bundle = Bundle.load(args.bundle)
+    images = load_images(args.data, args.labels, bundle)
+    model, notice = float_model(bundle, args.bundle, args.checkpoint)
+    return bundle, model, notice, images
+
+
+def run_rtl(args, bundle: Bundle, images: ImageSet, r: dict) -> None:
+    n = args.images
+    if n > len(images.labels):
+        print(f"notice: --images {n}, but {images.name} has {len(images.labels)} images; simulating all of them",
+              file=sys.stderr)
+        n = len(images.labels)
+    if not n:
+        return
+    golden_sums, golden_classes = intref.classify(bundle, images.images[:n])
+    rtl = simulate_rtl(bundle, images.images[:n], golden_sums, args.style)
+    r.update(images_rtl=n, rtl_top1=float(np.mean(rtl["classes"] == images.labels[:n])),
+             rtl_golden_class_agreement=float(np.mean(rtl["classes"] == golden_classes)),
+             **{k: v for k, v in rtl.items() if k not in ("sums", "classes", "seconds")})
+    r["seconds"].update(rtl["seconds"])
+    if rtl["cycles_per_image"] is not None:
+        remember(Path(args.bundle).read_bytes(), f"pipeline-{args.style}",
+                 SimulatedCycles(rtl["cycles_per_image"], rtl["first_image_cycles"], n, now()))
+    if args.dump:
+        dump(args.dump, args.bundle, images.images[:n], rtl["sums"], rtl["classes"], golden_sums, golden_classes)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import torch
+    torch.set_num_threads(2)
+    from sim.cocotb_run import SimulatorMissing
+    try:
+        bundle, model, notice, images = _prepare(args)
+        if notice:
+            print(f"notice: {notice}", file=sys.stderr)
+        r = evaluate(bundle, model, images)
+        run_rtl(args, bundle, images, r)
+    except (BundleError, CompareError, OutputError, SimulatorMissing, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(table(r))
+    if args.json:
+        _write_json(args.json, r)
+        print(f"wrote {args.json}")
+    if args.dump and r.get("images_rtl"):
+        print(f"wrote {args.dump}/ (see its README.md)")
+    if r.get("rtl_mismatches"):
+        print(f"error: {r['rtl_mismatches']} of {r['images_rtl']} images differ between RTL and golden",
+              file=sys.stderr)
+        return 1
+    return 0
