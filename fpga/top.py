@@ -26,7 +26,7 @@ from amaranth.hdl import ClockDomain, Elaboratable, Module
 from amaranth.build import ResourceError
 from amaranth.lib import io
 
-from fpga.board_core import DEFAULT_BAUD, BoardCore, check_link, uart_divisor
+from fpga.board_core import DEFAULT_BAUD, LINK_TIMEOUT_S, BoardCore, check_link, uart_divisor
 from fpga.pll import Ice40Pll, PllConfig
 
 __all__ = ["BoardTop", "DEFAULT_BAUD", "uart_divisor"]
@@ -49,11 +49,11 @@ class BoardTop(Elaboratable):
     """
 
     def __init__(self, accelerator, *, baud: int = DEFAULT_BAUD, clock_hz: float | None = None,
-                 timeout_s: float = 0.05, image_ram: str = "block", pll: PllConfig | None = None):
+                 timeout_s: float = LINK_TIMEOUT_S, image_ram: str = "block", pll: PllConfig | None = None):
         if clock_hz is None and pll is not None:
             clock_hz = pll.f_out
         try:
-            check_link(accelerator, clock_hz, baud)     # fail early, before elaboration
+            check_link(accelerator, clock_hz, baud, timeout_s)     # fail early, before elaboration
         except ValueError:
             self._MustUse__silence = True
             raise

@@ -6,12 +6,19 @@
 Steps: load the bundle, make the accelerator, fit check (seconds; refuses a
 design that cannot fit), elaborate the board top (``fpga.top.BoardTop``:
 accelerator + UART host link + LEDs) with the amaranth-boards platform,
-then Yosys, nextpnr (``--seed``, ``--report``) and the bitstream packer,
-each run from the build folder.  Writes ``OUT/report.json`` (default
-``build/<board>/``) and prints a table.  Timing is judged from nextpnr's
-report: a missed clock is reported and exits 1 unless
+then Yosys (the design's Verilog ``top.v``, then synthesis), nextpnr
+(``--seed``, ``--report``) and the bitstream packer, each run from the
+build folder.  Writes ``OUT/`` (default ``build/<board>/``: bitstream,
+``top.v``, ``report.json``, logs) and prints a table.  Timing is judged
+from nextpnr's report: a missed clock is reported and exits 1 unless
 ``--allow-timing-fail``.  Bad input exits 2 with a one-line message and
 writes nothing; a failing tool leaves its logs in ``OUT.failed/``.
+
+``OUT`` follows ``squeezefire.safe_output``: built beside it and renamed
+into place; it replaces only a previous output of this command (marked by
+``OUT/.rtl_gen-build``), and any other non-empty folder, ``.``, a parent of
+the current or the project folder, a file, or an unwritable place is
+refused before any work.
 
 ``--accelerator standin`` (for tests and for exercising the flow) builds
 the ``fpga.testing.ClassSumStandIn`` TEST STAND-IN instead of the network.
@@ -22,20 +29,25 @@ import argparse
 import hashlib
 import json
 import math
-import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rtl_gen.boards import BOARDS, get_board
 from rtl_gen.fit import FitError, check_fit, estimate
 from rtl_gen.ice40_bram_map import MAP_FILE, fast_map_text, yosys_options
-from rtl_gen.toolchain import ToolError, check_tools, overused, plan_commands, run_step
+from rtl_gen.toolchain import (VERILOG_SCRIPT, ToolError, check_tools, overused, plan_commands, run_step,
+                               verilog_command, verilog_script)
+from squeezefire.safe_output import check_output_dir, staged_output_dir
 
-__all__ = ["BuildError", "make_accelerator", "build", "main", "DEFAULT_BUNDLE"]
+__all__ = ["BuildError", "make_accelerator", "prepare_plan", "build", "main", "DEFAULT_BUNDLE", "MARKER"]
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parent.parent / "golden" / "reference" / "reference.bundle"
 NAME = "top"
+# names OUT/ as a previous output of this command, listing what it wrote
+MARKER = ".rtl_gen-build"
+STEPS = ("verilog", "synth", "pnr", "pack")
 
 
 class BuildError(Exception):
@@ -116,39 +128,80 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, accelerator
           allow_timing_fail: bool = False, baud: int | None = None, heartbeat: float = 15.0,
           timing_driven: bool = False) -> dict:
     """Run the whole flow; returns the report dict.  Raises BuildError,
-    FitError or ToolError with one-line messages."""
-    from fpga.top import DEFAULT_BAUD, BoardTop, uart_divisor
+    FitError, OutputError or ToolError with one-line messages, every bad
+    input before the fit check and the tools."""
+    from fpga.top import BoardTop
     seconds = {}
     t0 = time.monotonic()
-    board = get_board(board_key)
-    if accelerator not in ACCELERATORS:
-        raise BuildError(f"unknown accelerator {accelerator!r}; choose one of: {', '.join(ACCELERATORS)}")
-    if not isinstance(seed, int) or seed < 0:
-        raise BuildError(f"seed must be a non-negative integer, got {seed!r}")
-    check_tools(board)
-    out = Path(out) if out is not None else Path("build") / board.key
-    bundle = None
-    if bundle_path is not None or accelerator == "network":
-        bundle = _load_bundle(Path(bundle_path) if bundle_path is not None else DEFAULT_BUNDLE)
-    baud = DEFAULT_BAUD if baud is None else baud
-    platform = board.platform_class()()
+    inputs = _check_inputs(board_key, bundle_path, out, seed, accelerator, baud)
+    board = inputs.board
     clock_hz, pll = board.clock()
-    try:
-        uart_divisor(clock_hz, baud)
-    except ValueError as e:
-        raise BuildError(str(e)) from None
     seconds["load"] = time.monotonic() - t0
 
     t = time.monotonic()
-    acc = ACCELERATORS[accelerator](bundle, board.style)
-    est = estimate(acc, board.device, bundle, image_in_bram=board.image_ram == "block")
+    acc = ACCELERATORS[accelerator](inputs.bundle, board.style)
+    est = estimate(acc, board.device, inputs.bundle, image_in_bram=board.image_ram == "block")
     check_fit(est, board.device)
     seconds["fit"] = time.monotonic() - t
     print(f"fit estimate ({est.source}): {est.lut} LUT, {est.dsp} DSP, {est.bram_blocks} BRAM blocks "
           f"-- fits {board.device.name}", flush=True)
 
     t = time.monotonic()
-    top = BoardTop(acc, baud=baud, image_ram=board.image_ram, pll=pll)
+    top = BoardTop(acc, baud=inputs.baud, image_ram=board.image_ram, pll=pll)
+    plan = prepare_plan(board, top, seed, timing_driven)
+    commands = [verilog_command(board), *plan_commands(board, plan.files)]
+    seconds["elaborate"] = time.monotonic() - t
+
+    with staged_output_dir(inputs.out, MARKER, f"python -m rtl_gen.build --board {board.key}",
+                           keep_failed_on=(ToolError, KeyboardInterrupt)) as stage:
+        _run_tools(board, plan, commands, stage, heartbeat, seconds)
+        seconds["total"] = time.monotonic() - t0
+        report = _report(inputs, stage.path, acc, est, clock_hz, pll, seconds)
+        (stage.path / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
+    if not report["timing_met"]:
+        msg = (f"timing FAILED: fmax {report['fmax_mhz']} MHz < clock {report['clock_mhz']:g} MHz"
+               if report["fmax_mhz"] is not None else "timing unknown: nextpnr reported no fmax")
+        if not allow_timing_fail:
+            raise TimingError(msg)
+        print(f"warning: {msg} (--allow-timing-fail)")
+    return report
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    board: object               # rtl_gen.boards.Board
+    out: Path
+    bundle: object              # golden.bundle.Bundle or None (the stand-in without --bundle)
+    baud: int
+    accelerator: str
+    seed: int
+
+
+def _check_inputs(board_key, bundle_path, out, seed, accelerator, baud) -> _Inputs:
+    """Every input checked, the output folder first (``squeezefire.safe_output``),
+    in a second or two."""
+    from fpga.board_core import DEFAULT_BAUD, check_baud
+    board = get_board(board_key)
+    if accelerator not in ACCELERATORS:
+        raise BuildError(f"unknown accelerator {accelerator!r}; choose one of: {', '.join(ACCELERATORS)}")
+    if not isinstance(seed, int) or seed < 0:
+        raise BuildError(f"seed must be a non-negative integer, got {seed!r}")
+    out = Path(out) if out is not None else Path("build") / board.key
+    check_output_dir(out, MARKER)
+    check_tools(board)
+    baud = DEFAULT_BAUD if baud is None else baud
+    check_baud(board.clock()[0], baud)
+    bundle = None
+    if bundle_path is not None or accelerator == "network":
+        bundle = _load_bundle(Path(bundle_path) if bundle_path is not None else DEFAULT_BUNDLE)
+    return _Inputs(board, out, bundle, baud, accelerator, seed)
+
+
+def prepare_plan(board, top, seed: int = 1, timing_driven: bool = False):
+    """Amaranth's build plan for ``top`` on ``board`` with our tool options,
+    plus the iCE40 block-RAM map file and the Verilog script."""
+    clock_hz, _ = board.clock()
     nextpnr_opts = f"--seed {seed} --report nextpnr-report.json --timing-allow-fail"
     if board.fast_place and not timing_driven:
         # the board clock has ample slack (see docs/build.md); timing-driven
@@ -164,34 +217,43 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, accelerator
     bram_map = fast_map_text() if board.family == "ice40" else None
     if bram_map is not None:
         opts.update(yosys_options(board.synth_opts, NAME))
-    plan = platform.prepare(top, name=NAME, **opts)
+    plan = board.platform_class()().prepare(top, name=NAME, **opts)
     if bram_map is not None:
         plan.add_file(MAP_FILE, bram_map)
-    commands = plan_commands(board, plan.files)
-    seconds["elaborate"] = time.monotonic() - t
+    plan.add_file(VERILOG_SCRIPT, verilog_script(NAME))
+    # Amaranth's top.debug.v is a one-line stub unless debug Verilog is asked
+    # for, which its bundled Yosys takes 9 s to write; top.v replaces it
+    plan.files.pop(f"{NAME}.debug.v", None)
+    return plan
 
-    # Build beside OUT and move into place at the end, so OUT is never half written.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = out.parent / f".{out.name}.partial"
-    failed = out.parent / f"{out.name}.failed"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
+
+def _run_tools(board, plan, commands, stage, heartbeat: float, seconds: dict) -> None:
+    """The plan's files and tools in ``stage.path``; a failing tool's error
+    names the resources nextpnr found over capacity and the log it leaves
+    in ``stage.failed``."""
+    plan.extract(str(stage.path))
+    log = (stage.path / "build.log").resolve()
     try:
-        plan.extract(str(work))
-        log = work / "build.log"
-        step_names = ["synth", "pnr", "pack"]
-        for name, argv in zip(step_names, commands):
-            seconds[name] = run_step(name, argv, work, log.resolve(), heartbeat)
-    except (ToolError, KeyboardInterrupt) as e:
-        shutil.rmtree(failed, ignore_errors=True)
-        work.rename(failed)
-        if isinstance(e, KeyboardInterrupt):
-            raise
-        logs = "".join(f.read_text(errors="replace") for f in sorted(failed.glob("*.tim")))
+        for name, argv in zip(STEPS, commands):
+            seconds[name] = run_step(name, argv, stage.path, log, heartbeat)
+    except ToolError as e:
+        logs = "".join(f.read_text(errors="replace") for f in sorted(stage.path.glob("*.tim")))
         over = overused(logs)
         fit = f"; does not fit {board.device.name}: {', '.join(over)}" if over else ""
-        raise ToolError(f"{e}{fit} (log: {failed / 'build.log'})") from None
+        raise ToolError(f"{e}{fit} (log: {stage.failed / 'build.log'})") from None
 
+
+def _weight_bits(acc, inputs: _Inputs) -> int:
+    weight_bits = getattr(acc, "weight_bits", None)
+    if callable(weight_bits):
+        weight_bits = weight_bits()
+    if weight_bits is None:
+        weight_bits = inputs.bundle.weight_bits() if inputs.accelerator == "network" else 0
+    return weight_bits
+
+
+def _report(inputs: _Inputs, work: Path, acc, est, clock_hz: float, pll, seconds: dict) -> dict:
+    board, out = inputs.board, inputs.out
     pnr = json.loads((work / "nextpnr-report.json").read_text())
     keys = board.report_keys
     lut_used, lut_total = _util(pnr, keys.get("lut"))
@@ -203,16 +265,11 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, accelerator
     bitstream = next(p for p in sorted(work.iterdir()) if p.suffix in (".bin", ".bit", ".fs"))
     cycles = int(acc.cycles_per_frame)
     req_bytes, rep_bytes = _link_frame_bytes(acc.in_shape, acc.num_classes)
-    weight_bits = getattr(acc, "weight_bits", None)
-    if callable(weight_bits):
-        weight_bits = weight_bits()
-    if weight_bits is None:
-        weight_bits = bundle.weight_bits() if bundle is not None and accelerator == "network" else 0
-    seconds["total"] = time.monotonic() - t0
-    report = {
+    return {
         "board": board.key, "board_title": board.title, "device": board.device.name,
-        "accelerator": accelerator if accelerator == "network" else "standin (TEST STAND-IN, not the network)",
-        "seed": seed,
+        "accelerator": inputs.accelerator if inputs.accelerator == "network"
+        else "standin (TEST STAND-IN, not the network)",
+        "seed": inputs.seed,
         "lut_used": lut_used, "lut_total": lut_total,
         "dsp_used": dsp_used, "dsp_total": dsp_total,
         "bram_used": bram_used, "bram_total": bram_total, "bram_block_bits": board.device.bram_block_bits,
@@ -222,24 +279,13 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, accelerator
         "clock_source": pll.describe() if pll is not None else "oscillator",
         "timing_met": timing_met,
         "cycles_per_frame": cycles, "frames_per_s": round(clock_hz / cycles, 1),
-        "baud": baud, "link_frames_per_s": round(baud / 10 / (req_bytes + rep_bytes), 1),
-        "weight_bits": weight_bits,
+        "baud": inputs.baud, "link_frames_per_s": round(inputs.baud / 10 / (req_bytes + rep_bytes), 1),
+        "weight_bits": _weight_bits(acc, inputs),
         "bitstream": str(out / bitstream.name),
         "bitstream_sha256": hashlib.sha256(bitstream.read_bytes()).hexdigest(),
+        "verilog": str(out / f"{NAME}.v"),
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
     }
-    (work / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    shutil.rmtree(out, ignore_errors=True)
-    work.rename(out)
-    shutil.rmtree(failed, ignore_errors=True)
-    print_table(report)
-    if not timing_met:
-        msg = (f"timing FAILED: fmax {report['fmax_mhz']} MHz < clock {clock_mhz:g} MHz"
-               if fmax is not None else "timing unknown: nextpnr reported no fmax")
-        if not allow_timing_fail:
-            raise TimingError(msg)
-        print(f"warning: {msg} (--allow-timing-fail)")
-    return report
 
 
 class TimingError(Exception):

@@ -1,7 +1,8 @@
 """Running the YoWASP tools of an Amaranth build plan ourselves: relative
 paths from the build folder (YoWASP's WASI sandbox cannot see absolute paths
 under /tmp), per-step timing, a heartbeat during long steps, and the
-tool-name -> executable mapping per family (incl. Gowin's himbaechel)."""
+tool-name -> executable mapping per family (incl. Gowin's himbaechel), and
+the step that writes the design's Verilog for the user."""
 from __future__ import annotations
 
 import importlib.util
@@ -13,7 +14,13 @@ import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["ToolError", "check_tools", "plan_commands", "run_step", "overused"]
+__all__ = ["ToolError", "check_tools", "plan_commands", "run_step", "overused",
+           "VERILOG_SCRIPT", "verilog_script", "verilog_command"]
+
+VERILOG_SCRIPT = "write_verilog.ys"
+# Amaranth's bookkeeping attributes, and the source locations (absolute paths
+# of the checkout, which would make the text depend on where it lives)
+_INTERNAL_ATTRS = ("generator", "top", "src", "amaranth.hierarchy", "amaranth.decoding")
 
 
 class ToolError(Exception):
@@ -55,6 +62,24 @@ def plan_commands(board, plan_files: dict) -> list[list[str]]:
             raise ToolError(f"no executable known for tool {tool!r} on board {board.key!r}")
         out.append([board.tools[tool], *args])
     return out
+
+
+def verilog_script(name: str) -> str:
+    """Yosys script turning the plan's ``{name}.il`` -- the RTLIL that
+    synthesis reads -- into ``{name}.v``, by the steps of Amaranth's own
+    Verilog back end (``amaranth.back.verilog``): processes to netlists where
+    Verilog can express them, memories collected, internal attributes
+    removed.  A step of its own (about 1 s for the reference network) rather
+    than part of synthesis, so the synthesised netlist stays as it was."""
+    attrs = " ".join(f"-remove {a}" for a in _INTERNAL_ATTRS)
+    return "\n".join([f"read_rtlil {name}.il", "proc -nomux -norom", "memory_collect",
+                      f"attrmap {attrs}", f"attrmap -modattr {attrs}", f"write_verilog -norename {name}.v", ""])
+
+
+def verilog_command(board) -> list[str]:
+    # memory_collect skips the modules whose processes stay processes (as
+    # Amaranth intends) with a warning each: logged as messages, not warnings
+    return [board.tools["yosys"], "-q", "-w", "contains processes", VERILOG_SCRIPT]
 
 
 def run_step(name: str, argv: list[str], cwd: Path, log, heartbeat: float = 15.0) -> float:

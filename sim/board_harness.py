@@ -16,7 +16,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from fpga.board_core import DEFAULT_BAUD, BoardCore
+from fpga.board_core import DEFAULT_BAUD, LINK_TIMEOUT_S, BoardCore
 from rtl_gen.boards import get_board
 
 __all__ = ["BoardHarness", "BOARD_CLOCK_HZ"]
@@ -26,7 +26,7 @@ BOARD_CLOCK_HZ, _ = get_board("ice40").clock()     # the iCEBreaker build's: its
 
 class BoardHarness(wiring.Component):
     def __init__(self, accelerator, *, clock_hz: float = BOARD_CLOCK_HZ, baud: int = DEFAULT_BAUD,
-                 timeout_s: float = 0.05, image_ram: str = "spram"):
+                 timeout_s: float = LINK_TIMEOUT_S, image_ram: str = "spram"):
         self.core = BoardCore(accelerator, clock_hz=clock_hz, baud=baud, timeout_s=timeout_s, image_ram=image_ram)
         self.models = ("SB_SPRAM256KA.v",) if image_ram == "spram" else ()
         self.divisor = self.core.divisor

@@ -1,13 +1,20 @@
 """rtl_gen.build: bad input fails fast with one line and writes nothing;
-the iCE40 flow runs end to end with the TEST STAND-IN accelerator; same
-inputs give byte-identical RTL (fast) and bitstreams (slow)."""
+``--out`` never costs a user a file; the iCE40 flow runs end to end with
+the TEST STAND-IN accelerator and writes the design's Verilog; same inputs
+give byte-identical RTL and Verilog (fast) and bitstreams (slow)."""
 import json
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 from rtl_gen import build as B
 from rtl_gen.boards import BOARDS
+from rtl_gen.toolchain import ToolError, run_step, verilog_command
+from squeezefire.safe_output import staged_output_dir
+
+STANDIN = ["--board", "ice40", "--accelerator", "standin"]
 
 
 def _run(capsys, *argv):
@@ -22,13 +29,88 @@ def _run(capsys, *argv):
     (["--board", "ice40", "--accelerator", "standin", "--baud", "7000000"], "too fast"),
     (["--board", "ice40", "--accelerator", "standin", "--baud", "1300000"], "off at 24 MHz"),
     (["--board", "ice40", "--accelerator", "standin", "--seed", "-3"], "seed"),
+    # a byte longer than the link's 50 ms inter-byte timeout: no frame could ever arrive
+    (STANDIN + ["--baud", "123"], "123 baud is too slow for the host link: a byte (10 bits) takes 81.3 ms, "
+                                  "more than a quarter of its 50 ms inter-byte timeout; use at least 800 baud"),
 ])
 def test_bad_input_one_line_no_output(tmp_path, capsys, argv, needle):
     out = tmp_path / "out"
     rc, err = _run(capsys, *argv, "--out", str(out))
     assert rc == 2
     assert err.startswith("error: ") and needle in err and "\n" not in err
-    assert not out.exists() and not (tmp_path / ".out.partial").exists()
+    assert os.listdir(tmp_path) == []
+
+
+def _refused(capsys, out, needle):
+    """--out refused in one line, exit 2, before the fit check and the tools."""
+    rc, err = _run(capsys, *STANDIN, "--out", str(out))
+    assert rc == 2 and err.startswith(f"error: output folder {out}: ") and needle in err and "\n" not in err
+    assert "fit estimate" not in capsys.readouterr().out
+
+
+def test_out_with_a_users_file_is_refused_and_left_alone(tmp_path, capsys):
+    out = tmp_path / "myproject"
+    out.mkdir()
+    (out / "thesis.tex").write_text("years of work")
+    _refused(capsys, out, "non-empty folder this command did not write (no valid .rtl_gen-build marker)")
+    assert os.listdir(tmp_path) == ["myproject"] and os.listdir(out) == ["thesis.tex"]
+    assert (out / "thesis.tex").read_text() == "years of work"
+
+
+def test_out_dot_is_refused(tmp_path, capsys, monkeypatch):
+    (tmp_path / "keep.txt").write_text("keep")
+    monkeypatch.chdir(tmp_path)
+    _refused(capsys, Path("."), "is the current folder")
+    assert os.listdir(tmp_path) == ["keep.txt"]
+
+
+def test_out_parent_of_the_current_folder_is_refused(tmp_path, capsys, monkeypatch):
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    _refused(capsys, tmp_path, "is a parent of the current folder")
+    assert os.listdir(tmp_path) == ["here"]
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "top.bin").write_text("keep")
+    _refused(capsys, tmp_path / "top.bin", "is an existing file")
+    assert os.listdir(tmp_path) == ["top.bin"] and (tmp_path / "top.bin").read_text() == "keep"
+
+
+def test_out_whose_parent_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "f").write_text("keep")
+    _refused(capsys, tmp_path / "f" / "out", "is a file, not a folder")
+    assert os.listdir(tmp_path) == ["f"]
+
+
+def test_out_in_an_unwritable_folder_is_refused(capsys, unwritable_folder):
+    _refused(capsys, unwritable_folder / "squeezefire-out", f"cannot write in {unwritable_folder} (")
+
+
+def _failing_step(step, error):
+    """run_step with ``step`` failing (the steps before it run for real)."""
+    def run(name, argv, cwd, log, heartbeat=15.0):
+        if name == step:
+            raise error
+        return run_step(name, argv, cwd, log, heartbeat)
+    return run
+
+
+@pytest.mark.parametrize("error, rc, line", [
+    (ToolError("synth failed (exit 1) after 3 s: ERROR: x"), 2, "error: synth failed (exit 1) after 3 s: ERROR: x"),
+    (KeyboardInterrupt(), 130, "error: interrupted"),
+])
+def test_failure_mid_build_leaves_only_the_marked_logs(tmp_path, capsys, monkeypatch, error, rc, line):
+    monkeypatch.setattr(B, "run_step", _failing_step("synth", error))
+    out = tmp_path / "out"
+    got, err = _run(capsys, *STANDIN, "--out", str(out))
+    assert got == rc and err.startswith(line) and "\n" not in err
+    assert os.listdir(tmp_path) == ["out.failed"]
+    failed = tmp_path / "out.failed"
+    if rc == 2:
+        assert err.endswith(f"(log: {failed / 'build.log'})")
+    assert "write_verilog.ys" in (failed / "build.log").read_text() and (failed / "top.v").is_file()
+    assert "build.log" in json.loads((failed / B.MARKER).read_text())["entries"]
 
 
 @pytest.mark.parametrize("board", ["ecp5", "gowin"])
@@ -56,22 +138,25 @@ def test_board_table_names_real_platforms():
 def _plan_files(seed):
     from fpga.testing import ClassSumStandIn
     from fpga.top import BoardTop
-    platform = BOARDS["ice40"].platform_class()()
-    plan = platform.prepare(BoardTop(ClassSumStandIn()), name="top", synth_opts="-dsp",
-                            nextpnr_opts=f"--seed {seed}")
-    return plan.files
+    return B.prepare_plan(BOARDS["ice40"], BoardTop(ClassSumStandIn()), seed).files
 
 
 def test_rtl_is_deterministic():
     a, b = _plan_files(1), _plan_files(1)
-    for name in ("top.il", "top.debug.v", "top.pcf", "top.ys"):
+    assert {"top.il", "top.pcf", "top.ys", "write_verilog.ys"} <= set(a)
+    assert "top.debug.v" not in a                   # Amaranth's stub: top.v is the Verilog
+    for name in a:
         assert a[name] == b[name], name
 
 
 def test_ice40_standin_build_end_to_end(tmp_path, capsys):
-    """The whole iCE40 flow (Yosys, nextpnr, icepack) on the TEST STAND-IN.
-    About 30 s warm (plus ~90 s once while YoWASP compiles its tools)."""
+    """The whole iCE40 flow (Yosys, nextpnr, icepack) on the TEST STAND-IN,
+    into a previous output of ours (replaced) beside an old failure of ours
+    (removed).  About 15 s warm (plus ~90 s once while YoWASP compiles its tools)."""
     out = tmp_path / "standin"
+    for folder in (out, tmp_path / "standin.failed"):
+        with staged_output_dir(folder, B.MARKER, "an earlier build") as stage:
+            (stage.path / "old.txt").write_text("old")
     rc = B.main(["--board", "ice40", "--accelerator", "standin", "--out", str(out), "--seed", "3"])
     text = capsys.readouterr().out
     assert rc == 0, text
@@ -85,7 +170,8 @@ def test_ice40_standin_build_end_to_end(tmp_path, capsys):
     assert report["timing_met"] and report["fmax_mhz"] >= report["clock_mhz"] == 24    # the PLL's clock
     assert (out / "top.bin").stat().st_size > 100_000
     assert "LUT" in text and "fmax" in text
-    assert not (tmp_path / ".standin.partial").exists()
+    assert os.listdir(tmp_path) == ["standin"] and not (out / "old.txt").exists()
+    assert report["verilog"] == str(out / "top.v") and (out / "top.v").read_text().count("\nmodule top(") == 1
 
 
 def test_ice40_reference_network_build(tmp_path, capsys):
@@ -106,18 +192,32 @@ def test_ice40_reference_network_build(tmp_path, capsys):
     assert (out / "top.bin").stat().st_size > 100_000
 
 
-def test_network_rtl_is_deterministic():
-    """Same bundle and board: byte-identical RTLIL/Verilog (the bitstream's
-    determinism on top is the slow test below, and nextpnr's seed)."""
-    from fpga.top import BoardTop
+def _verilog(folder, plan):
+    """The build's Verilog step alone (Yosys, about 1 s) on ``plan``, in ``folder``."""
+    plan.extract(str(folder))
+    run_step("verilog", verilog_command(BOARDS["ice40"]), folder, folder / "build.log")
+    return (folder / "top.v").read_bytes()
 
-    def files():
-        platform = BOARDS["ice40"].platform_class()()         # a platform prepares once
-        acc = B.make_accelerator(B._load_bundle(B.DEFAULT_BUNDLE), BOARDS["ice40"].style)
-        return platform.prepare(BoardTop(acc, image_ram="spram"), name="top", synth_opts="-dsp").files
-    a, b = files(), files()
-    for name in ("top.il", "top.debug.v"):
-        assert a[name] == b[name], name
+
+def test_network_rtl_and_verilog_are_deterministic(tmp_path):
+    """Same bundle and board, two elaborations: byte-identical RTLIL and
+    Verilog (the bitstream's determinism on top is the slow test below, and
+    nextpnr's seed); the Verilog is the whole design and reads back into Yosys."""
+    from fpga.top import BoardTop
+    board = BOARDS["ice40"]
+    verilog = []
+    for run in ("a", "b"):
+        acc = B.make_accelerator(B._load_bundle(B.DEFAULT_BUNDLE), board.style)
+        plan = B.prepare_plan(board, BoardTop(acc, image_ram="spram", pll=board.clock()[1]))
+        (tmp_path / run).mkdir()
+        verilog.append(_verilog(tmp_path / run, plan))
+    assert (tmp_path / "a" / "top.il").read_bytes() == (tmp_path / "b" / "top.il").read_bytes()
+    assert verilog[0] == verilog[1]
+    text = verilog[0].decode()
+    assert "\nmodule top(" in text and "module \\top.core.accelerator.fire2.expand3x3 " in text
+    assert str(B.DEFAULT_BUNDLE.parent.parent.parent) not in text          # no source paths
+    read_back = "read_verilog -lib +/ice40/cells_sim.v; read_verilog top.v; hierarchy -check -top top"
+    run_step("read back", [board.tools["yosys"], "-q", "-p", read_back], tmp_path / "a", tmp_path / "a" / "build.log")
 
 
 @pytest.mark.slow
