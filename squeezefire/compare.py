@@ -170,7 +170,8 @@ implementation of docs/int8.md and compares with both, value by value.
 
 def dump(directory: Path, bundle_path: Path, images, rtl_sums, rtl_classes, golden_sums, golden_classes):
     """Write the dump folder atomically (``squeezefire.safe_output``)."""
-    with staged_output_dir(directory, DUMP_MARKER, "written by python golden/compare.py --dump\n") as tmp:
+    with staged_output_dir(directory, DUMP_MARKER, "written by python golden/compare.py --dump\n") as staging:
+        tmp = staging.path
         (tmp / "network.bundle").write_bytes(Path(bundle_path).read_bytes())
         np.save(tmp / "images.npy", images)
         np.save(tmp / "rtl_sums.npy", rtl_sums.astype(np.int32))
