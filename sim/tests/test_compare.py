@@ -10,7 +10,7 @@ import numpy as np
 from golden import intref
 from golden.bundle import Bundle
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_compare_through_the_simulated_chip(tmp_path):
