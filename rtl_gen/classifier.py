@@ -13,19 +13,15 @@ stage), each ``i.ready = ~o.valid | o.ready``.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream as tstream
+from rtl_gen.accelerator import class_layout
 from rtl_gen.channel_reduce import ChannelReduce
 
-__all__ = ["Classifier", "class_layout"]
-
-
-def class_layout(num_classes: int) -> data.StructLayout:
-    return data.StructLayout({"data": signed(32), "argmax": unsigned(max(1, (num_classes - 1).bit_length())),
-                              "first": 1, "last": 1})
+__all__ = ["Classifier"]
 
 
 class Classifier(wiring.Component):

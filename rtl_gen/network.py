@@ -37,14 +37,14 @@ array and window generator ends the combinational ready path.
 from __future__ import annotations
 
 from amaranth.hdl import Module
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import wiring
 
 from golden.layers import GapLayer, MaxPoolLayer
 from rtl_gen import stream as tstream
+from rtl_gen.accelerator import AcceleratorSignature
 from rtl_gen.broadcast import Broadcast
 from rtl_gen.bypass import BypassAdd
-from rtl_gen.classifier import Classifier, class_layout
+from rtl_gen.classifier import Classifier
 from rtl_gen.conv import Conv
 from rtl_gen.fire import Fire
 from rtl_gen.mac_array import MacArray
@@ -78,8 +78,7 @@ class Network(wiring.Component):
             if isinstance(e, NetworkError):
                 raise
             raise NetworkError(f"bundle {bundle.name!r}: {e}") from None
-        super().__init__({"i": In(tstream.Signature(1)),
-                          "o": Out(stream.Signature(class_layout(self.num_classes)))})
+        super().__init__(AcceleratorSignature(self.in_shape, self.num_classes))
 
     def _plan(self, bundle, folding):
         layers = bundle.layers

@@ -16,7 +16,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream as tstream
-from rtl_gen.classifier import class_layout
+from rtl_gen.accelerator import class_layout
 from sim.harness import Throttle, Unpack
 
 __all__ = ["NetworkHarness"]
