@@ -114,7 +114,6 @@ class WindowGenerator(wiring.Component):
         m = Module()
         R, W, C = self.rows, self.width, self.channels
         m.submodules.ring = ring = Memory(shape=8, depth=R * W * C, init=[])
-        wr, rd = ring.write_port(), ring.read_port()
 
         # At a frame's end the reader releases every row up to H, including
         # bottom rows no window reads (floor mode) that the writer may not
@@ -125,9 +124,9 @@ class WindowGenerator(wiring.Component):
         # reader, done with a frame, waits for the writer's unread bottom rows
         frames_ahead = Signal(range(-1, R + 2))
 
-        writer = self._writer(m, wr, rows_free)
+        writer = self._writer(m, ring.write_port(), rows_free)
         reader = self._reader_position()
-        issue = self._output_beat(m, rd, len(wr.addr), reader, writer, frames_ahead)
+        issue = self._output_beat(m, ring.read_port(), reader, writer, frames_ahead)
         released = self._step_reader(m, reader, issue, frame_release)
         next_slot = reader.base_slot + released.slot_step
         m.d.sync += [reader.base_slot.eq(Mux(next_slot >= R, next_slot - R, next_slot)),
@@ -191,7 +190,7 @@ class WindowGenerator(wiring.Component):
         ix = reader.ix0 + reader.kx
         return slot_addr[slot] + ix[:max(1, (W - 1).bit_length())] * C + reader.c
 
-    def _output_beat(self, m: Module, rd, addr_width: int, reader, writer, frames_ahead):
+    def _output_beat(self, m: Module, rd, reader, writer, frames_ahead):
         """Issues a read when the window's receptive field is written and
         ``o`` can advance; the read port's output register is the payload,
         zeroed outside the input (padding).  Returns the issue signal."""
@@ -202,7 +201,7 @@ class WindowGenerator(wiring.Component):
         available = (frames_ahead > 0) | ((frames_ahead == 0) & ((writer.y > r.need_y) |
                                                                   ((writer.y == r.need_y) & (writer.x > r.need_x))))
         in_bounds = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W)
-        addr = self._read_address(reader, addr_width)
+        addr = self._read_address(reader, len(rd.addr))
 
         advance = ~self.o.valid | self.o.ready
         issue = Signal()
