@@ -133,14 +133,24 @@ class HostLink(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        m.submodules.image = image = ImageStore(self.frame_bytes, self.image_ram)
+        feeder = self._feeder(m, image)
+        request = self._request_decoder(m, image)
+        reply = self._reply_encoder()
+        m.d.comb += [self.frame_led.eq(reply.frame_led), self.error_led.eq(reply.error_led)]
+        with m.FSM() as fsm:
+            self._request_states(m, request, feeder)
+            self._reply_header_states(m, request, reply)
+            self._reply_body_states(m, reply)
+            self._reply_trailer_states(m, reply, feeder)
+        m.d.comb += self.busy.eq(~fsm.ongoing("HUNT"))
+        return m
+
+    def _feeder(self, m: Module, image) -> SimpleNamespace:
+        """Image memory -> accelerator, started once per good frame
+        (``start``); ``feeding`` until the last byte is read."""
         N = self.frame_bytes
-        h, w, c = self.in_shape
-
-        m.submodules.image = image = ImageStore(N, self.image_ram)
-        wr = SimpleNamespace(en=image.w_en, addr=image.w_addr, data=image.w_data)
         rd = SimpleNamespace(en=image.r_en, addr=image.r_addr, data=image.r_data)
-
-        # --- feeder: memory -> accelerator, started once per good frame -----
         start = Signal()
         feeding = Signal()
         raddr = Signal(range(N + 1))
@@ -161,8 +171,13 @@ class HostLink(wiring.Component):
                 m.d.sync += feeding.eq(0)
         with m.If(start):
             m.d.sync += [feeding.eq(1), raddr.eq(0)]
+        return SimpleNamespace(start=start, feeding=feeding)
 
-        # --- receive side ----------------------------------------------------
+    def _request_decoder(self, m: Module, image) -> SimpleNamespace:
+        """Receive side: the byte on ``rx``, the frame's length, byte count
+        and running CRC, the inactivity timer, the (registered) image write
+        and the status of the reply to send."""
+        wr = SimpleNamespace(en=image.w_en, addr=image.w_addr, data=image.w_data)
         rx = self.rx
         m.d.comb += rx.ready.eq(1)
         got = rx.valid & ~rx.payload.ferr
@@ -187,128 +202,158 @@ class HostLink(wiring.Component):
         store = Signal()
         m.d.sync += [wr.en.eq(store), wr.addr.eq(count), wr.data.eq(byte)]
         ferr = in_frame & rx.valid & rx.payload.ferr
+        return SimpleNamespace(got=got, byte=byte, ferr=ferr, length=length, count=count, crc=crc,
+                               crc_next=crc_next, status=status, in_frame=in_frame, timed_out=timed_out,
+                               store=store)
 
-        # --- transmit side ---------------------------------------------------
-        tx = self.tx
+    def _reply_encoder(self) -> SimpleNamespace:
+        """Transmit side: the reply's running CRC, the class/byte counters,
+        the best class, the info-reply bytes and the two LEDs."""
+        h, w, c = self.in_shape
         tcrc = Signal(16)
         idx = Signal(range(max(8, self.num_classes + 1)))
         sub = Signal(2)
         best = Signal(8)
         info = Array(Const(v, 8) for v in (h & 0xFF, h >> 8, w & 0xFF, w >> 8, c, self.num_classes))
-
-        def send(value, crc_it=True):
-            m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
-            if crc_it:
-                with m.If(tx.ready):
-                    m.d.sync += tcrc.eq(crc16_update(tcrc, tx.payload))
-            return tx.ready
-
-        def fail(code):
-            m.d.sync += status.eq(code)
-            m.next = "R_SYNC0"
-
         frame_led = Signal()
         error_led = Signal()
-        m.d.comb += [self.frame_led.eq(frame_led), self.error_led.eq(error_led)]
+        return SimpleNamespace(crc=tcrc, idx=idx, sub=sub, best=best, info=info,
+                               frame_led=frame_led, error_led=error_led)
 
-        with m.FSM() as fsm:
-            with m.State("HUNT"):
-                with m.If(got & (byte == SYNC[0])):
-                    m.next = "SYNC1"
-            with m.State("SYNC1"):
-                with m.If(got):
-                    with m.If(byte == SYNC[1]):
-                        m.d.sync += crc.eq(0xFFFF)
-                        m.next = "LEN0"
-                    with m.Elif(byte != SYNC[0]):
-                        m.next = "HUNT"
-            # States inside a frame: framing errors and timeouts abort them.
-            for name in ("LEN0", "LEN1", "DATA", "CRC0", "CRC1"):
-                with m.State(name):
-                    m.d.comb += in_frame.eq(1)
-                    with m.If(ferr):
-                        fail(Status.FRAMING_ERROR)
-                    with m.Elif(timed_out):
-                        fail(Status.TIMEOUT)
-                    with m.Elif(got):
-                        m.d.sync += crc.eq(crc_next)
-                        if name == "LEN0":
-                            m.d.sync += length[:8].eq(byte)
-                            m.next = "LEN1"
-                        elif name == "LEN1":
-                            full = Cat(length[:8], byte)
-                            m.d.sync += [length[8:].eq(byte), count.eq(0)]
-                            with m.If(full == 0):
-                                m.next = "CRC0"
-                            with m.Else():
-                                m.next = "DATA"
-                        elif name == "DATA":
-                            with m.If(length == N):
-                                m.d.comb += store.eq(1)
-                            m.d.sync += count.eq(count + 1)
-                            with m.If(count == length - 1):
-                                m.next = "CRC0"
-                        elif name == "CRC0":
-                            m.next = "CRC1"
-                        else:
-                            with m.If((length != N) & (length != 0)):
-                                fail(Status.BAD_LENGTH)
-                            with m.Elif(crc_next != 0):
-                                fail(Status.BAD_CHECKSUM)
-                            with m.Elif(length == 0):
-                                fail(Status.INFO)
-                            with m.Else():
-                                m.d.comb += start.eq(1)
-                                fail(Status.OK)
-            with m.State("R_SYNC0"):
-                with m.If(send(SYNC[0], crc_it=False)):
-                    m.next = "R_SYNC1"
-            with m.State("R_SYNC1"):
-                with m.If(send(SYNC[1], crc_it=False)):
-                    m.d.sync += tcrc.eq(0xFFFF)
-                    m.next = "R_STATUS"
-            with m.State("R_STATUS"):
-                with m.If(send(status)):
-                    m.d.sync += [idx.eq(0), sub.eq(0)]
-                    with m.If(status == Status.OK):
-                        m.next = "R_NCLS"
-                    with m.Elif(status == Status.INFO):
-                        m.next = "R_INFO"
-                    with m.Else():
-                        m.d.sync += error_led.eq(1)
-                        m.next = "R_CRC0"
-            with m.State("R_INFO"):
-                with m.If(send(info[idx])):
-                    m.d.sync += idx.eq(idx + 1)
-                    with m.If(idx == len(info) - 1):
-                        m.next = "R_CRC0"
-            with m.State("R_NCLS"):
-                with m.If(send(self.num_classes)):
-                    m.next = "R_SUM"
-            with m.State("R_SUM"):
-                ao = self.acc_o
-                with m.If(ao.valid):
-                    with m.If(send(ao.payload.data.as_unsigned().word_select(sub, 8))):
-                        m.d.sync += sub.eq(sub + 1)
-                        with m.If(sub == 3):
-                            m.d.comb += ao.ready.eq(1)
-                            m.d.sync += [idx.eq(idx + 1), best.eq(ao.payload.argmax)]
-                            with m.If(idx == self.num_classes - 1):
-                                m.next = "R_CLASS"
-            with m.State("R_CLASS"):
-                with m.If(send(best)):
-                    m.d.sync += [frame_led.eq(~frame_led), error_led.eq(0)]
-                    m.next = "R_CRC0"
-            with m.State("R_CRC0"):
-                with m.If(send(tcrc[8:], crc_it=False)):
-                    m.next = "R_CRC1"
-            with m.State("R_CRC1"):
-                with m.If(send(tcrc[:8], crc_it=False)):
-                    m.next = "R_DONE"
-            with m.State("R_DONE"):
-                # The accelerator has already consumed the image (its sums
-                # came out), but wait for the feeder explicitly anyway.
-                with m.If(~feeding & ~ai.valid):
+    def _send(self, m: Module, reply, value, crc_it: bool = True):
+        """Offers one reply byte; returns ``tx.ready`` (the byte is taken)."""
+        tx = self.tx
+        m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
+        if crc_it:
+            with m.If(tx.ready):
+                m.d.sync += reply.crc.eq(crc16_update(reply.crc, tx.payload))
+        return tx.ready
+
+    @staticmethod
+    def _answer(m: Module, request, code):
+        """Ends the request: the reply with status ``code`` starts next."""
+        m.d.sync += request.status.eq(code)
+        m.next = "R_SYNC0"
+
+    def _accept_image(self, m: Module, request, feeder):
+        """A good image: start feeding it to the accelerator and answer OK."""
+        m.d.comb += feeder.start.eq(1)
+        self._answer(m, request, Status.OK)
+
+    def _request_states(self, m: Module, request, feeder):
+        """HUNT for ``A5 5A``, then the frame's states; framing errors and
+        timeouts abort a frame."""
+        got, byte = request.got, request.byte
+        with m.State("HUNT"):
+            with m.If(got & (byte == SYNC[0])):
+                m.next = "SYNC1"
+        with m.State("SYNC1"):
+            with m.If(got):
+                with m.If(byte == SYNC[1]):
+                    m.d.sync += request.crc.eq(0xFFFF)
+                    m.next = "LEN0"
+                with m.Elif(byte != SYNC[0]):
                     m.next = "HUNT"
-        m.d.comb += self.busy.eq(~fsm.ongoing("HUNT"))
-        return m
+        for name in ("LEN0", "LEN1", "DATA", "CRC0", "CRC1"):
+            with m.State(name):
+                m.d.comb += request.in_frame.eq(1)
+                with m.If(request.ferr):
+                    self._answer(m, request, Status.FRAMING_ERROR)
+                with m.Elif(request.timed_out):
+                    self._answer(m, request, Status.TIMEOUT)
+                with m.Elif(got):
+                    m.d.sync += request.crc.eq(request.crc_next)
+                    self._frame_byte(m, name, request, feeder)
+
+    def _frame_byte(self, m: Module, state: str, request, feeder):
+        """What a frame byte received in ``state`` does."""
+        N, byte, length, count = self.frame_bytes, request.byte, request.length, request.count
+        if state == "LEN0":
+            m.d.sync += length[:8].eq(byte)
+            m.next = "LEN1"
+        elif state == "LEN1":
+            full = Cat(length[:8], byte)
+            m.d.sync += [length[8:].eq(byte), count.eq(0)]
+            with m.If(full == 0):
+                m.next = "CRC0"
+            with m.Else():
+                m.next = "DATA"
+        elif state == "DATA":
+            with m.If(length == N):
+                m.d.comb += request.store.eq(1)
+            m.d.sync += count.eq(count + 1)
+            with m.If(count == length - 1):
+                m.next = "CRC0"
+        elif state == "CRC0":
+            m.next = "CRC1"
+        else:
+            with m.If((length != N) & (length != 0)):
+                self._answer(m, request, Status.BAD_LENGTH)
+            with m.Elif(request.crc_next != 0):
+                self._answer(m, request, Status.BAD_CHECKSUM)
+            with m.Elif(length == 0):
+                self._answer(m, request, Status.INFO)
+            with m.Else():
+                self._accept_image(m, request, feeder)
+
+    def _reply_header_states(self, m: Module, request, reply):
+        """``A5 5A`` and the status byte, then the body that status calls for."""
+        with m.State("R_SYNC0"):
+            with m.If(self._send(m, reply, SYNC[0], crc_it=False)):
+                m.next = "R_SYNC1"
+        with m.State("R_SYNC1"):
+            with m.If(self._send(m, reply, SYNC[1], crc_it=False)):
+                m.d.sync += reply.crc.eq(0xFFFF)
+                m.next = "R_STATUS"
+        with m.State("R_STATUS"):
+            status = request.status
+            with m.If(self._send(m, reply, status)):
+                m.d.sync += [reply.idx.eq(0), reply.sub.eq(0)]
+                with m.If(status == Status.OK):
+                    m.next = "R_NCLS"
+                with m.Elif(status == Status.INFO):
+                    m.next = "R_INFO"
+                with m.Else():
+                    m.d.sync += reply.error_led.eq(1)
+                    m.next = "R_CRC0"
+
+    def _reply_body_states(self, m: Module, reply):
+        """INFO: the frame geometry.  OK: the class count, every class sum
+        (4 bytes LE, straight from the accelerator) and the best class."""
+        idx, sub = reply.idx, reply.sub
+        with m.State("R_INFO"):
+            with m.If(self._send(m, reply, reply.info[idx])):
+                m.d.sync += idx.eq(idx + 1)
+                with m.If(idx == len(reply.info) - 1):
+                    m.next = "R_CRC0"
+        with m.State("R_NCLS"):
+            with m.If(self._send(m, reply, self.num_classes)):
+                m.next = "R_SUM"
+        with m.State("R_SUM"):
+            ao = self.acc_o
+            with m.If(ao.valid):
+                with m.If(self._send(m, reply, ao.payload.data.as_unsigned().word_select(sub, 8))):
+                    m.d.sync += sub.eq(sub + 1)
+                    with m.If(sub == 3):
+                        m.d.comb += ao.ready.eq(1)
+                        m.d.sync += [idx.eq(idx + 1), reply.best.eq(ao.payload.argmax)]
+                        with m.If(idx == self.num_classes - 1):
+                            m.next = "R_CLASS"
+        with m.State("R_CLASS"):
+            with m.If(self._send(m, reply, reply.best)):
+                m.d.sync += [reply.frame_led.eq(~reply.frame_led), reply.error_led.eq(0)]
+                m.next = "R_CRC0"
+
+    def _reply_trailer_states(self, m: Module, reply, feeder):
+        """The reply's CRC, then back to HUNT once the image is fed."""
+        with m.State("R_CRC0"):
+            with m.If(self._send(m, reply, reply.crc[8:], crc_it=False)):
+                m.next = "R_CRC1"
+        with m.State("R_CRC1"):
+            with m.If(self._send(m, reply, reply.crc[:8], crc_it=False)):
+                m.next = "R_DONE"
+        with m.State("R_DONE"):
+            # The accelerator has already consumed the image (its sums
+            # came out), but wait for the feeder explicitly anyway.
+            with m.If(~feeder.feeding & ~self.acc_i.valid):
+                m.next = "HUNT"

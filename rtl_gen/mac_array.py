@@ -121,15 +121,24 @@ class MacArray(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        K, G, L, A = self.cin, self.groups, self.lanes, self.acc_bits
-
-        # -- ROMs (block RAM initialised in the bitstream) -------------------
-        # word (g*K + k) holds weight[g*L + l, k] in byte l
-        wrows = [[self.weight[g * L + l, k] for l in range(L)] for g in range(G) for k in range(K)]
-        serial = self.requant == "serial" and not self.raw
         # serial is for small devices: keep memories in block RAM even when
         # Yosys would spend LUTs and flip-flops on them (the scarcer resource)
         ram_attrs = {"ram_style": "block"} if self.requant == "serial" else None
+        serial = self.requant == "serial" and not self.raw
+        roms = self._constant_roms(m, ram_attrs, with_mult=not serial and not self.raw)
+        pixels = self._pixel_buffer(m, ram_attrs)
+        output = _SerialRequantOutput(self) if serial else _FifoOutput(self, m)
+        issue = self._issue(m, pixels, roms, output)
+        acc = self._multiply_accumulate(m, pixels, roms, issue)
+        output.build(m, acc, roms)
+        return m
+
+    def _constant_roms(self, m: Module, ram_attrs, with_mult: bool) -> SimpleNamespace:
+        """Read ports of the weight, bias and (parallel requant) multiplier
+        tables, block RAM initialised in the bitstream."""
+        K, G, L = self.cin, self.groups, self.lanes
+        # word (g*K + k) holds weight[g*L + l, k] in byte l
+        wrows = [[self.weight[g * L + l, k] for l in range(L)] for g in range(G) for k in range(K)]
         m.submodules.wrom = wrom = Memory(shape=unsigned(8 * L), depth=max(2, G * K), init=pack_words(wrows, 8),
                                           attrs=ram_attrs)
         w_rd = wrom.read_port()
@@ -142,19 +151,24 @@ class MacArray(wiring.Component):
             m.submodules.brom = brom = Memory(shape=unsigned(32 * L), depth=max(2, G),
                                               init=pack_words(self.bias.reshape(G, L), 32))
             b_rd = brom.read_port()
-        if not serial and not self.raw:
+        m_rd = None
+        if with_mult:
             m.submodules.mrom = mrom = Memory(shape=unsigned(16 * L), depth=max(2, G),
                                               init=pack_words(self.m.reshape(G, L), 16))
             m_rd = mrom.read_port()
+        return SimpleNamespace(weight=w_rd, bias=b_rd, mult=m_rd)
 
-        # -- input: ping-pong pixel buffer ----------------------------------
+    def _pixel_buffer(self, m: Module, ram_attrs) -> SimpleNamespace:
+        """Input side: the ping-pong buffer of two pixels, each bank with its
+        full flag and the pixel's first/last; ``i.ready`` while the bank being
+        written is empty."""
+        K, P, O = self.cin, self.period, self.offset
         m.submodules.xbuf = xbuf = Memory(shape=unsigned(8), depth=2 * K, init=[], attrs=ram_attrs)
         x_wr, x_rd = xbuf.write_port(), xbuf.read_port()
         full = [Signal(name=f"full{b}") for b in range(2)]
         pix_first = [Signal(name=f"pix_first{b}") for b in range(2)]
         pix_last = [Signal(name=f"pix_last{b}") for b in range(2)]
         wbank = Signal()
-        P, O = self.period, self.offset
         wk = Signal(range(max(2, P)))
         m.d.comb += self.i.ready.eq(Mux(wbank, full[1], full[0]) == 0)
         with m.If(self.i.valid & self.i.ready):
@@ -171,29 +185,25 @@ class MacArray(wiring.Component):
                 m.d.sync += [wk.eq(0), wbank.eq(~wbank)]
             with m.Else():
                 m.d.sync += wk.eq(wk + 1)
+        return SimpleNamespace(read=x_rd, full=full, first=pix_first, last=pix_last)
 
-        # -- output slots and their credit counter ----------------------------
-        # parallel/raw: FIFO words.  serial: two results in flight (one
-        # accumulating or in `fin`, one in the requantiser), so `fin` is
-        # always free when a group completes.
-        B = 32 if self.raw else 8                # bits of one output value
-        slots = 2 if serial else self.fifo_depth
-        if not serial:
-            m.submodules.fifo = fifo = SyncFIFOBuffered(width=B * L + 2, depth=self.fifo_depth)
-        space = Signal(range(max(2, slots + 1)), init=slots)
-
-        # -- issue: (bank, group, k) --------------------------------------------
+    def _issue(self, m: Module, pixels, roms, output) -> SimpleNamespace:
+        """Walks (bank, group, k) over full banks, starting a group only with
+        a free output slot (credit counter), and frees a bank after its last
+        group."""
+        K, G = self.cin, self.groups
+        space = Signal(range(max(2, output.slots + 1)), init=output.slots)
         rbank = Signal()
         g = Signal(range(max(2, G)))
         k = Signal(range(max(2, K)))
         waddr = Signal(range(max(2, G * K)))
+        full = pixels.full
         rfull = Mux(rbank, full[1], full[0])
         issue = Signal()
         m.d.comb += issue.eq(rfull & ((k != 0) | (space != 0)))
         take = issue & (k == 0)
-        give = (self.o.valid & self.o.ready) if serial else (fifo.r_en & fifo.r_rdy)
-        m.d.sync += space.eq(space - take + give)
-        m.d.comb += [x_rd.addr.eq(Mux(rbank, K + k, k)), w_rd.addr.eq(waddr)]
+        m.d.sync += space.eq(space - take + output.slot_freed)
+        m.d.comb += [pixels.read.addr.eq(Mux(rbank, K + k, k)), roms.weight.addr.eq(waddr)]
         with m.If(issue):
             with m.If(k == K - 1):
                 m.d.sync += k.eq(0)
@@ -206,14 +216,21 @@ class MacArray(wiring.Component):
                     m.d.sync += [g.eq(g + 1), waddr.eq(waddr + 1)]
             with m.Else():
                 m.d.sync += [k.eq(k + 1), waddr.eq(waddr + 1)]
+        return SimpleNamespace(valid=issue, bank=rbank, group=g, k=k)
 
+    def _multiply_accumulate(self, m: Module, pixels, roms, issue) -> SimpleNamespace:
+        """Stages 1-3 behind the issue: buffer/ROM data arrive, registered
+        products (SB_MAC16 shape), accumulation; a finished group is copied
+        to ``fin``."""
+        K, G, L, A = self.cin, self.groups, self.lanes, self.acc_bits
+        g, k, rbank = issue.group, issue.k, issue.bank
         # -- stage 1: buffer/ROM data arrive ----------------------------------
         v1, k0_1, kl_1, f1, l1 = (Signal(name=n) for n in ("v1", "k0_1", "kl_1", "f1", "l1"))
         g1 = Signal(range(max(2, G)))
-        m.d.sync += [v1.eq(issue), k0_1.eq(k == 0), kl_1.eq(k == K - 1), g1.eq(g),
-                     f1.eq(Mux(rbank, pix_first[1], pix_first[0]) & (g == 0)),
-                     l1.eq(Mux(rbank, pix_last[1], pix_last[0]) & (g == G - 1))]
-        m.d.comb += b_rd.addr.eq(g1)
+        m.d.sync += [v1.eq(issue.valid), k0_1.eq(k == 0), kl_1.eq(k == K - 1), g1.eq(g),
+                     f1.eq(Mux(rbank, pixels.first[1], pixels.first[0]) & (g == 0)),
+                     l1.eq(Mux(rbank, pixels.last[1], pixels.last[0]) & (g == G - 1))]
+        m.d.comb += roms.bias.addr.eq(g1)
 
         # -- stage 2: registered products (SB_MAC16 shape) ---------------------
         prod = [Signal(signed(17), name=f"prod{l}") for l in range(L)]
@@ -221,9 +238,9 @@ class MacArray(wiring.Component):
         g2 = Signal(range(max(2, G)))
         m.d.sync += [v2.eq(v1), k0_2.eq(k0_1), kl_2.eq(kl_1), f2.eq(f1), l2.eq(l1), g2.eq(g1)]
         for l in range(L):
-            m.d.sync += prod[l].eq(w_rd.data[8 * l:8 * l + 8].as_signed() * x_rd.data)
-        if not serial and not self.raw:
-            m.d.comb += m_rd.addr.eq(g2)
+            m.d.sync += prod[l].eq(roms.weight.data[8 * l:8 * l + 8].as_signed() * pixels.read.data)
+        if roms.mult is not None:
+            m.d.comb += roms.mult.addr.eq(g2)
 
         # -- stage 3: accumulate; a finished group is copied to `fin` ---------
         acc = [Signal(signed(A), name=f"acc{l}") for l in range(L)]
@@ -231,56 +248,95 @@ class MacArray(wiring.Component):
         vf, ff, lf = Signal(), Signal(), Signal()
         m.d.sync += [vf.eq(v2 & kl_2), ff.eq(f2), lf.eq(l2)]
         for l in range(L):
-            bias_l = b_rd.data[32 * l:32 * l + 32].as_signed()
+            bias_l = roms.bias.data[32 * l:32 * l + 32].as_signed()
             total = Mux(k0_2, bias_l, acc[l]) + prod[l]
             with m.If(v2):
                 m.d.sync += acc[l].eq(total)
                 with m.If(kl_2):
                     m.d.sync += fin[l].eq(total)
+        # finishing/first/last: a group completes now and loads `fin`;
+        # fin_loaded/fin_first/fin_last: the same a cycle later, beside `fin`
+        return SimpleNamespace(fin=fin, finishing=v2 & kl_2, first=f2, last=l2,
+                               fin_loaded=vf, fin_first=ff, fin_last=lf)
 
-        if serial:
-            fin_valid, fin_first, fin_last = Signal(), Signal(), Signal()
-            m.submodules.requant = rq = SerialRequant(self.m, self.shift, A)
-            m.d.comb += [rq.i.valid.eq(fin_valid), rq.i.payload.data.eq(fin[0]),
-                         rq.i.payload.first.eq(fin_first), rq.i.payload.last.eq(fin_last)]
-            with m.If(rq.i.ready):
-                m.d.sync += fin_valid.eq(0)
-            with m.If(v2 & kl_2):
-                m.d.sync += [fin_valid.eq(1), fin_first.eq(f2), fin_last.eq(l2)]
-            wiring.connect(m, rq.o, wiring.flipped(self.o))
-            return m
 
-        # -- stages 4-5: requantise each lane ----------------------------------
+class _SerialRequantOutput:
+    """``requant="serial"``: the finished accumulator goes straight to a
+    ``SerialRequant``.  Two output slots: one result accumulating or in
+    ``fin``, one in the requantiser, so ``fin`` is always free when a group
+    completes; a slot is freed by each output handshake."""
+
+    def __init__(self, mac: MacArray):
+        self.mac = mac
+        self.slots = 2
+        self.slot_freed = mac.o.valid & mac.o.ready
+
+    def build(self, m: Module, acc, roms):
+        mac = self.mac
+        fin_valid, fin_first, fin_last = Signal(), Signal(), Signal()
+        m.submodules.requant = rq = SerialRequant(mac.m, mac.shift, mac.acc_bits)
+        m.d.comb += [rq.i.valid.eq(fin_valid), rq.i.payload.data.eq(acc.fin[0]),
+                     rq.i.payload.first.eq(fin_first), rq.i.payload.last.eq(fin_last)]
+        with m.If(rq.i.ready):
+            m.d.sync += fin_valid.eq(0)
+        with m.If(acc.finishing):
+            m.d.sync += [fin_valid.eq(1), fin_first.eq(acc.first), fin_last.eq(acc.last)]
+        wiring.connect(m, rq.o, wiring.flipped(mac.o))
+
+
+class _FifoOutput:
+    """``requant="parallel"`` (and ``raw``): each lane is requantised (stages
+    4-5) into one FIFO word of ``lanes`` results, which a serialiser sends
+    one beat per lane.  One output slot per FIFO word, freed when the
+    serialiser takes the word."""
+
+    def __init__(self, mac: MacArray, m: Module):
+        self.mac = mac
+        self.bits = 32 if mac.raw else 8                # bits of one output value
+        self.slots = mac.fifo_depth
+        m.submodules.fifo = self.fifo = SyncFIFOBuffered(width=self.bits * mac.lanes + 2, depth=mac.fifo_depth)
+        self.slot_freed = self.fifo.r_en & self.fifo.r_rdy
+
+    def build(self, m: Module, acc, roms):
+        self._requantise(m, acc, roms)
+        self._serialise(m)
+
+    def _requantise(self, m: Module, acc, roms):
+        """Stages 4-5: every lane's result, with the group's first/last,
+        into one FIFO word."""
+        mac, fifo = self.mac, self.fifo
         vr, fr, lr = Signal(), Signal(), Signal()
-        m.d.sync += [vr.eq(vf), fr.eq(ff), lr.eq(lf)]
+        m.d.sync += [vr.eq(acc.fin_loaded), fr.eq(acc.fin_first), lr.eq(acc.fin_last)]
         ys = []
-        for l in range(L):
-            if self.raw:            # the int32 accumulator itself, delayed like a requant lane
+        for l in range(mac.lanes):
+            if mac.raw:            # the int32 accumulator itself, delayed like a requant lane
                 y = Signal(signed(32), name=f"raw{l}")
-                m.d.sync += y.eq(fin[l])
+                m.d.sync += y.eq(acc.fin[l])
                 ys.append(y)
             else:
-                ys.append(_requant_lane(m, fin[l], m_rd.data[16 * l:16 * l + 16], self.shift, A, l))
+                ys.append(_requant_lane(m, acc.fin[l], roms.mult.data[16 * l:16 * l + 16], mac.shift,
+                                        mac.acc_bits, l))
         m.d.comb += [fifo.w_en.eq(vr), fifo.w_data.eq(Cat(*ys, fr, lr))]
 
-        # -- serialiser: one FIFO word -> L beats ------------------------------
+    def _serialise(self, m: Module):
+        """One FIFO word -> ``lanes`` beats on ``o``."""
+        B, L, fifo, o = self.bits, self.mac.lanes, self.fifo, self.mac.o
         cur = Signal(B * L + 2)
         have = Signal()
         idx = Signal(range(max(2, L)))
-        data_out = self.o.payload.data if self.raw else self.o.payload.data[0]
-        m.d.comb += [self.o.valid.eq(have),
+        data_out = o.payload.data if self.mac.raw else o.payload.data[0]
+        m.d.comb += [o.valid.eq(have),
                      data_out.eq(cur.word_select(idx, B)),
-                     self.o.payload.first.eq(cur[B * L] & (idx == 0)),
-                     self.o.payload.last.eq(cur[B * L + 1] & (idx == L - 1))]
-        with m.If(~have | (self.o.ready & (idx == L - 1))):
+                     o.payload.first.eq(cur[B * L] & (idx == 0)),
+                     o.payload.last.eq(cur[B * L + 1] & (idx == L - 1))]
+        with m.If(~have | (o.ready & (idx == L - 1))):
             m.d.comb += fifo.r_en.eq(1)
             with m.If(fifo.r_rdy):
                 m.d.sync += [cur.eq(fifo.r_data), have.eq(1), idx.eq(0)]
             with m.Else():
                 m.d.sync += have.eq(0)
-        with m.Elif(self.o.ready):
+        with m.Elif(o.ready):
             m.d.sync += idx.eq(idx + 1)
-        return m
 
 
 def _requant_lane(m: Module, fin, mult, shift: int, acc_bits: int, lane: int):

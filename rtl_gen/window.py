@@ -32,6 +32,9 @@ depends on registers only (free-row credit, write position), never on
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -53,6 +56,33 @@ def output_size(size: int, kernel: int, stride: int, padding: int, ceil: bool = 
 
 def _clamp_int(v: int, hi: int) -> int:
     return min(max(v, 0), hi)
+
+
+def _clamp(v, hi: int):
+    """``_clamp_int`` in hardware."""
+    return Mux(v < 0, 0, Mux(v > hi, hi, v))
+
+
+@dataclass(frozen=True)
+class _ReaderPosition:
+    """The reader's counters: output pixel (oy, ox), tap (ky, kx), channel c,
+    and registers that are functions of iy0/ix0 only.
+
+    Those are updated together with iy0/ix0: the clamps and adders then stay
+    off the path from ``available`` to every counter's enable (the design's
+    critical path)."""
+    oy: Signal
+    ox: Signal
+    ky: Signal
+    kx: Signal
+    c: Signal
+    iy0: Signal             # oy*s - p
+    ix0: Signal             # ox*s - p
+    base_slot: Signal       # ring slot of row max(iy0, 0)
+    need_y: Signal          # last row this pixel reads
+    need_x: Signal          # last column this pixel reads
+    row_release: Signal     # rows freed when this row of windows is done
+    top_skip: Signal        # iy0 - clamp(iy0, H)
 
 
 class WindowGenerator(wiring.Component):
@@ -82,23 +112,32 @@ class WindowGenerator(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        C, H, W, k, s, p, R = (self.channels, self.height, self.width, self.kernel, self.stride,
-                               self.padding, self.rows)
-        OH, OW = self.out_height, self.out_width
+        R, W, C = self.rows, self.width, self.channels
         m.submodules.ring = ring = Memory(shape=8, depth=R * W * C, init=[])
-        wr, rd = ring.write_port(), ring.read_port()
 
         # At a frame's end the reader releases every row up to H, including
         # bottom rows no window reads (floor mode) that the writer may not
         # have written yet: the credit can exceed R until it writes them.
-        last_min_row = _clamp_int((OH - 1) * s - p, H)
-        frame_release = H - last_min_row
+        frame_release = self.height - _clamp_int((self.out_height - 1) * self.stride - self.padding, self.height)
         rows_free = Signal(range(R + frame_release + 1), init=R)
         # frames the writer has finished and the reader has not; -1 while the
         # reader, done with a frame, waits for the writer's unread bottom rows
         frames_ahead = Signal(range(-1, R + 2))
 
-        # -- writer: the ring is filled sequentially, a row = W*C bytes ---------
+        writer = self._writer(m, ring.write_port(), rows_free)
+        reader = self._reader_position()
+        issue = self._output_beat(m, ring.read_port(), reader, writer, frames_ahead)
+        released = self._step_reader(m, reader, issue, frame_release)
+        next_slot = reader.base_slot + released.slot_step
+        m.d.sync += [reader.base_slot.eq(Mux(next_slot >= R, next_slot - R, next_slot)),
+                     rows_free.eq(rows_free + released.rows - writer.take_row),
+                     frames_ahead.eq(frames_ahead + writer.frame_written - released.frame)]
+        return m
+
+    def _writer(self, m: Module, wr, rows_free) -> SimpleNamespace:
+        """The ring is filled sequentially, a row = W*C bytes; a row is taken
+        from the free-row credit when its first byte is accepted."""
+        C, H, W, R = self.channels, self.height, self.width, self.rows
         wptr = Signal(range(max(2, R * W * C)))
         wc, wx, wy = Signal(range(max(2, C))), Signal(range(max(2, W))), Signal(range(max(2, H)))
         row_start = (wx == 0) & (wc == 0)
@@ -123,33 +162,46 @@ class WindowGenerator(wiring.Component):
                     m.d.sync += wx.eq(wx + 1)
             with m.Else():
                 m.d.sync += wc.eq(wc + 1)
+        return SimpleNamespace(x=wx, y=wy, take_row=take_row, frame_written=frame_written)
 
-        # -- reader: (oy, ox, ky, kx, c) -----------------------------------------
+    def _reader_position(self) -> _ReaderPosition:
+        """The reader's counters, all at the start of a frame."""
+        C, H, W, k, s, p = (self.channels, self.height, self.width, self.kernel, self.stride, self.padding)
+        OH, OW = self.out_height, self.out_width
         oy, ox = Signal(range(max(2, OH))), Signal(range(max(2, OW)))
         ky, kx, c = Signal(range(max(2, k))), Signal(range(max(2, k))), Signal(range(max(2, C)))
         coord = signed(max(H, W, s * max(OH, OW) + k).bit_length() + 2)
         iy0 = Signal(coord, init=-p)          # oy*s - p
         ix0 = Signal(coord, init=-p)          # ox*s - p
-        base_slot = Signal(range(max(2, R)))          # ring slot of row max(iy0, 0)
-        iy, ix = iy0 + ky, ix0 + kx
-
-        def clamp(v, hi):
-            return Mux(v < 0, 0, Mux(v > hi, hi, v))
-
-        # Functions of iy0/ix0 only, kept in registers updated together with
-        # iy0/ix0: the clamps and adders then stay off the path from
-        # ``available`` to every counter's enable (the design's critical path).
-        need_y = Signal(range(H), init=_clamp_int(-p + k - 1, H - 1))       # last row this pixel reads
-        need_x = Signal(range(W), init=_clamp_int(-p + k - 1, W - 1))       # last column this pixel reads
+        base_slot = Signal(range(max(2, self.rows)))          # ring slot of row max(iy0, 0)
+        need_y = Signal(range(H), init=_clamp_int(-p + k - 1, H - 1))
+        need_x = Signal(range(W), init=_clamp_int(-p + k - 1, W - 1))
         row_release = Signal(range(H + 1), init=_clamp_int(-p + s, H) - _clamp_int(-p, H))
-        top_skip = Signal(coord, init=-p - _clamp_int(-p, H))                 # iy0 - clamp(iy0, H)
-        available = (frames_ahead > 0) | ((frames_ahead == 0) & ((wy > need_y) | ((wy == need_y) & (wx > need_x))))
-        in_bounds = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W)
-        row_off = base_slot + (ky + top_skip)[:max(1, (k - 1).bit_length())]     # iy - clamp(iy0, H)
+        top_skip = Signal(coord, init=-p - _clamp_int(-p, H))
+        return _ReaderPosition(oy, ox, ky, kx, c, iy0, ix0, base_slot, need_y, need_x, row_release, top_skip)
+
+    def _read_address(self, reader, addr_width: int):
+        """Ring address of the byte at (iy0 + ky, ix0 + kx, c)."""
+        C, W, k, R = self.channels, self.width, self.kernel, self.rows
+        row_off = reader.base_slot + (reader.ky + reader.top_skip)[:max(1, (k - 1).bit_length())]  # iy - clamp(iy0, H)
         slot = Mux(row_off >= R, row_off - R, row_off)
         # a table of the R row starts is one LUT level; slot * (W*C) was an adder tree
-        slot_addr = Array(Const(r * W * C, len(wr.addr)) for r in range(R))
-        addr = slot_addr[slot] + ix[:max(1, (W - 1).bit_length())] * C + c
+        slot_addr = Array(Const(row * W * C, addr_width) for row in range(R))
+        ix = reader.ix0 + reader.kx
+        return slot_addr[slot] + ix[:max(1, (W - 1).bit_length())] * C + reader.c
+
+    def _output_beat(self, m: Module, rd, reader, writer, frames_ahead):
+        """Issues a read when the window's receptive field is written and
+        ``o`` can advance; the read port's output register is the payload,
+        zeroed outside the input (padding).  Returns the issue signal."""
+        C, H, W, k = self.channels, self.height, self.width, self.kernel
+        OH, OW = self.out_height, self.out_width
+        r = reader
+        iy, ix = r.iy0 + r.ky, r.ix0 + r.kx
+        available = (frames_ahead > 0) | ((frames_ahead == 0) & ((writer.y > r.need_y) |
+                                                                  ((writer.y == r.need_y) & (writer.x > r.need_x))))
+        in_bounds = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W)
+        addr = self._read_address(reader, len(rd.addr))
 
         advance = ~self.o.valid | self.o.ready
         issue = Signal()
@@ -161,12 +213,23 @@ class WindowGenerator(wiring.Component):
                      self.o.payload.first.eq(first), self.o.payload.last.eq(last)]
         with m.If(advance):
             m.d.sync += self.o.valid.eq(available)
-        pixel_done = (c == C - 1) & (kx == k - 1) & (ky == k - 1)
+        pixel_done = (r.c == C - 1) & (r.kx == k - 1) & (r.ky == k - 1)
         with m.If(issue):
             m.d.sync += [inb.eq(in_bounds),
-                         first.eq((oy == 0) & (ox == 0) & (ky == 0) & (kx == 0) & (c == 0)),
-                         last.eq((oy == OH - 1) & (ox == OW - 1) & pixel_done)]
+                         first.eq((r.oy == 0) & (r.ox == 0) & (r.ky == 0) & (r.kx == 0) & (r.c == 0)),
+                         last.eq((r.oy == OH - 1) & (r.ox == OW - 1) & pixel_done)]
+        return issue
 
+    def _step_reader(self, m: Module, reader, issue, frame_release: int) -> SimpleNamespace:
+        """Steps (oy, ox, ky, kx, c) per issued beat and the registers that
+        follow iy0/ix0; returns the rows released (to the credit) and the
+        ring slots the window's base moves by, and the frame-read pulse."""
+        C, H, W, k, s, p, R = (self.channels, self.height, self.width, self.kernel, self.stride,
+                               self.padding, self.rows)
+        OH, OW = self.out_height, self.out_width
+        oy, ox, ky, kx, c = reader.oy, reader.ox, reader.ky, reader.kx, reader.c
+        iy0, ix0, need_y, need_x = reader.iy0, reader.ix0, reader.need_y, reader.need_x
+        row_release, top_skip = reader.row_release, reader.top_skip
         release = Signal(range(max(2, R + 1, frame_release + 1)))
         slot_step = Signal(range(max(2, R + 1)))      # release modulo the ring (<= R: one subtraction)
         frame_read = Signal()
@@ -187,22 +250,17 @@ class WindowGenerator(wiring.Component):
                                              frame_read.eq(1)]
                             with m.Else():
                                 m.d.sync += [oy.eq(oy + 1), iy0.eq(iy0 + s),
-                                             need_y.eq(clamp(iy0 + (s + k - 1), H - 1)),
-                                             row_release.eq(clamp(iy0 + 2 * s, H) - clamp(iy0 + s, H)),
-                                             top_skip.eq(iy0 + s - clamp(iy0 + s, H))]
+                                             need_y.eq(_clamp(iy0 + (s + k - 1), H - 1)),
+                                             row_release.eq(_clamp(iy0 + 2 * s, H) - _clamp(iy0 + s, H)),
+                                             top_skip.eq(iy0 + s - _clamp(iy0 + s, H))]
                                 m.d.comb += [release.eq(row_release), slot_step.eq(row_release)]   # <= s <= R
                         with m.Else():
                             m.d.sync += [ox.eq(ox + 1), ix0.eq(ix0 + s),
-                                         need_x.eq(clamp(ix0 + (s + k - 1), W - 1))]
+                                         need_x.eq(_clamp(ix0 + (s + k - 1), W - 1))]
                     with m.Else():
                         m.d.sync += ky.eq(ky + 1)
                 with m.Else():
                     m.d.sync += kx.eq(kx + 1)
             with m.Else():
                 m.d.sync += c.eq(c + 1)
-
-        next_slot = base_slot + slot_step
-        m.d.sync += [base_slot.eq(Mux(next_slot >= R, next_slot - R, next_slot)),
-                     rows_free.eq(rows_free + release - take_row),
-                     frames_ahead.eq(frames_ahead + frame_written - frame_read)]
-        return m
+        return SimpleNamespace(rows=release, slot_step=slot_step, frame=frame_read)
