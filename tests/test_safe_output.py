@@ -91,7 +91,7 @@ def test_current_folder_and_its_parents_are_refused(tmp_path, monkeypatch):
 
 
 def test_project_folder_and_its_parents_are_refused(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir("/")          # not below the project's parent, wherever the clone is
     _refused(PROJECT_ROOT, "is the project folder")
     _refused(PROJECT_ROOT.parent, "is a parent of the project folder")
 
