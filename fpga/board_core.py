@@ -8,6 +8,7 @@ the simulated design and the one on the board are the same logic.
 from __future__ import annotations
 
 import math
+from dataclasses import KW_ONLY, dataclass
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
@@ -15,8 +16,9 @@ from amaranth.lib.wiring import In, Out
 
 from fpga.link import HostLink
 from fpga.uart import MIN_DIVISOR, UARTRx, UARTTx
+from rtl_gen.params import ParamsFirst
 
-__all__ = ["BoardCore", "DEFAULT_BAUD", "LINK_TIMEOUT_S", "check_baud", "uart_divisor"]
+__all__ = ["BoardCore", "BoardCoreParams", "DEFAULT_BAUD", "LINK_TIMEOUT_S", "check_baud", "uart_divisor"]
 
 DEFAULT_BAUD = 1_000_000
 # HostLink answers TIMEOUT when a frame's next byte is this late (docs/host-link.md)
@@ -80,7 +82,23 @@ def check_link(accelerator, clock_hz: float | None, baud: int, timeout_s: float 
     check_baud(clock_hz, baud, timeout_s)
 
 
-class BoardCore(wiring.Component):
+@dataclass(frozen=True, eq=False)
+class BoardCoreParams:
+    """The ``accelerator`` (see ``BoardCore``), the ``sync`` ``clock_hz``,
+    the ``baud`` rate, the link's inter-byte ``timeout_s`` and its
+    ``image_ram`` kind."""
+    accelerator: object
+    _: KW_ONLY
+    clock_hz: float
+    baud: int = DEFAULT_BAUD
+    timeout_s: float = LINK_TIMEOUT_S
+    image_ram: str = "block"
+
+    def __post_init__(self):
+        check_link(self.accelerator, self.clock_hz, self.baud, self.timeout_s)     # fail early, before elaboration
+
+
+class BoardCore(wiring.Component, metaclass=ParamsFirst):
     """Accelerator + UART host link (``docs/host-link.md``) on plain pins.
 
     ``accelerator``: any component with ``i`` (``rtl_gen.stream.Signature(1)``),
@@ -97,13 +115,11 @@ class BoardCore(wiring.Component):
     (one request at a time; 10 bit-times per byte each way).
     """
 
-    def __init__(self, accelerator, *, clock_hz: float, baud: int = DEFAULT_BAUD, timeout_s: float = LINK_TIMEOUT_S,
-                 image_ram: str = "block"):
-        try:
-            check_link(accelerator, clock_hz, baud, timeout_s)     # fail early, before elaboration
-        except ValueError:
-            self._MustUse__silence = True
-            raise
+    Params = BoardCoreParams
+
+    def __init__(self, params: BoardCoreParams):
+        accelerator, clock_hz, baud = params.accelerator, params.clock_hz, params.baud
+        timeout_s, image_ram = params.timeout_s, params.image_ram
         self.divisor = uart_divisor(clock_hz, baud)
         self.accelerator = accelerator
         self.clock_hz, self.baud, self.timeout_s, self.image_ram = clock_hz, baud, timeout_s, image_ram

@@ -21,27 +21,42 @@ Simulation of the SPRAM kind needs a model of ``SB_SPRAM256KA``
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import ClockSignal, Instance, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["ImageStore", "KINDS", "SPRAM_BYTES"]
+from rtl_gen.params import ParamsFirst
+
+__all__ = ["ImageStore", "ImageStoreParams", "KINDS", "SPRAM_BYTES"]
 
 KINDS = ("block", "spram")
 SPRAM_BYTES = 16384          # one byte per 16-bit word: simple, and 16K covers any link image
 
 
-class ImageStore(wiring.Component):
-    def __init__(self, depth: int, kind: str = "block"):
-        if kind not in KINDS:
-            self._MustUse__silence = True
-            raise ValueError(f"image_ram must be one of {', '.join(map(repr, KINDS))}, got {kind!r}")
-        if kind == "spram" and depth > SPRAM_BYTES:
-            self._MustUse__silence = True
-            raise ValueError(f"an SPRAM image buffer holds at most {SPRAM_BYTES} bytes, the image needs {depth}")
-        self.depth, self.kind = depth, kind
-        a = range(max(2, depth))
+@dataclass(frozen=True)
+class ImageStoreParams:
+    """``depth`` bytes in a ``kind`` of ``KINDS`` (an SPRAM holds at most
+    ``SPRAM_BYTES``)."""
+    depth: int
+    kind: str = "block"
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"image_ram must be one of {', '.join(map(repr, KINDS))}, got {self.kind!r}")
+        if self.kind == "spram" and self.depth > SPRAM_BYTES:
+            raise ValueError(f"an SPRAM image buffer holds at most {SPRAM_BYTES} bytes, the image needs {self.depth}")
+
+
+class ImageStore(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``ImageStoreParams``."""
+    Params = ImageStoreParams
+
+    def __init__(self, params: ImageStoreParams):
+        self.depth, self.kind = params.depth, params.kind
+        a = range(max(2, self.depth))
         super().__init__({"w_en": In(1), "w_addr": In(a), "w_data": In(8),
                           "r_en": In(1), "r_addr": In(a), "r_data": Out(8)})
 

@@ -20,6 +20,7 @@ microseconds) -- nothing next to the UART time.
 """
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass
 from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -27,12 +28,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from fpga.protocol import SYNC, Status  # one definition of the wire constants, shared with the host
-from fpga.image_store import KINDS as IMAGE_KINDS
-from fpga.image_store import SPRAM_BYTES, ImageStore
+from fpga.image_store import ImageStore, ImageStoreParams
 from fpga.uart import rx_layout
 from rtl_gen import stream as tstream
+from rtl_gen.params import ParamsFirst
 
-__all__ = ["HostLink", "Status", "SYNC", "result_layout", "crc16_update"]
+__all__ = ["HostLink", "LinkParams", "Status", "SYNC", "result_layout", "crc16_update"]
 
 
 def result_layout(argmax_bits: int = 8) -> data.StructLayout:
@@ -55,7 +56,45 @@ def crc16_update(crc, byte):
     return c[:16]
 
 
-class HostLink(wiring.Component):
+@dataclass(frozen=True)
+class LinkParams:
+    """``HostLink``'s parameters: the image ``in_shape`` (H, W, C; H, W <=
+    65535, C <= 255, H*W*C <= 65535), ``num_classes`` 1..255, the
+    accelerator's ``result_shape`` (a ``result_layout``-like StructLayout;
+    None: ``result_layout(8)``), ``timeout_cycles`` >= 16 and the
+    ``image_ram`` kind (``fpga.image_store.KINDS``).  ``in_shape`` is stored
+    as a tuple of ints."""
+    in_shape: tuple
+    num_classes: int
+    _: KW_ONLY
+    result_shape: data.StructLayout | None = None
+    timeout_cycles: int = 600_000
+    image_ram: str = "block"
+
+    def __post_init__(self):
+        try:
+            h, w, c = (int(v) for v in self.in_shape)
+        except (TypeError, ValueError):
+            h = w = c = 0
+        if min(h, w, c) < 1 or h > 0xFFFF or w > 0xFFFF or c > 0xFF or h * w * c > 0xFFFF:
+            raise ValueError(f"in_shape must be (H, W, C) with H, W <= 65535, C <= 255, H*W*C <= 65535; "
+                             f"got {self.in_shape!r}")
+        if not isinstance(self.num_classes, int) or not 1 <= self.num_classes <= 255:
+            raise ValueError(f"num_classes must be an integer in 1..255, got {self.num_classes!r}")
+        if not isinstance(self.timeout_cycles, int) or self.timeout_cycles < 16:
+            raise ValueError(f"timeout_cycles must be an integer >= 16, got {self.timeout_cycles!r}")
+        ImageStoreParams(h * w * c, self.image_ram)          # the image buffer's own checks
+        shape = result_layout(8) if self.result_shape is None else self.result_shape
+        fields = dict(shape) if isinstance(shape, data.StructLayout) else {}
+        if set(fields) != {"data", "argmax", "first", "last"}:
+            raise ValueError(f"result_shape must be a StructLayout with data, argmax, first, last; got {shape!r}")
+        if fields["data"].shape.width != 32 or fields["argmax"].shape.width > 8:
+            raise ValueError("result_shape needs a 32-bit data field and an argmax of at most 8 bits")
+        object.__setattr__(self, "in_shape", (h, w, c))
+        object.__setattr__(self, "result_shape", shape)
+
+
+class HostLink(wiring.Component, metaclass=ParamsFirst):
     """Receives framed images from a UART, runs them through the accelerator
     and answers with the class and per-class sums (``docs/host-link.md``).
 
@@ -87,45 +126,19 @@ class HostLink(wiring.Component):
     the accelerator's output, not buffered).
     """
 
-    def __init__(self, in_shape, num_classes: int, *, result_shape=None, timeout_cycles: int = 600_000,
-                 image_ram: str = "block"):
-        try:
-            h, w, c = (int(v) for v in in_shape)
-        except (TypeError, ValueError):
-            h = w = c = 0
-        problem = None
-        if min(h, w, c) < 1 or h > 0xFFFF or w > 0xFFFF or c > 0xFF or h * w * c > 0xFFFF:
-            problem = f"in_shape must be (H, W, C) with H, W <= 65535, C <= 255, H*W*C <= 65535; got {in_shape!r}"
-        elif not isinstance(num_classes, int) or not 1 <= num_classes <= 255:
-            problem = f"num_classes must be an integer in 1..255, got {num_classes!r}"
-        elif not isinstance(timeout_cycles, int) or timeout_cycles < 16:
-            problem = f"timeout_cycles must be an integer >= 16, got {timeout_cycles!r}"
-        elif image_ram not in IMAGE_KINDS:
-            problem = f"image_ram must be one of {', '.join(map(repr, IMAGE_KINDS))}, got {image_ram!r}"
-        elif image_ram == "spram" and h * w * c > SPRAM_BYTES:
-            problem = f"an SPRAM image buffer holds at most {SPRAM_BYTES} bytes, in_shape needs {h * w * c}"
-        self.image_ram = image_ram
-        if result_shape is None:
-            result_shape = result_layout(8)
-        if problem is None:
-            fields = dict(result_shape) if isinstance(result_shape, data.StructLayout) else {}
-            if set(fields) != {"data", "argmax", "first", "last"}:
-                problem = f"result_shape must be a StructLayout with data, argmax, first, last; got {result_shape!r}"
-            elif fields["data"].shape.width != 32 or fields["argmax"].shape.width > 8:
-                problem = "result_shape needs a 32-bit data field and an argmax of at most 8 bits"
-        if problem:
-            self._MustUse__silence = True
-            raise ValueError(problem)
-        self.in_shape = (h, w, c)
-        self.num_classes = num_classes
+    Params = LinkParams
+
+    def __init__(self, params: LinkParams):
+        self.params = params
+        self.in_shape, self.num_classes, self.image_ram = params.in_shape, params.num_classes, params.image_ram
+        h, w, c = self.in_shape
         self.frame_bytes = h * w * c
-        self.timeout_cycles = timeout_cycles
-        self.result_shape = result_shape
+        self.timeout_cycles, self.result_shape = params.timeout_cycles, params.result_shape
         super().__init__({
             "rx": In(stream.Signature(rx_layout)),
             "tx": Out(stream.Signature(unsigned(8))),
             "acc_i": Out(tstream.Signature(1)),
-            "acc_o": In(stream.Signature(result_shape)),
+            "acc_o": In(stream.Signature(self.result_shape)),
             "frame_led": Out(1),
             "error_led": Out(1),
             "busy": Out(1),

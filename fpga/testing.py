@@ -8,6 +8,8 @@ j with j % num_classes == k`` (j = index in NHWC raster order) and the argmax
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
@@ -15,8 +17,9 @@ from amaranth.lib.wiring import In, Out
 
 from fpga.link import result_layout
 from rtl_gen import stream as tstream
+from rtl_gen.params import ParamsFirst
 
-__all__ = ["ClassSumStandIn", "standin_reference"]
+__all__ = ["ClassSumStandIn", "StandInParams", "standin_reference"]
 
 
 def standin_reference(pixels, num_classes: int):
@@ -26,7 +29,23 @@ def standin_reference(pixels, num_classes: int):
     return int(np.argmax(sums)), sums
 
 
-class ClassSumStandIn(wiring.Component):
+@dataclass(frozen=True)
+class StandInParams:
+    """The image ``in_shape`` (H, W, C), ``num_classes`` 1..255 and the
+    ``argmax_bits`` of the output beat (enough for the classes, <= 8)."""
+    in_shape: tuple = (28, 28, 1)
+    num_classes: int = 10
+    argmax_bits: int = 8
+
+    def __post_init__(self):
+        h, w, c = self.in_shape
+        k = self.num_classes
+        if min(h, w, c) < 1 or not 1 <= k <= 255 or not (k - 1).bit_length() <= self.argmax_bits <= 8:
+            raise ValueError(f"bad stand-in shape {self.in_shape!r} / num_classes {k!r} / "
+                             f"argmax_bits {self.argmax_bits!r}")
+
+
+class ClassSumStandIn(wiring.Component, metaclass=ParamsFirst):
     """Test stand-in accelerator (see module docstring).
 
     Latency: the first class beat is offered 1 cycle after the image's
@@ -37,12 +56,11 @@ class ClassSumStandIn(wiring.Component):
     ``ready``-independent ``valid``.
     """
 
-    def __init__(self, in_shape=(28, 28, 1), num_classes: int = 10, argmax_bits: int = 8):
-        h, w, c = in_shape
-        if min(h, w, c) < 1 or not 1 <= num_classes <= 255 or not (num_classes - 1).bit_length() <= argmax_bits <= 8:
-            self._MustUse__silence = True
-            raise ValueError(f"bad stand-in shape {in_shape!r} / num_classes {num_classes!r} / "
-                             f"argmax_bits {argmax_bits!r}")
+    Params = StandInParams
+
+    def __init__(self, params: StandInParams):
+        h, w, c = params.in_shape
+        num_classes, argmax_bits = params.num_classes, params.argmax_bits
         self.in_shape = (h, w, c)
         self.num_classes = num_classes
         self.cycles_per_frame = h * w * c + num_classes

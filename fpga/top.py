@@ -22,17 +22,39 @@ answered frame and ``("led", 0)`` (red) is lit after an error reply.
 """
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass
+
 from amaranth.hdl import ClockDomain, Elaboratable, Module
 from amaranth.build import ResourceError
 from amaranth.lib import io
 
 from fpga.board_core import DEFAULT_BAUD, LINK_TIMEOUT_S, BoardCore, check_link, uart_divisor
 from fpga.pll import Ice40Pll, PllConfig
+from rtl_gen.params import ParamsFirst
 
-__all__ = ["BoardTop", "DEFAULT_BAUD", "uart_divisor"]
+__all__ = ["BoardTop", "BoardTopParams", "DEFAULT_BAUD", "uart_divisor"]
 
 
-class BoardTop(Elaboratable):
+@dataclass(frozen=True, eq=False)
+class BoardTopParams:
+    """The ``accelerator`` (see ``BoardTop``), ``baud``, ``clock_hz`` (None:
+    the PLL's output, else the platform's clock at elaboration),
+    ``timeout_s``, ``image_ram`` and an optional ``pll``."""
+    accelerator: object
+    _: KW_ONLY
+    baud: int = DEFAULT_BAUD
+    clock_hz: float | None = None
+    timeout_s: float = LINK_TIMEOUT_S
+    image_ram: str = "block"
+    pll: PllConfig | None = None
+
+    def __post_init__(self):
+        if self.clock_hz is None and self.pll is not None:
+            object.__setattr__(self, "clock_hz", self.pll.f_out)
+        check_link(self.accelerator, self.clock_hz, self.baud, self.timeout_s)     # fail early, before elaboration
+
+
+class BoardTop(Elaboratable, metaclass=ParamsFirst):
     """Wrapper elaborated by an amaranth-boards platform: ``fpga.board_core.BoardCore``
     on the platform's UART and LED pins.
 
@@ -48,15 +70,11 @@ class BoardTop(Elaboratable):
     (one request at a time; 10 bit-times per byte each way).
     """
 
-    def __init__(self, accelerator, *, baud: int = DEFAULT_BAUD, clock_hz: float | None = None,
-                 timeout_s: float = LINK_TIMEOUT_S, image_ram: str = "block", pll: PllConfig | None = None):
-        if clock_hz is None and pll is not None:
-            clock_hz = pll.f_out
-        try:
-            check_link(accelerator, clock_hz, baud, timeout_s)     # fail early, before elaboration
-        except ValueError:
-            self._MustUse__silence = True
-            raise
+    Params = BoardTopParams
+
+    def __init__(self, params: BoardTopParams):
+        accelerator, baud, clock_hz = params.accelerator, params.baud, params.clock_hz
+        timeout_s, image_ram, pll = params.timeout_s, params.image_ram, params.pll
         self.accelerator = accelerator
         self.baud = baud
         self.clock_hz = clock_hz

@@ -11,12 +11,16 @@ so pick a clock/baud pair that divides (the error budget of 8N1 is about
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["UARTRx", "UARTTx", "rx_layout", "MIN_DIVISOR"]
+from rtl_gen.params import ParamsFirst
+
+__all__ = ["UARTRx", "UARTTx", "UartParams", "rx_layout", "MIN_DIVISOR"]
 
 # Mid-bit sampling needs a few cycles per bit to place the sample away from
 # the edges; with the 2-flop synchroniser, 4 is the practical floor.
@@ -25,13 +29,18 @@ MIN_DIVISOR = 4
 rx_layout = data.StructLayout({"data": unsigned(8), "ferr": 1})
 
 
-def _check_divisor(obj, divisor):
-    if not isinstance(divisor, int) or isinstance(divisor, bool) or divisor < MIN_DIVISOR:
-        obj._MustUse__silence = True
-        raise ValueError(f"divisor must be an integer >= {MIN_DIVISOR} (clock cycles per bit), got {divisor!r}")
+@dataclass(frozen=True)
+class UartParams:
+    """``divisor``: clock cycles per bit, at least ``MIN_DIVISOR``."""
+    divisor: int
+
+    def __post_init__(self):
+        if not isinstance(self.divisor, int) or isinstance(self.divisor, bool) or self.divisor < MIN_DIVISOR:
+            raise ValueError(f"divisor must be an integer >= {MIN_DIVISOR} (clock cycles per bit), "
+                             f"got {self.divisor!r}")
 
 
-class UARTTx(wiring.Component):
+class UARTTx(wiring.Component, metaclass=ParamsFirst):
     """8N1 transmitter.
 
     Ports: ``i`` (stream of ``unsigned(8)`` bytes), ``tx`` (the serial line,
@@ -44,9 +53,10 @@ class UARTTx(wiring.Component):
     it does not depend on ``i.valid`` (no combinational path in to out).
     """
 
-    def __init__(self, divisor: int):
-        _check_divisor(self, divisor)
-        self.divisor = divisor
+    Params = UartParams
+
+    def __init__(self, params: UartParams):
+        self.divisor = params.divisor
         super().__init__({"i": In(stream.Signature(unsigned(8))), "tx": Out(1, init=1)})
 
     def elaborate(self, platform):
@@ -74,7 +84,7 @@ class UARTTx(wiring.Component):
         return m
 
 
-class UARTRx(wiring.Component):
+class UARTRx(wiring.Component, metaclass=ParamsFirst):
     """8N1 receiver with a 2-flop synchroniser and mid-bit sampling.
 
     Ports: ``rx`` (the serial line), ``o`` (stream of ``rx_layout``:
@@ -97,9 +107,10 @@ class UARTRx(wiring.Component):
     bytes are dropped and ``overrun`` pulses.
     """
 
-    def __init__(self, divisor: int):
-        _check_divisor(self, divisor)
-        self.divisor = divisor
+    Params = UartParams
+
+    def __init__(self, params: UartParams):
+        self.divisor = params.divisor
         super().__init__({"rx": In(1, init=1), "o": Out(stream.Signature(rx_layout)), "overrun": Out(1)})
 
     def elaborate(self, platform):

@@ -11,6 +11,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream
+from rtl_gen.block_cost import BlockCost
 
 __all__ = ["Broadcast"]
 
@@ -19,6 +20,9 @@ class Broadcast(wiring.Component):
     def __init__(self, lanes: int = 1):
         super().__init__({"i": In(stream.Signature(lanes)), "a": Out(stream.Signature(lanes)),
                           "b": Out(stream.Signature(lanes))})
+
+    def resource_cost(self) -> BlockCost:
+        return BlockCost(lut=7)
 
     def elaborate(self, platform):
         m = Module()

@@ -140,11 +140,10 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, accelerator
 
     t = time.monotonic()
     acc = ACCELERATORS[accelerator](inputs.bundle, board.style)
-    est = estimate(acc, board.device, inputs.bundle, image_in_bram=board.image_ram == "block")
+    est = estimate(acc, board.device, image_in_bram=board.image_ram == "block")
     check_fit(est, board.device)
     seconds["fit"] = time.monotonic() - t
-    print(f"fit estimate ({est.source}): {est.lut} LUT, {est.dsp} DSP, {est.bram_blocks} BRAM blocks "
-          f"-- fits {board.device.name}", flush=True)
+    print(f"fit estimate ({est.source}): {est.summary(board.device)} -- fits {board.device.name}", flush=True)
 
     t = time.monotonic()
     top = BoardTop(acc, baud=inputs.baud, image_ram=board.image_ram, pll=pll)

@@ -28,6 +28,8 @@ Two implementations (``serial``):
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
@@ -36,12 +38,14 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream as tstream
-from rtl_gen.requant import shift_problem
+from rtl_gen.block_cost import BlockCost
+from rtl_gen.params import ParamsFirst
+from rtl_gen.requant import check_shift
 from rtl_gen.serial_requant import M_BITS
 from rtl_gen.rom import lut_rom, pack_words
 from rtl_gen.stream import acc_layout
 
-__all__ = ["BypassAdd"]
+__all__ = ["BypassAdd", "BypassParams"]
 
 
 
@@ -54,34 +58,60 @@ def serial_steps(shift: int) -> int:
 FIFO_DEPTH = 8          # > pipeline depth (4), so a full credit loop never starves
 
 
-class BypassAdd(wiring.Component):
-    def __init__(self, m_a, m_b, shift: int, side: str = "uint8", serial: bool = False):
-        m_a, m_b = np.asarray(m_a), np.asarray(m_b)
-        problem = None
-        if side not in ("uint8", "acc"):
-            problem = f"side must be 'uint8' or 'acc', got {side!r}"
-        elif serial and side != "uint8":
-            problem = "serial=True supports only the simple bypass (side='uint8')"
-        elif m_a.ndim != 1 or m_a.shape != m_b.shape or m_a.size < 1:
-            problem = f"m_a and m_b must be equal-length vectors, got shapes {m_a.shape} and {m_b.shape}"
-        elif min(int(m_a.min()), int(m_b.min())) < 0 or max(int(m_a.max()), int(m_b.max())) > 0xFFFF:
-            problem = "m_a and m_b values must fit uint16"
-        else:
-            shift, problem = shift_problem(shift)
-        if problem:
-            self._MustUse__silence = True
-            raise ValueError(problem)
-        self.m_a, self.m_b, self.shift, self.side, self.serial = m_a, m_b, shift, side, serial
-        self.channels = m_a.size
-        b_sig = tstream.Signature(1) if side == "uint8" else stream.Signature(acc_layout())
-        super().__init__({"a": In(tstream.Signature(1)), "b": In(b_sig), "o": Out(tstream.Signature(1))})
+@dataclass(frozen=True, eq=False)
+class BypassParams:
+    """``m_a``/``m_b`` uint16 vectors (one per channel), ``shift`` 1..48,
+    ``side`` "uint8" (simple bypass) or "acc" (complex), ``serial`` the
+    multiplier-free adder (simple bypass only)."""
+    m_a: np.ndarray
+    m_b: np.ndarray
+    shift: int
+    side: str = "uint8"
+    serial: bool = False
+
+    def __post_init__(self):
+        m_a, m_b = np.asarray(self.m_a), np.asarray(self.m_b)
+        if self.side not in ("uint8", "acc"):
+            raise ValueError(f"side must be 'uint8' or 'acc', got {self.side!r}")
+        if self.serial and self.side != "uint8":
+            raise ValueError("serial=True supports only the simple bypass (side='uint8')")
+        if m_a.ndim != 1 or m_a.shape != m_b.shape or m_a.size < 1:
+            raise ValueError(f"m_a and m_b must be equal-length vectors, got shapes {m_a.shape} and {m_b.shape}")
+        if min(int(m_a.min()), int(m_b.min())) < 0 or max(int(m_a.max()), int(m_b.max())) > 0xFFFF:
+            raise ValueError("m_a and m_b values must fit uint16")
+        for name, value in (("m_a", m_a), ("m_b", m_b), ("shift", check_shift(self.shift))):
+            object.__setattr__(self, name, value)
 
     @classmethod
-    def from_bundle(cls, bundle, layer: str, serial: bool = False) -> "BypassAdd":
+    def from_bundle(cls, bundle, layer: str, serial: bool = False) -> "BypassParams":
+        """The add layer ``layer`` of a ``golden.bundle.Bundle`` (``serial``
+        applies to a simple bypass only)."""
         lay = bundle.layer(layer)
         simple = lay.bypass == "simple"
         return cls(bundle.array(layer, "m_a"), bundle.array(layer, "m_b"), lay.shift,
                    "uint8" if simple else "acc", serial and simple)
+
+
+class BypassAdd(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``BypassParams``."""
+    Params = BypassParams
+
+    def __init__(self, params: BypassParams):
+        self.params = params
+        self.m_a, self.m_b, self.shift = params.m_a, params.m_b, params.shift
+        self.side, self.serial = params.side, params.serial
+        self.channels = self.m_a.size
+        b_sig = tstream.Signature(1) if self.side == "uint8" else stream.Signature(acc_layout())
+        super().__init__({"a": In(tstream.Signature(1)), "b": In(b_sig), "o": Out(tstream.Signature(1))})
+
+    def resource_cost(self) -> BlockCost:
+        if self.serial:
+            return BlockCost(lut=130)
+        return BlockCost(lut=150, dsp=2 if self.side == "uint8" else 3)
+
+    @classmethod
+    def from_bundle(cls, bundle, layer: str, serial: bool = False) -> "BypassAdd":
+        return cls(BypassParams.from_bundle(bundle, layer, serial))
 
     def elaborate(self, platform):
         if self.serial:

@@ -23,33 +23,51 @@ only waits for the output during the last pass.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream as tstream
+from rtl_gen.block_cost import BlockCost
+from rtl_gen.params import ParamsFirst, check_int
 
-__all__ = ["ChannelReduce", "sum_layout"]
+__all__ = ["ChannelReduce", "ReduceParams", "sum_layout"]
 
 
 def sum_layout(bits: int) -> data.StructLayout:
     return data.StructLayout({"data": unsigned(bits), "first": 1, "last": 1})
 
 
-class ChannelReduce(wiring.Component):
-    def __init__(self, channels: int, passes: int, op: str = "max"):
-        for name, value in (("channels", channels), ("passes", passes)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                self._MustUse__silence = True
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if op not in ("max", "sum"):
-            self._MustUse__silence = True
-            raise ValueError(f"op must be 'max' or 'sum', got {op!r}")
-        self.channels, self.passes, self.op = channels, passes, op
-        self.out_bits = 8 if op == "max" else (255 * passes).bit_length()
-        out = tstream.Signature(1) if op == "max" else stream.Signature(sum_layout(self.out_bits))
+@dataclass(frozen=True)
+class ReduceParams:
+    """``channels`` and ``passes`` >= 1, ``op`` "max" or "sum"."""
+    channels: int
+    passes: int
+    op: str = "max"
+
+    def __post_init__(self):
+        check_int("channels", self.channels, 1)
+        check_int("passes", self.passes, 1)
+        if self.op not in ("max", "sum"):
+            raise ValueError(f"op must be 'max' or 'sum', got {self.op!r}")
+
+
+class ChannelReduce(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``ReduceParams``."""
+    Params = ReduceParams
+
+    def __init__(self, params: ReduceParams):
+        self.params = params
+        self.channels, self.passes, self.op = params.channels, params.passes, params.op
+        self.out_bits = 8 if self.op == "max" else (255 * self.passes).bit_length()
+        out = tstream.Signature(1) if self.op == "max" else stream.Signature(sum_layout(self.out_bits))
         super().__init__({"i": In(tstream.Signature(1)), "o": Out(out)})
+
+    def resource_cost(self) -> BlockCost:
+        return BlockCost(lut=55)
 
     def elaborate(self, platform):
         m = Module()

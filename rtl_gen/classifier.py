@@ -13,25 +13,45 @@ stage), each ``i.ready = ~o.valid | o.ready``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream as tstream
 from rtl_gen.accelerator import class_layout
+from rtl_gen.block_cost import BlockCost
 from rtl_gen.channel_reduce import ChannelReduce
+from rtl_gen.params import ParamsFirst, check_int
 
-__all__ = ["Classifier"]
+__all__ = ["Classifier", "ClassifierParams"]
 
 
-class Classifier(wiring.Component):
-    def __init__(self, num_classes: int, height: int, width: int):
-        for name, value in (("num_classes", num_classes), ("height", height), ("width", width)):
-            if not isinstance(value, int) or value < 1:
-                self._MustUse__silence = True
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        self.num_classes, self.height, self.width = num_classes, height, width
-        super().__init__({"i": In(tstream.Signature(1)), "o": Out(stream.Signature(class_layout(num_classes)))})
+@dataclass(frozen=True)
+class ClassifierParams:
+    """``num_classes`` channels of a ``height`` x ``width`` map, all >= 1."""
+    num_classes: int
+    height: int
+    width: int
+
+    def __post_init__(self):
+        for name in ("num_classes", "height", "width"):
+            check_int(name, getattr(self, name), 1)
+
+
+class Classifier(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``ClassifierParams``."""
+    Params = ClassifierParams
+
+    def __init__(self, params: ClassifierParams):
+        self.params = params
+        self.num_classes, self.height, self.width = params.num_classes, params.height, params.width
+        super().__init__({"i": In(tstream.Signature(1)),
+                          "o": Out(stream.Signature(class_layout(self.num_classes)))})
+
+    def resource_cost(self) -> BlockCost:
+        return BlockCost(lut=40)
 
     def elaborate(self, platform):
         m = Module()

@@ -7,24 +7,41 @@ output (``~o.valid | o.ready``); the selected input's ``ready`` follows
 ``o.ready`` combinationally -- in the Fire both inputs are MAC-array
 serialisers, whose ``o.ready`` only reads their output FIFO.
 """
+from dataclasses import dataclass
+
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream
+from rtl_gen.block_cost import BlockCost
+from rtl_gen.params import ParamsFirst, check_int
 
-__all__ = ["ChannelConcat"]
+__all__ = ["ChannelConcat", "ConcatParams"]
 
 
-class ChannelConcat(wiring.Component):
-    def __init__(self, channels_a: int, channels_b: int):
-        for name, value in (("channels_a", channels_a), ("channels_b", channels_b)):
-            if not isinstance(value, int) or value < 1:
-                self._MustUse__silence = True
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        self.channels_a, self.channels_b = channels_a, channels_b
+@dataclass(frozen=True)
+class ConcatParams:
+    channels_a: int
+    channels_b: int
+
+    def __post_init__(self):
+        check_int("channels_a", self.channels_a, 1)
+        check_int("channels_b", self.channels_b, 1)
+
+
+class ChannelConcat(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``ConcatParams`` (channels per pixel from ``a``, then ``b``)."""
+    Params = ConcatParams
+
+    def __init__(self, params: ConcatParams):
+        self.params = params
+        self.channels_a, self.channels_b = params.channels_a, params.channels_b
         super().__init__({"a": In(stream.Signature(1)), "b": In(stream.Signature(1)),
                           "o": Out(stream.Signature(1))})
+
+    def resource_cost(self) -> BlockCost:
+        return BlockCost(lut=21)
 
     def elaborate(self, platform):
         m = Module()

@@ -11,42 +11,81 @@ Cout [output beats]) cycles; ``i.ready`` depends on registers only.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream
-from rtl_gen.mac_array import MacArray
-from rtl_gen.window import WindowGenerator
+from rtl_gen.block_cost import BlockCost
+from rtl_gen.mac_array import MacArray, MacParams
+from rtl_gen.params import ParamsFirst
+from rtl_gen.window import WindowGenerator, WindowParams
 
-__all__ = ["Conv"]
+__all__ = ["Conv", "ConvParams"]
 
 
-class Conv(wiring.Component):
-    def __init__(self, weight, bias, m, shift: int, height: int, width: int, stride: int = 1,
-                 padding: int = 0, lanes: int = 1, mac_options: dict | None = None):
-        weight = np.asarray(weight)
-        try:
-            if weight.ndim != 4 or weight.shape[2] != weight.shape[3]:
-                raise ValueError(f"weight must have shape (Cout, Cin, k, k), got {weight.shape}")
-            self.cout, self.cin, self.kernel = (int(s) for s in weight.shape[:3])
-            self.window = None
-            if (self.kernel, stride, padding) != (1, 1, 0):
-                self.window = WindowGenerator(self.cin, height, width, self.kernel, stride, padding)
-            flat = weight.transpose(0, 2, 3, 1).reshape(self.cout, -1)     # (ky, kx, c) order
-            self.mac = MacArray(flat, bias, m, shift, lanes, **(mac_options or {}))
-        except ValueError:
-            self._MustUse__silence = True
-            raise
-        self.height, self.width, self.stride, self.padding, self.lanes = height, width, stride, padding, lanes
+@dataclass(frozen=True, eq=False)
+class ConvParams:
+    """``weight`` int8 (Cout, Cin, k, k), ``bias``, ``m``, ``shift`` as for
+    ``MacArray``, the input ``height`` x ``width``, ``stride``, ``padding``,
+    MAC ``lanes`` and ``mac_options`` (``MacArray`` keywords such as
+    ``requant``).  Checking builds the parameters of the two sub-blocks:
+    ``window`` (None for a plain 1x1 conv) and ``mac``."""
+    weight: np.ndarray
+    bias: np.ndarray
+    m: np.ndarray
+    shift: int
+    height: int
+    width: int
+    stride: int = 1
+    padding: int = 0
+    lanes: int = 1
+    mac_options: dict | None = None
+    window: WindowParams | None = field(init=False)
+    mac: MacParams = field(init=False)
+
+    def __post_init__(self):
+        weight = np.asarray(self.weight)
+        if weight.ndim != 4 or weight.shape[2] != weight.shape[3]:
+            raise ValueError(f"weight must have shape (Cout, Cin, k, k), got {weight.shape}")
+        cout, cin, kernel = (int(s) for s in weight.shape[:3])
+        window = None
+        if (kernel, self.stride, self.padding) != (1, 1, 0):
+            window = WindowParams(cin, self.height, self.width, kernel, self.stride, self.padding)
+        flat = weight.transpose(0, 2, 3, 1).reshape(cout, -1)     # (ky, kx, c) order
+        mac = MacParams(flat, self.bias, self.m, self.shift, self.lanes, **(self.mac_options or {}))
+        object.__setattr__(self, "window", window)
+        object.__setattr__(self, "mac", mac)
+
+    @classmethod
+    def from_bundle(cls, bundle, layer: str, lanes: int = 1, mac_options: dict | None = None) -> "ConvParams":
+        lay = bundle.layer(layer)
+        h, w, _ = bundle.in_shape(lay)
+        return cls(*bundle.conv(layer), h, w, lay.stride, lay.padding, lanes, mac_options)
+
+
+class Conv(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``ConvParams``."""
+    Params = ConvParams
+
+    def __init__(self, params: ConvParams):
+        self.params = params
+        self.cout, self.cin, self.kernel = (int(s) for s in np.asarray(params.weight).shape[:3])
+        self.height, self.width, self.stride = params.height, params.width, params.stride
+        self.padding, self.lanes = params.padding, params.lanes
+        self.window = WindowGenerator(params.window) if params.window is not None else None
+        self.mac = MacArray(params.mac)
         super().__init__({"i": In(stream.Signature(1)), "o": Out(stream.Signature(1))})
 
     @classmethod
     def from_bundle(cls, bundle, layer: str, lanes: int = 1, mac_options: dict | None = None) -> "Conv":
-        lay = bundle.layer(layer)
-        h, w, _ = bundle.in_shape(lay)
-        return cls(*bundle.conv(layer), h, w, lay.stride, lay.padding, lanes, mac_options)
+        return cls(ConvParams.from_bundle(bundle, layer, lanes, mac_options))
+
+    def resource_cost(self) -> BlockCost:
+        return BlockCost()          # wiring only: the window generator and MAC array carry the logic
 
     def elaborate(self, platform):
         m = Module()

@@ -24,97 +24,93 @@ squeeze array (no combinational path from ``o.ready``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream
+from rtl_gen.block_cost import BlockCost
 from rtl_gen.broadcast import Broadcast
 from rtl_gen.concat import ChannelConcat
-from rtl_gen.mac_array import MacArray
+from rtl_gen.mac_array import MacArray, MacParams
+from rtl_gen.params import ParamsFirst, check_int
 from rtl_gen.perf import Folding
 from rtl_gen.stream_fifo import StreamFifo
-from rtl_gen.window import WindowGenerator
+from rtl_gen.window import WindowGenerator, WindowParams
 
-__all__ = ["Folding", "Fire"]
+__all__ = ["Folding", "Fire", "FireParams"]
 
 
-class Fire(wiring.Component):
-    """Parameters: squeeze/expand1x1/expand3x3 as (weight, bias, m, shift)
-    tuples in the bundle's layout (weight int8 (Cout, Cin, k, k)), the input
-    height and width, a ``Folding`` (default ``Folding.balanced``),
+@dataclass(frozen=True, eq=False)
+class FireParams:
+    """``Fire``'s parameters: squeeze/expand1x1/expand3x3 as (weight, bias,
+    m, shift) tuples in the bundle's layout (weight int8 (Cout, Cin, k, k)),
+    the input height and width, a ``Folding`` (None: ``Folding.balanced``),
     ``mac_options`` passed to every ``MacArray`` (``requant``), and
-    ``expand1x1_fifo``: a FIFO of that many values after expand1x1 (0: none).
-    The concat takes a pixel's E1 values, then its E3 values; when
-    expand1x1 is much faster than expand3x3 but can hold only a couple of
-    results (serial requantisation), expand3x3 would idle through every
-    E1 phase -- a FIFO of E1 values lets expand1x1 finish the next pixel
-    while expand3x3 works (measured on a fire2 (8; 24+24) network in the
-    small style: 394 744 -> 338 688 cycles per frame, exactly expand3x3's
-    MAC count; the network leaves it off, the UP5K has no block RAM spare)."""
+    ``expand1x1_fifo``: a FIFO of that many values after expand1x1 (0:
+    none).  Checking builds the sub-blocks' parameters (``squeeze_mac``,
+    ``window``, ``expand1x1_mac``, ``expand3x3_mac``), so the constants
+    (bias, m, shift) are checked before any hardware exists."""
+    squeeze: tuple
+    expand1x1: tuple
+    expand3x3: tuple
+    height: int
+    width: int
+    folding: Folding | None = None
+    mac_options: dict | None = None
+    expand1x1_fifo: int = 0
+    squeeze_mac: MacParams = field(init=False)
+    window: WindowParams = field(init=False)
+    expand1x1_mac: MacParams = field(init=False)
+    expand3x3_mac: MacParams = field(init=False)
 
-    def __init__(self, squeeze, expand1x1, expand3x3, height: int, width: int, folding: Folding | None = None,
-                 mac_options: dict | None = None, expand1x1_fifo: int = 0):
-        self.mac_options = dict(mac_options or {})
-        if not isinstance(expand1x1_fifo, int) or expand1x1_fifo < 0:
-            self._MustUse__silence = True
-            raise ValueError(f"expand1x1_fifo must be an integer >= 0, got {expand1x1_fifo!r}")
-        self.expand1x1_fifo = expand1x1_fifo
-        try:
-            self._check(squeeze, expand1x1, expand3x3, height, width, folding)
-        except ValueError:
-            self._MustUse__silence = True
-            raise
-        super().__init__({"i": In(stream.Signature(1)), "o": Out(stream.Signature(1))})
-
-    def _check(self, squeeze, expand1x1, expand3x3, height, width, folding):
-        for name, value in (("height", height), ("width", width)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        parts = {}
-        for name, part, k in (("squeeze", squeeze, 1), ("expand1x1", expand1x1, 1), ("expand3x3", expand3x3, 3)):
-            if part is None or len(part) != 4:
-                raise ValueError(f"{name} must be a (weight, bias, m, shift) tuple")
-            w = np.asarray(part[0])
-            if w.ndim != 4 or w.shape[2:] != (k, k) or min(w.shape) < 1:
-                raise ValueError(f"{name} weight must have shape (Cout, Cin, {k}, {k}) with Cout, Cin >= 1, "
-                                 f"got {w.shape}")
-            parts[name] = (w, *part[1:])
-        self.cin = parts["squeeze"][0].shape[1]
-        self.s1x1 = parts["squeeze"][0].shape[0]
-        self.e1x1 = parts["expand1x1"][0].shape[0]
-        self.e3x3 = parts["expand3x3"][0].shape[0]
+    def __post_init__(self):
+        check_int("expand1x1_fifo", self.expand1x1_fifo, 0)
+        check_int("height", self.height, 1)
+        check_int("width", self.width, 1)
+        parts = {name: self._weights(name, k) for name, k in (("squeeze", 1), ("expand1x1", 1), ("expand3x3", 3))}
+        cin, s1x1 = parts["squeeze"][0].shape[1], parts["squeeze"][0].shape[0]
         for name in ("expand1x1", "expand3x3"):
-            if parts[name][0].shape[1] != self.s1x1:
+            if parts[name][0].shape[1] != s1x1:
                 raise ValueError(f"{name} weight has {parts[name][0].shape[1]} input channels, "
-                                 f"squeeze gives {self.s1x1}")
-        if folding is None:
-            folding = Folding.balanced(self.cin, self.s1x1, self.e1x1, self.e3x3)
+                                 f"squeeze gives {s1x1}")
+        e1x1, e3x3 = parts["expand1x1"][0].shape[0], parts["expand3x3"][0].shape[0]
+        folding = Folding.balanced(cin, s1x1, e1x1, e3x3) if self.folding is None else self.folding
         if not isinstance(folding, Folding):
             raise ValueError(f"folding must be a Folding, got {folding!r}")
-        for name, n in (("squeeze", self.s1x1), ("expand1x1", self.e1x1), ("expand3x3", self.e3x3)):
+        for name, n in (("squeeze", s1x1), ("expand1x1", e1x1), ("expand3x3", e3x3)):
             lanes = getattr(folding, name)
             if not isinstance(lanes, int) or lanes < 1 or n % lanes:
                 raise ValueError(f"folding.{name} must be a positive divisor of {n}, got {lanes!r}")
-        self.height, self.width, self.folding = height, width, folding
-        self.parts = parts
-        # building the sub-blocks here validates the constants (bias, m, shift) before elaboration
+        opts = dict(self.mac_options or {})
         w, b, mm, sh = parts["squeeze"]
-        opts = self.mac_options
-        self.squeeze = MacArray(w[:, :, 0, 0], b, mm, sh, folding.squeeze, **opts)
-        self.window = WindowGenerator(self.s1x1, height, width, 3, 1, 1)
+        squeeze = MacParams(w[:, :, 0, 0], b, mm, sh, folding.squeeze, **opts)
+        window = WindowParams(s1x1, self.height, self.width, 3, 1, 1)
         w, b, mm, sh = parts["expand1x1"]
-        S = self.s1x1
-        self.expand1x1 = MacArray(w[:, :, 0, 0], b, mm, sh, folding.expand1x1, period=9 * S, offset=4 * S, **opts)
+        expand1x1 = MacParams(w[:, :, 0, 0], b, mm, sh, folding.expand1x1, period=9 * s1x1, offset=4 * s1x1, **opts)
         w, b, mm, sh = parts["expand3x3"]
         # im2col order (ky, kx, c)
-        self.expand3x3 = MacArray(w.transpose(0, 2, 3, 1).reshape(w.shape[0], 9 * S), b, mm, sh,
-                                  folding.expand3x3, **opts)
+        expand3x3 = MacParams(w.transpose(0, 2, 3, 1).reshape(e3x3, 9 * s1x1), b, mm, sh, folding.expand3x3, **opts)
+        for name, value in (("folding", folding), ("mac_options", opts), ("squeeze_mac", squeeze),
+                            ("window", window), ("expand1x1_mac", expand1x1), ("expand3x3_mac", expand3x3)):
+            object.__setattr__(self, name, value)
+
+    def _weights(self, name: str, k: int) -> tuple:
+        part = getattr(self, name)
+        if part is None or len(part) != 4:
+            raise ValueError(f"{name} must be a (weight, bias, m, shift) tuple")
+        w = np.asarray(part[0])
+        if w.ndim != 4 or w.shape[2:] != (k, k) or min(w.shape) < 1:
+            raise ValueError(f"{name} weight must have shape (Cout, Cin, {k}, {k}) with Cout, Cin >= 1, "
+                             f"got {w.shape}")
+        return (w, *part[1:])
 
     @classmethod
     def from_bundle(cls, bundle, layer: str, folding: Folding | None = None,
-                    mac_options: dict | None = None, expand1x1_fifo: int = 0) -> "Fire":
+                    mac_options: dict | None = None, expand1x1_fifo: int = 0) -> "FireParams":
         """The fire layer ``layer`` of a ``golden.bundle.Bundle``."""
         lay = bundle.layer(layer)
         if lay.kind != "fire":
@@ -124,6 +120,41 @@ class Fire(wiring.Component):
         h, w, _ = lay.shape
         return cls(*(bundle.conv(layer, p) for p in ("squeeze", "expand1x1", "expand3x3")), h, w, folding,
                    mac_options, expand1x1_fifo)
+
+
+class Fire(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``FireParams``.
+
+    The concat takes a pixel's E1 values, then its E3 values; when
+    expand1x1 is much faster than expand3x3 but can hold only a couple of
+    results (serial requantisation), expand3x3 would idle through every
+    E1 phase -- a FIFO of E1 values (``expand1x1_fifo``) lets expand1x1
+    finish the next pixel while expand3x3 works (measured on a fire2 (8;
+    24+24) network in the small style: 394 744 -> 338 688 cycles per frame,
+    exactly expand3x3's MAC count; the network leaves it off, the UP5K has
+    no block RAM spare)."""
+    Params = FireParams
+
+    def __init__(self, params: FireParams):
+        self.params = params
+        self.mac_options, self.expand1x1_fifo = params.mac_options, params.expand1x1_fifo
+        self.height, self.width, self.folding = params.height, params.width, params.folding
+        self.cin, self.s1x1 = params.squeeze_mac.cin, params.squeeze_mac.cout
+        self.e1x1, self.e3x3 = params.expand1x1_mac.cout, params.expand3x3_mac.cout
+        self.squeeze = MacArray(params.squeeze_mac)
+        self.window = WindowGenerator(params.window)
+        self.expand1x1 = MacArray(params.expand1x1_mac)
+        self.expand3x3 = MacArray(params.expand3x3_mac)
+        super().__init__({"i": In(stream.Signature(1)), "o": Out(stream.Signature(1))})
+
+    @classmethod
+    def from_bundle(cls, bundle, layer: str, folding: Folding | None = None,
+                    mac_options: dict | None = None, expand1x1_fifo: int = 0) -> "Fire":
+        """The fire layer ``layer`` of a ``golden.bundle.Bundle``."""
+        return cls(FireParams.from_bundle(bundle, layer, folding, mac_options, expand1x1_fifo))
+
+    def resource_cost(self) -> BlockCost:
+        return BlockCost()          # wiring only: its sub-blocks carry the logic
 
     def macs_per_pixel(self) -> int:
         return self.s1x1 * (self.cin + self.e1x1 + 9 * self.e3x3)

@@ -44,6 +44,7 @@ requantised) take the FIFO's place, with the same register-only ``i.ready``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
@@ -56,12 +57,14 @@ from amaranth.lib.wiring import In, Out
 from amaranth.lib import stream as amaranth_stream
 
 from rtl_gen import stream
+from rtl_gen.block_cost import BlockCost
+from rtl_gen.params import ParamsFirst, check_int
 from rtl_gen.stream import acc_layout
 from rtl_gen.rom import lut_rom, pack_words
 from rtl_gen.requant import requant_params
 from rtl_gen.serial_requant import SerialRequant
 
-__all__ = ["MacArray", "REQUANT"]
+__all__ = ["MacArray", "MacParams", "REQUANT"]
 
 # "parallel": every lane requantises with two 16x16 multipliers (DSPs), one
 # result per lane per cycle, through an output FIFO and serialiser.
@@ -71,53 +74,82 @@ __all__ = ["MacArray", "REQUANT"]
 REQUANT = ("parallel", "serial")
 
 
-class MacArray(wiring.Component):
-    """Folded 1x1 conv: ``weight`` int8 (cout, cin), ``bias`` int32 (cout,),
-    ``m`` uint16 (cout,), ``shift`` 1..48, ``lanes`` dividing cout."""
+@dataclass(frozen=True, eq=False)
+class MacParams:
+    """``MacArray``'s parameters: ``weight`` int8 (cout, cin), ``bias`` int32
+    (cout,), ``m`` uint16 (cout,), ``shift`` 1..48 (both ignored, may be
+    None, when ``raw``), ``lanes`` dividing cout, ``period``/``offset`` the
+    pixel's beats and where x starts, ``requant`` one of ``REQUANT``.
+    Stored normalised: int64 arrays, ``period`` resolved."""
+    weight: np.ndarray
+    bias: np.ndarray
+    m: np.ndarray | None
+    shift: int | None
+    lanes: int = 1
+    period: int | None = None
+    offset: int = 0
+    raw: bool = False
+    requant: str = "parallel"
 
-    def __init__(self, weight, bias, m, shift: int, lanes: int = 1, period: int | None = None,
-                 offset: int = 0, raw: bool = False, requant: str = "parallel"):
-        self.raw = raw
-        try:
-            if requant not in REQUANT:
-                raise ValueError(f"requant must be one of {', '.join(map(repr, REQUANT))}, got {requant!r}")
-            self.requant = requant
-            if raw:     # no requantisation: any valid constants stand in for m and shift
-                m, shift = np.zeros(np.asarray(weight).shape[0], np.int64), 1
-            self._check(weight, bias, m, shift, lanes, period, offset)
-            if requant == "serial" and lanes != 1:
-                raise ValueError(f"requant='serial' needs lanes=1 (one product, one serial requantiser), "
-                                 f"got lanes={lanes}")
-        except ValueError:
-            self._MustUse__silence = True      # never elaborated: no "unused" warning
-            raise
-        out = amaranth_stream.Signature(acc_layout()) if raw else stream.Signature(1)
-        super().__init__({"i": In(stream.Signature(1)), "o": Out(out)})
-
-    def _check(self, weight, bias, m, shift, lanes, period, offset):
-        weight = np.asarray(weight)
+    def __post_init__(self):
+        if self.requant not in REQUANT:
+            raise ValueError(f"requant must be one of {', '.join(map(repr, REQUANT))}, got {self.requant!r}")
+        weight = np.asarray(self.weight)
         if weight.ndim != 2 or weight.shape[0] < 1 or weight.shape[1] < 1:
             raise ValueError(f"weight must be a non-empty (cout, cin) matrix, got shape {weight.shape}")
-        self.cout, self.cin = (int(s) for s in weight.shape)
-        if not isinstance(lanes, int) or lanes < 1 or self.cout % lanes:
-            raise ValueError(f"lanes must be a positive divisor of cout={self.cout}, got {lanes!r}")
+        cout, cin = (int(s) for s in weight.shape)
+        if not isinstance(self.lanes, int) or self.lanes < 1 or cout % self.lanes:
+            raise ValueError(f"lanes must be a positive divisor of cout={cout}, got {self.lanes!r}")
         if int(weight.min()) < -127 or int(weight.max()) > 127:
             raise ValueError("weight values must lie in -127..127")
-        self.period = self.cin if period is None else period
-        if not isinstance(offset, int) or offset < 0:
-            raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
-        if not isinstance(self.period, int) or self.period < offset + self.cin:
-            raise ValueError(f"period must be an integer >= offset + cin = {offset + self.cin}, got {period!r}")
-        self.offset = offset
-        self.bias, self.m, self.shift = requant_params(bias, m, shift, self.cout)
-        self.weight = weight.astype(np.int64)
-        self.lanes = lanes
-        self.groups = self.cout // lanes
+        check_int("offset", self.offset, 0)
+        period = cin if self.period is None else self.period
+        if not isinstance(period, int) or period < self.offset + cin:
+            raise ValueError(f"period must be an integer >= offset + cin = {self.offset + cin}, got {self.period!r}")
+        # raw: no requantisation, any valid constants stand in for m and shift
+        m, shift = (np.zeros(cout, np.int64), 1) if self.raw else (self.m, self.shift)
+        bias, m, shift = requant_params(self.bias, m, shift, cout)
+        if self.requant == "serial" and self.lanes != 1:
+            raise ValueError(f"requant='serial' needs lanes=1 (one product, one serial requantiser), "
+                             f"got lanes={self.lanes}")
+        for name, value in (("weight", weight.astype(np.int64)), ("bias", bias), ("m", m), ("shift", shift),
+                            ("period", period)):
+            object.__setattr__(self, name, value)
+
+    @property
+    def cout(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def cin(self) -> int:
+        return self.weight.shape[1]
+
+
+class MacArray(wiring.Component, metaclass=ParamsFirst):
+    """Folded 1x1 conv; arguments: those of ``MacParams``."""
+    Params = MacParams
+
+    def __init__(self, params: MacParams):
+        self.params = params
+        self.raw, self.requant = params.raw, params.requant
+        self.weight, self.bias, self.m, self.shift = params.weight, params.bias, params.m, params.shift
+        self.cout, self.cin = params.cout, params.cin
+        self.period, self.offset, self.lanes = params.period, params.offset, params.lanes
+        self.groups = self.cout // self.lanes
         bound = self.cin * 127 * 255 + int(np.abs(self.bias).max())
         self.acc_bits = bound.bit_length() + 1              # signed, exact
         # the credit loop (issue .. FIFO read) is ~8 cycles long; 2*G more
         # words let a whole pixel queue while the consumer drains another
         self.fifo_depth = 2 * self.groups + 8
+        out = amaranth_stream.Signature(acc_layout()) if self.raw else stream.Signature(1)
+        super().__init__({"i": In(stream.Signature(1)), "o": Out(out)})
+
+    def resource_cost(self) -> BlockCost:
+        if self.raw:
+            return BlockCost(lut=150 + 60 * self.lanes, dsp=self.lanes)
+        if self.requant == "serial":        # its SerialRequant is a block of its own
+            return BlockCost(lut=160, dsp=1)
+        return BlockCost(lut=200 + 130 * self.lanes, dsp=3 * self.lanes)
 
     def elaborate(self, platform):
         m = Module()

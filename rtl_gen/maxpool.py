@@ -17,39 +17,61 @@ window generator, whose ``i.ready`` depends on registers only.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.shapes import output_size
 from rtl_gen import stream
-from rtl_gen.channel_reduce import ChannelReduce
-from rtl_gen.window import WindowGenerator
+from rtl_gen.block_cost import BlockCost
+from rtl_gen.channel_reduce import ChannelReduce, ReduceParams
+from rtl_gen.params import ParamsFirst, check_int
+from rtl_gen.window import WindowGenerator, WindowParams
 
-__all__ = ["MaxPool"]
+__all__ = ["MaxPool", "MaxPoolParams"]
 
 
-class MaxPool(wiring.Component):
-    def __init__(self, channels: int, height: int, width: int, rows: int | None = None):
-        """``rows``: the window generator's ring rows (default 5; 3 saves
-        block RAM when the producer is the slower side)."""
-        for name, value in (("channels", channels), ("height", height), ("width", width)):
-            if not isinstance(value, int) or value < 1:
-                self._MustUse__silence = True
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if height < 3 or width < 3:
-            self._MustUse__silence = True
-            raise ValueError(f"a 3x3 max pool needs an input of at least 3x3, got {height}x{width}")
-        self.channels, self.height, self.width, self.rows = channels, height, width, rows
-        self.out_height = output_size(height, 3, 2, 0, ceil=True)
-        self.out_width = output_size(width, 3, 2, 0, ceil=True)
+@dataclass(frozen=True)
+class MaxPoolParams:
+    """``channels`` of a ``height`` x ``width`` input (at least 3x3);
+    ``rows``: the window generator's ring rows (default 5; 3 saves block
+    RAM when the producer is the slower side).  Checking builds the
+    sub-blocks' parameters, ``window`` and ``reduce``."""
+    channels: int
+    height: int
+    width: int
+    rows: int | None = None
+    window: WindowParams = field(init=False)
+    reduce: ReduceParams = field(init=False)
+
+    def __post_init__(self):
+        for name in ("channels", "height", "width"):
+            check_int(name, getattr(self, name), 1)
+        if self.height < 3 or self.width < 3:
+            raise ValueError(f"a 3x3 max pool needs an input of at least 3x3, got {self.height}x{self.width}")
+        object.__setattr__(self, "window", WindowParams(self.channels, self.height, self.width, 3, 2, 0,
+                                                        ceil=True, rows=self.rows))
+        object.__setattr__(self, "reduce", ReduceParams(self.channels, 9, "max"))
+
+
+class MaxPool(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``MaxPoolParams``."""
+    Params = MaxPoolParams
+
+    def __init__(self, params: MaxPoolParams):
+        self.params = params
+        self.channels, self.height, self.width, self.rows = params.channels, params.height, params.width, params.rows
+        self.out_height, self.out_width = params.window.out_height, params.window.out_width
         super().__init__({"i": In(stream.Signature(1)), "o": Out(stream.Signature(1))})
+
+    def resource_cost(self) -> BlockCost:
+        return BlockCost()          # wiring only: the window generator and the reduction carry the logic
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.window = window = WindowGenerator(self.channels, self.height, self.width, 3, 2, 0,
-                                                       ceil=True, rows=self.rows)
-        m.submodules.reduce = reduce = ChannelReduce(self.channels, 9, "max")
+        m.submodules.window = window = WindowGenerator(self.params.window)
+        m.submodules.reduce = reduce = ChannelReduce(self.params.reduce)
         wiring.connect(m, wiring.flipped(self.i), window.i)
         wiring.connect(m, window.o, reduce.i)
         wiring.connect(m, reduce.o, wiring.flipped(self.o))

@@ -36,23 +36,27 @@ array and window generator ends the combinational ready path.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 
 from golden.layers import GapLayer, MaxPoolLayer
 from rtl_gen import stream as tstream
 from rtl_gen.accelerator import AcceleratorSignature
+from rtl_gen.block_cost import BlockCost
 from rtl_gen.broadcast import Broadcast
-from rtl_gen.bypass import BypassAdd
-from rtl_gen.classifier import Classifier
-from rtl_gen.conv import Conv
-from rtl_gen.fire import Fire
-from rtl_gen.mac_array import MacArray
-from rtl_gen.maxpool import MaxPool
-from rtl_gen.perf import default_folding, pipeline_model
-from rtl_gen.stream_fifo import StreamFifo
+from rtl_gen.bypass import BypassAdd, BypassParams
+from rtl_gen.classifier import Classifier, ClassifierParams
+from rtl_gen.conv import Conv, ConvParams
+from rtl_gen.fire import Fire, FireParams
+from rtl_gen.mac_array import MacArray, MacParams
+from rtl_gen.maxpool import MaxPool, MaxPoolParams
+from rtl_gen.params import ParamsFirst
+from rtl_gen.perf import PipelineModel, default_folding, pipeline_model
+from rtl_gen.stream_fifo import StreamFifo, StreamFifoParams
 
-__all__ = ["Network", "default_folding", "NetworkError", "STYLES"]
+__all__ = ["Network", "NetworkParams", "default_folding", "NetworkError", "STYLES"]
 
 # MacArray options per style (see the module docstring)
 STYLES = {"fast": {}, "small": {"requant": "serial"}}
@@ -64,104 +68,147 @@ class NetworkError(ValueError):
     """A bundle the generator cannot turn into hardware (names the layer)."""
 
 
-class Network(wiring.Component):
-    def __init__(self, bundle, folding: dict | None = None, style: str = "fast"):
+@dataclass(frozen=True)
+class NetworkPlan:
+    """Every block's checked parameters and the cycle model of a network."""
+    blocks: dict            # layer -> (block class, its parameters)
+    fifos: dict             # add layer -> StreamFifoParams of its bypass FIFO
+    side_convs: dict        # add layer -> MacParams of a complex bypass's 1x1 conv
+    consumers: dict         # layer -> the layers reading its output
+    folding: dict
+    in_shape: tuple
+    num_classes: int
+    model: PipelineModel    # the performance model's figures (rtl_gen.perf)
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkParams:
+    """``Network``'s parameters: a ``golden.bundle.Bundle``, per-layer
+    ``folding`` overrides (see ``default_folding``) and a ``style`` of
+    ``STYLES``.  Checking plans the whole network (``plan``); a problem is a
+    ``NetworkError`` naming the layer."""
+    bundle: object
+    folding: dict | None = None
+    style: str = "fast"
+    plan: NetworkPlan = field(init=False)
+
+    def __post_init__(self):
         try:
-            if style not in STYLES:
-                raise NetworkError(f"style must be one of {', '.join(map(repr, STYLES))}, got {style!r}")
-            self.style = style
-            self._plan(bundle, folding)
+            if self.style not in STYLES:
+                raise NetworkError(f"style must be one of {', '.join(map(repr, STYLES))}, got {self.style!r}")
+            plan = _plan(self.bundle, self.folding, self.style)
+        except NetworkError:
+            raise
         except (ValueError, KeyError) as e:
-            self._MustUse__silence = True
-            for block in getattr(self, "blocks", {}).values():
-                block._MustUse__silence = True
-            if isinstance(e, NetworkError):
-                raise
-            raise NetworkError(f"bundle {bundle.name!r}: {e}") from None
+            raise NetworkError(f"bundle {self.bundle.name!r}: {e}") from None
+        object.__setattr__(self, "plan", plan)
+
+
+def _consumers(layers) -> dict[str, list[str]]:
+    consumers: dict[str, list[str]] = {lay.name: [] for lay in layers}
+    for lay in layers:
+        if lay.kind not in SUPPORTED:
+            raise NetworkError(f"layer {lay.name!r}: kind {lay.kind!r} is not supported by the generator")
+        if isinstance(lay, MaxPoolLayer) and (lay.kernel, lay.stride, lay.ceil) != (3, 2, True):
+            raise NetworkError(f"layer {lay.name!r}: a {lay.kernel}x{lay.kernel}/{lay.stride} "
+                               f"{'ceil' if lay.ceil else 'floor'}-mode max pool; the generator supports "
+                               "3x3/2 ceil mode")
+        for src in lay.inputs:
+            consumers[src].append(lay.name)
+    if not isinstance(layers[-1], GapLayer):
+        raise NetworkError(f"layer {layers[-1].name!r}: the network must end in a 'gap' layer "
+                           f"(got {layers[-1].kind!r})")
+    return consumers
+
+
+def _plan(bundle, folding, style) -> NetworkPlan:
+    layers = bundle.layers
+    consumers = _consumers(layers)
+    folding = {**default_folding(bundle, style), **(folding or {})}
+    blocks, fifos, side_convs = {}, {}, {}
+    for lay in layers:
+        name, users = lay.name, consumers[lay.name]
+        if len(users) > 2 or (len(users) == 2 and not _is_bypass_fork(bundle, name, users)):
+            raise NetworkError(f"layer {name!r}: its output feeds {users}; the generator supports one "
+                               "consumer, or a Fire module plus that Fire's bypass")
+        if not users and lay.kind != "gap":
+            raise NetworkError(f"layer {name!r}: its output is not used")
+        try:
+            if lay.kind != "input":
+                blocks[name] = _layer_block(bundle, lay, folding, style)
+            if lay.kind == "add":
+                fifos[name], side_convs[name] = _bypass_side(bundle, lay, folding)
+        except NetworkError:
+            raise
+        except ValueError as e:
+            raise NetworkError(f"layer {name!r}: {e}") from None
+    return NetworkPlan(blocks, fifos, {k: v for k, v in side_convs.items() if v is not None}, consumers, folding,
+                       tuple(layers[0].shape), layers[-1].shape.c, pipeline_model(bundle, folding, style == "small"))
+
+
+def _layer_block(bundle, lay, folding, style) -> tuple[type, object]:
+    """(block class, its parameters) of one layer."""
+    name, kind, opts, small = lay.name, lay.kind, STYLES[style], style == "small"
+    if kind == "conv":
+        return Conv, ConvParams.from_bundle(bundle, name, folding.get(name, 1), opts)
+    if kind == "maxpool":
+        h, w, c = bundle.in_shape(lay)
+        return MaxPool, MaxPoolParams(c, h, w, rows=3 if small else None)
+    if kind == "fire":
+        return Fire, FireParams.from_bundle(bundle, name, folding.get(name), opts)
+    if kind == "add":
+        return BypassAdd, BypassParams.from_bundle(bundle, name, serial=small)
+    h, w, c = bundle.in_shape(lay)          # gap
+    return Classifier, ClassifierParams(c, h, w)
+
+
+def _is_bypass_fork(bundle, name, users):
+    kinds = sorted(bundle.layer(u).kind for u in users)
+    if kinds != ["add", "fire"]:
+        return False
+    add = bundle.layer(next(u for u in users if bundle.layer(u).kind == "add"))
+    fire = next(u for u in users if bundle.layer(u).kind == "fire")
+    return add.inputs == (fire, name)
+
+
+def _bypass_side(bundle, lay, folding) -> tuple[StreamFifoParams, MacParams | None]:
+    """The bypass FIFO's parameters and, for a complex bypass, its 1x1 conv's."""
+    name = lay.name
+    fire_name, src = lay.inputs
+    if bundle.layer(fire_name).kind != "fire" or bundle.layer(fire_name).inputs != (src,):
+        raise NetworkError(f"layer {name!r}: a bypass must add a Fire module's output to that Fire's input")
+    h, w, cin = bundle.layer(src).shape
+    # BypassAdd frames by the Fire side; a simple bypass needs only the data bytes
+    fifo = StreamFifoParams(tstream.beat_layout(1), (w + 3) * cin + 16,
+                            fields=("data",) if lay.bypass == "simple" else None)
+    if lay.bypass != "complex":
+        return fifo, None
+    weight = bundle.array(name, "weight")[:, :, 0, 0]
+    return fifo, MacParams(weight, bundle.array(name, "bias"), None, None, folding.get(name, 1), raw=True)
+
+
+class Network(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``NetworkParams``."""
+    Params = NetworkParams
+
+    def __init__(self, params: NetworkParams):
+        self.params = params
+        plan = params.plan
+        self.bundle, self.style, self.folding = params.bundle, params.style, plan.folding
+        self.blocks = {name: block(p) for name, (block, p) in plan.blocks.items()}
+        self.fifos = {name: StreamFifo(p) for name, p in plan.fifos.items()}
+        self.side_convs = {name: MacArray(p) for name, p in plan.side_convs.items()}
+        self.forks = {name: Broadcast() for name in plan.fifos}
+        self.consumers = plan.consumers
+        self.in_shape, self.num_classes = plan.in_shape, plan.num_classes
+        self.model = plan.model
+        self.stream_cycles, self.mac_cycles = plan.model.stream_cycles, plan.model.mac_cycles
+        self.mac_lanes, self.macs_per_frame = plan.model.mac_lanes, plan.model.macs_per_frame
+        self.cycles_per_frame = plan.model.cycles_per_frame       # the model's (a lower bound)
         super().__init__(AcceleratorSignature(self.in_shape, self.num_classes))
 
-    def _plan(self, bundle, folding):
-        layers = bundle.layers
-        self.bundle = bundle
-        self.blocks: dict[str, wiring.Component] = {}
-        self.fifos: dict[str, StreamFifo] = {}
-        self.side_convs: dict[str, MacArray] = {}
-        self.forks: dict[str, Broadcast] = {}
-        consumers: dict[str, list[str]] = {lay.name: [] for lay in layers}
-        for lay in layers:
-            if lay.kind not in SUPPORTED:
-                raise NetworkError(f"layer {lay.name!r}: kind {lay.kind!r} is not supported by the generator")
-            if isinstance(lay, MaxPoolLayer) and (lay.kernel, lay.stride, lay.ceil) != (3, 2, True):
-                raise NetworkError(f"layer {lay.name!r}: a {lay.kernel}x{lay.kernel}/{lay.stride} "
-                                   f"{'ceil' if lay.ceil else 'floor'}-mode max pool; the generator supports "
-                                   "3x3/2 ceil mode")
-            for src in lay.inputs:
-                consumers[src].append(lay.name)
-        if not isinstance(layers[-1], GapLayer):
-            raise NetworkError(f"layer {layers[-1].name!r}: the network must end in a 'gap' layer "
-                               f"(got {layers[-1].kind!r})")
-        folding = {**default_folding(bundle, self.style), **(folding or {})}
-        opts = STYLES[self.style]
-        small = self.style == "small"
-        self.folding = folding
-        for lay in layers:
-            name, kind = lay.name, lay.kind
-            users = consumers[name]
-            if len(users) > 2 or (len(users) == 2 and not self._is_bypass_fork(bundle, name, users)):
-                raise NetworkError(f"layer {name!r}: its output feeds {users}; the generator supports one "
-                                   "consumer, or a Fire module plus that Fire's bypass")
-            if not users and kind != "gap":
-                raise NetworkError(f"layer {name!r}: its output is not used")
-            at = f"layer {name!r}"
-            try:
-                if kind == "conv":
-                    self.blocks[name] = Conv.from_bundle(bundle, name, folding.get(name, 1), opts)
-                elif kind == "maxpool":
-                    h, w, c = bundle.in_shape(lay)
-                    self.blocks[name] = MaxPool(c, h, w, rows=3 if small else None)
-                elif kind == "fire":
-                    self.blocks[name] = Fire.from_bundle(bundle, name, folding.get(name), opts)
-                elif kind == "add":
-                    self.blocks[name] = BypassAdd.from_bundle(bundle, name, serial=small)
-                    self._plan_bypass(bundle, lay, folding)
-                elif kind == "gap":
-                    h, w, c = bundle.in_shape(lay)
-                    self.blocks[name] = Classifier(c, h, w)
-            except NetworkError:
-                raise
-            except ValueError as e:
-                raise NetworkError(f"{at}: {e}") from None
-        self.consumers = consumers
-        self.in_shape = tuple(layers[0].shape)
-        self.num_classes = layers[-1].shape.c
-        self.model = pipeline_model(bundle, folding, small)
-        self.stream_cycles, self.mac_cycles = self.model.stream_cycles, self.model.mac_cycles
-        self.mac_lanes, self.macs_per_frame = self.model.mac_lanes, self.model.macs_per_frame
-        self.cycles_per_frame = self.model.cycles_per_frame       # the model's (a lower bound)
-
-    @staticmethod
-    def _is_bypass_fork(bundle, name, users):
-        kinds = sorted(bundle.layer(u).kind for u in users)
-        if kinds != ["add", "fire"]:
-            return False
-        add = bundle.layer(next(u for u in users if bundle.layer(u).kind == "add"))
-        fire = next(u for u in users if bundle.layer(u).kind == "fire")
-        return add.inputs == (fire, name)
-
-    def _plan_bypass(self, bundle, lay, folding):
-        name = lay.name
-        fire_name, src = lay.inputs
-        if bundle.layer(fire_name).kind != "fire" or bundle.layer(fire_name).inputs != (src,):
-            raise NetworkError(f"layer {name!r}: a bypass must add a Fire module's output to that Fire's input")
-        h, w, cin = bundle.layer(src).shape
-        self.forks[name] = Broadcast()
-        # BypassAdd frames by the Fire side; a simple bypass needs only the data bytes
-        self.fifos[name] = StreamFifo(tstream.beat_layout(1), (w + 3) * cin + 16,
-                                      fields=("data",) if lay.bypass == "simple" else None)
-        if lay.bypass == "complex":
-            weight = bundle.array(name, "weight")[:, :, 0, 0]
-            self.side_convs[name] = MacArray(weight, bundle.array(name, "bias"), None, None,
-                                             folding.get(name, 1), raw=True)
+    def resource_cost(self) -> BlockCost:
+        return BlockCost()          # wiring only: its blocks carry the logic
 
     def elaborate(self, platform):
         m = Module()

@@ -7,7 +7,7 @@ import numpy as np
 
 from golden.bundle import SHIFT_RANGE
 
-__all__ = ["requant_params", "check_shift", "shift_problem"]
+__all__ = ["requant_params", "check_shift"]
 
 
 def check_shift(shift) -> int:
@@ -16,15 +16,6 @@ def check_shift(shift) -> int:
             or not SHIFT_RANGE[0] <= int(shift) <= SHIFT_RANGE[1]:
         raise ValueError(f"shift must be an integer in {SHIFT_RANGE[0]}..{SHIFT_RANGE[1]}, got {shift!r}")
     return int(shift)
-
-
-def shift_problem(shift):
-    """(the shift as an int, None) or (shift, the message) -- for
-    constructors that collect one problem before raising."""
-    try:
-        return check_shift(shift), None
-    except ValueError as e:
-        return shift, str(e)
 
 
 def requant_params(bias, m, shift, cout: int):

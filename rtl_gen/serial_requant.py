@@ -29,45 +29,58 @@ is a register (not busy), never a function of ``o.ready``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream as tstream
-from rtl_gen.requant import shift_problem
+from rtl_gen.block_cost import BlockCost
+from rtl_gen.params import ParamsFirst
+from rtl_gen.requant import check_shift
 from rtl_gen.rom import lut_rom
 from rtl_gen.stream import acc_layout
 
-__all__ = ["SerialRequant", "M_BITS", "CYCLES_PER_VALUE"]
+__all__ = ["SerialRequant", "SerialRequantParams", "M_BITS", "CYCLES_PER_VALUE"]
 
 M_BITS = 16
 CYCLES_PER_VALUE = M_BITS + 2       # accept, one step per bit of M, hand over
 
 
-class SerialRequant(wiring.Component):
+@dataclass(frozen=True, eq=False)
+class SerialRequantParams:
     """``m`` uint16 (cout,), ``shift`` 1..48, ``acc_bits`` the signed width
-    of the accumulators that can arrive (2..32)."""
+    of the accumulators that can arrive (2..32); ``m`` stored as int64."""
+    m: np.ndarray
+    shift: int
+    acc_bits: int = 32
 
-    def __init__(self, m, shift: int, acc_bits: int = 32):
-        m = np.asarray(m)
-        problem = None
+    def __post_init__(self):
+        m = np.asarray(self.m)
         if m.ndim != 1 or m.size < 1:
-            problem = f"m must be a non-empty vector, got shape {m.shape}"
-        elif int(m.min()) < 0 or int(m.max()) >= 2 ** M_BITS:
-            problem = "m values must fit uint16"
-        elif not isinstance(acc_bits, int) or not 2 <= acc_bits <= 32:
-            problem = f"acc_bits must be an integer in 2..32, got {acc_bits!r}"
-        else:
-            shift, problem = shift_problem(shift)
-        if problem:
-            self._MustUse__silence = True
-            raise ValueError(problem)
-        self.m = m.astype(np.int64)
-        self.cout = m.size
-        self.shift = shift
-        self.acc_bits = acc_bits
+            raise ValueError(f"m must be a non-empty vector, got shape {m.shape}")
+        if int(m.min()) < 0 or int(m.max()) >= 2 ** M_BITS:
+            raise ValueError("m values must fit uint16")
+        if not isinstance(self.acc_bits, int) or not 2 <= self.acc_bits <= 32:
+            raise ValueError(f"acc_bits must be an integer in 2..32, got {self.acc_bits!r}")
+        object.__setattr__(self, "shift", check_shift(self.shift))
+        object.__setattr__(self, "m", m.astype(np.int64))
+
+
+class SerialRequant(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``SerialRequantParams``."""
+    Params = SerialRequantParams
+
+    def __init__(self, params: SerialRequantParams):
+        self.params = params
+        self.m, self.shift, self.acc_bits = params.m, params.shift, params.acc_bits
+        self.cout = self.m.size
         super().__init__({"i": In(stream.Signature(acc_layout())), "o": Out(tstream.Signature(1))})
+
+    def resource_cost(self) -> BlockCost:
+        return BlockCost(lut=120 + 2 * self.cout)
 
     def elaborate(self, platform):
         m = Module()

@@ -8,22 +8,42 @@ combinational ready/valid path through it.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Cat, Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["StreamFifo"]
+from rtl_gen.block_cost import BlockCost
+from rtl_gen.params import ParamsFirst, check_int
+
+__all__ = ["StreamFifo", "StreamFifoParams"]
 
 
-class StreamFifo(wiring.Component):
-    def __init__(self, layout, depth: int, fields: tuple[str, ...] | None = None):
-        if not isinstance(depth, int) or depth < 1:
-            self._MustUse__silence = True
-            raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
-        self.depth = depth
-        self.fields = fields
-        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+@dataclass(frozen=True)
+class StreamFifoParams:
+    """``layout`` of the beats, ``depth`` >= 1 beats, ``fields`` the payload
+    fields stored (None: all; the others read as 0)."""
+    layout: object
+    depth: int
+    fields: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        check_int("depth", self.depth, 1)
+
+
+class StreamFifo(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``StreamFifoParams``."""
+    Params = StreamFifoParams
+
+    def __init__(self, params: StreamFifoParams):
+        self.params = params
+        self.depth, self.fields = params.depth, params.fields
+        super().__init__({"i": In(stream.Signature(params.layout)), "o": Out(stream.Signature(params.layout))})
+
+    def resource_cost(self) -> BlockCost:
+        return BlockCost(lut=110)
 
     def elaborate(self, platform):
         m = Module()

@@ -32,7 +32,7 @@ depends on registers only (free-row credit, write position), never on
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
@@ -41,8 +41,10 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream
+from rtl_gen.block_cost import BlockCost
+from rtl_gen.params import ParamsFirst, check_int
 
-__all__ = ["WindowGenerator", "output_size"]
+__all__ = ["WindowGenerator", "WindowParams", "output_size"]
 
 
 def output_size(size: int, kernel: int, stride: int, padding: int, ceil: bool = False) -> int:
@@ -85,30 +87,52 @@ class _ReaderPosition:
     top_skip: Signal        # iy0 - clamp(iy0, H)
 
 
-class WindowGenerator(wiring.Component):
-    def __init__(self, channels: int, height: int, width: int, kernel: int = 3, stride: int = 1,
-                 padding: int = 1, ceil: bool = False, rows: int | None = None):
-        for name, value, low in (("channels", channels, 1), ("height", height, 1), ("width", width, 1),
-                                 ("kernel", kernel, 1), ("stride", stride, 1), ("padding", padding, 0)):
-            if not isinstance(value, int) or value < low:
-                self._MustUse__silence = True
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if padding >= kernel:
-            self._MustUse__silence = True
-            raise ValueError(f"padding must be < kernel ({kernel}), got {padding}")
-        self.channels, self.height, self.width = channels, height, width
-        self.kernel, self.stride, self.padding = kernel, stride, padding
-        self.ceil = ceil
-        self.out_height = output_size(height, kernel, stride, padding, ceil)
-        self.out_width = output_size(width, kernel, stride, padding, ceil)
+@dataclass(frozen=True)
+class WindowParams:
+    """``WindowGenerator``'s parameters (see the module docstring); ``rows``
+    None means ``kernel + stride``."""
+    channels: int
+    height: int
+    width: int
+    kernel: int = 3
+    stride: int = 1
+    padding: int = 1
+    ceil: bool = False
+    rows: int | None = None
+    out_height: int = field(init=False)
+    out_width: int = field(init=False)
+
+    def __post_init__(self):
+        for name, low in (("channels", 1), ("height", 1), ("width", 1), ("kernel", 1), ("stride", 1),
+                          ("padding", 0)):
+            check_int(name, getattr(self, name), low)
+        k, s, p = self.kernel, self.stride, self.padding
+        if p >= k:
+            raise ValueError(f"padding must be < kernel ({k}), got {p}")
+        object.__setattr__(self, "out_height", output_size(self.height, k, s, p, self.ceil))
+        object.__setattr__(self, "out_width", output_size(self.width, k, s, p, self.ceil))
         if self.out_height < 1 or self.out_width < 1:
-            self._MustUse__silence = True
-            raise ValueError(f"kernel {kernel} with padding {padding} does not fit a {height}x{width} input")
-        self.rows = kernel + stride if rows is None else rows
-        if not isinstance(self.rows, int) or self.rows < max(kernel, stride):
-            self._MustUse__silence = True
-            raise ValueError(f"rows must be an integer >= kernel ({kernel}) and >= stride ({stride}), got {rows!r}")
+            raise ValueError(f"kernel {k} with padding {p} does not fit a {self.height}x{self.width} input")
+        rows = k + s if self.rows is None else self.rows
+        if not isinstance(rows, int) or rows < max(k, s):
+            raise ValueError(f"rows must be an integer >= kernel ({k}) and >= stride ({s}), got {self.rows!r}")
+        object.__setattr__(self, "rows", rows)
+
+
+class WindowGenerator(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``WindowParams``."""
+    Params = WindowParams
+
+    def __init__(self, params: WindowParams):
+        self.params = params
+        self.channels, self.height, self.width = params.channels, params.height, params.width
+        self.kernel, self.stride, self.padding = params.kernel, params.stride, params.padding
+        self.ceil, self.rows = params.ceil, params.rows
+        self.out_height, self.out_width = params.out_height, params.out_width
         super().__init__({"i": In(stream.Signature(1)), "o": Out(stream.Signature(1))})
+
+    def resource_cost(self) -> BlockCost:
+        return BlockCost(lut=210)
 
     def elaborate(self, platform):
         m = Module()

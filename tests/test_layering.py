@@ -61,8 +61,6 @@ def test_the_generator_does_not_load_torch():
     assert r.returncode == 0, r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: 27 _MustUse__silence and fit.py's amaranth.hdl._mem remain "
-                   "(removed on a branch not yet merged)")
 def test_no_private_amaranth_api():
     bad = []
     for package in PACKAGES + ("tests",):

@@ -1,0 +1,103 @@
+"""Every block checks its parameters before it exists (``rtl_gen.params``):
+a rejected constructor leaves no Elaboratable behind, so Amaranth has no
+``UnusedElaboratable`` to warn about."""
+import gc
+import warnings
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from amaranth.hdl import Fragment, UnusedElaboratable
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
+
+from fpga.board_core import BoardCore
+from fpga.image_store import ImageStore
+from fpga.link import HostLink
+from fpga.testing import ClassSumStandIn
+from fpga.top import BoardTop
+from fpga.uart import UARTRx, UARTTx
+from golden.bundle import Bundle
+from rtl_gen import stream
+from rtl_gen.broadcast import Broadcast
+from rtl_gen.build import DEFAULT_BUNDLE
+from rtl_gen.bypass import BypassAdd
+from rtl_gen.channel_reduce import ChannelReduce
+from rtl_gen.classifier import Classifier
+from rtl_gen.concat import ChannelConcat
+from rtl_gen.conv import Conv
+from rtl_gen.fire import Fire, Folding
+from rtl_gen.mac_array import MacArray
+from rtl_gen.maxpool import MaxPool
+from rtl_gen.network import Network, NetworkError
+from rtl_gen.params import ParamsFirst
+from rtl_gen.serial_requant import SerialRequant
+from rtl_gen.stream_fifo import StreamFifo
+from rtl_gen.window import WindowGenerator
+
+W1 = (np.ones((2, 1, 1, 1)), [0, 0], [1, 1], 8)          # a valid 1x1 part: 1 -> 2 channels
+W3 = (np.ones((2, 2, 3, 3)), [0, 0], [1, 1], 8)          # a valid 3x3 part: 2 -> 2 channels
+# an accelerator stand-in that is no Elaboratable, so only the board block can be left unused
+LINK_CLIENT = SimpleNamespace(i=None, o=None, in_shape=(2, 2, 1), num_classes=3)
+
+BAD = {
+    "WindowGenerator": lambda: WindowGenerator(1, 6, 5, 1, 2, 0, rows=1),
+    "MacArray": lambda: MacArray(np.ones((2, 3)), [0, 0], [1, 1], 8, lanes=3),
+    "SerialRequant": lambda: SerialRequant([70000], 20),
+    "BypassAdd": lambda: BypassAdd([1], [1], 8, "acc", serial=True),
+    "ChannelReduce": lambda: ChannelReduce(0, 9),
+    "StreamFifo": lambda: StreamFifo(stream.beat_layout(1), 0),
+    "ChannelConcat": lambda: ChannelConcat(3, 0),
+    "Classifier": lambda: Classifier(10, 0, 4),
+    "MaxPool": lambda: MaxPool(4, 2, 8),
+    # composites: the sub-blocks built before the failing one must not exist either
+    "Conv": lambda: Conv(np.ones((2, 1, 3, 3)), [0, 0], [1, 1], 0, 4, 4, padding=1),
+    "Fire": lambda: Fire(W1, W3, W3, 4, 4, Folding(1, 1, 3)),
+    "Network": lambda: Network(Bundle.load(DEFAULT_BUNDLE), style="tiny"),
+    "ImageStore": lambda: ImageStore(20000, "spram"),
+    "HostLink": lambda: HostLink((2, 2, 1), 3, timeout_cycles=2),
+    "UARTRx": lambda: UARTRx(3),
+    "UARTTx": lambda: UARTTx(2.5),
+    "ClassSumStandIn": lambda: ClassSumStandIn((2, 2, 1), 300),
+    "BoardCore": lambda: BoardCore(LINK_CLIENT, clock_hz=12e6, baud=5_000_000),
+    "BoardTop": lambda: BoardTop(LINK_CLIENT, clock_hz=12e6, baud=5_000_000),
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def unused_warnings_on():
+    # Amaranth reports unused elaboratables only once something was elaborated
+    Fragment.get(Broadcast(), None)
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_rejected_constructor_leaves_no_elaboratable(name):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises((ValueError, NetworkError)):
+            BAD[name]()
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, UnusedElaboratable)] == []
+
+
+def test_the_check_above_can_fail():
+    """A block that checks in ``__init__`` does leave one behind."""
+    class ChecksLate(wiring.Component):
+        def __init__(self):
+            super().__init__({"o": Out(1)})
+            raise ValueError("late")
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError):
+            ChecksLate()
+        gc.collect()
+    assert any(issubclass(w.category, UnusedElaboratable) for w in caught)
+
+
+def test_params_object_is_accepted_as_is():
+    params = WindowGenerator.Params(2, 4, 4)
+    window = WindowGenerator(params)
+    assert window.params is params and (window.out_height, window.rows) == (4, 4)
+    assert all(type(cls) is ParamsFirst for cls in (MacArray, Fire, Network, HostLink, BoardTop))
+    Fragment.get(window, None)
