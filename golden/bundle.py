@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from golden.atomic import replacing
 from golden.layers import (AddLayer, ConvLayer, FireLayer, GapLayer, InputLayer, Layer, MaxPoolLayer, Shape,
                            parse_layer)
 from golden.shapes import output_size
@@ -126,8 +127,7 @@ class Bundle:
     def save(self, path: str | os.PathLike) -> None:
         validate(self, str(path))
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        try:
+        with replacing(path) as tmp:
             with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
                 def put(name, payload):
                     info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
@@ -139,9 +139,6 @@ class Bundle:
                     buf = io.BytesIO()
                     np.lib.format.write_array(buf, np.ascontiguousarray(self.arrays[key]), allow_pickle=False)
                     put(key + ".npy", buf.getvalue())
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Bundle":

@@ -20,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from golden import data
+from golden.atomic import replacing
 from golden.models import NETWORKS, SqueezeNet, network_spec
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
@@ -111,9 +112,8 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    torch.save(model.state_dict(), tmp)
-    tmp.replace(args.out)
+    with replacing(args.out) as tmp:
+        torch.save(model.state_dict(), tmp)
     print(f"wrote {args.out} after {time.time() - t0:.0f} s", file=sys.stderr)
     return 0
 

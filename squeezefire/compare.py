@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from golden import data, intref
+from golden import atomic, data, intref
 from golden.bundle import Bundle, BundleError
 from golden.quantize import REFERENCE_BUNDLE, REFERENCE_CHECKPOINT, file_sha256, load_model
 from squeezefire.measured import SimulatedCycles, now, remember
@@ -215,9 +215,7 @@ def _check_json_out(path: Path) -> None:
 
 
 def _write_json(path: Path, result: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(path)
+    atomic.write_text(path, json.dumps(result, indent=2) + "\n")
 
 
 def parse_args(argv):

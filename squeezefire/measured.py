@@ -14,6 +14,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from golden import atomic
+
 
 @dataclass(frozen=True)
 class SimulatedCycles:
@@ -48,9 +50,7 @@ def remember(bundle_bytes: bytes, arch: str, cycles: SimulatedCycles) -> None:
     path = record_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-        tmp.replace(path)
+        atomic.write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
     except OSError:
         pass
 
