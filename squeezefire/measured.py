@@ -1,8 +1,8 @@
 """Simulated cycles per frame, remembered per bundle and architecture, so
 that a build's report can print the simulated figure next to the model's.
 
-``golden/compare.py`` (and the benchmark) record what they simulate; the
-build reads it back.  Stored in ``$XDG_CACHE_HOME/squeezefire/simulated.json``
+``golden/compare.py`` records what it simulates; ``recall`` is for the
+build's report (not wired in yet: issue 11 / 12).  Stored in ``$XDG_CACHE_HOME/squeezefire/simulated.json``
 (default ``~/.cache/...``): a measurement cache, safe to delete.
 """
 from __future__ import annotations
