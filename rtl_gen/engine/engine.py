@@ -1,0 +1,203 @@
+"""The Fire engine: one convolution datapath reused layer by layer
+(``docs/engine.md``).  Implements ``rtl_gen.accelerator.AcceleratorSignature``
+like the per-layer pipeline.
+
+    i ─> bank[input] ─┐      descriptor ROM ─> desc
+                      v
+    TapSequencer ─> FeatureBanks ─> a ─┐
+         └──────> 16 lane weight ROMs ─┴> MacLanes (8 DualMult) ─> WriteBack
+                                              ┌──── side map <─────────┘ │
+                 FeatureBanks[dst] <─ PoolOnWrite / direct <─────────────┤
+                                        ClassSums (last pass) <──────────┘ ─> o
+
+A frame: the image is written to its bank (LOAD, one pixel per beat), then
+each pass of the program runs (FETCH its descriptor, RUN the taps, DRAIN
+the pipeline so the next pass reads finished maps), then the class sums
+leave on ``o`` (OUTPUT).
+
+Latency: a frame's first class beat follows its last pixel by
+``cycles_per_frame`` of the model plus per-pass overheads (descriptor
+fetch, drain); see ``model_cycles``.  Throughput: one frame at a time; 16
+MACs per cycle while a pass runs.  Back-pressure: ``i`` is ready only while
+loading; ``o`` holds each class beat until taken.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+
+from rtl_gen.accelerator import AcceleratorSignature
+from rtl_gen.dual_mult import LATENCY as DSP_LATENCY, check_impl
+from rtl_gen.engine.banks import FeatureBanks
+from rtl_gen.engine.class_sums import ClassSums
+from rtl_gen.engine.descriptor import ADD_NONE, WORD_BITS, DescriptorTable, descriptor_table
+from rtl_gen.engine.lanes import MacLanes
+from rtl_gen.engine.pool import PoolOnWrite
+from rtl_gen.engine.program import LANES, EngineProgram, ProgramError, plan_program
+from rtl_gen.engine.roms import bias_bits, channel_constants, lane_weights
+from rtl_gen.engine.sequencer import TapSequencer, meta_layout
+from rtl_gen.engine.writeback import LATENCY as WB_LATENCY, WriteBack
+from rtl_gen.params import ParamsFirst
+
+__all__ = ["FireEngine", "EngineParams", "DRAIN_CYCLES"]
+
+# From a pass's last tap to its last write: bank read 1, DSP, sum 1,
+# serializer 16 + 1, write-back, pool 2, class sums 1; plus margin.
+DRAIN_CYCLES = 1 + DSP_LATENCY + 1 + LANES + 1 + WB_LATENCY + 2 + 1 + 2
+
+
+@dataclass(frozen=True, eq=False)
+class EngineParams:
+    """``bundle``: a ``golden.bundle.Bundle``; ``dsp``: the multiplier
+    (``rtl_gen.dual_mult.IMPLEMENTATIONS``).  Checking plans the program;
+    a problem is a ``ProgramError`` naming the layer."""
+    bundle: object
+    dsp: str = "generic"
+    program: EngineProgram = field(init=False)
+    table: DescriptorTable = field(init=False)
+
+    def __post_init__(self):
+        check_impl(self.dsp)
+        program = plan_program(self.bundle)
+        if len(program.banks) > 8:
+            raise ProgramError(f"bundle {self.bundle.name!r}: needs {len(program.banks)} feature-map banks, "
+                               "the engine has at most 8")
+        object.__setattr__(self, "program", program)
+        object.__setattr__(self, "table", descriptor_table(program))
+
+    @property
+    def addr_bits(self) -> int:
+        return max(max(self.program.banks) - 1, 1).bit_length()
+
+    @property
+    def acc_bits(self) -> int:
+        return max(p.taps * 255 * 128 for p in self.program.passes).bit_length() + 1
+
+
+class FireEngine(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``EngineParams``."""
+    Params = EngineParams
+
+    def __init__(self, params: EngineParams):
+        self.params = params
+        self.program, self.table = params.program, params.table
+        self.in_shape, self.num_classes = self.program.in_shape, self.program.num_classes
+        self.macs_per_frame = sum(self.program.macs(p) for p in self.program.passes)
+        self.mac_lanes = LANES
+        self.cycles_per_frame = self.model_cycles()     # the model's figure
+        self.pass_index = Signal(range(len(self.program.passes)))     # for testbenches: the pass running
+        super().__init__(AcceleratorSignature(self.in_shape, self.num_classes))
+
+    def model_cycles(self) -> int:
+        """The model: every pass's taps, plus descriptor fetch and drain."""
+        per_pass = self.table.words + 3 + DRAIN_CYCLES
+        h, w, c = self.in_shape
+        return h * w * c + sum(self.program.issue_cycles(p) + per_pass for p in self.program.passes) \
+            + 2 * self.num_classes
+
+    def elaborate(self, platform):
+        m = Module()
+        p, t = self.params, self.table
+        desc = Signal(t.layout)
+        w_bits = max(t.weight_depth - 1, 1).bit_length()
+        m.submodules.seq = seq = TapSequencer(t.layout, p.addr_bits, w_bits)
+        meta = meta_layout(t.layout)
+        m.submodules.lanes = lanes = MacLanes(p.dsp, p.acc_bits, meta)
+        constants = channel_constants(self.program, t)
+        m.submodules.wb = wb = WriteBack(t.layout, p.acc_bits, meta, p.addr_bits, constants, bias_bits(self.program))
+        m.submodules.pool = pool = PoolOnWrite(t.layout, wb.o.shape(), p.addr_bits, self._max_pooled_w())
+        m.submodules.banks = banks = FeatureBanks(self.program.banks, p.addr_bits)
+        m.submodules.sums = sums = ClassSums(self.num_classes, self.program.passes[-1].groups * LANES, wb.c_bits)
+        m.d.comb += [seq.desc.eq(desc), wb.desc.eq(desc), pool.desc.eq(desc)]
+        self._mac_path(m, seq, lanes, banks)
+        m.d.comb += [wb.i.eq(lanes.o), banks.side_addr.eq(wb.side_addr), wb.side_data.eq(banks.side_data),
+                     pool.i.eq(wb.o)]
+        m.d.comb += [sums.add_valid.eq(wb.o.valid & desc.gap), sums.add_y.eq(wb.o.y), sums.add_c.eq(wb.o.c),
+                     sums.add_fresh.eq(wb.o.meta.gfirst)]
+        wiring.connect(m, sums.o, wiring.flipped(self.o))
+        self._control(m, desc, seq, banks, wb, pool, sums)
+        return m
+
+    def _max_pooled_w(self) -> int:
+        from golden.shapes import output_size
+        return max((output_size(self.program.out_shape(q)[1], 3, 2, 0, True) for q in self.program.passes
+                    if q.pool), default=1)
+
+    def _mac_path(self, m, seq, lanes, banks):
+        """Tap -> bank and weight ROM reads -> the lanes, one cycle later."""
+        tap = seq.tap
+        m.d.comb += banks.mac_addr.eq(tap.addr)
+        for lane, init in enumerate(lane_weights(self.program, self.table)):
+            rom = Memory(shape=signed(8), depth=len(init), init=init)
+            m.submodules[f"weights{lane}"] = rom
+            port = rom.read_port()
+            m.d.comb += [port.addr.eq(tap.w_addr), lanes.w[lane].eq(port.data)]
+        late = Signal.like(tap)
+        m.d.sync += late.eq(tap)
+        m.d.comb += [lanes.valid.eq(late.valid), lanes.first.eq(late.first), lanes.last.eq(late.last),
+                     lanes.meta.eq(late.meta), lanes.a.eq(Mux(late.in_bounds, banks.mac_data, 0))]
+
+    def _control(self, m, desc, seq, banks, wb, pool, sums):
+        t, prog = self.table, self.program
+        rom = Memory(shape=unsigned(WORD_BITS), depth=len(t.rom_words()), init=t.rom_words())
+        m.submodules.descriptors = rom
+        rd = rom.read_port()
+        word_ptr = Signal(range(len(t.rom_words()) + 1))
+        shifter = Signal(t.words * WORD_BITS)
+        m.d.comb += [rd.addr.eq(word_ptr), desc.as_value().eq(shifter[:t.layout.size])]
+        count = Signal(range(max(prog.in_shape[0] * prog.in_shape[1] * prog.in_shape[2], DRAIN_CYCLES,
+                                 t.words + 2) + 1))
+        index = self.pass_index
+        input_bank = prog.maps[prog.input_map].bank
+        frame_bytes = prog.in_shape[0] * prog.in_shape[1] * prog.in_shape[2]
+        m.d.comb += [banks.src_bank.eq(desc.src_bank), banks.side_bank.eq(desc.side_bank),
+                     banks.side_en.eq(desc.add_kind != ADD_NONE)]
+        with m.FSM():
+            with m.State("LOAD"):
+                beat = self.i.payload
+                addr = Mux(beat.first, 0, count)
+                m.d.comb += [self.i.ready.eq(1), banks.dst_bank.eq(input_bank), banks.wr_en.eq(self.i.valid),
+                             banks.wr_addr.eq(addr), banks.wr_data.eq(beat.data[0])]
+                with m.If(self.i.valid):
+                    m.d.sync += count.eq(addr + 1)
+                    with m.If(beat.last | (addr == frame_bytes - 1)):
+                        m.d.sync += [count.eq(0), word_ptr.eq(0), index.eq(0)]
+                        m.next = "FETCH"
+            with m.State("FETCH"):
+                m.d.sync += [count.eq(count + 1), word_ptr.eq(word_ptr + 1)]
+                with m.If(count != 0):
+                    m.d.sync += shifter.eq(Cat(shifter[WORD_BITS:], rd.data))
+                with m.If(count == t.words):
+                    m.d.sync += [count.eq(0), word_ptr.eq(word_ptr)]
+                    m.next = "START"
+            with m.State("START"):
+                m.d.comb += seq.start.eq(1)
+                m.next = "RUN"
+            with m.State("RUN"):
+                self._writes(m, desc, banks, wb, pool)
+                with m.If(~seq.busy):
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                self._writes(m, desc, banks, wb, pool)
+                m.d.sync += count.eq(count + 1)
+                with m.If(count == DRAIN_CYCLES):
+                    m.d.sync += [count.eq(0), index.eq(index + 1)]
+                    m.next = "FETCH"
+                    with m.If(index == len(prog.passes) - 1):
+                        m.next = "OUTPUT"
+            with m.State("OUTPUT"):
+                with m.If(count == 0):
+                    m.d.comb += sums.start.eq(1)
+                    m.d.sync += count.eq(1)
+                with m.Elif(~sums.busy):
+                    m.d.sync += count.eq(0)
+                    m.next = "LOAD"
+
+    def _writes(self, m, desc, banks, wb, pool):
+        m.d.comb += [banks.dst_bank.eq(desc.dst_bank),
+                     banks.wr_en.eq(~desc.gap & Mux(desc.pool, pool.o.valid, wb.o.valid)),
+                     banks.wr_addr.eq(Mux(desc.pool, pool.o.addr, wb.o.addr)),
+                     banks.wr_data.eq(Mux(desc.pool, pool.o.data, wb.o.y))]

@@ -1,0 +1,97 @@
+"""The engine's 16 MAC lanes and the serializer behind them.
+
+Every cycle one uint8 activation is broadcast to all lanes and lane ``l``
+multiplies it with its own int8 weight.  The products come from eight
+``DualMult`` (on iCE40: eight ``SB_MAC16`` in dual 8x8 mode) and are summed
+in fabric, ``acc_bits`` wide, which holds any sum of the program (no
+overflow, no saturation: ``docs/int8.md`` §2).  On a pixel's last tap the
+16 sums move to the result registers and the serializer hands them out one
+per cycle, lane 0 first, ``lanes`` of them.
+
+Latency: a tap's product is summed ``LATENCY`` (3) cycles after the inputs;
+the first value of a pixel leaves the serializer 2 cycles after its last
+product is summed.  Throughput: one tap per cycle on all lanes; one value per cycle
+out.  Back-pressure: none; the sequencer's ``period >= lanes`` keeps the
+serializer ahead of the next pixel (the result registers are overwritten
+``period`` cycles later).
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl_gen.dual_mult import LATENCY, DualMult
+from rtl_gen.engine.program import LANES
+
+__all__ = ["MacLanes", "value_layout"]
+
+
+def value_layout(acc_bits: int, meta: data.StructLayout) -> data.StructLayout:
+    """One lane's sum leaving the serializer."""
+    return data.StructLayout({"valid": 1, "value": signed(acc_bits), "lane": range(LANES), "meta": meta})
+
+
+class MacLanes(wiring.Component):
+    """Inputs, all of one tap in the same cycle: ``valid``/``first``/``last``
+    of the tap, ``a`` (0 for padding), ``w[LANES]`` and the pixel's ``meta``."""
+
+    def __init__(self, impl: str, acc_bits: int, meta: data.StructLayout):
+        self.impl, self.acc_bits, self.meta_layout = impl, acc_bits, meta
+        super().__init__({"valid": In(1), "first": In(1), "last": In(1), "a": In(unsigned(8)),
+                          "w": In(signed(8)).array(LANES), "meta": In(meta),
+                          "o": Out(value_layout(acc_bits, meta))})
+
+    def elaborate(self, platform):
+        m = Module()
+        products = self._multiply(m)
+        flags = self._delay(m, LATENCY)
+        results, done, meta = self._accumulate(m, products, flags)
+        self._serialize(m, results, done, meta)
+        return m
+
+    def _multiply(self, m):
+        products = []
+        for i in range(LANES // 2):
+            m.submodules[f"dsp{i}"] = dsp = DualMult(self.impl)
+            for k in range(2):
+                m.d.comb += [dsp.a[k].eq(self.a), dsp.w[k].eq(self.w[2 * i + k])]
+                products.append(dsp.p[k])
+        return products
+
+    def _delay(self, m, cycles: int):
+        """valid/first/last/meta, ``cycles`` cycles late (beside the products)."""
+        layout = data.StructLayout({"valid": 1, "first": 1, "last": 1, "meta": self.meta_layout})
+        stage = Signal(layout)
+        m.d.comb += [stage.valid.eq(self.valid), stage.first.eq(self.first), stage.last.eq(self.last),
+                     stage.meta.eq(self.meta)]
+        for _ in range(cycles):
+            nxt = Signal(layout)
+            m.d.sync += nxt.eq(stage)
+            stage = nxt
+        return stage
+
+    def _accumulate(self, m, products, flags):
+        acc = [Signal(signed(self.acc_bits), name=f"acc{k}") for k in range(LANES)]
+        results = [Signal(signed(self.acc_bits), name=f"result{k}") for k in range(LANES)]
+        done = flags.valid & flags.last         # the results load on this edge
+        meta = Signal(self.meta_layout)
+        for k in range(LANES):
+            total = Mux(flags.first, 0, acc[k]) + products[k]
+            with m.If(flags.valid):
+                m.d.sync += acc[k].eq(total)
+                with m.If(flags.last):
+                    m.d.sync += results[k].eq(total)
+        with m.If(flags.valid & flags.last):
+            m.d.sync += meta.eq(flags.meta)
+        return results, done, meta
+
+    def _serialize(self, m, results, done, meta):
+        lane = Signal(range(LANES + 1), init=LANES)
+        with m.If(done):
+            m.d.sync += lane.eq(0)
+        with m.Elif(lane != LANES):
+            m.d.sync += lane.eq(lane + 1)
+        o = self.o
+        m.d.sync += [o.valid.eq((lane < meta.lanes) & (lane != LANES)), o.value.eq(Array(results)[lane[:4]]),
+                     o.lane.eq(lane[:4]), o.meta.eq(meta)]

@@ -1,0 +1,52 @@
+"""The engine's ROM images, made from the program.
+
+* Lane weight ROMs: lane ``l`` holds, for each pass and group ``g``, the
+  ``taps`` weights of output channel ``16 g + l`` in tap order (ky, kx, c),
+  0 where the channel does not exist; the sequencer reads them at
+  ``w_base + g * taps + t``.
+* The channel-constant ROM: one row per (pass, group, lane) at
+  ``c_base + 16 g + l``: bias, ``m`` and the bypass multipliers of the
+  channel (``writeback.const_layout``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from rtl_gen.engine.descriptor import DescriptorTable
+from rtl_gen.engine.program import LANES, EngineProgram
+
+__all__ = ["lane_weights", "channel_constants", "bias_bits"]
+
+
+def lane_weights(program: EngineProgram, table: DescriptorTable) -> list[list[int]]:
+    roms = np.zeros((LANES, max(table.weight_depth, 1)), dtype=np.int64)
+    for p, base in zip(program.passes, table.w_bases):
+        taps = p.weight.transpose(0, 2, 3, 1).reshape(p.cout, p.taps)      # (cout, (ky, kx, c))
+        padded = np.zeros((p.groups * LANES, p.taps), dtype=np.int64)
+        padded[:p.cout] = taps
+        for g in range(p.groups):
+            block = padded[g * LANES:(g + 1) * LANES]                          # (lane, tap)
+            roms[:, base + g * p.taps:base + (g + 1) * p.taps] = block
+    return [list(map(int, row)) for row in roms]
+
+
+def _channel_row(p, ch: int) -> dict:
+    if ch >= p.cout:
+        return {"bias": 0, "m": 0, "m_a": 0, "m_b": 0}
+    row = {"bias": int(p.bias[ch]), "m": int(p.m[ch]), "m_a": 0, "m_b": 0}
+    if p.add is not None:
+        full = p.c_offset + ch                  # the add's multipliers index the whole output map
+        row["m_a"] = int(p.add.m_a[full])
+        row["m_b"] = int(p.add.m_b[full]) if p.add.kind == "simple" else 0
+    return row
+
+
+def channel_constants(program: EngineProgram, table: DescriptorTable) -> list[dict]:
+    rows = []
+    for p in program.passes:
+        rows += [_channel_row(p, ch) for ch in range(p.groups * LANES)]
+    return rows
+
+
+def bias_bits(program: EngineProgram) -> int:
+    return max(int(np.abs(p.bias.astype(np.int64)).max(initial=0)) for p in program.passes).bit_length() + 1

@@ -1,0 +1,130 @@
+"""The tap sequencer: one pass's loop nest as counters and pointers.
+
+For every output-channel group ``g``, output row ``oy`` and column ``ox``,
+it issues the pixel's ``taps`` (ky, kx, c) in ``golden.intref.im2col``
+order, one per cycle, then idles until ``period`` cycles have passed (the
+write-back needs ``lanes`` cycles per pixel).  Per tap it gives the
+activation's address in the source bank (window rows are contiguous in NHWC,
+so the address is a row pointer plus a counter), whether the tap falls in
+the padding, and the lanes' weight ROM address.  No multiplier: every
+address is a running sum of the descriptor's precomputed steps.
+
+Latency: the first tap leaves one cycle after ``start``.  Throughput: one
+tap per cycle, ``groups * out_h * out_w * period`` cycles per pass.
+Back-pressure: none; the engine is statically scheduled (``docs/engine.md``).
+``busy`` is high from ``start`` until the last tap has left.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl_gen.engine.program import LANES
+
+__all__ = ["TapSequencer", "meta_layout", "tap_layout"]
+
+
+def meta_layout(desc: data.StructLayout) -> data.StructLayout:
+    """What travels with a pixel to the write-back: its group, position,
+    whether it opens its group, and how many lanes hold channels."""
+    return data.StructLayout({"g": desc["groups"].shape, "oy": desc["out_h"].shape, "ox": desc["out_w"].shape,
+                              "gfirst": 1, "lanes": range(LANES + 1)})
+
+
+def tap_layout(desc: data.StructLayout, addr_bits: int, w_addr_bits: int) -> data.StructLayout:
+    return data.StructLayout({"valid": 1, "first": 1, "last": 1, "in_bounds": 1,
+                              "addr": unsigned(addr_bits), "w_addr": unsigned(w_addr_bits),
+                              "meta": meta_layout(desc)})
+
+
+class TapSequencer(wiring.Component):
+    """``desc`` must hold still from ``start`` until ``busy`` falls."""
+
+    def __init__(self, desc: data.StructLayout, addr_bits: int, w_addr_bits: int):
+        self.desc_layout, self.addr_bits, self.w_addr_bits = desc, addr_bits, w_addr_bits
+        super().__init__({"desc": In(desc), "start": In(1), "busy": Out(1),
+                          "tap": Out(tap_layout(desc, addr_bits, w_addr_bits))})
+
+    def elaborate(self, platform):
+        m = Module()
+        d = self.desc
+        ptr = signed(self.addr_bits + 2)
+        pos = signed(max(d.in_h.shape().width, d.in_w.shape().width) + 2)
+        s = _State(running=Signal(), t=Signal(d.period.shape()), ci=Signal(d.cin.shape()),
+                   kx=Signal(d.k.shape()), ky=Signal(d.k.shape()), j=Signal(d.taps.shape()),
+                   ox=Signal(d.out_w.shape()), oy=Signal(d.out_h.shape()), g=Signal(d.groups.shape()),
+                   y_ptr=Signal(ptr), x_ptr=Signal(ptr), r_ptr=Signal(ptr),
+                   iy0=Signal(pos), ix0=Signal(pos), iy=Signal(pos), ix=Signal(pos),
+                   w_grp=Signal(self.w_addr_bits), w_ptr=Signal(self.w_addr_bits))
+        self._emit(m, s)
+        with m.If(self.start):
+            self._restart(m, s)
+        with m.Elif(s.running):
+            self._step_tap(m, s)
+            self._step_pixel(m, s)
+        m.d.comb += self.busy.eq(s.running | self.start)
+        return m
+
+    def _emit(self, m, s):
+        d, tap = self.desc, self.tap
+        m.d.sync += [
+            tap.valid.eq(s.running & (s.t < d.taps)),
+            tap.first.eq(s.t == 0), tap.last.eq(s.t == d.taps - 1),
+            tap.in_bounds.eq((s.iy >= 0) & (s.iy < d.in_h) & (s.ix >= 0) & (s.ix < d.in_w)),
+            tap.addr.eq(s.r_ptr + s.j), tap.w_addr.eq(s.w_ptr),
+            tap.meta.g.eq(s.g), tap.meta.oy.eq(s.oy), tap.meta.ox.eq(s.ox),
+            tap.meta.gfirst.eq((s.oy == 0) & (s.ox == 0)),
+            tap.meta.lanes.eq(Mux(s.g == d.groups - 1, d.last_lanes, LANES)),
+        ]
+
+    def _restart(self, m, s):
+        d = self.desc
+        m.d.sync += [s.running.eq(1), s.t.eq(0), s.ci.eq(0), s.kx.eq(0), s.ky.eq(0), s.j.eq(0),
+                     s.ox.eq(0), s.oy.eq(0), s.g.eq(0),
+                     s.y_ptr.eq(d.pix0), s.x_ptr.eq(d.pix0), s.r_ptr.eq(d.pix0),
+                     s.iy0.eq(-d.pad), s.ix0.eq(-d.pad), s.iy.eq(-d.pad), s.ix.eq(-d.pad),
+                     s.w_grp.eq(d.w_base), s.w_ptr.eq(d.w_base)]
+
+    def _step_tap(self, m, s):
+        """Within a pixel: the next (ky, kx, c); a window row is contiguous."""
+        d = self.desc
+        m.d.sync += s.t.eq(s.t + 1)
+        with m.If(s.t < d.taps):
+            m.d.sync += s.w_ptr.eq(s.w_ptr + 1)
+            with m.If(s.ci != d.cin - 1):
+                m.d.sync += [s.ci.eq(s.ci + 1), s.j.eq(s.j + 1)]
+            with m.Elif(s.kx != d.k - 1):
+                m.d.sync += [s.ci.eq(0), s.kx.eq(s.kx + 1), s.ix.eq(s.ix + 1), s.j.eq(s.j + 1)]
+            with m.Else():
+                m.d.sync += [s.ci.eq(0), s.kx.eq(0), s.ix.eq(s.ix0), s.j.eq(0),
+                             s.ky.eq(s.ky + 1), s.iy.eq(s.iy + 1), s.r_ptr.eq(s.r_ptr + d.row_step)]
+
+    def _step_pixel(self, m, s):
+        """After ``period`` cycles: the next pixel, row or group (these
+        assignments come last, so they win over ``_step_tap``'s)."""
+        d = self.desc
+        with m.If(s.t == d.period - 1):
+            m.d.sync += [s.t.eq(0), s.ci.eq(0), s.kx.eq(0), s.ky.eq(0), s.j.eq(0), s.w_ptr.eq(s.w_grp)]
+            with m.If(s.ox != d.out_w - 1):
+                m.d.sync += [s.ox.eq(s.ox + 1), s.ix0.eq(s.ix0 + d.stride), s.ix.eq(s.ix0 + d.stride),
+                             s.iy.eq(s.iy0), s.x_ptr.eq(s.x_ptr + d.step_x), s.r_ptr.eq(s.x_ptr + d.step_x)]
+            with m.Elif(s.oy != d.out_h - 1):
+                row = s.y_ptr + d.step_y
+                m.d.sync += [s.ox.eq(0), s.oy.eq(s.oy + 1), s.ix0.eq(-d.pad), s.ix.eq(-d.pad),
+                             s.iy0.eq(s.iy0 + d.stride), s.iy.eq(s.iy0 + d.stride),
+                             s.y_ptr.eq(row), s.x_ptr.eq(row), s.r_ptr.eq(row)]
+            with m.Else():
+                m.d.sync += [s.ox.eq(0), s.oy.eq(0), s.g.eq(s.g + 1),
+                             s.w_grp.eq(s.w_grp + d.taps), s.w_ptr.eq(s.w_grp + d.taps),
+                             s.ix0.eq(-d.pad), s.ix.eq(-d.pad), s.iy0.eq(-d.pad), s.iy.eq(-d.pad),
+                             s.y_ptr.eq(d.pix0), s.x_ptr.eq(d.pix0), s.r_ptr.eq(d.pix0)]
+                with m.If(s.g == d.groups - 1):
+                    m.d.sync += s.running.eq(0)
+
+
+class _State:
+    """The sequencer's registers, by name."""
+
+    def __init__(self, **signals):
+        self.__dict__.update(signals)
