@@ -6,25 +6,31 @@ program places the maps a pass uses in different banks.  So every bank
 needs one port at a time, and a single-port RAM (the UP5K's SPRAM) can hold
 it as well as a block RAM.
 
-``impl="generic"``: each bank an ``amaranth.lib.memory.Memory`` of bytes
-(block RAM, or LUTs/registers when small).
+``kind="block"``: each bank an ``amaranth.lib.memory.Memory`` of bytes
+(block RAM, or LUTs/registers when small).  ``kind="spram"``: each bank one
+iCE40 UP5K ``SB_SPRAM256KA`` (16K x 16 bits, one byte per word: at most
+``SPRAM_BYTES`` per bank); its one port takes the write address while
+writing and the read address otherwise.
 
 Latency: read data 1 cycle after the address.  Throughput: per bank one
 read or one write per cycle.  Back-pressure: none.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, ClockSignal, Instance, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["FeatureBanks"]
+__all__ = ["FeatureBanks", "KINDS", "SPRAM_BYTES"]
+
+KINDS = ("block", "spram")
+SPRAM_BYTES = 16384
 
 
 class FeatureBanks(wiring.Component):
-    def __init__(self, sizes: tuple[int, ...], addr_bits: int):
-        self.sizes, self.addr_bits = tuple(max(1, s) for s in sizes), addr_bits
+    def __init__(self, sizes: tuple[int, ...], addr_bits: int, kind: str = "block"):
+        self.sizes, self.addr_bits, self.kind = tuple(max(1, s) for s in sizes), addr_bits, kind
         bank = range(len(self.sizes))
         super().__init__({"src_bank": In(bank), "side_bank": In(bank), "side_en": In(1), "dst_bank": In(bank),
                           "mac_addr": In(addr_bits), "mac_data": Out(8),
@@ -36,15 +42,26 @@ class FeatureBanks(wiring.Component):
         outputs = []
         self.memories = []          # for testbenches
         for b, size in enumerate(self.sizes):
+            as_side = self.side_en & (self.side_bank == b)
+            rd_addr = Mux(as_side, self.side_addr, self.mac_addr)
+            write = self.wr_en & (self.dst_bank == b)
+            outputs.append(self._bank(m, b, size, rd_addr, write))
+        data = Array(outputs)
+        m.d.comb += [self.mac_data.eq(data[self.src_bank]), self.side_data.eq(data[self.side_bank])]
+        return m
+
+    def _bank(self, m, b, size, rd_addr, write):
+        if self.kind == "block":
             mem = Memory(shape=unsigned(8), depth=size, init=[])
             m.submodules[f"bank{b}"] = mem
             self.memories.append(mem)
             rd, wr = mem.read_port(), mem.write_port()
-            as_side = self.side_en & (self.side_bank == b)
-            m.d.comb += [rd.addr.eq(Mux(as_side, self.side_addr, self.mac_addr)),
-                         wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data),
-                         wr.en.eq(self.wr_en & (self.dst_bank == b))]
-            outputs.append(rd.data)
-        data = Array(outputs)
-        m.d.comb += [self.mac_data.eq(data[self.src_bank]), self.side_data.eq(data[self.side_bank])]
-        return m
+            m.d.comb += [rd.addr.eq(rd_addr), wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data), wr.en.eq(write)]
+            return rd.data
+        dout = Signal(16, name=f"bank{b}_dout")
+        m.submodules[f"bank{b}"] = Instance(
+            "SB_SPRAM256KA",
+            i_ADDRESS=Mux(write, self.wr_addr, rd_addr)[:14], i_DATAIN=self.wr_data, i_MASKWREN=0b1111,
+            i_WREN=write, i_CHIPSELECT=1, i_CLOCK=ClockSignal("sync"), i_STANDBY=0, i_SLEEP=0, i_POWEROFF=1,
+            o_DATAOUT=dout)
+        return dout[:8]

@@ -32,6 +32,9 @@ FIELDS = {
     "w_base": False, "c_base": False, "shift": False,
     "add_kind": False, "add_shift": False, "pool": False, "gap": False,
     "dst_c": False, "c_off": False, "pool_xmax": False, "pool_ymax": False, "pool_wtail": False, "pool_htail": False,
+    # the counters' last values, so that no comparison waits for a subtraction
+    "last_t": False, "last_tap": False, "last_ci": False, "last_k": False, "last_ox": False, "last_oy": False,
+    "last_g": False, "neg_pad": True,
 }
 
 
@@ -54,6 +57,8 @@ def pass_fields(program: EngineProgram, p: EnginePass, w_base: int, c_base: int)
         "dst_c": dst.c if dst else 0, "c_off": p.c_offset,
         "pool_xmax": 2 * pool_w, "pool_ymax": 2 * pool_h, "pool_wtail": int(ow % 2 == 0),
         "pool_htail": int(oh % 2 == 0),
+        "last_t": p.period - 1, "last_tap": p.taps - 1, "last_ci": p.cin - 1, "last_k": p.kernel - 1,
+        "last_ox": ow - 1, "last_oy": oh - 1, "last_g": p.groups - 1, "neg_pad": -p.padding,
     }
 
 

@@ -31,42 +31,62 @@ from amaranth.lib.memory import Memory
 
 from rtl_gen.accelerator import AcceleratorSignature
 from rtl_gen.dual_mult import LATENCY as DSP_LATENCY, check_impl
-from rtl_gen.engine.banks import FeatureBanks
+from rtl_gen.engine.banks import KINDS as BANK_KINDS, SPRAM_BYTES, FeatureBanks
 from rtl_gen.engine.class_sums import ClassSums
 from rtl_gen.engine.descriptor import ADD_NONE, WORD_BITS, DescriptorTable, descriptor_table
 from rtl_gen.engine.lanes import MacLanes
-from rtl_gen.engine.pool import PoolOnWrite
+from rtl_gen.engine.pool import LATENCY as POOL_LATENCY, PoolOnWrite
 from rtl_gen.engine.program import LANES, EngineProgram, ProgramError, plan_program
 from rtl_gen.engine.roms import bias_bits, channel_constants, lane_weights
 from rtl_gen.engine.sequencer import TapSequencer, meta_layout
-from rtl_gen.engine.writeback import LATENCY as WB_LATENCY, WriteBack
+from rtl_gen.engine.writeback import WriteBack, WriteBackConfig, write_back_config, write_back_latency
 from rtl_gen.params import ParamsFirst
 
-__all__ = ["FireEngine", "EngineParams", "DRAIN_CYCLES"]
+__all__ = ["FireEngine", "EngineParams", "drain_cycles"]
 
-# From a pass's last tap to its last write: bank read 1, DSP, sum 1,
-# serializer 16 + 1, write-back, pool 2, class sums 1; plus margin.
-DRAIN_CYCLES = 1 + DSP_LATENCY + 1 + LANES + 1 + WB_LATENCY + 2 + 1 + 2
+
+
+def drain_cycles(write_back_latency: int) -> int:
+    """From a pass's last tap to its last write: bank read 1, DSP, sum 1,
+    serializer 16 + 1, write-back, pool 6, class sums 1; plus a margin."""
+    return 1 + DSP_LATENCY + 1 + LANES + 1 + write_back_latency + POOL_LATENCY + 1 + 2
 
 
 @dataclass(frozen=True, eq=False)
 class EngineParams:
     """``bundle``: a ``golden.bundle.Bundle``; ``dsp``: the multiplier
-    (``rtl_gen.dual_mult.IMPLEMENTATIONS``).  Checking plans the program;
+    (``rtl_gen.dual_mult.IMPLEMENTATIONS``); ``banks``: the feature-map RAM
+    (``rtl_gen.engine.banks.KINDS``).  Checking plans the program;
     a problem is a ``ProgramError`` naming the layer."""
     bundle: object
     dsp: str = "generic"
+    banks: str = "block"
     program: EngineProgram = field(init=False)
     table: DescriptorTable = field(init=False)
 
     def __post_init__(self):
         check_impl(self.dsp)
+        if self.banks not in BANK_KINDS:
+            raise ValueError(f"banks must be one of {', '.join(map(repr, BANK_KINDS))}, got {self.banks!r}")
         program = plan_program(self.bundle)
+        if self.banks == "spram" and max(program.banks) > SPRAM_BYTES:
+            big = max(range(len(program.banks)), key=lambda b: program.banks[b])
+            name = next(n for n, info in program.maps.items() if info.bank == big and info.size == program.banks[big])
+            raise ProgramError(f"bundle {self.bundle.name!r}: map {name!r} needs {program.banks[big]} bytes, "
+                               f"an SPRAM bank holds {SPRAM_BYTES}")
         if len(program.banks) > 8:
             raise ProgramError(f"bundle {self.bundle.name!r}: needs {len(program.banks)} feature-map banks, "
                                "the engine has at most 8")
         object.__setattr__(self, "program", program)
         object.__setattr__(self, "table", descriptor_table(program))
+
+    @property
+    def write_back(self) -> WriteBackConfig:
+        return write_back_config(self.program, self.acc_bits, bias_bits(self.program), self.addr_bits)
+
+    @property
+    def drain(self) -> int:
+        return drain_cycles(write_back_latency(self.write_back))
 
     @property
     def addr_bits(self) -> int:
@@ -93,7 +113,7 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
 
     def model_cycles(self) -> int:
         """The model: every pass's taps, plus descriptor fetch and drain."""
-        per_pass = self.table.words + 3 + DRAIN_CYCLES
+        per_pass = self.table.words + 3 + self.params.drain
         h, w, c = self.in_shape
         return h * w * c + sum(self.program.issue_cycles(p) + per_pass for p in self.program.passes) \
             + 2 * self.num_classes
@@ -107,14 +127,16 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         meta = meta_layout(t.layout)
         m.submodules.lanes = lanes = MacLanes(p.dsp, p.acc_bits, meta)
         constants = channel_constants(self.program, t)
-        m.submodules.wb = wb = WriteBack(t.layout, p.acc_bits, meta, p.addr_bits, constants, bias_bits(self.program))
-        m.submodules.pool = pool = PoolOnWrite(t.layout, wb.o.shape(), p.addr_bits, self._max_pooled_w())
-        m.submodules.banks = banks = FeatureBanks(self.program.banks, p.addr_bits)
+        m.submodules.wb = wb = WriteBack(t.layout, meta, p.write_back, constants)
+        pool = None
+        if any(q.pool for q in self.program.passes):
+            m.submodules.pool = pool = PoolOnWrite(t.layout, wb.o.shape(), p.addr_bits, self._max_pooled_w())
+            m.d.comb += [pool.desc.eq(desc), pool.i.eq(wb.o)]
+        m.submodules.banks = banks = FeatureBanks(self.program.banks, p.addr_bits, p.banks)
         m.submodules.sums = sums = ClassSums(self.num_classes, self.program.passes[-1].groups * LANES, wb.c_bits)
-        m.d.comb += [seq.desc.eq(desc), wb.desc.eq(desc), pool.desc.eq(desc)]
+        m.d.comb += [seq.desc.eq(desc), wb.desc.eq(desc)]
         self._mac_path(m, seq, lanes, banks)
-        m.d.comb += [wb.i.eq(lanes.o), banks.side_addr.eq(wb.side_addr), wb.side_data.eq(banks.side_data),
-                     pool.i.eq(wb.o)]
+        m.d.comb += [wb.i.eq(lanes.o), banks.side_addr.eq(wb.side_addr), wb.side_data.eq(banks.side_data)]
         m.d.comb += [sums.add_valid.eq(wb.o.valid & desc.gap), sums.add_y.eq(wb.o.y), sums.add_c.eq(wb.o.c),
                      sums.add_fresh.eq(wb.o.meta.gfirst)]
         wiring.connect(m, sums.o, wiring.flipped(self.o))
@@ -137,7 +159,7 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
             m.d.comb += [port.addr.eq(tap.w_addr), lanes.w[lane].eq(port.data)]
         late = Signal.like(tap)
         m.d.sync += late.eq(tap)
-        m.d.comb += [lanes.valid.eq(late.valid), lanes.first.eq(late.first), lanes.last.eq(late.last),
+        m.d.comb += [lanes.valid.eq(late.valid), lanes.last.eq(late.last),
                      lanes.meta.eq(late.meta), lanes.a.eq(Mux(late.in_bounds, banks.mac_data, 0))]
 
     def _control(self, m, desc, seq, banks, wb, pool, sums):
@@ -148,7 +170,7 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         word_ptr = Signal(range(len(t.rom_words()) + 1))
         shifter = Signal(t.words * WORD_BITS)
         m.d.comb += [rd.addr.eq(word_ptr), desc.as_value().eq(shifter[:t.layout.size])]
-        count = Signal(range(max(prog.in_shape[0] * prog.in_shape[1] * prog.in_shape[2], DRAIN_CYCLES,
+        count = Signal(range(max(prog.in_shape[0] * prog.in_shape[1] * prog.in_shape[2], self.params.drain,
                                  t.words + 2) + 1))
         index = self.pass_index
         input_bank = prog.maps[prog.input_map].bank
@@ -183,7 +205,7 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
             with m.State("DRAIN"):
                 self._writes(m, desc, banks, wb, pool)
                 m.d.sync += count.eq(count + 1)
-                with m.If(count == DRAIN_CYCLES):
+                with m.If(count == self.params.drain):
                     m.d.sync += [count.eq(0), index.eq(index + 1)]
                     m.next = "FETCH"
                     with m.If(index == len(prog.passes) - 1):
@@ -197,7 +219,11 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
                     m.next = "LOAD"
 
     def _writes(self, m, desc, banks, wb, pool):
-        m.d.comb += [banks.dst_bank.eq(desc.dst_bank),
-                     banks.wr_en.eq(~desc.gap & Mux(desc.pool, pool.o.valid, wb.o.valid)),
+        m.d.comb += banks.dst_bank.eq(desc.dst_bank)
+        if pool is None:
+            m.d.comb += [banks.wr_en.eq(~desc.gap & wb.o.valid), banks.wr_addr.eq(wb.o.addr),
+                         banks.wr_data.eq(wb.o.y)]
+            return
+        m.d.comb += [banks.wr_en.eq(~desc.gap & Mux(desc.pool, pool.o.valid, wb.o.valid)),
                      banks.wr_addr.eq(Mux(desc.pool, pool.o.addr, wb.o.addr)),
                      banks.wr_data.eq(Mux(desc.pool, pool.o.data, wb.o.y))]

@@ -17,7 +17,7 @@ serializer ahead of the next pixel (the result registers are overwritten
 """
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -33,12 +33,12 @@ def value_layout(acc_bits: int, meta: data.StructLayout) -> data.StructLayout:
 
 
 class MacLanes(wiring.Component):
-    """Inputs, all of one tap in the same cycle: ``valid``/``first``/``last``
-    of the tap, ``a`` (0 for padding), ``w[LANES]`` and the pixel's ``meta``."""
+    """Inputs, all of one tap in the same cycle: ``valid``/``last`` of the
+    tap (``last``: the pixel's last), ``a`` (0 for padding), ``w[LANES]`` and the pixel's ``meta``."""
 
     def __init__(self, impl: str, acc_bits: int, meta: data.StructLayout):
         self.impl, self.acc_bits, self.meta_layout = impl, acc_bits, meta
-        super().__init__({"valid": In(1), "first": In(1), "last": In(1), "a": In(unsigned(8)),
+        super().__init__({"valid": In(1), "last": In(1), "a": In(unsigned(8)),
                           "w": In(signed(8)).array(LANES), "meta": In(meta),
                           "o": Out(value_layout(acc_bits, meta))})
 
@@ -46,8 +46,8 @@ class MacLanes(wiring.Component):
         m = Module()
         products = self._multiply(m)
         flags = self._delay(m, LATENCY)
-        results, done, meta = self._accumulate(m, products, flags)
-        self._serialize(m, results, done, meta)
+        totals, done, meta = self._accumulate(m, products, flags)
+        self._serialize(m, totals, done, meta)
         return m
 
     def _multiply(self, m):
@@ -60,11 +60,10 @@ class MacLanes(wiring.Component):
         return products
 
     def _delay(self, m, cycles: int):
-        """valid/first/last/meta, ``cycles`` cycles late (beside the products)."""
-        layout = data.StructLayout({"valid": 1, "first": 1, "last": 1, "meta": self.meta_layout})
+        """valid/last/meta, ``cycles`` cycles late (beside the products)."""
+        layout = data.StructLayout({"valid": 1, "last": 1, "meta": self.meta_layout})
         stage = Signal(layout)
-        m.d.comb += [stage.valid.eq(self.valid), stage.first.eq(self.first), stage.last.eq(self.last),
-                     stage.meta.eq(self.meta)]
+        m.d.comb += [stage.valid.eq(self.valid), stage.last.eq(self.last), stage.meta.eq(self.meta)]
         for _ in range(cycles):
             nxt = Signal(layout)
             m.d.sync += nxt.eq(stage)
@@ -72,26 +71,34 @@ class MacLanes(wiring.Component):
         return stage
 
     def _accumulate(self, m, products, flags):
+        """Each lane's running sum; it restarts from 0 after a pixel's last
+        tap (the register's synchronous reset: no adder input mux), so the
+        first tap's flag is not needed."""
         acc = [Signal(signed(self.acc_bits), name=f"acc{k}") for k in range(LANES)]
-        results = [Signal(signed(self.acc_bits), name=f"result{k}") for k in range(LANES)]
         done = flags.valid & flags.last         # the results load on this edge
-        meta = Signal(self.meta_layout)
+        totals = [acc[k] + products[k] for k in range(LANES)]
         for k in range(LANES):
-            total = Mux(flags.first, 0, acc[k]) + products[k]
-            with m.If(flags.valid):
-                m.d.sync += acc[k].eq(total)
-                with m.If(flags.last):
-                    m.d.sync += results[k].eq(total)
-        with m.If(flags.valid & flags.last):
+            with m.If(done):
+                m.d.sync += acc[k].eq(0)
+            with m.Elif(flags.valid):
+                m.d.sync += acc[k].eq(totals[k])
+        meta = Signal(self.meta_layout)
+        with m.If(done):
             m.d.sync += meta.eq(flags.meta)
-        return results, done, meta
+        return totals, done, meta
 
-    def _serialize(self, m, results, done, meta):
+    def _serialize(self, m, totals, done, meta):
+        """The pixel's sums in a shift register, lane 0 at its head: loaded
+        on the last tap, then shifted one lane per cycle (a 2:1 choice per
+        bit instead of a 16:1 multiplexer)."""
+        chain = [Signal(signed(self.acc_bits), name=f"result{k}") for k in range(LANES)]
         lane = Signal(range(LANES + 1), init=LANES)
         with m.If(done):
-            m.d.sync += lane.eq(0)
-        with m.Elif(lane != LANES):
-            m.d.sync += lane.eq(lane + 1)
+            m.d.sync += [lane.eq(0)] + [chain[k].eq(totals[k]) for k in range(LANES)]
+        with m.Else():
+            m.d.sync += [chain[k].eq(chain[k + 1]) for k in range(LANES - 1)]
+            with m.If(lane != LANES):
+                m.d.sync += lane.eq(lane + 1)
         o = self.o
-        m.d.sync += [o.valid.eq((lane < meta.lanes) & (lane != LANES)), o.value.eq(Array(results)[lane[:4]]),
+        m.d.sync += [o.valid.eq((lane < meta.lanes) & (lane != LANES)), o.value.eq(chain[0]),
                      o.lane.eq(lane[:4]), o.meta.eq(meta)]

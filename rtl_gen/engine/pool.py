@@ -16,7 +16,7 @@ A completed horizontal window feeds the vertical stage; a completed vertical
 one is a pooled value, written at the pooled map's address (pooled pixels
 come out in raster order, so the address is a running pointer).
 
-Latency: 2 cycles.  Throughput: one value per cycle in; out, one per pooled
+Latency: ``LATENCY`` (6) cycles.  Throughput: one value per cycle in; out, one per pooled
 value.  Back-pressure: none.
 """
 from __future__ import annotations
@@ -28,16 +28,19 @@ from amaranth.lib.wiring import In, Out
 
 from rtl_gen.engine.program import LANES
 
-__all__ = ["PoolOnWrite", "write_layout"]
+__all__ = ["LATENCY", "PoolOnWrite", "write_layout"]
+
+LATENCY = 6
 
 
 def write_layout(addr_bits: int) -> data.StructLayout:
     return data.StructLayout({"valid": 1, "addr": unsigned(addr_bits), "data": unsigned(8)})
 
 
-def completes(x, n, twice_out, tail):
-    """Does coordinate ``x`` complete a window (see the module docstring)?"""
-    return (~x[0] & (x >= 2) & (x <= twice_out)) | (tail & (x == n - 1))
+def completes(x, last, twice_out, tail):
+    """Does coordinate ``x`` complete a window (see the module docstring)?
+    ``last`` = n - 1."""
+    return (~x[0] & (x >= 2) & (x <= twice_out)) | (tail & (x == last))
 
 
 class PoolOnWrite(wiring.Component):
@@ -51,37 +54,68 @@ class PoolOnWrite(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        d, i = self.desc, self.i
-        hbuf = Array(Signal(8, name=f"hmax{k}") for k in range(LANES))
         rows = Memory(shape=unsigned(8), depth=self.max_pooled_w * LANES, init=[])
         m.submodules.rows = rows
-        rd, wr = rows.read_port(), rows.write_port()
-
-        x, y = i.meta.ox, i.meta.oy
-        hval = Mux(hbuf[i.lane] > i.y, hbuf[i.lane], i.y)
-        with m.If(i.valid):
-            m.d.sync += hbuf[i.lane].eq(Mux(x[0], hval, i.y))
-        px = (x - 1)[1:]
-        m.d.comb += rd.addr.eq((px << 4) | i.lane)
-
-        h = Signal(data.StructLayout({"valid": 1, "val": 8, "px": px.shape(), "lane": range(LANES),
-                                      "c": i.c.shape(), "y": y.shape(), "gfirst": 1}))
-        m.d.sync += [h.valid.eq(i.valid & completes(x, d.out_w, d.pool_xmax, d.pool_wtail)), h.val.eq(hval),
-                     h.px.eq(px), h.lane.eq(i.lane), h.c.eq(i.c), h.y.eq(y),
-                     h.gfirst.eq(i.valid & i.meta.gfirst)]
-
-        vmax = Mux(rd.data > h.val, rd.data, h.val)
-        m.d.comb += [wr.addr.eq((h.px << 4) | h.lane), wr.data.eq(Mux(h.y[0], vmax, h.val)), wr.en.eq(h.valid)]
-        self._emit(m, h, vmax)
+        first = self._decode(m)
+        h = self._horizontal(m, first)
+        v = self._vertical(m, h, rows)
+        self._emit(m, v)
         return m
 
-    def _emit(self, m, h, vmax):
+    def _decode(self, m):
+        """Stage 1: where the value is in the windows, and its lane's
+        running horizontal maximum (a lane comes back at least
+        ``MIN_PERIOD`` cycles later, after its maximum is written)."""
+        d, i = self.desc, self.i
+        x, y = i.meta.ox, i.meta.oy
+        self.hbuf = Array(Signal(8, name=f"hmax{k}") for k in range(LANES))
+        s = Signal(data.StructLayout({
+            "valid": 1, "y": 8, "lane": range(LANES), "c": i.c.shape(), "gfirst": 1, "hmax": 8,
+            "x_odd": 1, "h_done": 1, "y_odd": 1, "v_done": 1, "px": (x - 1)[1:].shape()}))
+        m.d.sync += [s.valid.eq(i.valid), s.y.eq(i.y), s.lane.eq(i.lane), s.c.eq(i.c),
+                     s.gfirst.eq(i.valid & i.meta.gfirst), s.hmax.eq(self.hbuf[i.lane]),
+                     s.x_odd.eq(x[0]), s.h_done.eq(completes(x, d.last_ox, d.pool_xmax, d.pool_wtail)),
+                     s.y_odd.eq(y[0]), s.v_done.eq(completes(y, d.last_oy, d.pool_ymax, d.pool_htail)),
+                     s.px.eq((x - 1)[1:])]
+        return s
+
+    def _horizontal(self, m, s):
+        """Stage 2: the horizontal maximum; a completed window goes on."""
+        hval = Mux(s.hmax > s.y, s.hmax, s.y)
+        with m.If(s.valid):
+            m.d.sync += self.hbuf[s.lane].eq(Mux(s.x_odd, hval, s.y))
+        h = Signal(data.StructLayout({"valid": 1, "val": 8, "px": s.px.shape(), "lane": range(LANES),
+                                      "c": s.c.shape(), "gfirst": 1, "y_odd": 1, "v_done": 1}))
+        m.d.sync += [h.valid.eq(s.valid & s.h_done), h.val.eq(hval), h.px.eq(s.px), h.lane.eq(s.lane),
+                     h.c.eq(s.c), h.gfirst.eq(s.gfirst), h.y_odd.eq(s.y_odd), h.v_done.eq(s.v_done)]
+        return h
+
+    def _vertical(self, m, h, rows):
+        """Stage 3-4: the row buffer holds the running maximum of the
+        window's rows; read with ``h``, updated one cycle later."""
+        rd, wr = rows.read_port(), rows.write_port()
+        m.d.comb += rd.addr.eq((h.px << 4) | h.lane)
+        h2 = Signal.like(h)
+        m.d.sync += h2.eq(h)
+        vmax = Mux(rd.data > h2.val, rd.data, h2.val)
+        m.d.comb += [wr.addr.eq((h2.px << 4) | h2.lane), wr.data.eq(Mux(h2.y_odd, vmax, h2.val)), wr.en.eq(h2.valid)]
+        v = Signal(data.StructLayout({"valid": 1, "val": 8, "lane": range(LANES), "c": h2.c.shape(),
+                                      "gfirst": 1}))
+        m.d.sync += [v.valid.eq(h2.valid & h2.v_done), v.val.eq(vmax), v.lane.eq(h2.lane), v.c.eq(h2.c),
+                     v.gfirst.eq(h2.gfirst)]
+        return v
+
+    def _emit(self, m, v):
+        """Stage 5-6: pooled values in raster order, so their address is a
+        running pointer plus the channel's offset."""
         d, o = self.desc, self.o
-        emit = h.valid & completes(h.y, d.out_h, d.pool_ymax, d.pool_htail)
         ptr, started = Signal(self.addr_bits), Signal()
-        ptr_now = Mux(h.lane == 0, Mux(started, ptr + d.dst_c, 0), ptr)
-        with m.If(h.gfirst):
+        ptr_now = Mux(v.lane == 0, Mux(started, ptr + d.dst_c, 0), ptr)
+        with m.If(v.gfirst):
             m.d.sync += started.eq(0)
-        with m.If(emit & (h.lane == 0)):
+        with m.If(v.valid & (v.lane == 0)):
             m.d.sync += [ptr.eq(ptr_now), started.eq(1)]
-        m.d.sync += [o.valid.eq(emit), o.addr.eq(ptr_now + d.c_off + h.c), o.data.eq(vmax)]
+        last = Signal(data.StructLayout({"valid": 1, "ptr": self.addr_bits, "offset": self.addr_bits, "val": 8}))
+        m.d.sync += [last.valid.eq(v.valid), last.ptr.eq(ptr_now), last.offset.eq(d.c_off + v.c),
+                     last.val.eq(v.val)]
+        m.d.sync += [o.valid.eq(last.valid), o.addr.eq(last.ptr + last.offset), o.data.eq(last.val)]

@@ -30,10 +30,10 @@ def lane_weights(program: EngineProgram, table: DescriptorTable) -> list[list[in
     return [list(map(int, row)) for row in roms]
 
 
-def _channel_row(p, ch: int) -> dict:
+def _channel_row(p, ch: int, adds: bool) -> dict:
     if ch >= p.cout:
-        return {"bias": 0, "m": 0, "m_a": 0, "m_b": 0}
-    row = {"bias": int(p.bias[ch]), "m": int(p.m[ch]), "m_a": 0, "m_b": 0}
+        return {"bias": 0, "m": 0, **({"m_a": 0, "m_b": 0} if adds else {})}
+    row = {"bias": int(p.bias[ch]), "m": int(p.m[ch]), **({"m_a": 0, "m_b": 0} if adds else {})}
     if p.add is not None:
         full = p.c_offset + ch                  # the add's multipliers index the whole output map
         row["m_a"] = int(p.add.m_a[full])
@@ -42,9 +42,11 @@ def _channel_row(p, ch: int) -> dict:
 
 
 def channel_constants(program: EngineProgram, table: DescriptorTable) -> list[dict]:
+    """The rows; ``m_a``/``m_b`` only when some pass adds a bypass."""
+    adds = any(p.add for p in program.passes)
     rows = []
     for p in program.passes:
-        rows += [_channel_row(p, ch) for ch in range(p.groups * LANES)]
+        rows += [_channel_row(p, ch, adds) for ch in range(p.groups * LANES)]
     return rows
 
 

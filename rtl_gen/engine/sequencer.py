@@ -33,7 +33,7 @@ def meta_layout(desc: data.StructLayout) -> data.StructLayout:
 
 
 def tap_layout(desc: data.StructLayout, addr_bits: int, w_addr_bits: int) -> data.StructLayout:
-    return data.StructLayout({"valid": 1, "first": 1, "last": 1, "in_bounds": 1,
+    return data.StructLayout({"valid": 1, "last": 1, "in_bounds": 1,
                               "addr": unsigned(addr_bits), "w_addr": unsigned(w_addr_bits),
                               "meta": meta_layout(desc)})
 
@@ -70,12 +70,12 @@ class TapSequencer(wiring.Component):
         d, tap = self.desc, self.tap
         m.d.sync += [
             tap.valid.eq(s.running & (s.t < d.taps)),
-            tap.first.eq(s.t == 0), tap.last.eq(s.t == d.taps - 1),
+            tap.last.eq(s.t == d.last_tap),
             tap.in_bounds.eq((s.iy >= 0) & (s.iy < d.in_h) & (s.ix >= 0) & (s.ix < d.in_w)),
             tap.addr.eq(s.r_ptr + s.j), tap.w_addr.eq(s.w_ptr),
             tap.meta.g.eq(s.g), tap.meta.oy.eq(s.oy), tap.meta.ox.eq(s.ox),
             tap.meta.gfirst.eq((s.oy == 0) & (s.ox == 0)),
-            tap.meta.lanes.eq(Mux(s.g == d.groups - 1, d.last_lanes, LANES)),
+            tap.meta.lanes.eq(Mux(s.g == d.last_g, d.last_lanes, LANES)),
         ]
 
     def _restart(self, m, s):
@@ -83,7 +83,7 @@ class TapSequencer(wiring.Component):
         m.d.sync += [s.running.eq(1), s.t.eq(0), s.ci.eq(0), s.kx.eq(0), s.ky.eq(0), s.j.eq(0),
                      s.ox.eq(0), s.oy.eq(0), s.g.eq(0),
                      s.y_ptr.eq(d.pix0), s.x_ptr.eq(d.pix0), s.r_ptr.eq(d.pix0),
-                     s.iy0.eq(-d.pad), s.ix0.eq(-d.pad), s.iy.eq(-d.pad), s.ix.eq(-d.pad),
+                     s.iy0.eq(d.neg_pad), s.ix0.eq(d.neg_pad), s.iy.eq(d.neg_pad), s.ix.eq(d.neg_pad),
                      s.w_grp.eq(d.w_base), s.w_ptr.eq(d.w_base)]
 
     def _step_tap(self, m, s):
@@ -92,9 +92,9 @@ class TapSequencer(wiring.Component):
         m.d.sync += s.t.eq(s.t + 1)
         with m.If(s.t < d.taps):
             m.d.sync += s.w_ptr.eq(s.w_ptr + 1)
-            with m.If(s.ci != d.cin - 1):
+            with m.If(s.ci != d.last_ci):
                 m.d.sync += [s.ci.eq(s.ci + 1), s.j.eq(s.j + 1)]
-            with m.Elif(s.kx != d.k - 1):
+            with m.Elif(s.kx != d.last_k):
                 m.d.sync += [s.ci.eq(0), s.kx.eq(s.kx + 1), s.ix.eq(s.ix + 1), s.j.eq(s.j + 1)]
             with m.Else():
                 m.d.sync += [s.ci.eq(0), s.kx.eq(0), s.ix.eq(s.ix0), s.j.eq(0),
@@ -104,22 +104,22 @@ class TapSequencer(wiring.Component):
         """After ``period`` cycles: the next pixel, row or group (these
         assignments come last, so they win over ``_step_tap``'s)."""
         d = self.desc
-        with m.If(s.t == d.period - 1):
+        with m.If(s.t == d.last_t):
             m.d.sync += [s.t.eq(0), s.ci.eq(0), s.kx.eq(0), s.ky.eq(0), s.j.eq(0), s.w_ptr.eq(s.w_grp)]
-            with m.If(s.ox != d.out_w - 1):
+            with m.If(s.ox != d.last_ox):
                 m.d.sync += [s.ox.eq(s.ox + 1), s.ix0.eq(s.ix0 + d.stride), s.ix.eq(s.ix0 + d.stride),
                              s.iy.eq(s.iy0), s.x_ptr.eq(s.x_ptr + d.step_x), s.r_ptr.eq(s.x_ptr + d.step_x)]
-            with m.Elif(s.oy != d.out_h - 1):
+            with m.Elif(s.oy != d.last_oy):
                 row = s.y_ptr + d.step_y
-                m.d.sync += [s.ox.eq(0), s.oy.eq(s.oy + 1), s.ix0.eq(-d.pad), s.ix.eq(-d.pad),
+                m.d.sync += [s.ox.eq(0), s.oy.eq(s.oy + 1), s.ix0.eq(d.neg_pad), s.ix.eq(d.neg_pad),
                              s.iy0.eq(s.iy0 + d.stride), s.iy.eq(s.iy0 + d.stride),
                              s.y_ptr.eq(row), s.x_ptr.eq(row), s.r_ptr.eq(row)]
             with m.Else():
                 m.d.sync += [s.ox.eq(0), s.oy.eq(0), s.g.eq(s.g + 1),
                              s.w_grp.eq(s.w_grp + d.taps), s.w_ptr.eq(s.w_grp + d.taps),
-                             s.ix0.eq(-d.pad), s.ix.eq(-d.pad), s.iy0.eq(-d.pad), s.iy.eq(-d.pad),
+                             s.ix0.eq(d.neg_pad), s.ix.eq(d.neg_pad), s.iy0.eq(d.neg_pad), s.iy.eq(d.neg_pad),
                              s.y_ptr.eq(d.pix0), s.x_ptr.eq(d.pix0), s.r_ptr.eq(d.pix0)]
-                with m.If(s.g == d.groups - 1):
+                with m.If(s.g == d.last_g):
                     m.d.sync += s.running.eq(0)
 
 

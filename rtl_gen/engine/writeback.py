@@ -5,8 +5,8 @@ Per value, in a pipeline (``docs/int8.md`` §2 and §4):
 1. ``v = sum + bias[c]``, with the channel's constants read from the
    channel-constant ROM (``bias``, ``m``, ``m_a``, ``m_b``) and, for a bypass
    add, the side map's value at the output's own address;
-2. ``prod = v * m``;
-3. ``r = clamp((prod + 2**(shift-1)) >> shift, 0, 255)``;
+2. ``prod = v * m`` (``TreeMul``, pipelined);
+3. ``r = clamp((prod + 2**(shift-1)) >> shift, 0, 255)`` (``RoundedShift``);
 4. a bypass add: simple ``s = r*m_a + side*m_b``, complex (this pass is the
    bypass conv, ``m`` holding ``m_b``) ``s = side*m_a + prod``; then
    ``clamp((s + 2**(add_shift-1)) >> add_shift, 0, 255)``.
@@ -16,27 +16,58 @@ pass's output map, reset at each group's first pixel) and gives each value
 its address in the unpooled output map, which is also its address in the
 side map (same height, width and channels).
 
-Latency: ``LATENCY`` cycles from ``i`` to ``o``.  Throughput: one value per
+Latency: ``latency`` cycles from ``i`` to ``o`` (12, or 14 with bypass adds).  Throughput: one value per
 cycle.  Back-pressure: none.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from dataclasses import dataclass
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.engine.descriptor import ADD_COMPLEX, ADD_NONE
 from rtl_gen.engine.lanes import value_layout
+from rtl_gen.engine.tree_mul import TreeMul, tree_latency
 
-__all__ = ["WriteBack", "const_layout", "out_layout", "clamp_u8"]
-
-LATENCY = 6
+__all__ = ["WriteBack", "RoundedShift", "write_back_latency", "WriteBackConfig", "const_layout", "out_layout", "clamp_u8", "write_back_config"]
 
 
-def const_layout(bias_bits: int) -> data.StructLayout:
-    return data.StructLayout({"bias": signed(bias_bits), "m": unsigned(16), "m_a": unsigned(16),
-                              "m_b": unsigned(16)})
+@dataclass(frozen=True)
+class WriteBackConfig:
+    """What the program needs of the write-back, so that only that is built:
+    the operand widths, the range of the requantisation shifts (a shifter
+    only as wide as that range), and whether any pass adds a bypass (and
+    whether one is complex)."""
+    acc_bits: int
+    bias_bits: int
+    addr_bits: int
+    shifts: tuple[int, int]
+    add_shifts: tuple[int, int] | None
+    complex: bool
+
+
+def write_back_config(program, acc_bits: int, bias_bits: int, addr_bits: int) -> WriteBackConfig:
+    requant = [p.shift for p in program.passes if not (p.add and p.add.kind == "complex")] or [1]
+    adds = [p.add for p in program.passes if p.add]
+    return WriteBackConfig(acc_bits, bias_bits, addr_bits, (min(requant), max(requant)),
+                           (min(a.shift for a in adds), max(a.shift for a in adds)) if adds else None,
+                           any(a.kind == "complex" for a in adds))
+
+
+def write_back_latency(config: WriteBackConfig) -> int:
+    """Address, bias, product, rounding add, shift and clamp, [the add and
+    its rounding], output register."""
+    return 3 + tree_latency(16) + 2 + (2 if config.add_shifts else 0) + 1
+
+
+def const_layout(config: WriteBackConfig) -> data.StructLayout:
+    fields = {"bias": signed(config.bias_bits), "m": unsigned(16)}
+    if config.add_shifts:
+        fields.update(m_a=unsigned(16), m_b=unsigned(16))
+    return data.StructLayout(fields)
 
 
 def out_layout(meta: data.StructLayout, c_bits: int, addr_bits: int) -> data.StructLayout:
@@ -48,9 +79,28 @@ def clamp_u8(value):
     return Mux(value < 0, 0, Mux(value > 255, 255, value[:8]))
 
 
-def rounded_shift(value, shift):
-    """``(value + 2**(shift-1)) >> shift`` (floor), shift >= 1."""
-    return (value + (Const(1, 1) << (shift - 1).as_unsigned())) >> shift
+class RoundedShift:
+    """``clamp((value + 2**(shift-1)) >> shift, 0, 255)`` (floor) for
+    ``shift`` in ``span``, in two registered steps: the rounding add and a
+    fixed shift by the smallest shift, then a shifter only as wide as the
+    span (a program's shifts are a few adjacent values) and the clamp.
+    ``shift`` is a pass constant, so its decoded rounding bit is registered
+    off the data path."""
+
+    def __init__(self, m, shift, span: tuple[int, int], width: int):
+        lo, hi = span
+        self.lo, self.span_bits = lo, max(1, (hi - lo).bit_length())
+        self.half = Signal(max(width, hi) + 1, name="half")
+        self.rest = Signal(self.span_bits, name="rest")
+        for s in range(lo, hi + 1):
+            m.d.sync += self.half[s - 1].eq(shift == s)
+        m.d.sync += self.rest.eq((shift - lo).as_unsigned())
+
+    def add(self, value):
+        return (value + self.half) >> self.lo
+
+    def finish(self, shifted):
+        return clamp_u8(shifted >> self.rest)
 
 
 class WriteBack(wiring.Component):
@@ -58,52 +108,76 @@ class WriteBack(wiring.Component):
     ``const_layout``); ``side_addr``/``side_data``: the side map's read
     port (data one cycle after the address)."""
 
-    def __init__(self, desc: data.StructLayout, acc_bits: int, meta: data.StructLayout, addr_bits: int,
-                 constants: list[dict], bias_bits: int):
-        self.desc_layout, self.acc_bits, self.meta_layout = desc, acc_bits, meta
-        self.addr_bits, self.bias_bits = addr_bits, bias_bits
+    def __init__(self, desc: data.StructLayout, meta: data.StructLayout, config: WriteBackConfig,
+                 constants: list[dict]):
+        self.desc_layout, self.meta_layout, self.config = desc, meta, config
         self.c_bits = max(1, (len(constants) - 1).bit_length())
         self.constants = constants
-        super().__init__({"desc": In(desc), "i": In(value_layout(acc_bits, meta)),
-                          "side_addr": Out(addr_bits), "side_data": In(8),
-                          "o": Out(out_layout(meta, self.c_bits, addr_bits))})
+        self.latency = write_back_latency(config)
+        super().__init__({"desc": In(desc), "i": In(value_layout(config.acc_bits, meta)),
+                          "side_addr": Out(config.addr_bits), "side_data": In(8),
+                          "o": Out(out_layout(meta, self.c_bits, config.addr_bits))})
 
     def elaborate(self, platform):
         m = Module()
-        rom = Memory(shape=const_layout(self.bias_bits), depth=len(self.constants), init=self.constants)
+        cfg, d = self.config, self.desc
+        rom = Memory(shape=const_layout(cfg), depth=len(self.constants), init=self.constants)
         m.submodules.constants = rom
         port = rom.read_port()
-        s1 = self._address(m, port)
-        s2 = self._bias(m, s1, port)
-        s3 = self._stage(m, s2, prod=s2.v * s2.k.m)
-        s4 = self._stage(m, s3, r=clamp_u8(rounded_shift(s3.prod, self.desc.shift)))
-        s5 = self._stage(m, s4, s=self._add_sum(s4))
-        d = self.desc
-        y = Mux(d.add_kind == ADD_NONE, s5.r, clamp_u8(rounded_shift(s5.s, d.add_shift)))
+        stage = self._bias(m, self._address(m, port), port)
+        stage = self._multiply(m, stage)
+        requant = RoundedShift(m, d.shift, cfg.shifts, stage.prod.shape().width)
+        stage = self._stage(m, stage, z=requant.add(stage.prod))
+        stage = self._stage(m, stage, r=requant.finish(stage.z))
+        y = stage.r
+        if cfg.add_shifts:
+            stage = self._stage(m, stage, s=self._add_sum(stage))
+            add = RoundedShift(m, d.add_shift, cfg.add_shifts, stage.s.shape().width)
+            stage = self._stage(m, stage, z2=add.add(stage.s))
+            y = Mux(d.add_kind == ADD_NONE, stage.r, add.finish(stage.z2))
         o = self.o
-        m.d.sync += [o.valid.eq(s5.valid), o.y.eq(y), o.c.eq(s5.c), o.lane.eq(s5.lane), o.meta.eq(s5.meta),
-                     o.addr.eq(s5.addr)]
+        m.d.sync += [o.valid.eq(stage.valid), o.y.eq(y), o.c.eq(stage.c), o.lane.eq(stage.lane),
+                     o.meta.eq(stage.meta), o.addr.eq(stage.addr)]
         return m
 
+    def _multiply(self, m, stage):
+        """``prod = v * m`` in the pipelined tree; the other fields wait beside it."""
+        mul = TreeMul(stage.v.shape().width, 16)
+        m.submodules.mul = mul
+        m.d.comb += [mul.a.eq(stage.v), mul.b.eq(stage.k.m)]
+        for _ in range(mul.latency):
+            stage = self._stage(m, stage)
+        stage.prod = mul.p
+        return stage
+
     def _address(self, m, port):
+        """Two stages: the pixel pointer and the channel offsets, then their
+        sum, the value's address (one adder per cycle).  The constant ROM
+        and the side map are read with the second."""
         d, i = self.desc, self.i
-        ptr = Signal(self.addr_bits)
+        ptr = Signal(self.config.addr_bits)
         pixel = i.valid & (i.lane == 0)
         ptr_now = Mux(pixel, Mux(i.meta.gfirst, 0, ptr + d.dst_c), ptr)
         with m.If(pixel):
             m.d.sync += ptr.eq(ptr_now)
         c = (i.meta.g << 4) | i.lane
-        addr = ptr_now + d.c_off + c
-        m.d.comb += [port.addr.eq(d.c_base + c), self.side_addr.eq(addr)]
-        return self._stage(m, _Stage(valid=i.valid, lane=i.lane, meta=i.meta, c=c), v=i.value, addr=addr)
+        first = self._stage(m, _Stage(valid=i.valid, lane=i.lane, meta=i.meta, c=c, v=i.value),
+                            pix=ptr_now, offset=d.c_off + c, entry=d.c_base + c)
+        addr = (first.pix + first.offset)[:self.config.addr_bits]
+        m.d.comb += [port.addr.eq(first.entry), self.side_addr.eq(addr)]
+        return self._stage(m, _Stage(valid=first.valid, lane=first.lane, meta=first.meta, c=first.c, v=first.v),
+                           addr=addr)
 
     def _bias(self, m, s1, port):
-        s2 = self._stage(m, s1, v=s1.v + port.data.bias, side=self.side_data)
+        extra = {"side": self.side_data} if self.config.add_shifts else {}
+        s2 = self._stage(m, s1, v=s1.v + port.data.bias, **extra)
         s2.k = Signal.like(port.data)
         m.d.sync += s2.k.eq(port.data)
         return s2
 
     def _add_sum(self, s4):
+        if not self.config.complex:
+            return s4.r * s4.k.m_a + s4.side * s4.k.m_b
         complex_ = self.desc.add_kind == ADD_COMPLEX
         x1 = Mux(complex_, s4.side, s4.r)
         x2 = Mux(complex_, 0, s4.side)

@@ -1,0 +1,85 @@
+"""Whole-network cocotb tests of the Fire engine (``rtl_gen.engine``):
+class sums and argmax equal to ``golden.intref`` on every value, under
+input bubbles, output back-pressure, back-to-back frames and a reset in the
+middle of a frame.  The engine's multipliers are the iCE40 ``SB_MAC16``
+primitive itself, simulated with Yosys's model, unless a test says
+otherwise."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from golden import intref
+from golden.models import family, squeezenet_v1_1
+from rtl_gen.engine.engine import FireEngine
+from rtl_gen.engine.program import ProgramError
+from sim.network_cases import fashion_images, random_network, reference, small_bypass_spec
+from sim.network_sim import NetStimulus, run_network
+from sim.yosys_models import yosys_cell_model
+
+
+def _run(case_id, bundle, images, stimulus, dsp="sb_mac16"):
+    sums, classes = intref.classify(bundle, images)
+    engine = FireEngine(bundle, dsp=dsp)
+    models = (str(yosys_cell_model("SB_MAC16")),) if dsp == "sb_mac16" else ()
+    res = run_network(case_id, engine, images, sums, classes, stimulus, models=models)
+    assert res["passed"], res["message"]
+    assert res["beats"] == len(images) * engine.num_classes
+    assert np.array_equal(res["arrays"]["sums"], sums) and np.array_equal(res["arrays"]["argmax"], classes)
+    return res, engine
+
+
+def test_reference_real_images_under_stalls_and_reset():
+    """Real Fashion-MNIST images on all eight SB_MAC16 models, random input
+    throttling, output back-pressure, and a reset half-way through a frame
+    first."""
+    res, engine = _run("engine_reference_stalls", reference(), fashion_images(4),
+                       NetStimulus(seed=11, in_stall=100, py_bubbles=0.03, py_stalls=0.3, reset_mid_frame=True))
+
+
+def test_reference_back_to_back_frames():
+    """Many frames with the input always valid: every frame takes the same
+    number of cycles, within the model's figure."""
+    res, engine = _run("engine_reference_frames", reference(), fashion_images(6, offset=100), NetStimulus(seed=12))
+    steady = res["cycles_per_frame"][1:]
+    assert len(set(steady)) == 1, f"frame periods vary: {sorted(set(steady))}"
+    assert steady[0] <= engine.cycles_per_frame, (steady[0], engine.cycles_per_frame)
+
+
+@pytest.mark.parametrize("bypass", ["simple", "complex"])
+def test_four_fire_bypass_network(bypass):
+    bundle, images = random_network(small_bypass_spec(bypass), seed=21, calib_images=4)
+    _run(f"engine_bypass_{bypass}", bundle, images,
+         NetStimulus(seed=22, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True))
+
+
+def odd_spec():
+    """Odd shapes: 1 input channel, a prime width (13), E1 != E3, 3x3
+    expands on 1x1 maps (all padding but the centre) after the last pool."""
+    return family(base_e=6, incr_e=5, freq=1, sr=0.5, pct3x3=0.34, num_fire=3, conv1=(5, 3, 2, 0),
+                  pool_after=(2,), bypass="simple", in_channels=1, image_size=13, num_classes=3, name="odd")
+
+
+def test_odd_shapes_generic_multipliers():
+    bundle, images = random_network(odd_spec(), seed=5, calib_images=3)
+    shapes = [tuple(lay.shape) for lay in bundle.layers]
+    assert (1, 1) in {s[:2] for s in shapes}, shapes
+    _run("engine_odd_shapes", bundle, images, NetStimulus(seed=5, in_stall=30, py_stalls=0.2), dsp="generic")
+
+
+def test_floor_pool_is_refused_naming_the_layer():
+    bundle = reference()
+    layers = [dict(lay) for lay in bundle.graph["layers"]]
+    layers[2].update(kernel=2, stride=2, ceil=False)
+    bad = type(bundle)(dict(bundle.graph, layers=layers), bundle.arrays)
+    with pytest.raises(ProgramError, match="layer 'pool1': a 2x2/2 floor-mode max pool"):
+        FireEngine(bad)
+
+
+@pytest.mark.slow
+def test_squeezenet_v1_1_full_size():
+    """SqueezeNet v1.1 at 224x224x3, 1000 classes, one image bit-exact."""
+    bundle, images = random_network(squeezenet_v1_1(), seed=0, calib_images=2)
+    res, engine = _run("engine_squeezenet_v1_1", bundle, images[:1], NetStimulus(seed=1, timeout_cycles=200_000_000))
+    print(f"SqueezeNet v1.1 on the engine: {res['cycles_per_frame'][0]} cycles, "
+          f"{engine.macs_per_frame} MACs, build {res['build_seconds']:.0f} s, simulation {res['sim_seconds']:.0f} s")
