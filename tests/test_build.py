@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rtl_gen import build as B
-from rtl_gen.boards import BOARDS
-from rtl_gen.toolchain import ToolError, run_step, verilog_command
+from squeezefire import build as B
+from fpga.boards import BOARDS
+from fpga.toolchain import ToolError, run_step, verilog_command
 from squeezefire.safe_output import staged_output_dir
 
 STANDIN = ["--board", "ice40", "--accelerator", "standin"]
@@ -117,7 +117,7 @@ def test_failure_mid_build_leaves_only_the_marked_logs(tmp_path, capsys, monkeyp
 def test_missing_extra_is_named(tmp_path, capsys, monkeypatch, board):
     """As a user without the extra sees it (the set-up installs both extras,
     so their absence is simulated)."""
-    import rtl_gen.toolchain as toolchain
+    import fpga.toolchain as toolchain
     real_which = shutil.which
     extra_tools = {exe for key, exe in BOARDS[board].tools.items() if key.startswith(("nextpnr", "gowin", "ecp"))}
     monkeypatch.setattr(toolchain.shutil, "which", lambda exe: None if exe in extra_tools else real_which(exe))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rtl_gen import build as B
-from rtl_gen.boards import BOARDS
-from rtl_gen.toolchain import ToolError, check_tools
+from squeezefire import build as B
+from fpga.boards import BOARDS
+from fpga.toolchain import ToolError, check_tools
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRED = ("board", "device", "lut_used", "lut_total", "dsp_used", "dsp_total", "bram_used", "bram_total",
@@ -74,7 +74,7 @@ def test_network_builds_on_board(board, out_dir, capsys):
 def test_gowin_plan_targets_himbaechel_with_clock():
     from fpga.testing import ClassSumStandIn
     from fpga.top import BoardTop
-    from rtl_gen.toolchain import plan_commands
+    from fpga.toolchain import plan_commands
     board = BOARDS["gowin"]
     platform = board.platform_class()()
     plan = platform.prepare(BoardTop(ClassSumStandIn()), name="top",
@@ -95,7 +95,7 @@ def test_report_utilisation_keys():
 
 
 def test_overused_names_what_does_not_fit():
-    from rtl_gen.toolchain import overused
+    from fpga.toolchain import overused
     log = ("Info: Device utilisation:\n"
            "Info: \t         ICESTORM_LC:   39561/   7680   515%\n"
            "Info: \t        ICESTORM_RAM:      75/     32   234%\n"

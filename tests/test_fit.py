@@ -12,9 +12,9 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
 
-from rtl_gen import build as B
+from squeezefire import build as B
 from rtl_gen.block_cost import BlockCost
-from rtl_gen.boards import BOARDS
+from fpga.boards import BOARDS
 from rtl_gen.broadcast import Broadcast
 from rtl_gen.fit import LINK_LUT, FitError, check_fit, design_model, estimate
 

@@ -20,7 +20,7 @@ from fpga.uart import UARTRx, UARTTx
 from golden.bundle import Bundle
 from rtl_gen import stream
 from rtl_gen.broadcast import Broadcast
-from rtl_gen.build import DEFAULT_BUNDLE
+from squeezefire.build import DEFAULT_BUNDLE
 from rtl_gen.bypass import BypassAdd
 from rtl_gen.channel_reduce import ChannelReduce
 from rtl_gen.classifier import Classifier
