@@ -1,18 +1,19 @@
-"""``python -m rtl_gen.build``: bundle -> board bitstream + report.
+"""``python -m rtl_gen.build`` (also ``squeezefire-build``): bundle -> board bitstream + report.
 
-    python -m rtl_gen.build --board ice40 [--bundle FILE] [--out DIR] [--seed N]
+    python -m rtl_gen.build --board ice40 [--arch pipeline] [--bundle FILE] [--out DIR] [--seed N]
                             [--baud N] [--allow-timing-fail] [--timing-driven]
 
-Steps: load the bundle, make the accelerator, fit check (seconds; refuses a
-design that cannot fit), elaborate the board top (``fpga.top.BoardTop``:
-accelerator + UART host link + LEDs) with the amaranth-boards platform,
-then Yosys (the design's Verilog ``top.v``, then synthesis), nextpnr
-(``--seed``, ``--report``) and the bitstream packer, each run from the
-build folder.  Writes ``OUT/`` (default ``build/<board>/``: bitstream,
-``top.v``, ``report.json``, logs) and prints a table.  Timing is judged
-from nextpnr's report: a missed clock is reported and exits 1 unless
-``--allow-timing-fail``.  Bad input exits 2 with a one-line message and
-writes nothing; a failing tool leaves its logs in ``OUT.failed/``.
+Steps: load the bundle, make the accelerator of the chosen architecture
+(``ARCHITECTURES``), fit check (seconds; refuses a design that cannot fit),
+elaborate the board top (``fpga.top.BoardTop``: accelerator + UART host
+link + LEDs) with the amaranth-boards platform, then Yosys (the design's
+Verilog ``top.v``, then synthesis), nextpnr (``--seed``, ``--report``) and
+the bitstream packer, each run from the build folder.  Writes ``OUT/``
+(default ``build/<board>/``: bitstream, ``top.v``, ``report.json``, logs)
+and prints a table.  Timing is judged from nextpnr's report: a missed clock
+is reported and exits 1 unless ``--allow-timing-fail``.  Bad input exits 2
+with a one-line message and writes nothing; a failing tool leaves its logs
+in ``OUT.failed/``.
 
 ``OUT`` follows ``squeezefire.safe_output``: built beside it and renamed
 into place; it replaces only a previous output of this command (marked by
@@ -20,8 +21,9 @@ into place; it replaces only a previous output of this command (marked by
 the current or the project folder, a file, or an unwritable place is
 refused before any work.
 
-``--accelerator standin`` (for tests and for exercising the flow) builds
-the ``fpga.testing.ClassSumStandIn`` TEST STAND-IN instead of the network.
+``--arch standin`` (for tests and for exercising the flow) builds the
+``fpga.testing.ClassSumStandIn`` TEST STAND-IN instead of the network.
+``--accelerator network|standin`` is the deprecated old name of ``--arch``.
 """
 from __future__ import annotations
 
@@ -31,17 +33,28 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fpga.boards import BOARDS, get_board
+from amaranth.lib import wiring
+
+from fpga.board_core import DEFAULT_BAUD, check_baud
+from fpga.boards import BOARDS, Board, get_board
 from fpga.ice40_bram_map import MAP_FILE, fast_map_text, yosys_options
+from fpga.testing import ClassSumStandIn
 from fpga.toolchain import (VERILOG_SCRIPT, ToolError, check_tools, overused, plan_commands, run_step,
                             verilog_command, verilog_script)
+from fpga.top import BoardTop
+from golden.bundle import Bundle
 from rtl_gen.fit import FitError, check_fit, estimate
+from rtl_gen.network import Network
+from squeezefire import measured
+from squeezefire.cli import prog_name
 from squeezefire.safe_output import check_output_dir, staged_output_dir
 
-__all__ = ["BuildError", "make_accelerator", "prepare_plan", "build", "main", "DEFAULT_BUNDLE", "MARKER"]
+__all__ = ["Architecture", "ARCHITECTURES", "BuildError", "make_accelerator", "prepare_plan", "build", "main",
+           "DEFAULT_BUNDLE", "MARKER"]
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parent.parent / "golden" / "reference" / "reference.bundle"
 NAME = "top"
@@ -54,41 +67,55 @@ class BuildError(Exception):
     """Bad input or an impossible build (one-line message)."""
 
 
-def make_accelerator(bundle, style: str = "fast"):
-    """The one place the whole-network accelerator is made from a bundle.
+@dataclass(frozen=True)
+class Architecture:
+    """An accelerator architecture the build can make.
 
-    Contract (what ``fpga.top.BoardTop`` and the link rely on): a
-    ``wiring.Component`` with ``i: In(rtl_gen.stream.Signature(1))``,
-    ``o: Out(stream.Signature(StructLayout({"data": signed(32), "argmax":
-    unsigned(<=8), "first": 1, "last": 1})))``, and attributes ``in_shape``,
-    ``num_classes``, ``cycles_per_frame``; optionally ``resource_estimate``
-    (see ``rtl_gen.fit``) and ``weight_bits``.
+    ``make(bundle, style)`` returns a ``wiring.Component`` whose signature
+    is an ``rtl_gen.accelerator.AcceleratorSignature`` (what the board core
+    and the host link rely on) and which has ``cycles_per_frame`` (its
+    performance model's figure), ``macs_per_frame`` and ``mac_lanes``, and
+    optionally ``resource_cost``/``resource_estimate`` for the fit check
+    (``rtl_gen.fit``); a ``ValueError`` names what it cannot generate.
+    ``computes_network``: it computes the bundle's network (so it needs the
+    bundle, and its weights count); False for a test stand-in, which gets
+    the bundle only for its shapes and None without ``--bundle``.
     """
+    make: Callable[[Bundle | None, str], wiring.Component]
+    description: str
+    computes_network: bool = True
+
+
+def _standin(bundle: Bundle | None, style: str) -> ClassSumStandIn:
+    if bundle is None:
+        return ClassSumStandIn((28, 28, 1), 10)
+    return ClassSumStandIn(tuple(bundle.input.shape), bundle.output.shape.c)
+
+
+# Another architecture is one more entry: a factory and a line saying what it is.
+ARCHITECTURES = {
+    "pipeline": Architecture(lambda bundle, style: Network(bundle, style=style),
+                             "per-layer streaming pipeline (rtl_gen.network.Network)"),
+    "standin": Architecture(_standin, "TEST STAND-IN (fpga.testing.ClassSumStandIn: per-class pixel sums), "
+                                      "not the network", computes_network=False),
+}
+DEFAULT_ARCH = "pipeline"
+# the deprecated --accelerator flag's names
+ACCELERATOR_ALIASES = {"network": "pipeline", "standin": "standin"}
+
+
+def make_accelerator(bundle, style: str = "fast", arch: str = DEFAULT_ARCH):
+    """The one place an accelerator is made: ``arch`` of ``ARCHITECTURES``
+    from ``bundle`` in ``style`` (``rtl_gen.network.STYLES``)."""
     try:
-        from rtl_gen.network import Network
-    except ImportError:
-        raise BuildError("whole-network generator not available yet (rtl_gen.network.Network); "
-                         "use --accelerator standin to exercise the flow") from None
-    try:
-        return Network(bundle, style=style)
+        return ARCHITECTURES[arch].make(bundle, style)
     except ValueError as e:
-        raise BuildError(f"cannot generate the network: {e}") from None
+        raise BuildError(f"cannot generate the {arch} accelerator: {e}") from None
 
 
-def make_standin(bundle=None, style: str = "fast"):
-    from fpga.testing import ClassSumStandIn
-    if bundle is not None:
-        return ClassSumStandIn(tuple(bundle.input.shape), bundle.output.shape.c)
-    return ClassSumStandIn((28, 28, 1), 10)
-
-
-ACCELERATORS = {"network": make_accelerator, "standin": make_standin}
-
-
-def _load_bundle(path: Path):
+def _load_bundle(path: Path) -> Bundle:
     if not path.is_file():
         raise BuildError(f"bundle file not found: {path}")
-    from golden.bundle import Bundle
     try:
         return Bundle.load(path)
     except Exception as e:  # the loader names the layer and field
@@ -124,22 +151,21 @@ def _link_frame_bytes(in_shape, num_classes):
     return 2 + 2 + h * w * c + 2, 2 + 1 + 1 + 4 * num_classes + 1 + 2
 
 
-def build(board_key: str, bundle_path=None, out=None, seed: int = 1, accelerator: str = "network",
+def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str = DEFAULT_ARCH,
           allow_timing_fail: bool = False, baud: int | None = None, heartbeat: float = 15.0,
           timing_driven: bool = False) -> dict:
     """Run the whole flow; returns the report dict.  Raises BuildError,
     FitError, OutputError or ToolError with one-line messages, every bad
     input before the fit check and the tools."""
-    from fpga.top import BoardTop
     seconds = {}
     t0 = time.monotonic()
-    inputs = _check_inputs(board_key, bundle_path, out, seed, accelerator, baud)
+    inputs = _check_inputs(board_key, bundle_path, out, seed, arch, baud)
     board = inputs.board
     clock_hz, pll = board.clock()
     seconds["load"] = time.monotonic() - t0
 
     t = time.monotonic()
-    acc = ACCELERATORS[accelerator](inputs.bundle, board.style)
+    acc = make_accelerator(inputs.bundle, board.style, arch)
     est = estimate(acc, board.device, image_in_bram=board.image_ram == "block")
     check_fit(est, board.device)
     seconds["fit"] = time.monotonic() - t
@@ -169,21 +195,21 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, accelerator
 
 @dataclass(frozen=True)
 class _Inputs:
-    board: object               # fpga.boards.Board
+    board: Board
     out: Path
-    bundle: object              # golden.bundle.Bundle or None (the stand-in without --bundle)
+    bundle: Bundle | None       # None: the stand-in without --bundle
+    bundle_path: Path | None
     baud: int
-    accelerator: str
+    arch: str
     seed: int
 
 
-def _check_inputs(board_key, bundle_path, out, seed, accelerator, baud) -> _Inputs:
+def _check_inputs(board_key, bundle_path, out, seed, arch, baud) -> _Inputs:
     """Every input checked, the output folder first (``squeezefire.safe_output``),
     in a second or two."""
-    from fpga.board_core import DEFAULT_BAUD, check_baud
     board = get_board(board_key)
-    if accelerator not in ACCELERATORS:
-        raise BuildError(f"unknown accelerator {accelerator!r}; choose one of: {', '.join(ACCELERATORS)}")
+    if arch not in ARCHITECTURES:
+        raise BuildError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHITECTURES)}")
     if not isinstance(seed, int) or seed < 0:
         raise BuildError(f"seed must be a non-negative integer, got {seed!r}")
     out = Path(out) if out is not None else Path("build") / board.key
@@ -191,10 +217,10 @@ def _check_inputs(board_key, bundle_path, out, seed, accelerator, baud) -> _Inpu
     check_tools(board)
     baud = DEFAULT_BAUD if baud is None else baud
     check_baud(board.clock()[0], baud)
-    bundle = None
-    if bundle_path is not None or accelerator == "network":
-        bundle = _load_bundle(Path(bundle_path) if bundle_path is not None else DEFAULT_BUNDLE)
-    return _Inputs(board, out, bundle, baud, accelerator, seed)
+    if bundle_path is None and ARCHITECTURES[arch].computes_network:
+        bundle_path = DEFAULT_BUNDLE
+    bundle = _load_bundle(Path(bundle_path)) if bundle_path is not None else None
+    return _Inputs(board, out, bundle, None if bundle_path is None else Path(bundle_path), baud, arch, seed)
 
 
 def prepare_plan(board, top, seed: int = 1, timing_driven: bool = False):
@@ -242,13 +268,29 @@ def _run_tools(board, plan, commands, stage, heartbeat: float, seconds: dict) ->
         raise ToolError(f"{e}{fit} (log: {stage.failed / 'build.log'})") from None
 
 
-def _weight_bits(acc, inputs: _Inputs) -> int:
-    weight_bits = getattr(acc, "weight_bits", None)
-    if callable(weight_bits):
-        weight_bits = weight_bits()
-    if weight_bits is None:
-        weight_bits = inputs.bundle.weight_bits() if inputs.accelerator == "network" else 0
-    return weight_bits
+def simulated_cycles(inputs: _Inputs) -> int | None:
+    """Cycles per frame a simulation of this bundle, architecture and style
+    measured (``squeezefire.measured``, recorded by ``golden/compare.py``),
+    or None when it was never simulated."""
+    if inputs.bundle_path is None:
+        return None
+    record = measured.recall(inputs.bundle_path.read_bytes(), measured.arch_key(inputs.arch, inputs.board.style))
+    return None if record is None else record.cycles_per_frame
+
+
+def frame_figures(acc, inputs: _Inputs, clock_hz: float) -> dict:
+    """Cycles and frames per second, the model's and the simulated ones,
+    each named as such; the work per frame; what the link could carry."""
+    model, simulated = int(acc.cycles_per_frame), simulated_cycles(inputs)
+    sig = acc.signature
+    req_bytes, rep_bytes = _link_frame_bytes(sig.in_shape, sig.num_classes)
+    return {
+        "cycles_per_frame_model": model, "cycles_per_frame_simulated": simulated,
+        "frames_per_s_model": round(clock_hz / model, 1),
+        "frames_per_s_simulated": None if simulated is None else round(clock_hz / simulated, 1),
+        "macs_per_frame": int(acc.macs_per_frame), "mac_lanes": int(acc.mac_lanes),
+        "baud": inputs.baud, "link_frames_per_s": round(inputs.baud / 10 / (req_bytes + rep_bytes), 1),
+    }
 
 
 def _report(inputs: _Inputs, work: Path, acc, est, clock_hz: float, pll, seconds: dict) -> dict:
@@ -262,12 +304,10 @@ def _report(inputs: _Inputs, work: Path, acc, est, clock_hz: float, pll, seconds
     clock_mhz = clock_hz / 1e6
     fmax, timing_met = judge_timing(pnr, clock_mhz)
     bitstream = next(p for p in sorted(work.iterdir()) if p.suffix in (".bin", ".bit", ".fs"))
-    cycles = int(acc.cycles_per_frame)
-    req_bytes, rep_bytes = _link_frame_bytes(acc.in_shape, acc.num_classes)
+    arch = ARCHITECTURES[inputs.arch]
     return {
         "board": board.key, "board_title": board.title, "device": board.device.name,
-        "accelerator": inputs.accelerator if inputs.accelerator == "network"
-        else "standin (TEST STAND-IN, not the network)",
+        "arch": inputs.arch, "arch_description": arch.description,
         "seed": inputs.seed,
         "lut_used": lut_used, "lut_total": lut_total,
         "dsp_used": dsp_used, "dsp_total": dsp_total,
@@ -277,9 +317,8 @@ def _report(inputs: _Inputs, work: Path, acc, est, clock_hz: float, pll, seconds
         "fmax_mhz": round(fmax, 2) if fmax is not None else None, "clock_mhz": clock_mhz,
         "clock_source": pll.describe() if pll is not None else "oscillator",
         "timing_met": timing_met,
-        "cycles_per_frame": cycles, "frames_per_s": round(clock_hz / cycles, 1),
-        "baud": inputs.baud, "link_frames_per_s": round(inputs.baud / 10 / (req_bytes + rep_bytes), 1),
-        "weight_bits": _weight_bits(acc, inputs),
+        **frame_figures(acc, inputs, clock_hz),
+        "weight_bits": inputs.bundle.weight_bits() if arch.computes_network else 0,
         "bitstream": str(out / bitstream.name),
         "bitstream_sha256": hashlib.sha256(bitstream.read_bytes()).hexdigest(),
         "verilog": str(out / f"{NAME}.v"),
@@ -291,19 +330,30 @@ class TimingError(Exception):
     """nextpnr missed the clock (exit 1 unless --allow-timing-fail)."""
 
 
+def _frame_rows(r: dict) -> list[tuple[str, str]]:
+    simulated = r["cycles_per_frame_simulated"]
+    sim_cycles = "not simulated" if simulated is None else f"{simulated} simulated"
+    sim_rate = "" if simulated is None else f", {r['frames_per_s_simulated']} simulated"
+    return [
+        ("cycles/frame", f"{r['cycles_per_frame_model']} modelled, {sim_cycles}"),
+        ("frames/s", f"{r['frames_per_s_model']} modelled{sim_rate} (compute); "
+                     f"{r['link_frames_per_s']} over the {r['baud']} baud link"),
+        ("MACs", f"{r['macs_per_frame']} per frame on {r['mac_lanes']} MAC lanes"),
+    ]
+
+
 def print_table(r: dict) -> None:
     e = r["estimate"]
     rows = [
         ("board", f"{r['board']} -- {r['board_title']} ({r['device']})"),
-        ("accelerator", r["accelerator"]),
+        ("arch", f"{r['arch']} -- {r['arch_description']}"),
         ("LUT", f"{r['lut_used']} / {r['lut_total']}   (estimate {e['lut']})"),
         ("DSP", f"{r['dsp_used']} / {r['dsp_total']}   (estimate {e['dsp']})"),
         ("BRAM blocks", f"{r['bram_used']} / {r['bram_total']}   (estimate {e['bram_blocks']})"),
         ("SPRAM", f"{r['spram_used']} / {r['spram_total']}"),
         ("clock", f"{r['clock_mhz']:g} MHz, fmax {r['fmax_mhz']} MHz -- "
                   f"{'met' if r['timing_met'] else 'NOT MET'}; {r['clock_source']}"),
-        ("frame", f"{r['cycles_per_frame']} cycles = {r['frames_per_s']} frames/s compute; "
-                  f"{r['link_frames_per_s']} frames/s over the {r['baud']} baud link"),
+        *_frame_rows(r),
         ("weights", f"{r['weight_bits']} bits"),
         ("bitstream", r["bitstream"]),
         ("seconds", ", ".join(f"{k} {v}" for k, v in r["seconds"].items())),
@@ -313,9 +363,14 @@ def print_table(r: dict) -> None:
         print(f"{k:<{width}}  {v}")
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rtl_gen.build", description=__doc__.splitlines()[0])
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=prog_name("python -m rtl_gen.build"), description=__doc__.splitlines()[0])
     ap.add_argument("--board", default="ice40", help=f"one of: {', '.join(BOARDS)} (default ice40)")
+    ap.add_argument("--arch", default=None, choices=list(ARCHITECTURES),
+                    help=f"accelerator architecture (default {DEFAULT_ARCH}): "
+                         + "; ".join(f"{k}: {a.description}" for k, a in ARCHITECTURES.items()))
+    ap.add_argument("--accelerator", default=None, choices=list(ACCELERATOR_ALIASES),
+                    help="deprecated name of --arch ('network' is --arch pipeline)")
     ap.add_argument("--bundle", type=Path, default=None, help=f"network bundle (default {DEFAULT_BUNDLE.name})")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default build/<board>/)")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
@@ -323,11 +378,25 @@ def main(argv=None) -> int:
     ap.add_argument("--allow-timing-fail", action="store_true", help="exit 0 even if the clock is missed")
     ap.add_argument("--timing-driven", action="store_true",
                     help="timing-driven placement where the board skips it for speed (iCE40: higher fmax, ~10 s more)")
-    ap.add_argument("--accelerator", default="network", choices=sorted(ACCELERATORS),
-                    help="'standin' builds the TEST STAND-IN (fpga.testing) instead of the network")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def _arch_of(args) -> str:
+    """``--arch``, or the deprecated ``--accelerator`` it replaces (with a notice)."""
+    if args.accelerator is None:
+        return args.arch or DEFAULT_ARCH
+    alias = ACCELERATOR_ALIASES[args.accelerator]
+    if args.arch is not None and args.arch != alias:
+        raise BuildError(f"--accelerator {args.accelerator} (deprecated) contradicts --arch {args.arch}")
+    print(f"notice: --accelerator is deprecated; use --arch {alias}", file=sys.stderr)
+    return alias
+
+
+def main(argv=None) -> int:
+    """The command (also the ``squeezefire-build`` console script); returns the exit code."""
+    args = _parser().parse_args(argv)
     try:
-        build(args.board, args.bundle, args.out, args.seed, args.accelerator, args.allow_timing_fail, args.baud,
+        build(args.board, args.bundle, args.out, args.seed, _arch_of(args), args.allow_timing_fail, args.baud,
               timing_driven=args.timing_driven)
     except TimingError as e:
         print(f"error: {e}", file=sys.stderr)
