@@ -1,4 +1,4 @@
-"""The fast iCE40 block-RAM map (rtl_gen.ice40_bram_map) gives the same
+"""The fast iCE40 block-RAM map (fpga.ice40_bram_map) gives the same
 SB_RAM40_4K cells, INIT_* included, as Yosys's stock synth_ice40: ROMs of
 every port width (16, 8, 4, 2 bits) with seeded random contents, and a RAM,
 synthesised both ways."""
