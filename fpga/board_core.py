@@ -16,6 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from fpga.link import HostLink
 from fpga.uart import MIN_DIVISOR, UARTRx, UARTTx
+from rtl_gen.accelerator import AcceleratorSignature
 from rtl_gen.params import ParamsFirst
 
 __all__ = ["BoardCore", "BoardCoreParams", "DEFAULT_BAUD", "LINK_TIMEOUT_S", "check_baud", "uart_divisor"]
@@ -66,10 +67,12 @@ def check_baud(clock_hz: float | None, baud: int, timeout_s: float = LINK_TIMEOU
 
 
 def check_accelerator(accelerator) -> str | None:
-    """The problem with ``accelerator`` as a link client, or None."""
-    for attr in ("i", "o", "in_shape", "num_classes"):
-        if not hasattr(accelerator, attr):
-            return f"the accelerator has no {attr!r} attribute"
+    """The problem with ``accelerator`` as a link client, or None: its
+    signature must be an ``rtl_gen.accelerator.AcceleratorSignature``."""
+    signature = getattr(accelerator, "signature", None)
+    if not isinstance(signature, AcceleratorSignature):
+        return (f"the accelerator ({type(accelerator).__name__}) does not implement "
+                f"rtl_gen.accelerator.AcceleratorSignature (its signature: {signature!r})")
     return None
 
 
@@ -101,9 +104,9 @@ class BoardCoreParams:
 class BoardCore(wiring.Component, metaclass=ParamsFirst):
     """Accelerator + UART host link (``docs/host-link.md``) on plain pins.
 
-    ``accelerator``: any component with ``i`` (``rtl_gen.stream.Signature(1)``),
-    ``o`` (class beats: int32 ``data``, ``argmax``, ``first``, ``last``),
-    ``in_shape`` and ``num_classes``.  ``clock_hz``: the ``sync`` clock.
+    ``accelerator``: a component implementing
+    ``rtl_gen.accelerator.AcceleratorSignature`` (the link takes the image
+    shape and class count from it).  ``clock_hz``: the ``sync`` clock.
 
     Ports: ``rx`` (serial in, idle high), ``tx`` (serial out, idle high),
     ``frame_led`` (toggles per answered image), ``error_led`` (lit after an
@@ -135,8 +138,7 @@ class BoardCore(wiring.Component, metaclass=ParamsFirst):
         m.submodules.accelerator = acc
         m.submodules.uart_rx = rx = UARTRx(self.divisor)
         m.submodules.uart_tx = tx = UARTTx(self.divisor)
-        m.submodules.link = link = HostLink(acc.in_shape, acc.num_classes,
-                                            result_shape=acc.o.payload.shape(),
+        m.submodules.link = link = HostLink(acc.signature.in_shape, acc.signature.num_classes,
                                             timeout_cycles=self.timeout_cycles, image_ram=self.image_ram)
         wiring.connect(m, rx.o, link.rx)
         wiring.connect(m, link.tx, tx.i)

@@ -20,25 +20,20 @@ microseconds) -- nothing next to the UART time.
 """
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from types import SimpleNamespace
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from fpga.protocol import SYNC, Status  # one definition of the wire constants, shared with the host
 from fpga.image_store import ImageStore, ImageStoreParams
 from fpga.uart import rx_layout
-from rtl_gen import stream as tstream
+from rtl_gen.accelerator import AcceleratorSignature
 from rtl_gen.params import ParamsFirst
 
-__all__ = ["HostLink", "LinkParams", "Status", "SYNC", "result_layout", "crc16_update"]
-
-
-def result_layout(argmax_bits: int = 8) -> data.StructLayout:
-    """The accelerator output beat: one per class, int32 sum, argmax on the last."""
-    return data.StructLayout({"data": signed(32), "argmax": unsigned(argmax_bits), "first": 1, "last": 1})
+__all__ = ["HostLink", "LinkParams", "Status", "SYNC", "crc16_update"]
 
 
 def crc16_update(crc, byte):
@@ -59,17 +54,17 @@ def crc16_update(crc, byte):
 @dataclass(frozen=True)
 class LinkParams:
     """``HostLink``'s parameters: the image ``in_shape`` (H, W, C; H, W <=
-    65535, C <= 255, H*W*C <= 65535), ``num_classes`` 1..255, the
-    accelerator's ``result_shape`` (a ``result_layout``-like StructLayout;
-    None: ``result_layout(8)``), ``timeout_cycles`` >= 16 and the
-    ``image_ram`` kind (``fpga.image_store.KINDS``).  ``in_shape`` is stored
-    as a tuple of ints."""
+    65535, C <= 255, H*W*C <= 65535), ``num_classes`` 1..255,
+    ``timeout_cycles`` >= 16 and the ``image_ram`` kind
+    (``fpga.image_store.KINDS``).  ``in_shape`` is stored as a tuple of
+    ints; ``accelerator`` is the signature of the accelerator the link
+    drives (``rtl_gen.accelerator``)."""
     in_shape: tuple
     num_classes: int
     _: KW_ONLY
-    result_shape: data.StructLayout | None = None
     timeout_cycles: int = 600_000
     image_ram: str = "block"
+    accelerator: AcceleratorSignature = field(init=False, repr=False)
 
     def __post_init__(self):
         try:
@@ -84,14 +79,8 @@ class LinkParams:
         if not isinstance(self.timeout_cycles, int) or self.timeout_cycles < 16:
             raise ValueError(f"timeout_cycles must be an integer >= 16, got {self.timeout_cycles!r}")
         ImageStoreParams(h * w * c, self.image_ram)          # the image buffer's own checks
-        shape = result_layout(8) if self.result_shape is None else self.result_shape
-        fields = dict(shape) if isinstance(shape, data.StructLayout) else {}
-        if set(fields) != {"data", "argmax", "first", "last"}:
-            raise ValueError(f"result_shape must be a StructLayout with data, argmax, first, last; got {shape!r}")
-        if fields["data"].shape.width != 32 or fields["argmax"].shape.width > 8:
-            raise ValueError("result_shape needs a 32-bit data field and an argmax of at most 8 bits")
         object.__setattr__(self, "in_shape", (h, w, c))
-        object.__setattr__(self, "result_shape", shape)
+        object.__setattr__(self, "accelerator", AcceleratorSignature((h, w, c), self.num_classes))
 
 
 class HostLink(wiring.Component, metaclass=ParamsFirst):
@@ -101,9 +90,9 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
     Ports:
       * ``rx``: bytes from ``UARTRx`` (``rx_layout``: data + framing error);
       * ``tx``: reply bytes to ``UARTTx``;
-      * ``acc_i``: the image to the accelerator (``rtl_gen.stream``, 1 lane,
-        NHWC raster, first/last);
-      * ``acc_o``: the accelerator's class beats (``result_layout``-like);
+      * ``acc_i``, ``acc_o``: the accelerator's ``i`` and ``o``, flipped
+        (``rtl_gen.accelerator.AcceleratorSignature``): the image out, NHWC
+        raster with first/last, and the class beats in (``class_layout``);
       * ``frame_led`` toggles per answered OK frame, ``error_led`` is lit
         from an error reply until the next OK frame; ``busy`` is high from
         the first sync byte to the end of the reply.
@@ -133,12 +122,13 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
         self.in_shape, self.num_classes, self.image_ram = params.in_shape, params.num_classes, params.image_ram
         h, w, c = self.in_shape
         self.frame_bytes = h * w * c
-        self.timeout_cycles, self.result_shape = params.timeout_cycles, params.result_shape
+        self.timeout_cycles = params.timeout_cycles
+        accelerator = params.accelerator.members
         super().__init__({
             "rx": In(stream.Signature(rx_layout)),
             "tx": Out(stream.Signature(unsigned(8))),
-            "acc_i": Out(tstream.Signature(1)),
-            "acc_o": In(stream.Signature(self.result_shape)),
+            "acc_i": accelerator["i"].flip(),
+            "acc_o": accelerator["o"].flip(),
             "frame_led": Out(1),
             "error_led": Out(1),
             "busy": Out(1),

@@ -1,6 +1,7 @@
-"""TEST STAND-IN, not the network: a tiny exact accelerator with the same
-interface as the whole-network generator, used to test and exercise the
-board top, host link and build flow while ``rtl_gen.network`` is not wired in.
+"""TEST STAND-IN, not the network: a tiny exact accelerator implementing
+the accelerator interface (``rtl_gen.accelerator.AcceleratorSignature``),
+used to test and exercise the board top, host link and build flow in
+seconds.
 
 ``ClassSumStandIn`` computes, per image, ``sums[k] = sum of pixel[j] for all
 j with j % num_classes == k`` (j = index in NHWC raster order) and the argmax
@@ -8,15 +9,13 @@ j with j % num_classes == k`` (j = index in NHWC raster order) and the argmax
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from amaranth.hdl import Array, Module, Mux, Signal, signed
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import wiring
 
-from fpga.link import result_layout
-from rtl_gen import stream as tstream
+from rtl_gen.accelerator import AcceleratorSignature
 from rtl_gen.params import ParamsFirst
 
 __all__ = ["ClassSumStandIn", "StandInParams", "standin_reference"]
@@ -31,18 +30,16 @@ def standin_reference(pixels, num_classes: int):
 
 @dataclass(frozen=True)
 class StandInParams:
-    """The image ``in_shape`` (H, W, C), ``num_classes`` 1..255 and the
-    ``argmax_bits`` of the output beat (enough for the classes, <= 8)."""
+    """The image ``in_shape`` (H, W, C) and ``num_classes`` 1..255;
+    ``signature`` is the accelerator interface they make."""
     in_shape: tuple = (28, 28, 1)
     num_classes: int = 10
-    argmax_bits: int = 8
+    signature: AcceleratorSignature = field(init=False, repr=False)
 
     def __post_init__(self):
-        h, w, c = self.in_shape
-        k = self.num_classes
-        if min(h, w, c) < 1 or not 1 <= k <= 255 or not (k - 1).bit_length() <= self.argmax_bits <= 8:
-            raise ValueError(f"bad stand-in shape {self.in_shape!r} / num_classes {k!r} / "
-                             f"argmax_bits {self.argmax_bits!r}")
+        if not isinstance(self.num_classes, int) or not 1 <= self.num_classes <= 255:
+            raise ValueError(f"stand-in num_classes must be an integer in 1..255, got {self.num_classes!r}")
+        object.__setattr__(self, "signature", AcceleratorSignature(self.in_shape, self.num_classes))
 
 
 class ClassSumStandIn(wiring.Component, metaclass=ParamsFirst):
@@ -59,17 +56,16 @@ class ClassSumStandIn(wiring.Component, metaclass=ParamsFirst):
     Params = StandInParams
 
     def __init__(self, params: StandInParams):
-        h, w, c = params.in_shape
-        num_classes, argmax_bits = params.num_classes, params.argmax_bits
-        self.in_shape = (h, w, c)
-        self.num_classes = num_classes
-        self.cycles_per_frame = h * w * c + num_classes
+        signature = params.signature
+        self.in_shape, self.num_classes = signature.in_shape, signature.num_classes
+        h, w, c = self.in_shape
+        self.cycles_per_frame = h * w * c + self.num_classes
+        self.macs_per_frame = self.mac_lanes = 0          # adders only
         # Per-class 32-bit accumulators in LUT flip-flops, plus counters and
         # the output mux; no multipliers, no block RAM.
-        self.resource_estimate = {"lut": 60 * num_classes + 60, "ff": 34 * num_classes + 60,
+        self.resource_estimate = {"lut": 60 * self.num_classes + 60, "ff": 34 * self.num_classes + 60,
                                   "dsp": 0, "bram_bits": 0, "spram_bits": 0}
-        super().__init__({"i": In(tstream.Signature(1)),
-                          "o": Out(stream.Signature(result_layout(argmax_bits)))})
+        super().__init__(signature)
 
     def elaborate(self, platform):
         m = Module()

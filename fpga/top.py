@@ -1,7 +1,7 @@
 """The board top: accelerator + UART host link + status LEDs.
 
 Clock: the board's default oscillator, or a PLL from it where the board
-entry asks for one (``rtl_gen.boards.Board.pll_mhz``; iCEBreaker: 24 MHz
+entry asks for one (``fpga.boards.Board.pll_mhz``; iCEBreaker: 24 MHz
 from its 12 MHz oscillator, ``fpga.pll``).  In the small accelerator style
 the compute time of a frame (``cycles_per_frame``, about 0.9 M cycles for
 the reference network) is several times the UART transfer of the image, so
@@ -58,9 +58,8 @@ class BoardTop(Elaboratable, metaclass=ParamsFirst):
     """Wrapper elaborated by an amaranth-boards platform: ``fpga.board_core.BoardCore``
     on the platform's UART and LED pins.
 
-    ``accelerator``: any component with ``i`` (``rtl_gen.stream.Signature(1)``),
-    ``o`` (class beats: int32 ``data``, ``argmax``, ``first``, ``last``),
-    ``in_shape`` and ``num_classes``.  ``clock_hz``: overrides the platform's
+    ``accelerator``: a component implementing
+    ``rtl_gen.accelerator.AcceleratorSignature``.  ``clock_hz``: overrides the platform's
     default clock frequency (used for simulation without a platform, where
     the serial lines are ``core.rx``/``core.tx``, ``core`` being set by
     elaboration).  ``pll``: an ``fpga.pll.PllConfig`` whose output becomes

@@ -17,7 +17,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from fpga.board_core import DEFAULT_BAUD, LINK_TIMEOUT_S, BoardCore
-from rtl_gen.boards import get_board
+from fpga.boards import get_board
 
 __all__ = ["BoardHarness", "BOARD_CLOCK_HZ"]
 

@@ -28,7 +28,8 @@ import numpy as np
 from golden import atomic, data, intref
 from golden.bundle import Bundle, BundleError
 from golden.quantize import REFERENCE_BUNDLE, REFERENCE_CHECKPOINT, file_sha256, load_model
-from squeezefire.measured import SimulatedCycles, now, remember
+from squeezefire.cli import prog_name
+from squeezefire.measured import SimulatedCycles, arch_key, now, remember
 from squeezefire.safe_output import OutputError, check_output_dir, staged_output_dir
 
 DUMP_MARKER = ".squeezefire-compare-dump"
@@ -219,7 +220,7 @@ def _write_json(path: Path, result: dict) -> None:
 
 
 def parse_args(argv):
-    ap = argparse.ArgumentParser(prog="python golden/compare.py", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog=prog_name("python golden/compare.py"), description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", type=Path, default=REFERENCE_BUNDLE, help="quantized network (default: the reference)")
     ap.add_argument("--checkpoint", type=Path, default=None,
                     help="float state_dict the bundle was made from (default: the reference one, if it matches)")
@@ -264,13 +265,14 @@ def run_rtl(args, bundle: Bundle, images: ImageSet, r: dict) -> None:
              **{k: v for k, v in rtl.items() if k not in ("sums", "classes", "seconds")})
     r["seconds"].update(rtl["seconds"])
     if rtl["cycles_per_image"] is not None:
-        remember(Path(args.bundle).read_bytes(), f"pipeline-{args.style}",
+        remember(Path(args.bundle).read_bytes(), arch_key("pipeline", args.style),
                  SimulatedCycles(rtl["cycles_per_image"], rtl["first_image_cycles"], n, now()))
     if args.dump:
         dump(args.dump, args.bundle, images.images[:n], rtl["sums"], rtl["classes"], golden_sums, golden_classes)
 
 
 def main(argv=None) -> int:
+    """The command (also the ``squeezefire-compare`` console script); returns the exit code."""
     args = parse_args(argv)
     import torch
     torch.set_num_threads(2)

@@ -1,9 +1,11 @@
 """Simulated cycles per frame, remembered per bundle and architecture, so
 that a build's report can print the simulated figure next to the model's.
 
-``golden/compare.py`` records what it simulates; ``recall`` is for the
-build's report (not wired in yet: issue 11 / 12).  Stored in ``$XDG_CACHE_HOME/squeezefire/simulated.json``
-(default ``~/.cache/...``): a measurement cache, safe to delete.
+``golden/compare.py`` records what it simulates; the build's report
+(``squeezefire.build``) recalls it, under the same ``arch_key`` (the
+architecture and its style, e.g. ``pipeline-small``).  Stored in
+``$XDG_CACHE_HOME/squeezefire/simulated.json`` (default ``~/.cache/...``):
+a measurement cache, safe to delete.
 """
 from __future__ import annotations
 
@@ -28,6 +30,11 @@ class SimulatedCycles:
 def record_path() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "squeezefire" / "simulated.json"
+
+
+def arch_key(arch: str, style: str) -> str:
+    """The name a simulated figure is kept under: architecture and style."""
+    return f"{arch}-{style}"
 
 
 def bundle_key(bundle_bytes: bytes, arch: str) -> str:

@@ -1,4 +1,4 @@
-"""rtl_gen.build: bad input fails fast with one line and writes nothing;
+"""The build command (squeezefire.build, run as python -m rtl_gen.build): bad input fails fast with one line and writes nothing;
 ``--out`` never costs a user a file; the iCE40 flow runs end to end with
 the TEST STAND-IN accelerator and writes the design's Verilog; same inputs
 give byte-identical RTL and Verilog (fast) and bitstreams (slow)."""
@@ -6,15 +6,19 @@ import json
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from rtl_gen import build as B
-from rtl_gen.boards import BOARDS
-from rtl_gen.toolchain import ToolError, run_step, verilog_command
+from rtl_gen.accelerator import AcceleratorSignature
+from squeezefire import build as B
+from squeezefire import measured
+from squeezefire.measured import SimulatedCycles
+from fpga.boards import BOARDS
+from fpga.toolchain import ToolError, run_step, verilog_command
 from squeezefire.safe_output import staged_output_dir
 
-STANDIN = ["--board", "ice40", "--accelerator", "standin"]
+STANDIN = ["--board", "ice40", "--arch", "standin"]
 
 
 def _run(capsys, *argv):
@@ -26,9 +30,10 @@ def _run(capsys, *argv):
 @pytest.mark.parametrize("argv, needle", [
     (["--board", "nope"], "unknown board 'nope'"),
     (["--board", "ice40", "--bundle", "missing.bundle"], "bundle file not found"),
-    (["--board", "ice40", "--accelerator", "standin", "--baud", "7000000"], "too fast"),
-    (["--board", "ice40", "--accelerator", "standin", "--baud", "1300000"], "off at 24 MHz"),
-    (["--board", "ice40", "--accelerator", "standin", "--seed", "-3"], "seed"),
+    (STANDIN + ["--baud", "7000000"], "too fast"),
+    (STANDIN + ["--baud", "1300000"], "off at 24 MHz"),
+    (STANDIN + ["--seed", "-3"], "seed"),
+    (["--accelerator", "network", "--arch", "standin"], "--accelerator network (deprecated) contradicts --arch standin"),
     # a byte longer than the link's 50 ms inter-byte timeout: no frame could ever arrive
     (STANDIN + ["--baud", "123"], "123 baud is too slow for the host link: a byte (10 bits) takes 81.3 ms, "
                                   "more than a quarter of its 50 ms inter-byte timeout; use at least 800 baud"),
@@ -46,6 +51,41 @@ def _refused(capsys, out, needle):
     rc, err = _run(capsys, *STANDIN, "--out", str(out))
     assert rc == 2 and err.startswith(f"error: output folder {out}: ") and needle in err and "\n" not in err
     assert "fit estimate" not in capsys.readouterr().out
+
+
+def test_deprecated_accelerator_flag_still_works(tmp_path, capsys):
+    rc, err = _run(capsys, "--board", "ice40", "--accelerator", "standin", "--baud", "7000000",
+                   "--out", str(tmp_path / "o"))
+    notice, error = err.splitlines()
+    assert rc == 2 and notice == "notice: --accelerator is deprecated; use --arch standin"
+    assert error.startswith("error: 7000000 baud is too fast") and os.listdir(tmp_path) == []
+
+
+def test_report_names_modelled_and_simulated_cycles(tmp_path, monkeypatch):
+    """``cycles_per_frame_simulated`` is what ``golden/compare.py`` recorded
+    for this bundle, architecture and style (``squeezefire.measured``), and
+    null when it never simulated them; the table labels both figures."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    board = BOARDS["ice40"]
+    inputs = B._Inputs(board, tmp_path / "o", B._load_bundle(B.DEFAULT_BUNDLE), B.DEFAULT_BUNDLE, 1_000_000,
+                       "pipeline", 1)
+    acc = SimpleNamespace(cycles_per_frame=1000, macs_per_frame=4000, mac_lanes=5,
+                          signature=AcceleratorSignature((28, 28, 1), 10))
+    clock_hz = board.clock()[0]
+    before = B.frame_figures(acc, inputs, clock_hz)
+    assert before["cycles_per_frame_model"] == 1000 and before["cycles_per_frame_simulated"] is None
+    assert before["frames_per_s_model"] == round(clock_hz / 1000, 1) and before["frames_per_s_simulated"] is None
+    bundle_bytes = B.DEFAULT_BUNDLE.read_bytes()
+    measured.remember(bundle_bytes, measured.arch_key("pipeline", "fast"), SimulatedCycles(1100, 1400, 2, "t"))
+    assert B.frame_figures(acc, inputs, clock_hz)["cycles_per_frame_simulated"] is None     # another style
+    measured.remember(bundle_bytes, measured.arch_key("pipeline", board.style), SimulatedCycles(1200, 1300, 2, "t"))
+    after = B.frame_figures(acc, inputs, clock_hz)
+    assert after["cycles_per_frame_simulated"] == 1200
+    assert after["frames_per_s_simulated"] == round(clock_hz / 1200, 1)
+    rows = dict(B._frame_rows(after))
+    assert rows["cycles/frame"] == "1000 modelled, 1200 simulated"
+    assert rows["MACs"] == "4000 per frame on 5 MAC lanes"
+    assert dict(B._frame_rows(before))["cycles/frame"] == "1000 modelled, not simulated"
 
 
 def test_out_with_a_users_file_is_refused_and_left_alone(tmp_path, capsys):
@@ -117,7 +157,7 @@ def test_failure_mid_build_leaves_only_the_marked_logs(tmp_path, capsys, monkeyp
 def test_missing_extra_is_named(tmp_path, capsys, monkeypatch, board):
     """As a user without the extra sees it (the set-up installs both extras,
     so their absence is simulated)."""
-    import rtl_gen.toolchain as toolchain
+    import fpga.toolchain as toolchain
     real_which = shutil.which
     extra_tools = {exe for key, exe in BOARDS[board].tools.items() if key.startswith(("nextpnr", "gowin", "ecp"))}
     monkeypatch.setattr(toolchain.shutil, "which", lambda exe: None if exe in extra_tools else real_which(exe))
@@ -157,14 +197,16 @@ def test_ice40_standin_build_end_to_end(tmp_path, capsys):
     for folder in (out, tmp_path / "standin.failed"):
         with staged_output_dir(folder, B.MARKER, "an earlier build") as stage:
             (stage.path / "old.txt").write_text("old")
-    rc = B.main(["--board", "ice40", "--accelerator", "standin", "--out", str(out), "--seed", "3"])
+    rc = B.main([*STANDIN, "--out", str(out), "--seed", "3"])
     text = capsys.readouterr().out
     assert rc == 0, text
     report = json.loads((out / "report.json").read_text())
     for key in ("board", "device", "lut_used", "lut_total", "dsp_used", "dsp_total", "bram_used", "bram_total",
-                "fmax_mhz", "clock_mhz", "cycles_per_frame", "frames_per_s", "weight_bits", "bitstream",
-                "seconds"):
+                "fmax_mhz", "clock_mhz", "cycles_per_frame_model", "cycles_per_frame_simulated",
+                "frames_per_s_model", "macs_per_frame", "mac_lanes", "weight_bits", "bitstream", "seconds"):
         assert key in report, key
+    assert report["arch"] == "standin" and "TEST STAND-IN" in report["arch_description"]
+    assert report["cycles_per_frame_simulated"] is None and report["mac_lanes"] == 0    # no bundle, no MACs
     assert report["board"] == "ice40" and report["lut_total"] == 5280 and report["dsp_total"] == 8
     assert 0 < report["lut_used"] < 5280 and report["spram_used"] == 1     # the link's image buffer
     assert report["timing_met"] and report["fmax_mhz"] >= report["clock_mhz"] == 24    # the PLL's clock
@@ -183,11 +225,13 @@ def test_ice40_reference_network_build(tmp_path, capsys):
     text = capsys.readouterr().out
     assert rc == 0, text
     r = json.loads((out / "report.json").read_text())
-    assert r["accelerator"] == "network" and r["device"] == "iCE40 UP5K"
+    assert r["arch"] == "pipeline" and r["device"] == "iCE40 UP5K"
     assert r["timing_met"] and r["fmax_mhz"] >= r["clock_mhz"] == 24       # 24 MHz from the PLL
     assert r["clock_source"].startswith("PLL from 12 MHz: DIVR 0, DIVF 63, DIVQ 5,")
     assert r["dsp_used"] == r["estimate"]["dsp"] <= 8 and r["bram_used"] <= 30 and r["lut_used"] <= 5280
-    assert r["spram_used"] == 1 and r["weight_bits"] > 0 and r["cycles_per_frame"] > 0
+    assert r["spram_used"] == 1 and r["weight_bits"] > 0 and r["cycles_per_frame_model"] > 0
+    # the model's cycles are the slowest MAC unit's: between all MACs over all lanes and all MACs
+    assert r["macs_per_frame"] / r["mac_lanes"] <= r["cycles_per_frame_model"] <= r["macs_per_frame"]
     assert abs(r["lut_used"] - r["estimate"]["lut"]) <= 0.15 * r["lut_used"]     # the fit model is calibrated
     assert (out / "top.bin").stat().st_size > 100_000
 
@@ -207,7 +251,7 @@ def test_network_rtl_and_verilog_are_deterministic(tmp_path):
     board = BOARDS["ice40"]
     verilog = []
     for run in ("a", "b"):
-        acc = B.make_accelerator(B._load_bundle(B.DEFAULT_BUNDLE), board.style)
+        acc = B.make_accelerator(B._load_bundle(B.DEFAULT_BUNDLE), board.style, "pipeline")
         plan = B.prepare_plan(board, BoardTop(acc, image_ram="spram", pll=board.clock()[1]))
         (tmp_path / run).mkdir()
         verilog.append(_verilog(tmp_path / run, plan))
@@ -224,8 +268,7 @@ def test_network_rtl_and_verilog_are_deterministic(tmp_path):
 def test_bitstream_is_deterministic(tmp_path, capsys):
     shas = []
     for run in ("a", "b"):
-        assert B.main(["--board", "ice40", "--accelerator", "standin", "--out", str(tmp_path / run),
-                       "--seed", "5"]) == 0
+        assert B.main([*STANDIN, "--out", str(tmp_path / run), "--seed", "5"]) == 0
         shas.append(json.loads((tmp_path / run / "report.json").read_text())["bitstream_sha256"])
         assert (tmp_path / run / "top.bin").read_bytes() == (tmp_path / "a" / "top.bin").read_bytes()
     assert shas[0] == shas[1]

@@ -1,4 +1,4 @@
-"""rtl_gen.build with the real network on the other boards (slow: minutes
+"""The build command (squeezefire.build) with the real network on the other boards (slow: minutes
 each, mostly place and route): iCE40-HX8K breakout, ULX3S (ECP5 85F) and
 Tang Nano 9K (Gowin, nextpnr-himbaechel + gowin_pack).  Each must give a
 bitstream, a complete report.json and met timing.  Run with
@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from rtl_gen import build as B
-from rtl_gen.boards import BOARDS
-from rtl_gen.toolchain import ToolError, check_tools
+from squeezefire import build as B
+from fpga.boards import BOARDS
+from fpga.toolchain import ToolError, check_tools
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRED = ("board", "device", "lut_used", "lut_total", "dsp_used", "dsp_total", "bram_used", "bram_total",
-            "fmax_mhz", "clock_mhz", "cycles_per_frame", "frames_per_s", "weight_bits", "bitstream", "seconds")
+            "fmax_mhz", "clock_mhz", "cycles_per_frame_model", "cycles_per_frame_simulated", "frames_per_s_model",
+            "macs_per_frame", "mac_lanes", "weight_bits", "bitstream", "seconds")
 BITSTREAM = {"ice40-hx8k": "top.bin", "ecp5": "top.bit", "gowin": "top.fs"}
 
 
@@ -57,13 +58,13 @@ def test_network_builds_on_board(board, out_dir, capsys):
     report = json.loads((out / "report.json").read_text())
     for key in REQUIRED:
         assert key in report, key
-    assert report["board"] == board and report["accelerator"] == "network"
+    assert report["board"] == board and report["arch"] == "pipeline"
     assert report["device"] == BOARDS[board].device.name
     assert Path(report["bitstream"]).name == bitstream.name
     for res in ("lut", "dsp", "bram"):
         assert 0 <= report[f"{res}_used"] <= report[f"{res}_total"], res
     assert report["lut_total"] == BOARDS[board].device.lut and report["lut_used"] > 0
-    assert report["weight_bits"] > 0 and report["cycles_per_frame"] > 0 and report["frames_per_s"] > 0
+    assert report["weight_bits"] > 0 and report["cycles_per_frame_model"] > 0 and report["frames_per_s_model"] > 0
     assert report["timing_met"] is True
     assert report["fmax_mhz"] >= report["clock_mhz"]
     _remove(out_dir)
@@ -74,7 +75,7 @@ def test_network_builds_on_board(board, out_dir, capsys):
 def test_gowin_plan_targets_himbaechel_with_clock():
     from fpga.testing import ClassSumStandIn
     from fpga.top import BoardTop
-    from rtl_gen.toolchain import plan_commands
+    from fpga.toolchain import plan_commands
     board = BOARDS["gowin"]
     platform = board.platform_class()()
     plan = platform.prepare(BoardTop(ClassSumStandIn()), name="top",
@@ -95,7 +96,7 @@ def test_report_utilisation_keys():
 
 
 def test_overused_names_what_does_not_fit():
-    from rtl_gen.toolchain import overused
+    from fpga.toolchain import overused
     log = ("Info: Device utilisation:\n"
            "Info: \t         ICESTORM_LC:   39561/   7680   515%\n"
            "Info: \t        ICESTORM_RAM:      75/     32   234%\n"
@@ -116,7 +117,7 @@ def test_pnr_over_capacity_is_one_line_with_numbers(tmp_path, capsys, monkeypatc
         raise ToolError("pnr failed (exit 125) after 12 s: ERROR: Unable to place cell 'x'")
     monkeypatch.setattr(B, "run_step", fake_step)
     out = tmp_path / "o"
-    rc = B.main(["--board", "ice40-hx8k", "--accelerator", "standin", "--out", str(out)])
+    rc = B.main(["--board", "ice40-hx8k", "--arch", "standin", "--out", str(out)])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in err
     assert "does not fit iCE40 HX8K: ICESTORM_LC 39561/7680, ICESTORM_RAM 75/32" in err

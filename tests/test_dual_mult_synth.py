@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtl_gen.dual_mult_timing import main, measure, parse_mix
+from squeezefire.dual_mult_timing import main, measure, parse_mix
 
 TARGET_MHZ = 48             # the Fire engine's aim on the UP5K (issue 12)
 

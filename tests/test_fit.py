@@ -12,9 +12,9 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
 
-from rtl_gen import build as B
+from squeezefire import build as B
 from rtl_gen.block_cost import BlockCost
-from rtl_gen.boards import BOARDS
+from fpga.boards import BOARDS
 from rtl_gen.broadcast import Broadcast
 from rtl_gen.fit import LINK_LUT, FitError, check_fit, design_model, estimate
 
@@ -56,13 +56,13 @@ def test_every_resource_over_its_limit_in_one_line(monkeypatch, tmp_path, capsys
     LUT, DSP, block RAM blocks and bits and SPRAM, exit 2, nothing written."""
     huge = {"lut": 200_000, "dsp": 40, "bram_bits": 1_000_000, "spram_bits": 2_000_000}
 
-    def huge_accelerator(bundle=None, style="fast"):
+    def huge_accelerator(bundle, style):
         return SimpleNamespace(in_shape=(28, 28, 1), num_classes=10, resource_estimate=huge)
 
-    monkeypatch.setitem(B.ACCELERATORS, "standin", huge_accelerator)
+    monkeypatch.setitem(B.ARCHITECTURES, "huge", B.Architecture(huge_accelerator, "too big", computes_network=False))
     out = tmp_path / "o"
     t = time.monotonic()
-    assert B.main(["--board", "ice40", "--accelerator", "standin", "--out", str(out)]) == 2
+    assert B.main(["--board", "ice40", "--arch", "huge", "--out", str(out)]) == 2
     spram = huge["spram_bits"] + 256 * 1024         # the UP5K build keeps the link's image in an SPRAM
     assert capsys.readouterr().err.strip() == (
         f"error: does not fit iCE40 UP5K: needs {huge['lut'] + LINK_LUT} LUT (has {UP5K.lut}), "

@@ -1,4 +1,4 @@
-"""The fast iCE40 block-RAM map (rtl_gen.ice40_bram_map) gives the same
+"""The fast iCE40 block-RAM map (fpga.ice40_bram_map) gives the same
 SB_RAM40_4K cells, INIT_* included, as Yosys's stock synth_ice40: ROMs of
 every port width (16, 8, 4, 2 bits) with seeded random contents, and a RAM,
 synthesised both ways."""
@@ -13,8 +13,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.ice40_bram_map import MAP_FILE, fast_map_text, stock_map_text, yosys_options
-from rtl_gen.toolchain import run_step
+from fpga.ice40_bram_map import MAP_FILE, fast_map_text, stock_map_text, yosys_options
+from fpga.toolchain import run_step
 
 SHAPES = ((16, 256), (8, 512), (4, 1024), (2, 2048), (8, 1024))     # (width, depth)
 PORTS = {"addr": In(11), "data": Out(sum(w for w, _ in SHAPES) + 8), "waddr": In(9), "wdata": In(8), "we": In(1)}

@@ -6,7 +6,7 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Fragment, Module, Signal
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
@@ -14,14 +14,14 @@ from fpga import protocol
 from fpga.link import HostLink, crc16_update
 from fpga.protocol import Info, LinkError, Result
 from fpga.testing import ClassSumStandIn, standin_reference
+from rtl_gen.accelerator import AcceleratorSignature, class_layout
 
 
 class _Bench:
-    def __init__(self, shape, ncls, timeout=400, argmax_bits=8, acc_stall=0):
+    def __init__(self, shape, ncls, timeout=400, acc_stall=0):
         self.m = Module()
-        self.m.submodules.acc = self.acc = ClassSumStandIn(shape, ncls, argmax_bits)
-        self.m.submodules.link = self.link = HostLink(shape, ncls, timeout_cycles=timeout,
-                                                      result_shape=self.acc.o.payload.shape())
+        self.m.submodules.acc = self.acc = ClassSumStandIn(shape, ncls)
+        self.m.submodules.link = self.link = HostLink(shape, ncls, timeout_cycles=timeout)
         if acc_stall:
             # The stand-in never stalls inside a frame, but the real network
             # does; block the image handshake on acc_stall/256 of the cycles
@@ -36,10 +36,10 @@ class _Bench:
         wiring.connect(self.m, self.acc.o, self.link.acc_o)
 
 
-def run_session(shape, ncls, events, seed=0, timeout=400, tx_stall=0.3, settle=600, argmax_bits=8, acc_stall=0):
+def run_session(shape, ncls, events, seed=0, timeout=400, tx_stall=0.3, settle=600, acc_stall=0):
     """events: ("bytes", b) | ("ferr", byte) | ("idle", cycles).  Returns the
     reply byte stream and the frame/error LED values at the end."""
-    b = _Bench(shape, ncls, timeout, argmax_bits, acc_stall)
+    b = _Bench(shape, ncls, timeout, acc_stall)
     link = b.link
     out = bytearray()
     leds = {}
@@ -138,12 +138,20 @@ def test_accelerator_stalls_inside_a_frame():
     assert replies(out) == [_expect(im) for im in imgs]
 
 
-def test_narrow_argmax_field():
-    """rtl_gen.classifier's layout has an argmax of only ceil(log2 N) bits."""
-    imgs = [_image(s) for s in (11, 12)]
-    out, _ = run_session(SHAPE, NCLS, [("bytes", protocol.encode_request(im.tobytes())) for im in imgs],
-                         argmax_bits=2)
-    assert replies(out) == [_expect(im) for im in imgs]
+def test_link_speaks_the_accelerator_signature():
+    """The link's accelerator ports are ``AcceleratorSignature``'s, flipped:
+    the stand-in (and any accelerator) connects to them as it is (``connect``
+    refuses any other layout), and the result beat is ``class_layout``,
+    whose argmax has ceil(log2 N) bits (2 for the 3 classes every session
+    above runs)."""
+    link, acc = HostLink(SHAPE, NCLS), ClassSumStandIn(SHAPE, NCLS)
+    assert acc.signature == AcceleratorSignature(SHAPE, NCLS) == link.params.accelerator
+    assert link.acc_o.payload.shape() == class_layout(NCLS) and class_layout(NCLS).size == 32 + 2 + 2
+    m = Module()
+    m.submodules.link, m.submodules.acc = link, acc
+    wiring.connect(m, link.acc_i, acc.i)
+    wiring.connect(m, acc.o, link.acc_o)
+    Fragment.get(m, None)
 
 
 def test_info_query():

@@ -1,8 +1,12 @@
 """The board top (UART RX -> HostLink -> TEST STAND-IN -> UART TX) at the
 bit level in Amaranth's simulator: a serial request in, a serial reply out."""
 import io
+from types import SimpleNamespace
 
 import numpy as np
+import pytest
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from fpga import protocol
@@ -86,3 +90,14 @@ def test_top_serial_round_trip():
         assert "bad checksum" in str(e)
     cls, sums = standin_reference(img, ncls)
     assert protocol.read_reply(port) == Result(cls=cls, sums=tuple(sums))
+
+
+@pytest.mark.parametrize("accelerator", [
+    SimpleNamespace(i=None, o=None, in_shape=(3, 4, 1), num_classes=3),        # the old duck-typed contract
+    SimpleNamespace(signature=wiring.Signature({"i": In(1), "o": Out(1)})),
+])
+def test_top_refuses_what_is_no_accelerator(accelerator):
+    """Only an ``rtl_gen.accelerator.AcceleratorSignature`` is a link client,
+    refused in one line before anything exists."""
+    with pytest.raises(ValueError, match="does not implement rtl_gen.accelerator.AcceleratorSignature"):
+        BoardTop(accelerator, baud=1_000_000, clock_hz=4e6)

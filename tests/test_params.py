@@ -19,8 +19,8 @@ from fpga.top import BoardTop
 from fpga.uart import UARTRx, UARTTx
 from golden.bundle import Bundle
 from rtl_gen import stream
+from rtl_gen.accelerator import AcceleratorSignature
 from rtl_gen.broadcast import Broadcast
-from rtl_gen.build import DEFAULT_BUNDLE
 from rtl_gen.bypass import BypassAdd
 from rtl_gen.channel_reduce import ChannelReduce
 from rtl_gen.classifier import Classifier
@@ -34,11 +34,12 @@ from rtl_gen.params import ParamsFirst
 from rtl_gen.serial_requant import SerialRequant
 from rtl_gen.stream_fifo import StreamFifo
 from rtl_gen.window import WindowGenerator
+from squeezefire.build import DEFAULT_BUNDLE
 
 W1 = (np.ones((2, 1, 1, 1)), [0, 0], [1, 1], 8)          # a valid 1x1 part: 1 -> 2 channels
 W3 = (np.ones((2, 2, 3, 3)), [0, 0], [1, 1], 8)          # a valid 3x3 part: 2 -> 2 channels
 # an accelerator stand-in that is no Elaboratable, so only the board block can be left unused
-LINK_CLIENT = SimpleNamespace(i=None, o=None, in_shape=(2, 2, 1), num_classes=3)
+LINK_CLIENT = SimpleNamespace(signature=AcceleratorSignature((2, 2, 1), 3))
 
 BAD = {
     "WindowGenerator": lambda: WindowGenerator(1, 6, 5, 1, 2, 0, rows=1),

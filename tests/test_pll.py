@@ -49,7 +49,7 @@ def test_impossible_frequencies_are_refused(f_in, f_out, needle):
 
 
 def test_board_clocks():
-    from rtl_gen.boards import get_board
+    from fpga.boards import get_board
     hz, pll = get_board("ice40").clock()
     assert hz == 24e6 and (pll.divr, pll.divf, pll.divq) == (0, 63, 5)
     assert get_board("ice40-hx8k").clock() == (12e6, None)          # its oscillator, no PLL

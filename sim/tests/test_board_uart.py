@@ -18,7 +18,7 @@ import pytest
 from fpga import protocol
 from fpga.protocol import Status
 from golden import intref
-from rtl_gen.boards import BOARDS
+from fpga.boards import BOARDS
 from rtl_gen.network import Network
 from sim.board_harness import BoardHarness
 from sim.board_uart_tb import ReplyChecker
