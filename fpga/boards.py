@@ -66,13 +66,15 @@ class Board:
         module, cls = self.platform.split(":")
         return getattr(importlib.import_module(f"amaranth_boards.{module}"), cls)
 
-    def clock(self):
-        """(system clock in Hz, its ``fpga.pll.PllConfig`` or None for the oscillator)."""
+    def clock(self, pll_mhz: float | None = None):
+        """(system clock in Hz, its ``fpga.pll.PllConfig`` or None for the
+        oscillator); ``pll_mhz`` overrides the board's PLL target (iCE40)."""
         from fpga.pll import ice40_pll_config
         f_osc = self.platform_class()().default_clk_frequency
-        if self.pll_mhz is None:
+        target = pll_mhz if pll_mhz is not None and self.family == "ice40" else self.pll_mhz
+        if target is None:
             return f_osc, None
-        pll = ice40_pll_config(f_osc, self.pll_mhz * 1e6)
+        pll = ice40_pll_config(f_osc, target * 1e6)
         return pll.f_out, pll
 
 

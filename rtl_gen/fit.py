@@ -4,9 +4,10 @@ in seconds, a design that cannot fit the board's device.
 The model (deliberately simple, documented, and reported next to nextpnr's
 actual numbers in ``report.json`` so it can be recalibrated):
 
-* the accelerator supplies ``resource_estimate`` -- a dict with ``lut``,
-  ``dsp``, ``bram_bits`` and optionally ``bram_blocks`` and ``spram_bits``
-  -- if it has one (the test stand-in does);
+* the accelerator supplies ``resource_estimate_for(device)`` or
+  ``resource_estimate`` -- a dict with ``lut``, ``dsp``, ``bram_bits`` and
+  optionally ``bram_blocks`` and ``spram_bits`` -- if it has one (the Fire
+  engine and the test stand-in do);
 * otherwise it is an Amaranth design and the **design model** applies: the
   design is elaborated (well under a second for the reference network, no
   synthesis) and every elaboratable in it is priced:
@@ -141,7 +142,10 @@ def estimate(accelerator, device, image_in_bram: bool = True) -> Estimate:
     """The design's resources plus the host link's (its image buffer in
     block RAM unless ``image_in_bram`` is False: the UP5K build uses SPRAM)."""
     own = getattr(accelerator, "resource_estimate", None)
-    if own is not None:
+    per_device = getattr(accelerator, "resource_estimate_for", None)
+    if per_device is not None:
+        acc, source = dict(per_device(device)), "accelerator's resource model"
+    elif own is not None:
         acc, source = dict(own), "accelerator.resource_estimate"
     elif isinstance(accelerator, Elaboratable):
         acc, source = design_model(accelerator, device), "design model"

@@ -47,6 +47,7 @@ from fpga.toolchain import (VERILOG_SCRIPT, ToolError, check_tools, overused, pl
                             verilog_command, verilog_script)
 from fpga.top import BoardTop
 from golden.bundle import Bundle
+from rtl_gen.engine.engine import FireEngine
 from rtl_gen.fit import FitError, check_fit, estimate
 from rtl_gen.network import Network
 from squeezefire import measured
@@ -71,7 +72,7 @@ class BuildError(Exception):
 class Architecture:
     """An accelerator architecture the build can make.
 
-    ``make(bundle, style)`` returns a ``wiring.Component`` whose signature
+    ``make(bundle, board)`` returns a ``wiring.Component`` whose signature
     is an ``rtl_gen.accelerator.AcceleratorSignature`` (what the board core
     and the host link rely on) and which has ``cycles_per_frame`` (its
     performance model's figure), ``macs_per_frame`` and ``mac_lanes``, and
@@ -86,29 +87,51 @@ class Architecture:
     computes_network: bool = True
 
 
-def _standin(bundle: Bundle | None, style: str) -> ClassSumStandIn:
+def _standin(bundle: Bundle | None, board: Board) -> ClassSumStandIn:
     if bundle is None:
         return ClassSumStandIn((28, 28, 1), 10)
     return ClassSumStandIn(tuple(bundle.input.shape), bundle.output.shape.c)
 
 
 # Another architecture is one more entry: a factory and a line saying what it is.
+def engine_options(board: Board) -> dict:
+    """The Fire engine's parts on ``board``: the UP5K's eight SB_MAC16 in
+    dual 8x8 mode and its SPRAMs where the device has them, else inferred
+    multipliers and block RAM."""
+    dsp = "sb_mac16" if board.family == "ice40" and board.device.dsp >= 8 else "generic"
+    return {"dsp": dsp, "banks": "spram" if board.device.spram_bits else "block"}
+
+
 ARCHITECTURES = {
-    "pipeline": Architecture(lambda bundle, style: Network(bundle, style=style),
-                             "per-layer streaming pipeline (rtl_gen.network.Network)"),
+    "pipeline": Architecture(lambda bundle, board: Network(bundle, style=board.style),
+                             "per-layer streaming pipeline (rtl_gen.network.Network)",
+                             measured_key=lambda board: measured.arch_key("pipeline", board.style)),
+    "engine": Architecture(lambda bundle, board: FireEngine(bundle, **engine_options(board)),
+                           "Fire engine: one convolution datapath reused pass by pass, 16 MAC lanes "
+                           "(rtl_gen.engine.FireEngine)",
+                           measured_key=lambda board: measured.arch_key("engine", engine_options(board)["dsp"]),
+                           clock_mhz=lambda board: ENGINE_CLOCK_MHZ.get(board.key), timing_driven=True),
     "standin": Architecture(_standin, "TEST STAND-IN (fpga.testing.ClassSumStandIn: per-class pixel sums), "
                                       "not the network", computes_network=False),
 }
 DEFAULT_ARCH = "pipeline"
+# the engine's PLL target per board, where it is not the board's own (timing
+# measured with nextpnr: docs/engine.md)
+ENGINE_CLOCK_MHZ: dict[str, float] = {}
+
+
+def arch_clock(board: Board, arch: str):
+    """(system clock in Hz, PLL config or None) of ``arch`` on ``board``."""
+    return board.clock(ARCHITECTURES[arch].clock_mhz(board))
 # the deprecated --accelerator flag's names
 ACCELERATOR_ALIASES = {"network": "pipeline", "standin": "standin"}
 
 
-def make_accelerator(bundle, style: str = "fast", arch: str = DEFAULT_ARCH):
+def make_accelerator(bundle, board: Board, arch: str = DEFAULT_ARCH):
     """The one place an accelerator is made: ``arch`` of ``ARCHITECTURES``
-    from ``bundle`` in ``style`` (``rtl_gen.network.STYLES``)."""
+    from ``bundle`` for ``board``."""
     try:
-        return ARCHITECTURES[arch].make(bundle, style)
+        return ARCHITECTURES[arch].make(bundle, board)
     except ValueError as e:
         raise BuildError(f"cannot generate the {arch} accelerator: {e}") from None
 
@@ -161,11 +184,11 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
     t0 = time.monotonic()
     inputs = _check_inputs(board_key, bundle_path, out, seed, arch, baud)
     board = inputs.board
-    clock_hz, pll = board.clock()
+    clock_hz, pll = arch_clock(board, arch)
     seconds["load"] = time.monotonic() - t0
 
     t = time.monotonic()
-    acc = make_accelerator(inputs.bundle, board.style, arch)
+    acc = make_accelerator(inputs.bundle, board, arch)
     est = estimate(acc, board.device, image_in_bram=board.image_ram == "block")
     check_fit(est, board.device)
     seconds["fit"] = time.monotonic() - t
@@ -173,7 +196,7 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
 
     t = time.monotonic()
     top = BoardTop(acc, baud=inputs.baud, image_ram=board.image_ram, pll=pll)
-    plan = prepare_plan(board, top, seed, timing_driven)
+    plan = prepare_plan(board, top, seed, timing_driven or ARCHITECTURES[arch].timing_driven)
     commands = [verilog_command(board), *plan_commands(board, plan.files)]
     seconds["elaborate"] = time.monotonic() - t
 
@@ -216,7 +239,7 @@ def _check_inputs(board_key, bundle_path, out, seed, arch, baud) -> _Inputs:
     check_output_dir(out, MARKER)
     check_tools(board)
     baud = DEFAULT_BAUD if baud is None else baud
-    check_baud(board.clock()[0], baud)
+    check_baud(arch_clock(board, arch)[0], baud)
     if bundle_path is None and ARCHITECTURES[arch].computes_network:
         bundle_path = DEFAULT_BUNDLE
     bundle = _load_bundle(Path(bundle_path)) if bundle_path is not None else None
@@ -274,7 +297,8 @@ def simulated_cycles(inputs: _Inputs) -> int | None:
     or None when it was never simulated."""
     if inputs.bundle_path is None:
         return None
-    record = measured.recall(inputs.bundle_path.read_bytes(), measured.arch_key(inputs.arch, inputs.board.style))
+    key = ARCHITECTURES[inputs.arch].measured_key(inputs.board)
+    record = measured.recall(inputs.bundle_path.read_bytes(), key)
     return None if record is None else record.cycles_per_frame
 
 

@@ -1,12 +1,13 @@
 """Chip (simulated) vs integer golden vs float model, on real images.
 
     python golden/compare.py [--bundle FILE] [--checkpoint FILE] [--data fashion-mnist | IMAGES.npy --labels LABELS.npy]
-                             [--images N] [--json FILE] [--dump DIR]
+                             [--images N] [--arch pipeline|engine] [--json FILE] [--dump DIR]
 
 Evaluates the float model the bundle was made from and the int8 integer
 reference (``golden.intref``) on every image of the data (default: the
 Fashion-MNIST test set), runs the first N images through the accelerator
-generated from the bundle (``rtl_gen.network``) in a cocotb + Verilator
+generated from the bundle (``--arch``: the per-layer pipeline
+``rtl_gen.network`` or the Fire engine ``rtl_gen.engine``) in a cocotb + Verilator
 simulation, and prints a table.  The float model is rebuilt from the
 network spec the bundle records and loaded from ``--checkpoint`` only when
 its SHA-256 is the one the bundle records; without ``--checkpoint`` the
@@ -122,17 +123,44 @@ def evaluate(bundle: Bundle, model, images: ImageSet) -> dict:
     }
 
 
-def simulate_rtl(bundle: Bundle, images: np.ndarray, golden_sums: np.ndarray, style: str = "small") -> dict:
+@dataclass(frozen=True)
+class SimulatedDesign:
+    """What the RTL simulation runs: the iCEBreaker build's accelerator of
+    ``arch``, the primitives' models it needs, and the key its cycles are
+    remembered under (``squeezefire.measured``, read by the build's report)."""
+    accelerator: object
+    models: tuple[str, ...]
+    key: str
+    label: str
+
+
+def simulated_design(bundle: Bundle, arch: str, style: str) -> SimulatedDesign:
+    if arch == "pipeline":
+        from rtl_gen.network import Network
+        return SimulatedDesign(Network(bundle, style=style), (), arch_key("pipeline", style), f"pipeline, {style} style")
+    from fpga.boards import get_board
+    from rtl_gen.engine.engine import FireEngine
+    from sim.yosys_models import yosys_cell_model
+    from squeezefire.build import engine_options
+    options = engine_options(get_board("ice40"))
+    models = ((str(yosys_cell_model("SB_MAC16")),) if options["dsp"] == "sb_mac16" else ()) \
+        + (("SB_SPRAM256KA.v",) if options["banks"] == "spram" else ())
+    return SimulatedDesign(FireEngine(bundle, **options), models, arch_key("engine", options["dsp"]),
+                           f"engine, {options['dsp']} multipliers, {options['banks']} feature maps")
+
+
+def simulate_rtl(bundle: Bundle, images: np.ndarray, golden_sums: np.ndarray, arch: str = "pipeline",
+                 style: str = "small") -> dict:
     """The images through the generated accelerator in simulation, with a
     progress bar (one step per image) and its ETA on stderr."""
     from tqdm import tqdm
 
-    from rtl_gen.network import Network
     from sim.network_sim import run_network
     t0 = time.time()
-    net = Network(bundle, style=style)
+    design = simulated_design(bundle, arch, style)
+    net = design.accelerator
     with tqdm(total=len(images), desc="RTL simulation", unit="image", file=sys.stderr) as bar:
-        res = run_network(f"compare-{bundle.name}-{style}", net, images,
+        res = run_network(f"compare-{bundle.name}-{design.key}", net, images, models=design.models,
                           progress=lambda done: bar.update(done - bar.n))
     if "sums" not in res["arrays"]:
         raise RuntimeError(f"the simulation produced no output: {res.get('message')}")
@@ -143,8 +171,10 @@ def simulate_rtl(bundle: Bundle, images: np.ndarray, golden_sums: np.ndarray, st
         "sums": sums, "classes": classes,
         "rtl_mismatches": int(sum(not np.array_equal(sums[i], golden_sums[i]) for i in range(len(images)))),
         "cycles_per_image": int(max(steady)) if steady else None,
+        "cycles_per_image_model": int(net.cycles_per_frame),
         "first_image_cycles": int(cycles[0]) if cycles else None,
-        "style": style, "mac_lanes": net.mac_lanes,
+        "arch": arch, "design": design.label, "measured_key": design.key, "mac_lanes": net.mac_lanes,
+        "macs_per_image": int(net.macs_per_frame),
         "mac_utilisation": (net.macs_per_frame / (net.mac_lanes * max(steady))) if steady else None,
         "seconds": {"rtl_build": round(res["build_seconds"], 1), "rtl_sim": round(res["sim_seconds"], 1),
                     "rtl_total": round(time.time() - t0, 1)},
@@ -197,7 +227,9 @@ def table(r: dict) -> str:
                  ("RTL vs golden mismatches", f"{r['rtl_mismatches']} of {r['images_rtl']} images"),
                  ("cycles per image", f"{r['cycles_per_image']} simulated (steady state; first image "
                                       f"{r['first_image_cycles']} incl. pipeline fill)"),
-                 ("MAC utilisation", f"{r['mac_utilisation']:.3f} ({r['mac_lanes']} MAC lanes, {r['style']} style)")]
+                 ("cycles per image (model)", f"{r['cycles_per_image_model']}"),
+                 ("MAC utilisation", f"{r['mac_utilisation']:.3f} ({r['macs_per_image']} MACs on {r['mac_lanes']} "
+                                     f"MAC lanes; {r['design']})")]
     w = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)
 
@@ -230,8 +262,10 @@ def parse_args(argv):
     ap.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     ap.add_argument("--images", type=int, default=20, help="images to run through the simulated RTL (0: none)")
     ap.add_argument("--dump", type=Path, help="write bundle, images, RTL and golden outputs into this new folder")
+    ap.add_argument("--arch", choices=("pipeline", "engine"), default="pipeline",
+                    help="accelerator architecture simulated, as the iCEBreaker build makes it (default pipeline)")
     ap.add_argument("--style", choices=("small", "fast"), default="small",
-                    help="accelerator style simulated (default small: the iCE40 UP5K build's)")
+                    help="the pipeline's style (default small: the iCE40 UP5K build's)")
     args = ap.parse_args(argv)
     if args.images < 0:
         ap.error(f"--images must be >= 0, got {args.images}")
@@ -259,13 +293,13 @@ def run_rtl(args, bundle: Bundle, images: ImageSet, r: dict) -> None:
     if not n:
         return
     golden_sums, golden_classes = intref.classify(bundle, images.images[:n])
-    rtl = simulate_rtl(bundle, images.images[:n], golden_sums, args.style)
+    rtl = simulate_rtl(bundle, images.images[:n], golden_sums, args.arch, args.style)
     r.update(images_rtl=n, rtl_top1=float(np.mean(rtl["classes"] == images.labels[:n])),
              rtl_golden_class_agreement=float(np.mean(rtl["classes"] == golden_classes)),
              **{k: v for k, v in rtl.items() if k not in ("sums", "classes", "seconds")})
     r["seconds"].update(rtl["seconds"])
     if rtl["cycles_per_image"] is not None:
-        remember(Path(args.bundle).read_bytes(), arch_key("pipeline", args.style),
+        remember(Path(args.bundle).read_bytes(), rtl["measured_key"],
                  SimulatedCycles(rtl["cycles_per_image"], rtl["first_image_cycles"], n, now()))
     if args.dump:
         dump(args.dump, args.bundle, images.images[:n], rtl["sums"], rtl["classes"], golden_sums, golden_classes)

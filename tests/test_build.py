@@ -251,7 +251,7 @@ def test_network_rtl_and_verilog_are_deterministic(tmp_path):
     board = BOARDS["ice40"]
     verilog = []
     for run in ("a", "b"):
-        acc = B.make_accelerator(B._load_bundle(B.DEFAULT_BUNDLE), board.style, "pipeline")
+        acc = B.make_accelerator(B._load_bundle(B.DEFAULT_BUNDLE), board, "pipeline")
         plan = B.prepare_plan(board, BoardTop(acc, image_ram="spram", pll=board.clock()[1]))
         (tmp_path / run).mkdir()
         verilog.append(_verilog(tmp_path / run, plan))

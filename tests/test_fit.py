@@ -97,7 +97,7 @@ def test_two_fire_network_refused_in_seconds(two_fire_bundle, tmp_path):
     tool runs, naming every resource it lacks."""
     from golden.bundle import Bundle
     bundle = Bundle.load(two_fire_bundle)
-    est = estimate(B.make_accelerator(bundle, style="small"), UP5K, image_in_bram=False)
+    est = estimate(B.make_accelerator(bundle, BOARDS["ice40"]), UP5K, image_in_bram=False)
     assert est.bram_blocks >= TWO_FIRE_NEXTPNR_BLOCKS
     out = tmp_path / "o"
     t = time.monotonic()

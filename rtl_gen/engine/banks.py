@@ -12,7 +12,8 @@ iCE40 UP5K ``SB_SPRAM256KA`` (16K x 16 bits, one byte per word: at most
 ``SPRAM_BYTES`` per bank); its one port takes the write address while
 writing and the read address otherwise.
 
-Latency: read data 1 cycle after the address.  Throughput: per bank one
+Latency: read data 1 cycle after the address; a write lands 1 cycle after
+its request (registered).  Throughput: per bank one
 read or one write per cycle.  Back-pressure: none.
 """
 from __future__ import annotations
@@ -41,27 +42,32 @@ class FeatureBanks(wiring.Component):
         m = Module()
         outputs = []
         self.memories = []          # for testbenches
+        # writes are registered here: their address and data come from far
+        # (the pool, the write-back, the loader), and a write may land a cycle later
+        w_addr, w_data = Signal.like(self.wr_addr), Signal.like(self.wr_data)
+        m.d.sync += [w_addr.eq(self.wr_addr), w_data.eq(self.wr_data)]
         for b, size in enumerate(self.sizes):
             as_side = self.side_en & (self.side_bank == b)
             rd_addr = Mux(as_side, self.side_addr, self.mac_addr)
-            write = self.wr_en & (self.dst_bank == b)
-            outputs.append(self._bank(m, b, size, rd_addr, write))
+            write = Signal(name=f"write{b}")
+            m.d.sync += write.eq(self.wr_en & (self.dst_bank == b))
+            outputs.append(self._bank(m, b, size, rd_addr, write, w_addr, w_data))
         data = Array(outputs)
         m.d.comb += [self.mac_data.eq(data[self.src_bank]), self.side_data.eq(data[self.side_bank])]
         return m
 
-    def _bank(self, m, b, size, rd_addr, write):
+    def _bank(self, m, b, size, rd_addr, write, w_addr, w_data):
         if self.kind == "block":
             mem = Memory(shape=unsigned(8), depth=size, init=[])
             m.submodules[f"bank{b}"] = mem
             self.memories.append(mem)
             rd, wr = mem.read_port(), mem.write_port()
-            m.d.comb += [rd.addr.eq(rd_addr), wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data), wr.en.eq(write)]
+            m.d.comb += [rd.addr.eq(rd_addr), wr.addr.eq(w_addr), wr.data.eq(w_data), wr.en.eq(write)]
             return rd.data
         dout = Signal(16, name=f"bank{b}_dout")
         m.submodules[f"bank{b}"] = Instance(
             "SB_SPRAM256KA",
-            i_ADDRESS=Mux(write, self.wr_addr, rd_addr)[:14], i_DATAIN=self.wr_data, i_MASKWREN=0b1111,
+            i_ADDRESS=Mux(write, w_addr, rd_addr)[:14], i_DATAIN=w_data, i_MASKWREN=0b1111,
             i_WREN=write, i_CHIPSELECT=1, i_CLOCK=ClockSignal("sync"), i_STANDBY=0, i_SLEEP=0, i_POWEROFF=1,
             o_DATAOUT=dout)
         return dout[:8]

@@ -1,14 +1,14 @@
 """The global sum pool and the class output (``docs/int8.md`` §5).
 
 During the last pass every output value is added to its class's int32 sum
-(a read-modify-write in a small RAM; the same class comes back only a pixel
-period, at least ``MIN_PERIOD`` cycles, later).  A group's first pixel
+(a read-modify-write over three cycles in a small RAM; the same class
+comes back only a pixel period, at least ``MIN_PERIOD`` = 4 cycles, later).  A group's first pixel
 starts its classes' sums afresh, so nothing needs clearing between frames.
 After ``start`` the sums leave on ``o`` one class per beat, in class order,
 with ``argmax`` (the largest sum, ties to the lowest class) on the last.
 
-Latency: the first beat is offered 2 cycles after ``start``.  Throughput:
-one class every 2 cycles.  Back-pressure: ``o`` is a stream; a beat is held
+Latency: the first beat is offered 4 cycles after ``start``.  Throughput:
+one class every 4 cycles.  Back-pressure: ``o`` is a stream; a beat is held
 until taken.
 """
 from __future__ import annotations
@@ -35,21 +35,28 @@ class ClassSums(wiring.Component):
         sums = Memory(shape=signed(32), depth=self.depth, init=[])
         m.submodules.sums = sums
         rd, wr = sums.read_port(), sums.write_port()
-        pending = Signal(data.StructLayout({"valid": 1, "y": 8, "c": self.c_bits, "fresh": 1}))
-        m.d.sync += [pending.valid.eq(self.add_valid), pending.y.eq(self.add_y), pending.c.eq(self.add_c),
-                     pending.fresh.eq(self.add_fresh)]
-        m.d.comb += [wr.addr.eq(pending.c), wr.en.eq(pending.valid),
-                     wr.data.eq(Mux(pending.fresh, 0, rd.data) + pending.y)]
+        add = data.StructLayout({"valid": 1, "y": 8, "c": self.c_bits, "fresh": 1})
+        read, ready = Signal(add), Signal(add)       # the sum is being read; it has been read
+        old = Signal(signed(32))
+        m.d.sync += [read.valid.eq(self.add_valid), read.y.eq(self.add_y), read.c.eq(self.add_c),
+                     read.fresh.eq(self.add_fresh), ready.eq(read), old.eq(rd.data)]
+        m.d.comb += [wr.addr.eq(ready.c), wr.en.eq(ready.valid), wr.data.eq(Mux(ready.fresh, 0, old) + ready.y)]
         index = self._output(m, rd)
         m.d.comb += rd.addr.eq(Mux(self.busy, index, self.add_c))
         return m
 
     def _output(self, m, rd):
+        """READ the class, LATCH it, JUDGE whether it beats the best so far
+        (a register between the RAM and the comparison), OFFER it until
+        taken."""
         o, n = self.o, self.num_classes
         index = Signal(range(self.depth))
         best, best_index = Signal(signed(32)), Signal.like(o.payload.argmax)
-        better = (index == 0) | (rd.data > best)
-        m.d.comb += [o.payload.data.eq(rd.data), o.payload.first.eq(index == 0), o.payload.last.eq(index == n - 1),
+        current = Signal(signed(32))
+        # current > best, judged in halves: two short carry chains, not one of 32 bits
+        first, hi_gt, hi_eq, lo_gt = Signal(), Signal(), Signal(), Signal()
+        better = first | hi_gt | (hi_eq & lo_gt)
+        m.d.comb += [o.payload.data.eq(current), o.payload.first.eq(index == 0), o.payload.last.eq(index == n - 1),
                      o.payload.argmax.eq(Mux(better, index, best_index))]
         with m.FSM():
             with m.State("IDLE"):
@@ -58,12 +65,22 @@ class ClassSums(wiring.Component):
                     m.next = "READ"
             with m.State("READ"):
                 m.d.comb += self.busy.eq(1)
+                m.next = "LATCH"
+            with m.State("LATCH"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += current.eq(rd.data)
+                m.next = "JUDGE"
+            with m.State("JUDGE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [first.eq(index == 0), hi_gt.eq(current[16:].as_signed() > best[16:].as_signed()),
+                             hi_eq.eq(current[16:] == best[16:]), lo_gt.eq(current[:16] > best[:16])]
                 m.next = "OFFER"
             with m.State("OFFER"):
                 m.d.comb += [self.busy.eq(1), o.valid.eq(1)]
                 with m.If(o.ready):
-                    m.d.sync += [best.eq(Mux(better, rd.data, best)), best_index.eq(Mux(better, index, best_index)),
-                                 index.eq(index + 1)]
+                    with m.If(better):
+                        m.d.sync += [best.eq(current), best_index.eq(index)]
+                    m.d.sync += index.eq(index + 1)
                     m.next = "READ"
                     with m.If(index == n - 1):
                         m.next = "IDLE"

@@ -33,7 +33,8 @@ FIELDS = {
     "add_kind": False, "add_shift": False, "pool": False, "gap": False,
     "dst_c": False, "c_off": False, "pool_xmax": False, "pool_ymax": False, "pool_wtail": False, "pool_htail": False,
     # the counters' last values, so that no comparison waits for a subtraction
-    "last_t": False, "last_tap": False, "last_ci": False, "last_k": False, "last_ox": False, "last_oy": False,
+    "last_t": False, "last_t_m1": False, "last_tap": False, "last_ci": False, "last_k": False,
+    "last_ci_m1": True, "last_k_m1": True, "cin_one": False, "k_one": False, "last_ox": False, "last_oy": False,
     "last_g": False, "neg_pad": True,
 }
 
@@ -57,7 +58,8 @@ def pass_fields(program: EngineProgram, p: EnginePass, w_base: int, c_base: int)
         "dst_c": dst.c if dst else 0, "c_off": p.c_offset,
         "pool_xmax": 2 * pool_w, "pool_ymax": 2 * pool_h, "pool_wtail": int(ow % 2 == 0),
         "pool_htail": int(oh % 2 == 0),
-        "last_t": p.period - 1, "last_tap": p.taps - 1, "last_ci": p.cin - 1, "last_k": p.kernel - 1,
+        "last_t": p.period - 1, "last_t_m1": p.period - 2, "last_tap": p.taps - 1, "last_ci": p.cin - 1, "last_k": p.kernel - 1,
+        "last_ci_m1": p.cin - 2, "last_k_m1": p.kernel - 2, "cin_one": int(p.cin == 1), "k_one": int(p.kernel == 1),
         "last_ox": ow - 1, "last_oy": oh - 1, "last_g": p.groups - 1, "neg_pad": -p.padding,
     }
 

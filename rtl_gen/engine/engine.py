@@ -33,6 +33,7 @@ from rtl_gen.accelerator import AcceleratorSignature
 from rtl_gen.dual_mult import LATENCY as DSP_LATENCY, check_impl
 from rtl_gen.engine.banks import KINDS as BANK_KINDS, SPRAM_BYTES, FeatureBanks
 from rtl_gen.engine.class_sums import ClassSums
+from rtl_gen.engine.cost import engine_resources
 from rtl_gen.engine.descriptor import ADD_NONE, WORD_BITS, DescriptorTable, descriptor_table
 from rtl_gen.engine.lanes import MacLanes
 from rtl_gen.engine.pool import LATENCY as POOL_LATENCY, PoolOnWrite
@@ -48,8 +49,8 @@ __all__ = ["FireEngine", "EngineParams", "drain_cycles"]
 
 def drain_cycles(write_back_latency: int) -> int:
     """From a pass's last tap to its last write: bank read 1, DSP, sum 1,
-    serializer 16 + 1, write-back, pool 6, class sums 1; plus a margin."""
-    return 1 + DSP_LATENCY + 1 + LANES + 1 + write_back_latency + POOL_LATENCY + 1 + 2
+    serializer 16 + 1, write-back, pool 6, class sums 2; plus a margin."""
+    return 1 + DSP_LATENCY + 1 + LANES + 1 + write_back_latency + POOL_LATENCY + 2 + 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,12 +112,16 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         self.pass_index = Signal(range(len(self.program.passes)))     # for testbenches: the pass running
         super().__init__(AcceleratorSignature(self.in_shape, self.num_classes))
 
+    def resource_estimate_for(self, device) -> dict:
+        """The resource model's figures on ``device`` (``rtl_gen.engine.cost``)."""
+        return engine_resources(self.params, device)
+
     def model_cycles(self) -> int:
         """The model: every pass's taps, plus descriptor fetch and drain."""
-        per_pass = self.table.words + 3 + self.params.drain
+        per_pass = self.table.words + 4 + self.params.drain      # FETCH, START, RUN's end, DRAIN
         h, w, c = self.in_shape
         return h * w * c + sum(self.program.issue_cycles(p) + per_pass for p in self.program.passes) \
-            + 2 * self.num_classes
+            + 4 * self.num_classes + 2
 
     def elaborate(self, platform):
         m = Module()
@@ -162,41 +167,47 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         m.d.comb += [lanes.valid.eq(late.valid), lanes.last.eq(late.last),
                      lanes.meta.eq(late.meta), lanes.a.eq(Mux(late.in_bounds, banks.mac_data, 0))]
 
-    def _control(self, m, desc, seq, banks, wb, pool, sums):
-        t, prog = self.table, self.program
+    def _descriptors(self, m, desc):
+        """The descriptor ROM and the shift register that is ``desc``:
+        returns (the ROM's word pointer, the shift register)."""
+        t = self.table
         rom = Memory(shape=unsigned(WORD_BITS), depth=len(t.rom_words()), init=t.rom_words())
         m.submodules.descriptors = rom
         rd = rom.read_port()
         word_ptr = Signal(range(len(t.rom_words()) + 1))
         shifter = Signal(t.words * WORD_BITS)
         m.d.comb += [rd.addr.eq(word_ptr), desc.as_value().eq(shifter[:t.layout.size])]
-        count = Signal(range(max(prog.in_shape[0] * prog.in_shape[1] * prog.in_shape[2], self.params.drain,
-                                 t.words + 2) + 1))
-        index = self.pass_index
-        input_bank = prog.maps[prog.input_map].bank
-        frame_bytes = prog.in_shape[0] * prog.in_shape[1] * prog.in_shape[2]
+        return word_ptr, shifter, rd
+
+    def _control(self, m, desc, seq, banks, wb, pool, sums):
+        """LOAD the image (its ``last`` beat ends it) -> per pass FETCH,
+        START, RUN, DRAIN -> OUTPUT.  Each phase has its own small counter,
+        so no wide comparison sits in front of the state register."""
+        t, prog = self.table, self.program
+        word_ptr, shifter, rd = self._descriptors(m, desc)
+        pixel = Signal(range(prog.in_shape[0] * prog.in_shape[1] * prog.in_shape[2] + 1))
+        step = Signal(range(max(self.params.drain, t.words) + 2))
+        index, last_pass = self.pass_index, Signal()
+        m.d.sync += last_pass.eq(index == len(prog.passes) - 1)
         m.d.comb += [banks.src_bank.eq(desc.src_bank), banks.side_bank.eq(desc.side_bank),
                      banks.side_en.eq(desc.add_kind != ADD_NONE)]
+        start = Signal()            # registered: it fans out to the whole sequencer
+        m.d.sync += start.eq(0)
+        m.d.comb += seq.start.eq(start)
         with m.FSM():
             with m.State("LOAD"):
-                beat = self.i.payload
-                addr = Mux(beat.first, 0, count)
-                m.d.comb += [self.i.ready.eq(1), banks.dst_bank.eq(input_bank), banks.wr_en.eq(self.i.valid),
-                             banks.wr_addr.eq(addr), banks.wr_data.eq(beat.data[0])]
-                with m.If(self.i.valid):
-                    m.d.sync += count.eq(addr + 1)
-                    with m.If(beat.last | (addr == frame_bytes - 1)):
-                        m.d.sync += [count.eq(0), word_ptr.eq(0), index.eq(0)]
-                        m.next = "FETCH"
+                self._load(m, banks, pixel)
+                with m.If(self.i.valid & self.i.payload.last):
+                    m.d.sync += [step.eq(0), word_ptr.eq(0), index.eq(0)]
+                    m.next = "FETCH"
             with m.State("FETCH"):
-                m.d.sync += [count.eq(count + 1), word_ptr.eq(word_ptr + 1)]
-                with m.If(count != 0):
+                m.d.sync += [step.eq(step + 1), word_ptr.eq(word_ptr + 1)]
+                with m.If(step != 0):
                     m.d.sync += shifter.eq(Cat(shifter[WORD_BITS:], rd.data))
-                with m.If(count == t.words):
-                    m.d.sync += [count.eq(0), word_ptr.eq(word_ptr)]
+                with m.If(step == t.words):
+                    m.d.sync += [step.eq(0), word_ptr.eq(word_ptr), start.eq(1)]
                     m.next = "START"
             with m.State("START"):
-                m.d.comb += seq.start.eq(1)
                 m.next = "RUN"
             with m.State("RUN"):
                 self._writes(m, desc, banks, wb, pool)
@@ -204,19 +215,29 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 self._writes(m, desc, banks, wb, pool)
-                m.d.sync += count.eq(count + 1)
-                with m.If(count == self.params.drain):
-                    m.d.sync += [count.eq(0), index.eq(index + 1)]
+                m.d.sync += step.eq(step + 1)
+                with m.If(step == self.params.drain):
+                    m.d.sync += [step.eq(0), index.eq(index + 1)]
                     m.next = "FETCH"
-                    with m.If(index == len(prog.passes) - 1):
+                    with m.If(last_pass):
                         m.next = "OUTPUT"
             with m.State("OUTPUT"):
-                with m.If(count == 0):
+                with m.If(step == 0):
                     m.d.comb += sums.start.eq(1)
-                    m.d.sync += count.eq(1)
+                    m.d.sync += step.eq(1)
                 with m.Elif(~sums.busy):
-                    m.d.sync += count.eq(0)
+                    m.d.sync += step.eq(0)
                     m.next = "LOAD"
+
+    def _load(self, m, banks, pixel):
+        """The image's pixels into the input map's bank, in order; ``first``
+        restarts the address."""
+        beat = self.i.payload
+        addr = Mux(beat.first, 0, pixel)
+        m.d.comb += [self.i.ready.eq(1), banks.dst_bank.eq(self.program.maps[self.program.input_map].bank),
+                     banks.wr_en.eq(self.i.valid), banks.wr_addr.eq(addr), banks.wr_data.eq(beat.data[0])]
+        with m.If(self.i.valid):
+            m.d.sync += pixel.eq(Mux(beat.last, 0, addr + 1))
 
     def _writes(self, m, desc, banks, wb, pool):
         m.d.comb += banks.dst_bank.eq(desc.dst_bank)

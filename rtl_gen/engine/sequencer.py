@@ -56,20 +56,39 @@ class TapSequencer(wiring.Component):
                    ox=Signal(d.out_w.shape()), oy=Signal(d.out_h.shape()), g=Signal(d.groups.shape()),
                    y_ptr=Signal(ptr), x_ptr=Signal(ptr), r_ptr=Signal(ptr),
                    iy0=Signal(pos), ix0=Signal(pos), iy=Signal(pos), ix=Signal(pos),
-                   w_grp=Signal(self.w_addr_bits), w_ptr=Signal(self.w_addr_bits))
+                   w_grp=Signal(self.w_addr_bits), w_ptr=Signal(self.w_addr_bits),
+                   t_end=Signal(), tapping=Signal(), ox_end=Signal(), oy_end=Signal(), g_end=Signal(),
+                   ci_end=Signal(), kx_end=Signal())
+        self._flags(m, s)
         self._emit(m, s)
+        # idle, the counters run on harmlessly (no tap is valid): one
+        # condition less in front of every register
         with m.If(self.start):
             self._restart(m, s)
-        with m.Elif(s.running):
+        with m.Else():
             self._step_tap(m, s)
             self._step_pixel(m, s)
         m.d.comb += self.busy.eq(s.running | self.start)
         return m
 
+    def _flags(self, m, s):
+        """The loop-end conditions as registers, so that no comparison sits
+        in front of the pointer updates: ``t_end`` is predicted a cycle
+        ahead (``period >= MIN_PERIOD``, so it is never true twice in a
+        row); ``ox``/``oy``/``g`` change only at a pixel's end, at least
+        ``MIN_PERIOD`` cycles before their flags are used again."""
+        d = self.desc
+        m.d.sync += [s.t_end.eq(~self.start & ~s.t_end & (s.t == d.last_t_m1)),
+                     s.ox_end.eq(s.ox == d.last_ox), s.oy_end.eq(s.oy == d.last_oy), s.g_end.eq(s.g == d.last_g)]
+        with m.If(self.start | s.t_end):
+            m.d.sync += s.tapping.eq(1)
+        with m.Elif(s.t == d.last_tap):
+            m.d.sync += s.tapping.eq(0)
+
     def _emit(self, m, s):
         d, tap = self.desc, self.tap
         m.d.sync += [
-            tap.valid.eq(s.running & (s.t < d.taps)),
+            tap.valid.eq(s.running & s.tapping),
             tap.last.eq(s.t == d.last_tap),
             tap.in_bounds.eq((s.iy >= 0) & (s.iy < d.in_h) & (s.ix >= 0) & (s.ix < d.in_w)),
             tap.addr.eq(s.r_ptr + s.j), tap.w_addr.eq(s.w_ptr),
@@ -81,6 +100,7 @@ class TapSequencer(wiring.Component):
     def _restart(self, m, s):
         d = self.desc
         m.d.sync += [s.running.eq(1), s.t.eq(0), s.ci.eq(0), s.kx.eq(0), s.ky.eq(0), s.j.eq(0),
+                     s.ci_end.eq(d.cin_one), s.kx_end.eq(d.k_one),
                      s.ox.eq(0), s.oy.eq(0), s.g.eq(0),
                      s.y_ptr.eq(d.pix0), s.x_ptr.eq(d.pix0), s.r_ptr.eq(d.pix0),
                      s.iy0.eq(d.neg_pad), s.ix0.eq(d.neg_pad), s.iy.eq(d.neg_pad), s.ix.eq(d.neg_pad),
@@ -90,26 +110,30 @@ class TapSequencer(wiring.Component):
         """Within a pixel: the next (ky, kx, c); a window row is contiguous."""
         d = self.desc
         m.d.sync += s.t.eq(s.t + 1)
-        with m.If(s.t < d.taps):
+        with m.If(s.tapping):
             m.d.sync += s.w_ptr.eq(s.w_ptr + 1)
-            with m.If(s.ci != d.last_ci):
-                m.d.sync += [s.ci.eq(s.ci + 1), s.j.eq(s.j + 1)]
-            with m.Elif(s.kx != d.last_k):
-                m.d.sync += [s.ci.eq(0), s.kx.eq(s.kx + 1), s.ix.eq(s.ix + 1), s.j.eq(s.j + 1)]
+            # ci_end / kx_end are predicted as the counters move (registers,
+            # not comparisons, select every update below)
+            with m.If(~s.ci_end):
+                m.d.sync += [s.ci.eq(s.ci + 1), s.j.eq(s.j + 1), s.ci_end.eq(s.ci == d.last_ci_m1)]
+            with m.Elif(~s.kx_end):
+                m.d.sync += [s.ci.eq(0), s.ci_end.eq(d.cin_one), s.kx.eq(s.kx + 1), s.ix.eq(s.ix + 1),
+                             s.j.eq(s.j + 1), s.kx_end.eq(s.kx == d.last_k_m1)]
             with m.Else():
-                m.d.sync += [s.ci.eq(0), s.kx.eq(0), s.ix.eq(s.ix0), s.j.eq(0),
-                             s.ky.eq(s.ky + 1), s.iy.eq(s.iy + 1), s.r_ptr.eq(s.r_ptr + d.row_step)]
+                m.d.sync += [s.ci.eq(0), s.ci_end.eq(d.cin_one), s.kx.eq(0), s.kx_end.eq(d.k_one), s.ix.eq(s.ix0),
+                             s.j.eq(0), s.ky.eq(s.ky + 1), s.iy.eq(s.iy + 1), s.r_ptr.eq(s.r_ptr + d.row_step)]
 
     def _step_pixel(self, m, s):
         """After ``period`` cycles: the next pixel, row or group (these
         assignments come last, so they win over ``_step_tap``'s)."""
         d = self.desc
-        with m.If(s.t == d.last_t):
-            m.d.sync += [s.t.eq(0), s.ci.eq(0), s.kx.eq(0), s.ky.eq(0), s.j.eq(0), s.w_ptr.eq(s.w_grp)]
-            with m.If(s.ox != d.last_ox):
+        with m.If(s.t_end):
+            m.d.sync += [s.t.eq(0), s.ci.eq(0), s.kx.eq(0), s.ky.eq(0), s.j.eq(0), s.w_ptr.eq(s.w_grp),
+                         s.ci_end.eq(d.cin_one), s.kx_end.eq(d.k_one)]
+            with m.If(~s.ox_end):
                 m.d.sync += [s.ox.eq(s.ox + 1), s.ix0.eq(s.ix0 + d.stride), s.ix.eq(s.ix0 + d.stride),
                              s.iy.eq(s.iy0), s.x_ptr.eq(s.x_ptr + d.step_x), s.r_ptr.eq(s.x_ptr + d.step_x)]
-            with m.Elif(s.oy != d.last_oy):
+            with m.Elif(~s.oy_end):
                 row = s.y_ptr + d.step_y
                 m.d.sync += [s.ox.eq(0), s.oy.eq(s.oy + 1), s.ix0.eq(d.neg_pad), s.ix.eq(d.neg_pad),
                              s.iy0.eq(s.iy0 + d.stride), s.iy.eq(s.iy0 + d.stride),
@@ -119,7 +143,7 @@ class TapSequencer(wiring.Component):
                              s.w_grp.eq(s.w_grp + d.taps), s.w_ptr.eq(s.w_grp + d.taps),
                              s.ix0.eq(d.neg_pad), s.ix.eq(d.neg_pad), s.iy0.eq(d.neg_pad), s.iy.eq(d.neg_pad),
                              s.y_ptr.eq(d.pix0), s.x_ptr.eq(d.pix0), s.r_ptr.eq(d.pix0)]
-                with m.If(s.g == d.last_g):
+                with m.If(s.g_end):
                     m.d.sync += s.running.eq(0)
 
 

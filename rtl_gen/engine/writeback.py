@@ -76,7 +76,11 @@ def out_layout(meta: data.StructLayout, c_bits: int, addr_bits: int) -> data.Str
 
 
 def clamp_u8(value):
-    return Mux(value < 0, 0, Mux(value > 255, 255, value[:8]))
+    """clamp(value, 0, 255) of a signed value: its sign bit and an OR of
+    the bits above 7, so no comparison's carry chain."""
+    if not value.shape().signed:
+        return Mux(value[8:].any(), 255, value[:8])
+    return Mux(value[-1], 0, Mux(value[8:].any(), 255, value[:8]))
 
 
 class RoundedShift:
@@ -145,8 +149,9 @@ class WriteBack(wiring.Component):
         mul = TreeMul(stage.v.shape().width, 16)
         m.submodules.mul = mul
         m.d.comb += [mul.a.eq(stage.v), mul.b.eq(stage.k.m)]
-        for _ in range(mul.latency):
-            stage = self._stage(m, stage)
+        for cycle in range(mul.latency):
+            side = {"side": self.side_data} if cycle == 0 and self.config.add_shifts else {}
+            stage = self._stage(m, stage, **side)
         stage.prod = mul.p
         return stage
 
@@ -164,13 +169,16 @@ class WriteBack(wiring.Component):
         first = self._stage(m, _Stage(valid=i.valid, lane=i.lane, meta=i.meta, c=c, v=i.value),
                             pix=ptr_now, offset=d.c_off + c, entry=d.c_base + c)
         addr = (first.pix + first.offset)[:self.config.addr_bits]
-        m.d.comb += [port.addr.eq(first.entry), self.side_addr.eq(addr)]
-        return self._stage(m, _Stage(valid=first.valid, lane=first.lane, meta=first.meta, c=first.c, v=first.v),
-                           addr=addr)
+        m.d.comb += port.addr.eq(first.entry)
+        second = self._stage(m, _Stage(valid=first.valid, lane=first.lane, meta=first.meta, c=first.c, v=first.v),
+                             addr=addr)
+        # the side map is read from the registered address: its data comes
+        # two stages on (``_multiply``), long before the add needs it
+        m.d.comb += self.side_addr.eq(second.addr)
+        return second
 
     def _bias(self, m, s1, port):
-        extra = {"side": self.side_data} if self.config.add_shifts else {}
-        s2 = self._stage(m, s1, v=s1.v + port.data.bias, **extra)
+        s2 = self._stage(m, s1, v=s1.v + port.data.bias)
         s2.k = Signal.like(port.data)
         m.d.sync += s2.k.eq(port.data)
         return s2

@@ -1,0 +1,58 @@
+"""The Fire engine's resource model, for the fit check (``rtl_gen.fit``
+takes it as the accelerator's ``resource_estimate``).
+
+Logic is priced per part from the program's widths and features, in LUT4s,
+then scaled to iCE40 logic cells by ``CELLS_PER_LUT``; the constants were
+measured with Yosys ``synth_ice40`` per part and nextpnr on the whole engine
+(reference network, UP5K: 4 500 logic cells; ``docs/engine.md``).  Memories
+are counted in whole blocks over the device's (depth, width) shapes, like
+the design model does.  Multipliers: eight ``SB_MAC16`` for the iCE40 dual
+8x8 lanes, else one inferred multiplier per 8x8 product.
+"""
+from __future__ import annotations
+
+from golden.shapes import output_size
+from rtl_gen.engine.program import LANES
+
+__all__ = ["engine_resources", "CELLS_PER_LUT"]
+
+CELLS_PER_LUT = 1.28        # reference: 4 500 cells placed for 3 520 modelled LUTs
+
+
+def _blocks(bits_wide: int, depth: int, shapes) -> int:
+    from rtl_gen.fit import memory_blocks
+    return memory_blocks(bits_wide, max(depth, 1), shapes)
+
+
+def _logic(params) -> int:
+    prog, table = params.program, params.table
+    adds = any(p.add for p in prog.passes)
+    v_bits = params.acc_bits + 1
+    lanes = LANES * 2 * params.acc_bits + 100                   # sums and the serializer's chain
+    sequencer = 450
+    write_back = 2 * v_bits * 16 + 500 + (700 if adds else 0)  # tree multiplier, rounding, addressing
+    pool = 350 if any(p.pool for p in prog.passes) else 0
+    sums = 250
+    control = table.words * 16 + 150
+    return lanes + sequencer + write_back + pool + sums + control
+
+
+def engine_resources(params, device) -> dict:
+    """``{"lut", "dsp", "bram_blocks", "bram_bits", "spram_bits"}`` of the
+    engine ``params`` (``EngineParams``) on ``device``."""
+    from rtl_gen.engine.roms import bias_bits
+    prog, table, shapes = params.program, params.table, device.bram_shapes
+    adds = any(p.add for p in prog.passes)
+    const_bits = bias_bits(prog) + 16 + (32 if adds else 0)
+    pooled_w = max((output_size(prog.out_shape(p)[1], 3, 2, 0, True) for p in prog.passes if p.pool), default=0)
+    memories = [(8, table.weight_depth)] * LANES + [(const_bits, table.const_depth), (16, len(table.rom_words())),
+                                                    (32, max(prog.passes[-1].groups * LANES, prog.num_classes))]
+    if pooled_w:
+        memories.append((8, pooled_w * LANES))
+    if params.banks == "block":
+        memories += [(8, size) for size in prog.banks]
+    blocks = sum(_blocks(w, d, shapes) for w, d in memories)
+    bits = sum(w * d for w, d in memories)
+    dsp = 8 if params.dsp == "sb_mac16" else LANES + (2 if adds else 0)
+    return {"lut": round(_logic(params) * CELLS_PER_LUT), "dsp": dsp, "bram_blocks": blocks, "bram_bits": bits,
+            "spram_bits": len(prog.banks) * 256 * 1024 if params.banks == "spram" else 0}
