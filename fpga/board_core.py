@@ -12,6 +12,7 @@ from dataclasses import KW_ONLY, dataclass
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from fpga.link import HostLink
@@ -141,7 +142,11 @@ class BoardCore(wiring.Component, metaclass=ParamsFirst):
         m.submodules.link = link = HostLink(acc.signature.in_shape, acc.signature.num_classes,
                                             timeout_cycles=self.timeout_cycles, image_ram=self.image_ram)
         wiring.connect(m, rx.o, link.rx)
-        wiring.connect(m, link.tx, tx.i)
+        # a register between the link and the transmitter: the link's reply
+        # logic then waits on a flip-flop, not on the UART's bit counters
+        m.submodules.tx_buffer = buffer = SyncFIFOBuffered(width=8, depth=1)
+        m.d.comb += [buffer.w_en.eq(link.tx.valid), buffer.w_data.eq(link.tx.payload), link.tx.ready.eq(buffer.w_rdy),
+                     tx.i.valid.eq(buffer.r_rdy), tx.i.payload.eq(buffer.r_data), buffer.r_en.eq(tx.i.ready)]
         wiring.connect(m, link.acc_i, acc.i)
         wiring.connect(m, acc.o, link.acc_o)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx),

@@ -140,9 +140,11 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
         feeder = self._feeder(m, image)
         request = self._request_decoder(m, image)
         reply = self._reply_encoder()
+        self._crc_follow(m, reply)
         m.d.comb += [self.frame_led.eq(reply.frame_led), self.error_led.eq(reply.error_led)]
         with m.FSM() as fsm:
             self._request_states(m, request, feeder)
+            self._check_state(m, request, feeder)
             self._reply_header_states(m, request, reply)
             self._reply_body_states(m, reply)
             self._reply_trailer_states(m, reply, feeder)
@@ -197,7 +199,11 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
             m.d.sync += timer.eq(0)
         with m.Elif(in_frame):
             m.d.sync += timer.eq(timer + 1)
-        timed_out = in_frame & (timer == self.timeout_cycles)
+        # registered (a cycle late, of some 10^6): the wide comparison then
+        # ends at a flip-flop, not in the frame decoder's conditions
+        expired = Signal()
+        m.d.sync += expired.eq(in_frame & ~rx.valid & (timer == self.timeout_cycles - 1))
+        timed_out = in_frame & expired
         # Image writes are registered: the frame decoder's conditions then end
         # at a flip-flop instead of at the RAM's data pins (the link's critical
         # path).  The write lands a cycle late, long before the checksum bytes
@@ -221,16 +227,23 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
         frame_led = Signal()
         error_led = Signal()
         return SimpleNamespace(crc=tcrc, idx=idx, sub=sub, best=best, info=info,
-                               frame_led=frame_led, error_led=error_led)
+                               frame_led=frame_led, error_led=error_led, pending=Signal(), sent=Signal(8))
 
     def _send(self, m: Module, reply, value, crc_it: bool = True):
-        """Offers one reply byte; returns ``tx.ready`` (the byte is taken)."""
+        """Offers one reply byte; returns ``tx.ready`` (the byte is taken).
+        The reply CRC takes a sent byte the cycle after (``_crc_follow``):
+        the byte's multiplexer and the CRC update are then not one path."""
         tx = self.tx
         m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
         if crc_it:
             with m.If(tx.ready):
-                m.d.sync += reply.crc.eq(crc16_update(reply.crc, tx.payload))
+                m.d.sync += [reply.pending.eq(1), reply.sent.eq(tx.payload)]
         return tx.ready
+
+    @staticmethod
+    def _crc_follow(m: Module, reply):
+        with m.If(reply.pending):
+            m.d.sync += [reply.crc.eq(crc16_update(reply.crc, reply.sent)), reply.pending.eq(0)]
 
     @staticmethod
     def _answer(m: Module, request, code):
@@ -290,9 +303,17 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
         elif state == "CRC0":
             m.next = "CRC1"
         else:
+            # judged in CHECK, a cycle later, from the registered CRC
+            m.next = "CHECK"
+
+    def _check_state(self, m: Module, request, feeder):
+        """The frame is complete: answer from its length and CRC (a state of
+        its own, so the CRC update and the comparisons are not one path)."""
+        N, length = self.frame_bytes, request.length
+        with m.State("CHECK"):
             with m.If((length != N) & (length != 0)):
                 self._answer(m, request, Status.BAD_LENGTH)
-            with m.Elif(request.crc_next != 0):
+            with m.Elif(request.crc != 0):
                 self._answer(m, request, Status.BAD_CHECKSUM)
             with m.Elif(length == 0):
                 self._answer(m, request, Status.INFO)
@@ -350,8 +371,11 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
     def _reply_trailer_states(self, m: Module, reply, feeder):
         """The reply's CRC, then back to HUNT once the image is fed."""
         with m.State("R_CRC0"):
-            with m.If(self._send(m, reply, reply.crc[8:], crc_it=False)):
-                m.next = "R_CRC1"
+            # the UART is still sending the last byte when this state begins,
+            # so the CRC has taken it; waiting on ``pending`` says so in logic
+            with m.If(~reply.pending):
+                with m.If(self._send(m, reply, reply.crc[8:], crc_it=False)):
+                    m.next = "R_CRC1"
         with m.State("R_CRC1"):
             with m.If(self._send(m, reply, reply.crc[:8], crc_it=False)):
                 m.next = "R_DONE"

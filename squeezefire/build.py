@@ -81,10 +81,18 @@ class Architecture:
     ``computes_network``: it computes the bundle's network (so it needs the
     bundle, and its weights count); False for a test stand-in, which gets
     the bundle only for its shapes and None without ``--bundle``.
+    ``measured_key(board)``: the name its simulated cycles are kept under
+    (``squeezefire.measured``).  ``clock_mhz(board)``: the system clock it
+    runs at on ``board`` (None: the board's own).  ``timing_driven``: always
+    place timing-driven (its clock is close to its fmax).
     """
-    make: Callable[[Bundle | None, str], wiring.Component]
+    make: Callable[[Bundle | None, Board], wiring.Component]
     description: str
     computes_network: bool = True
+    measured_key: Callable[[Board], str] = lambda board: "none"
+    clock_mhz: Callable[[Board], float | None] = lambda board: None
+    timing_driven: bool = False
+    baud: int | None = None                 # its default host-link baud (None: DEFAULT_BAUD)
 
 
 def _standin(bundle: Bundle | None, board: Board) -> ClassSumStandIn:
@@ -93,7 +101,14 @@ def _standin(bundle: Bundle | None, board: Board) -> ClassSumStandIn:
     return ClassSumStandIn(tuple(bundle.input.shape), bundle.output.shape.c)
 
 
-# Another architecture is one more entry: a factory and a line saying what it is.
+# the engine's PLL target per board, where it is not the board's own (timing
+# measured with nextpnr: docs/engine.md)
+ENGINE_CLOCK_MHZ: dict[str, float] = {"ice40": 42.0}
+# 3 Mbaud: the iCEBreaker's FT2232H makes it exactly (12 MHz / 4), and so do
+# the engine's clocks (42 MHz / 14), so the link keeps up with the engine
+ENGINE_BAUD = 3_000_000
+
+
 def engine_options(board: Board) -> dict:
     """The Fire engine's parts on ``board``: the UP5K's eight SB_MAC16 in
     dual 8x8 mode and its SPRAMs where the device has them, else inferred
@@ -102,6 +117,7 @@ def engine_options(board: Board) -> dict:
     return {"dsp": dsp, "banks": "spram" if board.device.spram_bits else "block"}
 
 
+# Another architecture is one more entry: a factory and a line saying what it is.
 ARCHITECTURES = {
     "pipeline": Architecture(lambda bundle, board: Network(bundle, style=board.style),
                              "per-layer streaming pipeline (rtl_gen.network.Network)",
@@ -110,19 +126,19 @@ ARCHITECTURES = {
                            "Fire engine: one convolution datapath reused pass by pass, 16 MAC lanes "
                            "(rtl_gen.engine.FireEngine)",
                            measured_key=lambda board: measured.arch_key("engine", engine_options(board)["dsp"]),
-                           clock_mhz=lambda board: ENGINE_CLOCK_MHZ.get(board.key), timing_driven=True),
+                           clock_mhz=lambda board: ENGINE_CLOCK_MHZ.get(board.key), timing_driven=True,
+                           baud=ENGINE_BAUD),
     "standin": Architecture(_standin, "TEST STAND-IN (fpga.testing.ClassSumStandIn: per-class pixel sums), "
                                       "not the network", computes_network=False),
 }
 DEFAULT_ARCH = "pipeline"
-# the engine's PLL target per board, where it is not the board's own (timing
-# measured with nextpnr: docs/engine.md)
-ENGINE_CLOCK_MHZ: dict[str, float] = {}
 
 
 def arch_clock(board: Board, arch: str):
     """(system clock in Hz, PLL config or None) of ``arch`` on ``board``."""
     return board.clock(ARCHITECTURES[arch].clock_mhz(board))
+
+
 # the deprecated --accelerator flag's names
 ACCELERATOR_ALIASES = {"network": "pipeline", "standin": "standin"}
 
@@ -238,7 +254,7 @@ def _check_inputs(board_key, bundle_path, out, seed, arch, baud) -> _Inputs:
     out = Path(out) if out is not None else Path("build") / board.key
     check_output_dir(out, MARKER)
     check_tools(board)
-    baud = DEFAULT_BAUD if baud is None else baud
+    baud = (ARCHITECTURES[arch].baud or DEFAULT_BAUD) if baud is None else baud
     check_baud(arch_clock(board, arch)[0], baud)
     if bundle_path is None and ARCHITECTURES[arch].computes_network:
         bundle_path = DEFAULT_BUNDLE

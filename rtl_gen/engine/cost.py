@@ -45,7 +45,7 @@ def engine_resources(params, device) -> dict:
     adds = any(p.add for p in prog.passes)
     const_bits = bias_bits(prog) + 16 + (32 if adds else 0)
     pooled_w = max((output_size(prog.out_shape(p)[1], 3, 2, 0, True) for p in prog.passes if p.pool), default=0)
-    memories = [(8, table.weight_depth)] * LANES + [(const_bits, table.const_depth), (16, len(table.rom_words())),
+    memories = [(8 * LANES, table.weight_depth)] + [(const_bits, table.const_depth), (16, len(table.rom_words())),
                                                     (32, max(prog.passes[-1].groups * LANES, prog.num_classes))]
     if pooled_w:
         memories.append((8, pooled_w * LANES))

@@ -157,11 +157,16 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         """Tap -> bank and weight ROM reads -> the lanes, one cycle later."""
         tap = seq.tap
         m.d.comb += banks.mac_addr.eq(tap.addr)
-        for lane, init in enumerate(lane_weights(self.program, self.table)):
-            rom = Memory(shape=signed(8), depth=len(init), init=init)
-            m.submodules[f"weights{lane}"] = rom
-            port = rom.read_port()
-            m.d.comb += [port.addr.eq(tap.w_addr), lanes.w[lane].eq(port.data)]
+        # one memory, a row of 16 weights per address: each lane reads its own
+        # weight every cycle, and the tools choose the block shapes (1 block
+        # per lane on the iCE40, 4 for all 16 lanes on 18-kbit blocks)
+        rows = [list(r) for r in zip(*lane_weights(self.program, self.table))]
+        rom = Memory(shape=data.ArrayLayout(signed(8), LANES), depth=len(rows), init=rows)
+        m.submodules.weights = rom
+        port = rom.read_port()
+        m.d.comb += port.addr.eq(tap.w_addr)
+        for lane in range(LANES):
+            m.d.comb += lanes.w[lane].eq(port.data[lane])
         late = Signal.like(tap)
         m.d.sync += late.eq(tap)
         m.d.comb += [lanes.valid.eq(late.valid), lanes.last.eq(late.last),
@@ -192,8 +197,9 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         m.d.comb += [banks.src_bank.eq(desc.src_bank), banks.side_bank.eq(desc.side_bank),
                      banks.side_en.eq(desc.add_kind != ADD_NONE)]
         start = Signal()            # registered: it fans out to the whole sequencer
-        m.d.sync += start.eq(0)
-        m.d.comb += seq.start.eq(start)
+        out_start = Signal()
+        m.d.sync += [start.eq(0), out_start.eq(0)]
+        m.d.comb += [seq.start.eq(start), sums.start.eq(out_start)]
         with m.FSM():
             with m.State("LOAD"):
                 self._load(m, banks, pixel)
@@ -220,13 +226,11 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
                     m.d.sync += [step.eq(0), index.eq(index + 1)]
                     m.next = "FETCH"
                     with m.If(last_pass):
+                        m.d.sync += out_start.eq(1)
                         m.next = "OUTPUT"
             with m.State("OUTPUT"):
-                with m.If(step == 0):
-                    m.d.comb += sums.start.eq(1)
-                    m.d.sync += step.eq(1)
-                with m.Elif(~sums.busy):
-                    m.d.sync += step.eq(0)
+                # the class sums are busy from the cycle after their start
+                with m.If(~out_start & ~sums.busy):
                     m.next = "LOAD"
 
     def _load(self, m, banks, pixel):

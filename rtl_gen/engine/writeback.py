@@ -29,6 +29,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.engine.descriptor import ADD_COMPLEX, ADD_NONE
+from rtl_gen.engine.delay_line import DelayLine
 from rtl_gen.engine.lanes import value_layout
 from rtl_gen.engine.tree_mul import TreeMul, tree_latency
 
@@ -71,6 +72,8 @@ def const_layout(config: WriteBackConfig) -> data.StructLayout:
 
 
 def out_layout(meta: data.StructLayout, c_bits: int, addr_bits: int) -> data.StructLayout:
+    """A value leaving the write-back; of ``meta`` only ``ox``, ``oy`` and
+    ``gfirst`` are set (what the pool and the class sums use)."""
     return data.StructLayout({"valid": 1, "y": unsigned(8), "c": unsigned(c_bits), "lane": range(16),
                               "meta": meta, "addr": unsigned(addr_bits)})
 
@@ -128,7 +131,9 @@ class WriteBack(wiring.Component):
         rom = Memory(shape=const_layout(cfg), depth=len(self.constants), init=self.constants)
         m.submodules.constants = rom
         port = rom.read_port()
-        stage = self._bias(m, self._address(m, port), port)
+        second = self._address(m, port)
+        passing = self._pass_through(m, second)
+        stage = self._bias(m, _Stage(v=second.v), port)
         stage = self._multiply(m, stage)
         requant = RoundedShift(m, d.shift, cfg.shifts, stage.prod.shape().width)
         stage = self._stage(m, stage, z=requant.add(stage.prod))
@@ -140,9 +145,26 @@ class WriteBack(wiring.Component):
             stage = self._stage(m, stage, z2=add.add(stage.s))
             y = Mux(d.add_kind == ADD_NONE, stage.r, add.finish(stage.z2))
         o = self.o
-        m.d.sync += [o.valid.eq(stage.valid), o.y.eq(y), o.c.eq(stage.c), o.lane.eq(stage.lane),
-                     o.meta.eq(stage.meta), o.addr.eq(stage.addr)]
+        m.d.sync += o.y.eq(y)
+        m.d.comb += [o.valid.eq(passing.valid), o.c.eq(passing.c), o.lane.eq(passing.lane),
+                     o.meta.ox.eq(passing.ox), o.meta.oy.eq(passing.oy), o.meta.gfirst.eq(passing.gfirst),
+                     o.addr.eq(passing.addr)]
         return m
+
+    def _pass_through(self, m, second):
+        """What the arithmetic does not touch -- the valid bit, lane,
+        channel, position and address -- waits in a block-RAM delay line
+        (``DelayLine``) rather than in some 400 flip-flops."""
+        layout = data.StructLayout({"valid": 1, "lane": range(16), "c": second.c.shape(),
+                                    "ox": second.meta.ox.shape(), "oy": second.meta.oy.shape(), "gfirst": 1,
+                                    "addr": self.config.addr_bits})
+        # bias, product, rounding add, shift [, add, its rounding], output register
+        cycles = write_back_latency(self.config) - 2
+        m.submodules.passing = line = DelayLine(layout, cycles)
+        m.d.comb += [line.i.valid.eq(second.valid), line.i.lane.eq(second.lane), line.i.c.eq(second.c),
+                     line.i.ox.eq(second.meta.ox), line.i.oy.eq(second.meta.oy),
+                     line.i.gfirst.eq(second.meta.gfirst), line.i.addr.eq(second.addr)]
+        return line.o
 
     def _multiply(self, m, stage):
         """``prod = v * m`` in the pipelined tree; the other fields wait beside it."""
