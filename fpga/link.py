@@ -139,12 +139,22 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
         m.submodules.image = image = ImageStore(self.frame_bytes, self.image_ram)
         feeder = self._feeder(m, image)
         request = self._request_decoder(m, image)
-        reply = self._reply_encoder()
+        reply = self._reply_encoder(m)
         self._crc_follow(m, reply)
         m.d.comb += [self.frame_led.eq(reply.frame_led), self.error_led.eq(reply.error_led)]
-        with m.FSM() as fsm:
+        # Two state machines, each with few states (short next-state logic):
+        # the request ends by raising ``go`` and WAITs until the reply,
+        # started by ``go``, raises ``done``.
+        with m.FSM(name="request") as fsm:
             self._request_states(m, request, feeder)
             self._check_state(m, request, feeder)
+            with m.State("WAIT"):
+                with m.If(reply.done):
+                    m.next = "HUNT"
+        with m.FSM(name="reply"):
+            with m.State("IDLE"):
+                with m.If(request.go):
+                    m.next = "R_SYNC0"
             self._reply_header_states(m, request, reply)
             self._reply_body_states(m, reply)
             self._reply_trailer_states(m, reply, feeder)
@@ -194,7 +204,7 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
         crc_next = crc16_update(crc, byte)
         status = Signal(8)
         timer = Signal(range(self.timeout_cycles + 1))
-        in_frame = Signal()
+        in_frame = Signal()             # in LEN0 .. CRC1 (a register: set on entry, cleared on exit)
         with m.If(rx.valid):
             m.d.sync += timer.eq(0)
         with m.Elif(in_frame):
@@ -209,13 +219,16 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
         # path).  The write lands a cycle late, long before the checksum bytes
         # that precede any read.
         store = Signal()
+        go = Signal()                   # a one-cycle pulse: the reply may start
+        m.d.sync += go.eq(0)
         m.d.sync += [wr.en.eq(store), wr.addr.eq(count), wr.data.eq(byte)]
         ferr = in_frame & rx.valid & rx.payload.ferr
         return SimpleNamespace(got=got, byte=byte, ferr=ferr, length=length, count=count, crc=crc,
                                crc_next=crc_next, status=status, in_frame=in_frame, timed_out=timed_out,
-                               store=store)
+                               store=store, left=Signal(16), left_one=Signal(), len_ok=Signal(),
+                               len_zero=Signal(), go=go)
 
-    def _reply_encoder(self) -> SimpleNamespace:
+    def _reply_encoder(self, m: Module) -> SimpleNamespace:
         """Transmit side: the reply's running CRC, the class/byte counters,
         the best class, the info-reply bytes and the two LEDs."""
         h, w, c = self.in_shape
@@ -226,8 +239,11 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
         info = Array(Const(v, 8) for v in (h & 0xFF, h >> 8, w & 0xFF, w >> 8, c, self.num_classes))
         frame_led = Signal()
         error_led = Signal()
+        done = Signal()                 # a one-cycle pulse: the reply is sent
+        m.d.sync += done.eq(0)
         return SimpleNamespace(crc=tcrc, idx=idx, sub=sub, best=best, info=info,
-                               frame_led=frame_led, error_led=error_led, pending=Signal(), sent=Signal(8))
+                               frame_led=frame_led, error_led=error_led, pending=Signal(), sent=Signal(8),
+                               done=done)
 
     def _send(self, m: Module, reply, value, crc_it: bool = True):
         """Offers one reply byte; returns ``tx.ready`` (the byte is taken).
@@ -248,8 +264,8 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
     @staticmethod
     def _answer(m: Module, request, code):
         """Ends the request: the reply with status ``code`` starts next."""
-        m.d.sync += request.status.eq(code)
-        m.next = "R_SYNC0"
+        m.d.sync += [request.status.eq(code), request.in_frame.eq(0), request.go.eq(1)]
+        m.next = "WAIT"
 
     def _accept_image(self, m: Module, request, feeder):
         """A good image: start feeding it to the accelerator and answer OK."""
@@ -266,13 +282,12 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
         with m.State("SYNC1"):
             with m.If(got):
                 with m.If(byte == SYNC[1]):
-                    m.d.sync += request.crc.eq(0xFFFF)
+                    m.d.sync += [request.crc.eq(0xFFFF), request.in_frame.eq(1)]
                     m.next = "LEN0"
                 with m.Elif(byte != SYNC[0]):
                     m.next = "HUNT"
         for name in ("LEN0", "LEN1", "DATA", "CRC0", "CRC1"):
             with m.State(name):
-                m.d.comb += request.in_frame.eq(1)
                 with m.If(request.ferr):
                     self._answer(m, request, Status.FRAMING_ERROR)
                 with m.Elif(request.timed_out):
@@ -288,34 +303,40 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
             m.d.sync += length[:8].eq(byte)
             m.next = "LEN1"
         elif state == "LEN1":
+            # what the frame's length decides, as flags, so that no 16-bit
+            # comparison or subtraction sits in the later states' logic
             full = Cat(length[:8], byte)
-            m.d.sync += [length[8:].eq(byte), count.eq(0)]
+            m.d.sync += [length[8:].eq(byte), count.eq(0), request.left.eq(full - 1),
+                         request.left_one.eq(full == 1), request.len_ok.eq(full == N),
+                         request.len_zero.eq(full == 0)]
             with m.If(full == 0):
                 m.next = "CRC0"
             with m.Else():
                 m.next = "DATA"
         elif state == "DATA":
-            with m.If(length == N):
+            with m.If(request.len_ok):
                 m.d.comb += request.store.eq(1)
-            m.d.sync += count.eq(count + 1)
-            with m.If(count == length - 1):
+            # ``left``: data bytes after this one; ``left_one``: this is the last
+            m.d.sync += [count.eq(count + 1), request.left.eq(request.left - 1),
+                         request.left_one.eq(request.left == 1)]
+            with m.If(request.left_one):
                 m.next = "CRC0"
         elif state == "CRC0":
             m.next = "CRC1"
         else:
             # judged in CHECK, a cycle later, from the registered CRC
+            m.d.sync += request.in_frame.eq(0)
             m.next = "CHECK"
 
     def _check_state(self, m: Module, request, feeder):
         """The frame is complete: answer from its length and CRC (a state of
         its own, so the CRC update and the comparisons are not one path)."""
-        N, length = self.frame_bytes, request.length
         with m.State("CHECK"):
-            with m.If((length != N) & (length != 0)):
+            with m.If(~request.len_ok & ~request.len_zero):
                 self._answer(m, request, Status.BAD_LENGTH)
             with m.Elif(request.crc != 0):
                 self._answer(m, request, Status.BAD_CHECKSUM)
-            with m.Elif(length == 0):
+            with m.Elif(request.len_zero):
                 self._answer(m, request, Status.INFO)
             with m.Else():
                 self._accept_image(m, request, feeder)
@@ -383,4 +404,5 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
             # The accelerator has already consumed the image (its sums
             # came out), but wait for the feeder explicitly anyway.
             with m.If(~feeder.feeding & ~self.acc_i.valid):
-                m.next = "HUNT"
+                m.d.sync += reply.done.eq(1)
+                m.next = "IDLE"

@@ -70,6 +70,37 @@ def test_network_builds_on_board(board, out_dir, capsys):
     _remove(out_dir)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["ice40", "ecp5", "gowin"])
+def test_engine_builds_on_board(board, out_dir, capsys):
+    """The Fire engine on every board its reference maps fit: all eight
+    SB_MAC16 on the UP5K, inferred multipliers elsewhere; timing met."""
+    try:
+        check_tools(BOARDS[board])
+    except ToolError as e:
+        pytest.skip(str(e))
+    out = out_dir / board
+    rc = B.main(["--board", board, "--arch", "engine", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.out + captured.err
+    report = json.loads((out / "report.json").read_text())
+    assert report["arch"] == "engine" and report["mac_lanes"] == 16 and report["timing_met"] is True
+    if board == "ice40":
+        assert report["dsp_used"] == 8 and report["clock_mhz"] == B.ENGINE_CLOCK_MHZ["ice40"]
+    _remove(out_dir)
+
+
+def test_engine_on_hx8k_is_refused_naming_block_ram(tmp_path, capsys, monkeypatch):
+    """The HX8K has no SPRAM: the reference's feature maps (15.7 KB) and
+    weights need more block RAM than its 32 blocks -- refused by the fit
+    check in one line, before any tool runs."""
+    monkeypatch.setattr(B, "check_tools", lambda board: None)       # no tool is needed to refuse
+    rc = B.main(["--board", "ice40-hx8k", "--arch", "engine", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "block RAM blocks (has 32)" in err, err
+    assert not (tmp_path / "o").exists()
+
+
 # Fast checks of the pieces the board flows rely on (no tools run).
 
 def test_gowin_plan_targets_himbaechel_with_clock():

@@ -14,13 +14,19 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from rtl_gen.params import check_int
+
 __all__ = ["DelayLine"]
 
 
 class DelayLine(wiring.Component):
+    def __new__(cls, shape, cycles: int):
+        # checked before the object exists (Amaranth warns about every
+        # Elaboratable created and never elaborated)
+        check_int("cycles", cycles, 2)
+        return super().__new__(cls, src_loc_at=1)
+
     def __init__(self, shape, cycles: int):
-        if not isinstance(cycles, int) or cycles < 2:
-            raise ValueError(f"cycles must be an integer >= 2, got {cycles!r}")
         self.shape, self.cycles = shape, cycles
         super().__init__({"i": In(shape), "o": Out(shape)})
 

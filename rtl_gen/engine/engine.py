@@ -19,7 +19,8 @@ Latency: a frame's first class beat follows its last pixel by
 ``cycles_per_frame`` of the model plus per-pass overheads (descriptor
 fetch, drain); see ``model_cycles``.  Throughput: one frame at a time; 16
 MACs per cycle while a pass runs.  Back-pressure: ``i`` is ready only while
-loading; ``o`` holds each class beat until taken.
+loading; ``o`` holds each class beat until taken (a two-beat registered
+buffer).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 
 from rtl_gen.accelerator import AcceleratorSignature
@@ -144,7 +146,11 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         m.d.comb += [wb.i.eq(lanes.o), banks.side_addr.eq(wb.side_addr), wb.side_data.eq(banks.side_data)]
         m.d.comb += [sums.add_valid.eq(wb.o.valid & desc.gap), sums.add_y.eq(wb.o.y), sums.add_c.eq(wb.o.c),
                      sums.add_fresh.eq(wb.o.meta.gfirst)]
-        wiring.connect(m, sums.o, wiring.flipped(self.o))
+        # a two-beat buffer before ``o``: the consumer's ready then ends at a
+        # flip-flop here instead of running into the class-sum logic
+        m.submodules.out = out = SyncFIFOBuffered(width=sums.o.payload.shape().size, depth=2)
+        m.d.comb += [out.w_en.eq(sums.o.valid), out.w_data.eq(sums.o.payload.as_value()), sums.o.ready.eq(out.w_rdy),
+                     self.o.valid.eq(out.r_rdy), self.o.payload.as_value().eq(out.r_data), out.r_en.eq(self.o.ready)]
         self._control(m, desc, seq, banks, wb, pool, sums)
         return m
 

@@ -21,7 +21,7 @@ value.  Back-pressure: none.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -56,8 +56,8 @@ class PoolOnWrite(wiring.Component):
         m = Module()
         rows = Memory(shape=unsigned(8), depth=self.max_pooled_w * LANES, init=[])
         m.submodules.rows = rows
-        first = self._decode(m)
-        h = self._horizontal(m, first)
+        first, hmax = self._decode(m)
+        h = self._horizontal(m, first, hmax)
         v = self._vertical(m, h, rows)
         self._emit(m, v)
         return m
@@ -68,22 +68,27 @@ class PoolOnWrite(wiring.Component):
         ``MIN_PERIOD`` cycles later, after its maximum is written)."""
         d, i = self.desc, self.i
         x, y = i.meta.ox, i.meta.oy
-        self.hbuf = Array(Signal(8, name=f"hmax{k}") for k in range(LANES))
+        # the running horizontal maxima, one per lane, in a small RAM: read
+        # here, written back in stage 2 (the same lane is 4+ cycles away)
+        self.hbuf = Memory(shape=unsigned(8), depth=LANES, init=[])
+        m.submodules.hbuf = self.hbuf
+        hread = self.hbuf.read_port()
+        m.d.comb += hread.addr.eq(i.lane)
         s = Signal(data.StructLayout({
-            "valid": 1, "y": 8, "lane": range(LANES), "c": i.c.shape(), "gfirst": 1, "hmax": 8,
+            "valid": 1, "y": 8, "lane": range(LANES), "c": i.c.shape(), "gfirst": 1,
             "x_odd": 1, "h_done": 1, "y_odd": 1, "v_done": 1, "px": (x - 1)[1:].shape()}))
         m.d.sync += [s.valid.eq(i.valid), s.y.eq(i.y), s.lane.eq(i.lane), s.c.eq(i.c),
-                     s.gfirst.eq(i.valid & i.meta.gfirst), s.hmax.eq(self.hbuf[i.lane]),
+                     s.gfirst.eq(i.valid & i.meta.gfirst),
                      s.x_odd.eq(x[0]), s.h_done.eq(completes(x, d.last_ox, d.pool_xmax, d.pool_wtail)),
                      s.y_odd.eq(y[0]), s.v_done.eq(completes(y, d.last_oy, d.pool_ymax, d.pool_htail)),
                      s.px.eq((x - 1)[1:])]
-        return s
+        return s, hread.data
 
-    def _horizontal(self, m, s):
+    def _horizontal(self, m, s, hmax):
         """Stage 2: the horizontal maximum; a completed window goes on."""
-        hval = Mux(s.hmax > s.y, s.hmax, s.y)
-        with m.If(s.valid):
-            m.d.sync += self.hbuf[s.lane].eq(Mux(s.x_odd, hval, s.y))
+        hval = Mux(hmax > s.y, hmax, s.y)
+        hwrite = self.hbuf.write_port()
+        m.d.comb += [hwrite.addr.eq(s.lane), hwrite.data.eq(Mux(s.x_odd, hval, s.y)), hwrite.en.eq(s.valid)]
         h = Signal(data.StructLayout({"valid": 1, "val": 8, "px": s.px.shape(), "lane": range(LANES),
                                       "c": s.c.shape(), "gfirst": 1, "y_odd": 1, "v_done": 1}))
         m.d.sync += [h.valid.eq(s.valid & s.h_done), h.val.eq(hval), h.px.eq(s.px), h.lane.eq(s.lane),

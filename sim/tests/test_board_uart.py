@@ -108,3 +108,30 @@ def test_short_frame_times_out_then_good_frame():
         _step("short frame", frame[:300], {"status": Status.TIMEOUT}),
         _step("image", frame, _expect_image(bundle, image)),
     ], seed=3, timeout_cycles=3_000_000)
+
+
+def test_engine_board_round_trip():
+    """The iCEBreaker build of the Fire engine at the pin level: its clock
+    (36 MHz from the PLL), 3 Mbaud (12 cycles per bit), eight SB_MAC16
+    (Yosys's model) and SPRAM feature maps.  Two real images back to back
+    come back with the golden class and sums; the cycles per round trip give
+    the end-to-end images/s, link included."""
+    from rtl_gen.engine.engine import FireEngine
+    from sim.yosys_models import yosys_cell_model
+    from squeezefire.build import ENGINE_BAUD, arch_clock, engine_options
+    board = BOARDS["ice40"]
+    clock_hz = arch_clock(board, "engine")[0]
+    engine = FireEngine(reference(), **engine_options(board))
+    harness = BoardHarness(engine, clock_hz=clock_hz, baud=ENGINE_BAUD["ice40"], image_ram=board.image_ram)
+    images = fashion_images(2, offset=3)
+    steps = [_step(f"image {k}", protocol.encode_request(img.tobytes()), _expect_image(reference(), img))
+             for k, img in enumerate(images)]
+    script = {"seed": 4, "divisor": harness.divisor, "timeout_cycles": 2_000_000, "steps": steps}
+    res = simulate("board_uart_engine", harness, "sim.board_uart_tb", {"script": json.dumps(script)},
+                   models=harness.models + (str(yosys_cell_model("SB_MAC16")),))
+    assert res["passed"], res["message"]
+    assert harness.divisor == 12 and len(res["replies"]) == 2
+    per_image = res["cycles"][1]
+    print(f"engine board round trip: {per_image} cycles per image at {clock_hz / 1e6:g} MHz = "
+          f"{clock_hz / per_image:.1f} images/s end to end ({engine.cycles_per_frame} of them compute)")
+    assert per_image > engine.cycles_per_frame
