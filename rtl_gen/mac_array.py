@@ -58,7 +58,7 @@ from amaranth.lib import stream as amaranth_stream
 
 from rtl_gen import stream
 from rtl_gen.block_cost import BlockCost
-from rtl_gen.params import ParamsFirst, check_int
+from rtl_gen.params import ParamsFirst, WeightShape, check_int
 from rtl_gen.stream import acc_layout
 from rtl_gen.rom import lut_rom, pack_words
 from rtl_gen.requant import requant_params
@@ -75,7 +75,7 @@ REQUANT = ("parallel", "serial")
 
 
 @dataclass(frozen=True, eq=False)
-class MacParams:
+class MacParams(WeightShape):
     """``MacArray``'s parameters: ``weight`` int8 (cout, cin), ``bias`` int32
     (cout,), ``m`` uint16 (cout,), ``shift`` 1..48 (both ignored, may be
     None, when ``raw``), ``lanes`` dividing cout, ``period``/``offset`` the
@@ -116,13 +116,6 @@ class MacParams:
                             ("period", period)):
             object.__setattr__(self, name, value)
 
-    @property
-    def cout(self) -> int:
-        return self.weight.shape[0]
-
-    @property
-    def cin(self) -> int:
-        return self.weight.shape[1]
 
 
 class MacArray(wiring.Component, metaclass=ParamsFirst):

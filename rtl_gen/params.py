@@ -16,7 +16,7 @@ parameters while checking its own and builds the sub-blocks afterwards.
 """
 from __future__ import annotations
 
-__all__ = ["ParamsFirst", "check_int"]
+__all__ = ["ParamsFirst", "check_int", "WeightShape"]
 
 
 class ParamsFirst(type):
@@ -37,3 +37,20 @@ def check_int(name: str, value, low: int) -> None:
     """Raise ``ValueError`` unless ``value`` is an integer (not a bool) >= ``low``."""
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+class WeightShape:
+    """``cout``, ``cin`` and ``kernel`` of a parameter object's ``weight``
+    (int8, ``(cout, cin, k, k)``)."""
+
+    @property
+    def cout(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def cin(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def kernel(self) -> int:
+        return self.weight.shape[2]

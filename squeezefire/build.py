@@ -47,7 +47,7 @@ from fpga.toolchain import (VERILOG_SCRIPT, ToolError, check_tools, overused, pl
                             verilog_command, verilog_script)
 from fpga.top import BoardTop
 from golden.bundle import Bundle
-from rtl_gen.engine.engine import FireEngine
+from rtl_gen.engine.engine import EngineParams, FireEngine
 from rtl_gen.fit import FitError, check_fit, estimate
 from rtl_gen.network import Network
 from squeezefire import measured
@@ -92,6 +92,9 @@ class Architecture:
     measured_key: Callable[[Board], str] = lambda board: "none"
     clock_mhz: Callable[[Board], float | None] = lambda board: None
     timing_driven: bool = False
+    # its figures without making the hardware (``cycles_per_frame``, ``in_shape``
+    # and ``resource_estimate_for``), for ``auto``; None: ``make`` is used
+    assess: Callable[[Bundle, Board], object] | None = None
     baud: Callable[[Board], int | None] = lambda board: None    # its default host-link baud (None: DEFAULT_BAUD)
 
 
@@ -130,11 +133,13 @@ ARCHITECTURES = {
                            "(rtl_gen.engine.FireEngine)",
                            measured_key=lambda board: measured.arch_key("engine", engine_options(board)["dsp"]),
                            clock_mhz=lambda board: ENGINE_CLOCK_MHZ.get(board.key), timing_driven=True,
-                           baud=lambda board: ENGINE_BAUD.get(board.key)),
+                           baud=lambda board: ENGINE_BAUD.get(board.key),
+                           assess=lambda bundle, board: EngineParams(bundle, **engine_options(board))),
     "standin": Architecture(_standin, "TEST STAND-IN (fpga.testing.ClassSumStandIn: per-class pixel sums), "
                                       "not the network", computes_network=False),
 }
-DEFAULT_ARCH = "pipeline"
+AUTO = "auto"               # pick by the fit and performance models (``choose_arch``)
+DEFAULT_ARCH = AUTO
 
 
 def arch_clock(board: Board, arch: str):
@@ -146,7 +151,7 @@ def arch_clock(board: Board, arch: str):
 ACCELERATOR_ALIASES = {"network": "pipeline", "standin": "standin"}
 
 
-def make_accelerator(bundle, board: Board, arch: str = DEFAULT_ARCH):
+def make_accelerator(bundle, board: Board, arch: str = "pipeline"):
     """The one place an accelerator is made: ``arch`` of ``ARCHITECTURES``
     from ``bundle`` for ``board``."""
     try:
@@ -248,21 +253,50 @@ class _Inputs:
 
 def _check_inputs(board_key, bundle_path, out, seed, arch, baud) -> _Inputs:
     """Every input checked, the output folder first (``squeezefire.safe_output``),
-    in a second or two."""
+    in a second or two; ``auto`` resolved to an architecture."""
     board = get_board(board_key)
-    if arch not in ARCHITECTURES:
-        raise BuildError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHITECTURES)}")
+    if arch not in ARCHITECTURES and arch != AUTO:
+        raise BuildError(f"unknown architecture {arch!r}; choose one of: {', '.join([*ARCHITECTURES, AUTO])}")
     if not isinstance(seed, int) or seed < 0:
         raise BuildError(f"seed must be a non-negative integer, got {seed!r}")
     out = Path(out) if out is not None else Path("build") / board.key
     check_output_dir(out, MARKER)
     check_tools(board)
-    baud = (ARCHITECTURES[arch].baud(board) or DEFAULT_BAUD) if baud is None else baud
-    check_baud(arch_clock(board, arch)[0], baud)
-    if bundle_path is None and ARCHITECTURES[arch].computes_network:
+    if bundle_path is None and (arch == AUTO or ARCHITECTURES[arch].computes_network):
         bundle_path = DEFAULT_BUNDLE
     bundle = _load_bundle(Path(bundle_path)) if bundle_path is not None else None
+    if arch == AUTO:
+        arch, why = choose_arch(bundle, board)
+        print(f"--arch auto: {arch} ({why})", flush=True)
+    baud = (ARCHITECTURES[arch].baud(board) or DEFAULT_BAUD) if baud is None else baud
+    check_baud(arch_clock(board, arch)[0], baud)
     return _Inputs(board, out, bundle, None if bundle_path is None else Path(bundle_path), baud, arch, seed)
+
+
+def choose_arch(bundle: Bundle, board: Board) -> tuple[str, str]:
+    """``auto``: of the architectures that compute the network and fit
+    ``board`` by the fit model, the one with the most images/s per DSP by
+    the cycle model at its clock (the engine where the pipeline does not fit
+    or is slower per DSP); (name, why).  FitError when none fits."""
+    scores, refusals = {}, []
+    for name, arch in ARCHITECTURES.items():
+        if not arch.computes_network:
+            continue
+        try:
+            # the pipeline's fit model elaborates it: made, it is also used
+            acc = (arch.assess or arch.make)(bundle, board)
+            est = estimate(acc, board.device, image_in_bram=board.image_ram == "block")
+            check_fit(est, board.device)
+        except (ValueError, FitError) as e:
+            refusals.append(f"{name}: {e}")
+            continue
+        images_per_s = arch_clock(board, name)[0] / acc.cycles_per_frame
+        scores[name] = (images_per_s / max(est.dsp, 1), images_per_s, est.dsp)
+    if not scores:
+        raise FitError("no architecture fits: " + "; ".join(refusals))
+    best = max(scores, key=lambda n: scores[n][0])
+    why = ", ".join(f"{n} {v[1]:.1f} images/s on {v[2]} DSP (model)" for n, v in scores.items())
+    return best, why + ("; " + "; ".join(refusals) if refusals else "")
 
 
 def prepare_plan(board, top, seed: int = 1, timing_driven: bool = False):
@@ -409,7 +443,7 @@ def print_table(r: dict) -> None:
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=prog_name("python -m rtl_gen.build"), description=__doc__.splitlines()[0])
     ap.add_argument("--board", default="ice40", help=f"one of: {', '.join(BOARDS)} (default ice40)")
-    ap.add_argument("--arch", default=None, choices=list(ARCHITECTURES),
+    ap.add_argument("--arch", default=None, choices=[*ARCHITECTURES, AUTO],
                     help=f"accelerator architecture (default {DEFAULT_ARCH}): "
                          + "; ".join(f"{k}: {a.description}" for k, a in ARCHITECTURES.items()))
     ap.add_argument("--accelerator", default=None, choices=list(ACCELERATOR_ALIASES),

@@ -262,8 +262,9 @@ def parse_args(argv):
     ap.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     ap.add_argument("--images", type=int, default=20, help="images to run through the simulated RTL (0: none)")
     ap.add_argument("--dump", type=Path, help="write bundle, images, RTL and golden outputs into this new folder")
-    ap.add_argument("--arch", choices=("pipeline", "engine"), default="pipeline",
-                    help="accelerator architecture simulated, as the iCEBreaker build makes it (default pipeline)")
+    ap.add_argument("--arch", choices=("pipeline", "engine", "auto"), default="auto",
+                    help="accelerator architecture simulated, as the iCEBreaker build makes it "
+                         "(default auto: the build's choice for the iCEBreaker)")
     ap.add_argument("--style", choices=("small", "fast"), default="small",
                     help="the pipeline's style (default small: the iCE40 UP5K build's)")
     args = ap.parse_args(argv)
@@ -293,7 +294,13 @@ def run_rtl(args, bundle: Bundle, images: ImageSet, r: dict) -> None:
     if not n:
         return
     golden_sums, golden_classes = intref.classify(bundle, images.images[:n])
-    rtl = simulate_rtl(bundle, images.images[:n], golden_sums, args.arch, args.style)
+    arch = args.arch
+    if arch == "auto":
+        from fpga.boards import get_board
+        from squeezefire.build import choose_arch
+        arch, why = choose_arch(bundle, get_board("ice40"))
+        print(f"--arch auto: {arch} ({why})", file=sys.stderr)
+    rtl = simulate_rtl(bundle, images.images[:n], golden_sums, arch, args.style)
     r.update(images_rtl=n, rtl_top1=float(np.mean(rtl["classes"] == images.labels[:n])),
              rtl_golden_class_agreement=float(np.mean(rtl["classes"] == golden_classes)),
              **{k: v for k, v in rtl.items() if k not in ("sums", "classes", "seconds")})

@@ -217,11 +217,11 @@ def test_ice40_standin_build_end_to_end(tmp_path, capsys):
 
 
 def test_ice40_reference_network_build(tmp_path, capsys):
-    """The issue's main job: the reference network (default bundle) to an
+    """The reference network (default bundle) on the per-layer pipeline to an
     iCEBreaker bitstream that meets timing, with the report and the fit
     estimate next to nextpnr's numbers.  About 60 s warm on 2 cores."""
     out = tmp_path / "ice40"
-    rc = B.main(["--board", "ice40", "--out", str(out)])
+    rc = B.main(["--board", "ice40", "--arch", "pipeline", "--out", str(out)])
     text = capsys.readouterr().out
     assert rc == 0, text
     r = json.loads((out / "report.json").read_text())
@@ -291,3 +291,14 @@ def test_timing_verdict_and_exit_code(monkeypatch, capsys):
     monkeypatch.setattr(B, "build", missed)
     assert B.main(["--board", "ice40"]) == 1
     assert capsys.readouterr().err.strip() == "error: timing FAILED: fmax 11.5 MHz < clock 12 MHz"
+
+
+def test_auto_picks_by_the_models():
+    """``--arch auto``: the engine on the UP5K (the pipeline fits there but
+    makes 26.6 images/s on 5 DSPs against the engine's 334 on 8, by the
+    models), the pipeline on the HX8K where the engine's maps do not fit."""
+    bundle = B._load_bundle(B.DEFAULT_BUNDLE)
+    arch, why = B.choose_arch(bundle, BOARDS["ice40"])
+    assert arch == "engine" and "pipeline 26.6 images/s on 5 DSP (model)" in why
+    arch, why = B.choose_arch(bundle, BOARDS["ice40-hx8k"])
+    assert arch == "pipeline" and "engine: does not fit iCE40 HX8K: needs 56 block RAM blocks (has 32)" in why

@@ -49,7 +49,7 @@ def test_network_builds_on_board(board, out_dir, capsys):
     except ToolError as e:
         pytest.skip(str(e))
     out = out_dir / board
-    rc = B.main(["--board", board, "--out", str(out)])
+    rc = B.main(["--board", board, "--arch", "pipeline", "--out", str(out)])
     captured = capsys.readouterr()
     assert rc == 0, captured.out + captured.err
 

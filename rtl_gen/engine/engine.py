@@ -99,6 +99,29 @@ class EngineParams:
     def acc_bits(self) -> int:
         return max(p.taps * 255 * 128 for p in self.program.passes).bit_length() + 1
 
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        return self.program.in_shape
+
+    @property
+    def macs_per_frame(self) -> int:
+        return sum(self.program.macs(p) for p in self.program.passes)
+
+    @property
+    def cycles_per_frame(self) -> int:
+        """The cycle model, exact (nothing waits on data): the image load,
+        every pass's taps plus its descriptor fetch, start and drain, and
+        the class output."""
+        per_pass = self.table.words + 4 + self.drain      # FETCH, START, RUN's end, DRAIN
+        h, w, c = self.in_shape
+        return h * w * c + sum(self.program.issue_cycles(p) + per_pass for p in self.program.passes) \
+            + 4 * self.program.num_classes + 2
+
+    def resource_estimate_for(self, device) -> dict:
+        """The resource model's figures on ``device`` (``rtl_gen.engine.cost``):
+        the fit check takes these parameters as well as the engine."""
+        return engine_resources(self, device)
+
 
 class FireEngine(wiring.Component, metaclass=ParamsFirst):
     """Arguments: those of ``EngineParams``."""
@@ -108,22 +131,14 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         self.params = params
         self.program, self.table = params.program, params.table
         self.in_shape, self.num_classes = self.program.in_shape, self.program.num_classes
-        self.macs_per_frame = sum(self.program.macs(p) for p in self.program.passes)
+        self.macs_per_frame = params.macs_per_frame
         self.mac_lanes = LANES
-        self.cycles_per_frame = self.model_cycles()     # the model's figure
+        self.cycles_per_frame = params.cycles_per_frame     # the model's figure (exact)
         self.pass_index = Signal(range(len(self.program.passes)))     # for testbenches: the pass running
         super().__init__(AcceleratorSignature(self.in_shape, self.num_classes))
 
     def resource_estimate_for(self, device) -> dict:
-        """The resource model's figures on ``device`` (``rtl_gen.engine.cost``)."""
-        return engine_resources(self.params, device)
-
-    def model_cycles(self) -> int:
-        """The model: every pass's taps, plus descriptor fetch and drain."""
-        per_pass = self.table.words + 4 + self.params.drain      # FETCH, START, RUN's end, DRAIN
-        h, w, c = self.in_shape
-        return h * w * c + sum(self.program.issue_cycles(p) + per_pass for p in self.program.passes) \
-            + 4 * self.num_classes + 2
+        return self.params.resource_estimate_for(device)
 
     def elaborate(self, platform):
         m = Module()

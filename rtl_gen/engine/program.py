@@ -33,6 +33,7 @@ import numpy as np
 
 from golden.layers import AddLayer, ConvLayer, FireLayer, GapLayer, InputLayer, Layer, MaxPoolLayer
 from golden.shapes import output_size
+from rtl_gen.params import WeightShape
 
 __all__ = ["LANES", "MIN_PERIOD", "AddStep", "EnginePass", "EngineProgram", "ProgramError", "plan_program"]
 
@@ -58,7 +59,7 @@ class AddStep:
 
 
 @dataclass(frozen=True, eq=False)
-class EnginePass:
+class EnginePass(WeightShape):
     """One generic convolution ``src -> dst`` and its write-back."""
     name: str
     src: str
@@ -72,18 +73,6 @@ class EnginePass:
     c_offset: int = 0           # first channel of dst this pass writes
     add: AddStep | None = None
     pool: bool = False
-
-    @property
-    def cout(self) -> int:
-        return self.weight.shape[0]
-
-    @property
-    def cin(self) -> int:
-        return self.weight.shape[1]
-
-    @property
-    def kernel(self) -> int:
-        return self.weight.shape[2]
 
     @property
     def taps(self) -> int:

@@ -3,7 +3,8 @@ class sums and argmax equal to ``golden.intref`` on every value, under
 input bubbles, output back-pressure, back-to-back frames and a reset in the
 middle of a frame.  The engine's multipliers are the iCE40 ``SB_MAC16``
 primitive itself, simulated with Yosys's model, unless a test says
-otherwise."""
+otherwise; its feature maps are block RAM, or the UP5K's SPRAM (its model)
+where a test says so."""
 from __future__ import annotations
 
 import numpy as np
@@ -18,10 +19,11 @@ from sim.network_sim import NetStimulus, run_network
 from sim.yosys_models import yosys_cell_model
 
 
-def _run(case_id, bundle, images, stimulus, dsp="sb_mac16"):
+def _run(case_id, bundle, images, stimulus, dsp="sb_mac16", banks="block"):
     sums, classes = intref.classify(bundle, images)
-    engine = FireEngine(bundle, dsp=dsp)
-    models = (str(yosys_cell_model("SB_MAC16")),) if dsp == "sb_mac16" else ()
+    engine = FireEngine(bundle, dsp=dsp, banks=banks)
+    models = ((str(yosys_cell_model("SB_MAC16")),) if dsp == "sb_mac16" else ()) \
+        + (("SB_SPRAM256KA.v",) if banks == "spram" else ())
     res = run_network(case_id, engine, images, sums, classes, stimulus, models=models)
     assert res["passed"], res["message"]
     assert res["beats"] == len(images) * engine.num_classes
@@ -30,11 +32,13 @@ def _run(case_id, bundle, images, stimulus, dsp="sb_mac16"):
 
 
 def test_reference_real_images_under_stalls_and_reset():
-    """Real Fashion-MNIST images on all eight SB_MAC16 models, random input
+    """The iCEBreaker's engine -- eight SB_MAC16 and SPRAM feature maps, on
+    their models -- on real Fashion-MNIST images, with random input
     throttling, output back-pressure, and a reset half-way through a frame
     first."""
     res, engine = _run("engine_reference_stalls", reference(), fashion_images(4),
-                       NetStimulus(seed=11, in_stall=100, py_bubbles=0.03, py_stalls=0.3, reset_mid_frame=True))
+                       NetStimulus(seed=11, in_stall=100, py_bubbles=0.03, py_stalls=0.3, reset_mid_frame=True),
+                       banks="spram")
 
 
 def test_reference_back_to_back_frames():
