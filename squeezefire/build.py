@@ -207,14 +207,21 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
     seconds = {}
     t0 = time.monotonic()
     inputs = _check_inputs(board_key, bundle_path, out, seed, arch, baud)
-    board = inputs.board
+    board, arch = inputs.board, inputs.arch         # ``auto`` resolved
     clock_hz, pll = arch_clock(board, arch)
     seconds["load"] = time.monotonic() - t0
 
     t = time.monotonic()
-    acc = make_accelerator(inputs.bundle, board, arch)
-    est = estimate(acc, board.device, image_in_bram=board.image_ram == "block")
+    # an architecture that can be judged from its parameters is made only
+    # once it fits (a made and unused Amaranth design is warned about)
+    assess = ARCHITECTURES[arch].assess
+    try:
+        figures = assess(inputs.bundle, board) if assess else make_accelerator(inputs.bundle, board, arch)
+    except ValueError as e:
+        raise BuildError(f"cannot generate the {arch} accelerator: {e}") from None
+    est = estimate(figures, board.device, image_in_bram=board.image_ram == "block")
     check_fit(est, board.device)
+    acc = make_accelerator(inputs.bundle, board, arch) if assess else figures
     seconds["fit"] = time.monotonic() - t
     print(f"fit estimate ({est.source}): {est.summary(board.device)} -- fits {board.device.name}", flush=True)
 

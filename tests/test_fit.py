@@ -101,8 +101,9 @@ def test_two_fire_network_refused_in_seconds(two_fire_bundle, tmp_path):
     assert est.bram_blocks >= TWO_FIRE_NEXTPNR_BLOCKS
     out = tmp_path / "o"
     t = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "rtl_gen.build", "--board", "ice40", "--bundle", str(two_fire_bundle),
-                          "--out", str(out)], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    run = subprocess.run([sys.executable, "-m", "rtl_gen.build", "--board", "ice40", "--arch", "pipeline",
+                          "--bundle", str(two_fire_bundle), "--out", str(out)],
+                         capture_output=True, text=True, cwd=Path(__file__).parent.parent)
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.strip() == (f"error: does not fit iCE40 UP5K: needs {est.lut} LUT (has 5280), "
                                   f"{est.bram_blocks} block RAM blocks (has 30)")

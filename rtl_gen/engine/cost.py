@@ -17,6 +17,7 @@ from rtl_gen.engine.program import LANES
 __all__ = ["engine_resources", "CELLS_PER_LUT"]
 
 CELLS_PER_LUT = 1.28        # reference: 4 500 cells placed for 3 520 modelled LUTs
+LUT_MULTIPLIER_CELLS = 150  # one uint8 x int8 product in iCE40 logic, with its registers
 
 
 def _blocks(bits_wide: int, depth: int, shapes) -> int:
@@ -48,11 +49,20 @@ def engine_resources(params, device) -> dict:
     memories = [(8 * LANES, table.weight_depth)] + [(const_bits, table.const_depth), (16, len(table.rom_words())),
                                                     (32, max(prog.passes[-1].groups * LANES, prog.num_classes))]
     if pooled_w:
-        memories.append((8, pooled_w * LANES))
+        memories += [(8, pooled_w * LANES), (8, LANES)]         # row buffer, horizontal maxima
+    # the write-back's delay line: valid, lane, channel, x, y, group-first, address
+    c_bits = max(1, (table.const_depth - 1).bit_length())
+    xy_bits = table.layout["out_w"].shape.width + table.layout["out_h"].shape.width
+    memories.append((1 + 4 + c_bits + xy_bits + 1 + params.addr_bits, 16))
     if params.banks == "block":
         memories += [(8, size) for size in prog.banks]
     blocks = sum(_blocks(w, d, shapes) for w, d in memories)
     bits = sum(w * d for w, d in memories)
     dsp = 8 if params.dsp == "sb_mac16" else LANES + (2 if adds else 0)
-    return {"lut": round(_logic(params) * CELLS_PER_LUT), "dsp": dsp, "bram_blocks": blocks, "bram_bits": bits,
+    lut = round(_logic(params) * CELLS_PER_LUT)
+    if device.dsp == 0:
+        # the 8x8 products in logic: measured on the HX8K, the four-Fire
+        # complex-bypass network's engine took 8 130 cells with its link
+        lut, dsp = lut + dsp * LUT_MULTIPLIER_CELLS, 0
+    return {"lut": lut, "dsp": dsp, "bram_blocks": blocks, "bram_bits": bits,
             "spram_bits": len(prog.banks) * 256 * 1024 if params.banks == "spram" else 0}

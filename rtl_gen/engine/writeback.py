@@ -7,8 +7,9 @@ Per value, in a pipeline (``docs/int8.md`` §2 and §4):
    add, the side map's value at the output's own address;
 2. ``prod = v * m`` (``TreeMul``, pipelined);
 3. ``r = clamp((prod + 2**(shift-1)) >> shift, 0, 255)`` (``RoundedShift``);
-4. a bypass add: simple ``s = r*m_a + side*m_b``, complex (this pass is the
-   bypass conv, ``m`` holding ``m_b``) ``s = side*m_a + prod``; then
+4. a bypass add (its products in ``TreeMul`` too): simple
+   ``s = r*m_a + side*m_b``, complex (this pass is the bypass conv, ``m``
+   holding ``m_b``) ``s = side*m_a + prod``; then
    ``clamp((s + 2**(add_shift-1)) >> add_shift, 0, 255)``.
 
 It also keeps the output pixel pointer (``dst_c`` bytes per pixel of the
@@ -16,7 +17,7 @@ pass's output map, reset at each group's first pixel) and gives each value
 its address in the unpooled output map, which is also its address in the
 side map (same height, width and channels).
 
-Latency: ``latency`` cycles from ``i`` to ``o`` (12, or 14 with bypass adds).  Throughput: one value per
+Latency: ``latency`` cycles from ``i`` to ``o`` (10, or 15 with bypass adds).  Throughput: one value per
 cycle.  Back-pressure: none.
 """
 from __future__ import annotations
@@ -61,7 +62,7 @@ def write_back_config(program, acc_bits: int, bias_bits: int, addr_bits: int) ->
 def write_back_latency(config: WriteBackConfig) -> int:
     """Address, bias, product, rounding add, shift and clamp, [the add and
     its rounding], output register."""
-    return 3 + tree_latency(16) + 2 + (2 if config.add_shifts else 0) + 1
+    return 3 + tree_latency(16) + 2 + (tree_latency(8) + 2 if config.add_shifts else 0) + 1
 
 
 def const_layout(config: WriteBackConfig) -> data.StructLayout:
@@ -140,7 +141,7 @@ class WriteBack(wiring.Component):
         stage = self._stage(m, stage, r=requant.finish(stage.z))
         y = stage.r
         if cfg.add_shifts:
-            stage = self._stage(m, stage, s=self._add_sum(stage))
+            stage = self._add_sum(m, stage)
             add = RoundedShift(m, d.add_shift, cfg.add_shifts, stage.s.shape().width)
             stage = self._stage(m, stage, z2=add.add(stage.s))
             y = Mux(d.add_kind == ADD_NONE, stage.r, add.finish(stage.z2))
@@ -205,13 +206,25 @@ class WriteBack(wiring.Component):
         m.d.sync += s2.k.eq(port.data)
         return s2
 
-    def _add_sum(self, s4):
-        if not self.config.complex:
-            return s4.r * s4.k.m_a + s4.side * s4.k.m_b
-        complex_ = self.desc.add_kind == ADD_COMPLEX
-        x1 = Mux(complex_, s4.side, s4.r)
-        x2 = Mux(complex_, 0, s4.side)
-        return Mux(complex_, s4.prod, 0) + x1 * s4.k.m_a + x2 * s4.k.m_b
+    def _add_sum(self, m, stage):
+        """The bypass add's sum, ``x1 * m_a + x2 * m_b (+ prod)``, its two
+        products in ``TreeMul`` (adders only: no ``*`` for Yosys to map to
+        a DSP, all eight are MAC lanes); returns the stage holding ``s``."""
+        complex_ = self.desc.add_kind == ADD_COMPLEX if self.config.complex else False
+        x1 = Mux(complex_, stage.side, stage.r) if self.config.complex else stage.r
+        x2 = Mux(complex_, 0, stage.side) if self.config.complex else stage.side
+        products = []
+        for k, (x, mult) in enumerate(((x1, stage.k.m_a), (x2, stage.k.m_b))):
+            mul = TreeMul(17, 8)
+            m.submodules[f"add_mul{k}"] = mul
+            m.d.comb += [mul.a.eq(mult), mul.b.eq(x)]
+            products.append(mul)
+        for _ in range(products[0].latency):
+            stage = self._stage(m, stage)
+        total = products[0].p + products[1].p
+        if self.config.complex:
+            total = total + Mux(self.desc.add_kind == ADD_COMPLEX, stage.prod, 0)
+        return self._stage(m, stage, s=total)
 
     def _stage(self, m, prev, **new):
         """The next pipeline stage: ``prev``'s fields (and ``new`` ones)
