@@ -18,7 +18,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from fpga.boards import get_board
 from golden import atomic, intref

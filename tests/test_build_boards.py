@@ -41,21 +41,26 @@ def _remove(root):
         root.parent.rmdir()             # build/pytest/, once empty
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("board", ["ice40-hx8k", "ecp5", "gowin"])
-def test_network_builds_on_board(board, out_dir, capsys):
+def _build(board, arch, out, capsys) -> dict:
+    """``python -m rtl_gen.build`` for ``board`` and ``arch`` into ``out``
+    (skipped where the board's tools are not installed); the report."""
     try:
         check_tools(BOARDS[board])
     except ToolError as e:
         pytest.skip(str(e))
-    out = out_dir / board
-    rc = B.main(["--board", board, "--arch", "pipeline", "--out", str(out)])
+    rc = B.main(["--board", board, "--arch", arch, "--out", str(out)])
     captured = capsys.readouterr()
     assert rc == 0, captured.out + captured.err
+    return json.loads((out / "report.json").read_text())
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["ice40-hx8k", "ecp5", "gowin"])
+def test_network_builds_on_board(board, out_dir, capsys):
+    out = out_dir / board
+    report = _build(board, "pipeline", out, capsys)
     bitstream = out / BITSTREAM[board]
     assert bitstream.is_file() and bitstream.stat().st_size > 10_000
-    report = json.loads((out / "report.json").read_text())
     for key in REQUIRED:
         assert key in report, key
     assert report["board"] == board and report["arch"] == "pipeline"
@@ -75,15 +80,7 @@ def test_network_builds_on_board(board, out_dir, capsys):
 def test_engine_builds_on_board(board, out_dir, capsys):
     """The Fire engine on every board its reference maps fit: all eight
     SB_MAC16 on the UP5K, inferred multipliers elsewhere; timing met."""
-    try:
-        check_tools(BOARDS[board])
-    except ToolError as e:
-        pytest.skip(str(e))
-    out = out_dir / board
-    rc = B.main(["--board", board, "--arch", "engine", "--out", str(out)])
-    captured = capsys.readouterr()
-    assert rc == 0, captured.out + captured.err
-    report = json.loads((out / "report.json").read_text())
+    report = _build(board, "engine", out_dir / board, capsys)
     assert report["arch"] == "engine" and report["mac_lanes"] == 16 and report["timing_met"] is True
     if board == "ice40":
         assert report["dsp_used"] == 8 and report["clock_mhz"] == B.ENGINE_CLOCK_MHZ["ice40"]
