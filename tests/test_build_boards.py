@@ -41,14 +41,14 @@ def _remove(root):
         root.parent.rmdir()             # build/pytest/, once empty
 
 
-def _build(board, arch, out, capsys) -> dict:
+def _build(board, arch, out, capsys, *extra) -> dict:
     """``python -m rtl_gen.build`` for ``board`` and ``arch`` into ``out``
     (skipped where the board's tools are not installed); the report."""
     try:
         check_tools(BOARDS[board])
     except ToolError as e:
         pytest.skip(str(e))
-    rc = B.main(["--board", board, "--arch", arch, "--out", str(out)])
+    rc = B.main(["--board", board, "--arch", arch, "--out", str(out), *extra])
     captured = capsys.readouterr()
     assert rc == 0, captured.out + captured.err
     return json.loads((out / "report.json").read_text())
@@ -76,11 +76,20 @@ def test_network_builds_on_board(board, out_dir, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("board", ["ice40", "ecp5", "gowin"])
+@pytest.mark.parametrize("board", ["ice40", "ecp5", "gowin", "ice40-hx8k"])
 def test_engine_builds_on_board(board, out_dir, capsys):
-    """The Fire engine on every board its reference maps fit: all eight
-    SB_MAC16 on the UP5K, inferred multipliers elsewhere; timing met."""
-    report = _build(board, "engine", out_dir / board, capsys)
+    """The Fire engine on the four boards: all eight SB_MAC16 on the UP5K,
+    inferred multipliers elsewhere, multipliers in logic on the HX8K; timing
+    met.  The reference network, but on the HX8K (no SPRAM, 32 block RAMs:
+    the reference's maps do not fit) the tiny Fashion-MNIST network."""
+    extra = ()
+    if board == "ice40-hx8k":
+        from golden.models import tiny_spec
+        from sim.network_cases import random_network
+        bundle, _ = random_network(tiny_spec(), seed=3, calib_images=4)
+        bundle.save(out_dir / "tiny.bundle")
+        extra = ("--bundle", str(out_dir / "tiny.bundle"))
+    report = _build(board, "engine", out_dir / board, capsys, *extra)
     assert report["arch"] == "engine" and report["mac_lanes"] == 16 and report["timing_met"] is True
     if board == "ice40":
         assert report["dsp_used"] == 8 and report["clock_mhz"] == B.ENGINE_CLOCK_MHZ["ice40"]
