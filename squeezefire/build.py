@@ -1,6 +1,6 @@
 """``python -m rtl_gen.build`` (also ``squeezefire-build``): bundle -> board bitstream + report.
 
-    python -m rtl_gen.build --board ice40 [--arch pipeline] [--bundle FILE] [--out DIR] [--seed N]
+    python -m rtl_gen.build --board ice40 [--arch auto|engine|pipeline] [--bundle FILE] [--out DIR] [--seed N]
                             [--baud N] [--allow-timing-fail] [--timing-driven]
 
 Steps: load the bundle, make the accelerator of the chosen architecture
@@ -451,14 +451,16 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=prog_name("python -m rtl_gen.build"), description=__doc__.splitlines()[0])
     ap.add_argument("--board", default="ice40", help=f"one of: {', '.join(BOARDS)} (default ice40)")
     ap.add_argument("--arch", default=None, choices=[*ARCHITECTURES, AUTO],
-                    help=f"accelerator architecture (default {DEFAULT_ARCH}): "
+                    help=f"accelerator architecture (default {DEFAULT_ARCH}: the most images/s per DSP among those that "
+                         "fit, by the models): "
                          + "; ".join(f"{k}: {a.description}" for k, a in ARCHITECTURES.items()))
     ap.add_argument("--accelerator", default=None, choices=list(ACCELERATOR_ALIASES),
                     help="deprecated name of --arch ('network' is --arch pipeline)")
     ap.add_argument("--bundle", type=Path, default=None, help=f"network bundle (default {DEFAULT_BUNDLE.name})")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default build/<board>/)")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
-    ap.add_argument("--baud", type=int, default=None, help="host-link baud rate (default 1000000)")
+    ap.add_argument("--baud", type=int, default=None,
+                    help="host-link baud rate (default 1000000; the engine on the iCEBreaker 3000000)")
     ap.add_argument("--allow-timing-fail", action="store_true", help="exit 0 even if the clock is missed")
     ap.add_argument("--timing-driven", action="store_true",
                     help="timing-driven placement where the board skips it for speed (iCE40: higher fmax, ~10 s more)")
