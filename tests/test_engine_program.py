@@ -111,3 +111,19 @@ def test_a_map_larger_than_an_spram_is_refused_naming_it():
     bundle, _ = random_network(squeezenet_v1_1(), seed=0, calib_images=1)
     with pytest.raises(ProgramError, match=r"map '\w+' needs \d+ bytes, an SPRAM bank holds 16384$"):
         FireEngine(bundle, banks="spram")
+
+
+def test_fit_model_on_the_up5k_builds_measured():
+    """The resource model against the three UP5K builds it was calibrated
+    on (with the host link): at or above each measured cell count, within
+    1 %; so the simple-bypass network is built and the complex one refused,
+    as nextpnr decided (5 087 and 5 420 of 5 280 cells)."""
+    from fpga.boards import BOARDS
+    from rtl_gen.engine.engine import EngineParams
+    from rtl_gen.fit import estimate
+    device = BOARDS["ice40"].device
+    measured = {"reference": 4757, "bypass-simple": 5087, "bypass-complex": 5420}
+    for name, bundle, _ in _networks():
+        est = estimate(EngineParams(bundle, dsp="sb_mac16", banks="spram"), device, image_in_bram=False)
+        assert measured[name] <= est.lut <= 1.01 * measured[name], (name, est.lut)
+        assert (est.lut <= device.lut) == (measured[name] <= device.lut), name

@@ -3,8 +3,8 @@ takes it as the accelerator's ``resource_estimate``).
 
 Logic is priced per part from the program's widths and features, in LUT4s,
 then scaled to iCE40 logic cells by ``CELLS_PER_LUT``; the constants were
-measured with Yosys ``synth_ice40`` per part and nextpnr on the whole engine
-(reference network, UP5K: 4 500 logic cells; ``docs/engine.md``).  Memories
+measured with Yosys ``synth_ice40`` per part and calibrated with nextpnr on
+three whole builds (``CELLS_PER_LUT``): the model is 0.1-0.5 % above each.  Memories
 are counted in whole blocks over the device's (depth, width) shapes, like
 the design model does.  Multipliers: eight ``SB_MAC16`` for the iCE40 dual
 8x8 lanes, else one inferred multiplier per 8x8 product.
@@ -16,7 +16,9 @@ from rtl_gen.engine.program import LANES
 
 __all__ = ["engine_resources", "CELLS_PER_LUT"]
 
-CELLS_PER_LUT = 1.28        # reference: 4 500 cells placed for 3 520 modelled LUTs
+# measured on the UP5K with the host link (LINK_LUT more): reference 4 757
+# cells, four-Fire simple bypass 5 087, four-Fire complex bypass 5 420
+CELLS_PER_LUT = 1.22
 LUT_MULTIPLIER_CELLS = 150  # one uint8 x int8 product in iCE40 logic, with its registers
 
 
@@ -31,7 +33,10 @@ def _logic(params) -> int:
     v_bits = params.acc_bits + 1
     lanes = LANES * 2 * params.acc_bits + 100                   # sums and the serializer's chain
     sequencer = 450
-    write_back = 2 * v_bits * 16 + 500 + (700 if adds else 0)  # tree multiplier, rounding, addressing
+    complex_ = any(p.add and p.add.kind == "complex" for p in prog.passes)
+    # tree multiplier, rounding, addressing; a bypass add (its two products,
+    # sum and rounding), more with the complex bypass's selection
+    write_back = 2 * v_bits * 16 + 500 + (640 if complex_ else 350 if adds else 0)
     pool = 350 if any(p.pool for p in prog.passes) else 0
     sums = 250
     control = table.words * 16 + 150
