@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sim.cocotb_run import BUILD_ROOT
 
-__all__ = ["ModelMissing", "yosys_cell_model"]
+__all__ = ["ModelMissing", "yosys_cell_model", "engine_models"]
 
 
 class ModelMissing(RuntimeError):
@@ -57,3 +57,11 @@ def yosys_cell_model(name: str, family: str = "ice40") -> Path:
         tmp.write_text(text)
         tmp.replace(out)
     return out
+
+
+def engine_models(dsp: str, banks: str) -> tuple[str, ...]:
+    """The primitive models a Fire engine with these parts needs in
+    simulation (``sim.cocotb_run.simulate``'s ``models``): Yosys's
+    ``SB_MAC16`` and the repository's SPRAM model."""
+    return ((str(yosys_cell_model("SB_MAC16")),) if dsp == "sb_mac16" else ()) \
+        + (("SB_SPRAM256KA.v",) if banks == "spram" else ())

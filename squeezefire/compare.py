@@ -140,12 +140,10 @@ def simulated_design(bundle: Bundle, arch: str, style: str) -> SimulatedDesign:
         return SimulatedDesign(Network(bundle, style=style), (), arch_key("pipeline", style), f"pipeline, {style} style")
     from fpga.boards import get_board
     from rtl_gen.engine.engine import FireEngine
-    from sim.yosys_models import yosys_cell_model
+    from sim.yosys_models import engine_models
     from squeezefire.build import engine_options
     options = engine_options(get_board("ice40"))
-    models = ((str(yosys_cell_model("SB_MAC16")),) if options["dsp"] == "sb_mac16" else ()) \
-        + (("SB_SPRAM256KA.v",) if options["banks"] == "spram" else ())
-    return SimulatedDesign(FireEngine(bundle, **options), models, arch_key("engine", options["dsp"]),
+    return SimulatedDesign(FireEngine(bundle, **options), engine_models(**options), arch_key("engine", options["dsp"]),
                            f"engine, {options['dsp']} multipliers, {options['banks']} feature maps")
 
 

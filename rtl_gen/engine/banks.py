@@ -41,7 +41,6 @@ class FeatureBanks(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         outputs = []
-        self.memories = []          # for testbenches
         # writes are registered here: their address and data come from far
         # (the pool, the write-back, the loader), and a write may land a cycle later
         w_addr, w_data = Signal.like(self.wr_addr), Signal.like(self.wr_data)
@@ -60,7 +59,6 @@ class FeatureBanks(wiring.Component):
         if self.kind == "block":
             mem = Memory(shape=unsigned(8), depth=size, init=[])
             m.submodules[f"bank{b}"] = mem
-            self.memories.append(mem)
             rd, wr = mem.read_port(), mem.write_port()
             m.d.comb += [rd.addr.eq(rd_addr), wr.addr.eq(w_addr), wr.data.eq(w_data), wr.en.eq(write)]
             return rd.data

@@ -11,8 +11,9 @@ the design model does.  Multipliers: eight ``SB_MAC16`` for the iCE40 dual
 """
 from __future__ import annotations
 
-from golden.shapes import output_size
 from rtl_gen.engine.program import LANES
+from rtl_gen.engine.roms import bias_bits
+from rtl_gen.fit import memory_blocks
 
 __all__ = ["engine_resources", "CELLS_PER_LUT"]
 
@@ -23,7 +24,6 @@ LUT_MULTIPLIER_CELLS = 150  # one uint8 x int8 product in iCE40 logic, with its 
 
 
 def _blocks(bits_wide: int, depth: int, shapes) -> int:
-    from rtl_gen.fit import memory_blocks
     return memory_blocks(bits_wide, max(depth, 1), shapes)
 
 
@@ -46,11 +46,10 @@ def _logic(params) -> int:
 def engine_resources(params, device) -> dict:
     """``{"lut", "dsp", "bram_blocks", "bram_bits", "spram_bits"}`` of the
     engine ``params`` (``EngineParams``) on ``device``."""
-    from rtl_gen.engine.roms import bias_bits
     prog, table, shapes = params.program, params.table, device.bram_shapes
     adds = any(p.add for p in prog.passes)
     const_bits = bias_bits(prog) + 16 + (32 if adds else 0)
-    pooled_w = max((output_size(prog.out_shape(p)[1], 3, 2, 0, True) for p in prog.passes if p.pool), default=0)
+    pooled_w = prog.max_pooled_width()
     memories = [(8 * LANES, table.weight_depth)] + [(const_bits, table.const_depth), (16, len(table.rom_words())),
                                                     (32, max(prog.passes[-1].groups * LANES, prog.num_classes))]
     if pooled_w:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
-from golden.shapes import output_size
 from rtl_gen.engine.program import LANES, EngineProgram, EnginePass
 
 __all__ = ["ADD_NONE", "ADD_SIMPLE", "ADD_COMPLEX", "WORD_BITS", "DescriptorTable", "pass_fields",
@@ -44,7 +43,7 @@ def pass_fields(program: EngineProgram, p: EnginePass, w_base: int, c_base: int)
     oh, ow = program.out_shape(p)
     dst = program.maps[p.dst] if p.dst is not None else None
     side = program.maps[p.add.side] if p.add is not None else None
-    pool_h, pool_w = (output_size(oh, 3, 2, 0, True), output_size(ow, 3, 2, 0, True)) if p.pool else (0, 0)
+    pool_h, pool_w = program.pooled_shape(p) if p.pool else (0, 0)
     return {
         "src_bank": src.bank, "dst_bank": dst.bank if dst else 0, "side_bank": side.bank if side else 0,
         "cin": p.cin, "k": p.kernel, "in_h": src.h, "in_w": src.w, "stride": p.stride, "pad": p.padding,

@@ -134,7 +134,6 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         self.macs_per_frame = params.macs_per_frame
         self.mac_lanes = LANES
         self.cycles_per_frame = params.cycles_per_frame     # the model's figure (exact)
-        self.pass_index = Signal(range(len(self.program.passes)))     # for testbenches: the pass running
         super().__init__(AcceleratorSignature(self.in_shape, self.num_classes))
 
     def resource_estimate_for(self, device) -> dict:
@@ -148,11 +147,12 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         m.submodules.seq = seq = TapSequencer(t.layout, p.addr_bits, w_bits)
         meta = meta_layout(t.layout)
         m.submodules.lanes = lanes = MacLanes(p.dsp, p.acc_bits, meta)
-        constants = channel_constants(self.program, t)
+        constants = channel_constants(self.program)
         m.submodules.wb = wb = WriteBack(t.layout, meta, p.write_back, constants)
         pool = None
         if any(q.pool for q in self.program.passes):
-            m.submodules.pool = pool = PoolOnWrite(t.layout, wb.o.shape(), p.addr_bits, self._max_pooled_w())
+            m.submodules.pool = pool = PoolOnWrite(t.layout, wb.o.shape(), p.addr_bits,
+                                                   self.program.max_pooled_width())
             m.d.comb += [pool.desc.eq(desc), pool.i.eq(wb.o)]
         m.submodules.banks = banks = FeatureBanks(self.program.banks, p.addr_bits, p.banks)
         m.submodules.sums = sums = ClassSums(self.num_classes, self.program.passes[-1].groups * LANES, wb.c_bits)
@@ -168,11 +168,6 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
                      self.o.valid.eq(out.r_rdy), self.o.payload.as_value().eq(out.r_data), out.r_en.eq(self.o.ready)]
         self._control(m, desc, seq, banks, wb, pool, sums)
         return m
-
-    def _max_pooled_w(self) -> int:
-        from golden.shapes import output_size
-        return max((output_size(self.program.out_shape(q)[1], 3, 2, 0, True) for q in self.program.passes
-                    if q.pool), default=1)
 
     def _mac_path(self, m, seq, lanes, banks):
         """Tap -> bank and weight ROM reads -> the lanes, one cycle later."""
@@ -213,7 +208,7 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         word_ptr, shifter, rd = self._descriptors(m, desc)
         pixel = Signal(range(prog.in_shape[0] * prog.in_shape[1] * prog.in_shape[2] + 1))
         step = Signal(range(max(self.params.drain, t.words) + 2))
-        index, last_pass = self.pass_index, Signal()
+        index, last_pass = Signal(range(len(prog.passes))), Signal()
         m.d.sync += last_pass.eq(index == len(prog.passes) - 1)
         m.d.comb += [banks.src_bank.eq(desc.src_bank), banks.side_bank.eq(desc.side_bank),
                      banks.side_en.eq(desc.add_kind != ADD_NONE)]

@@ -122,6 +122,15 @@ class EngineProgram:
         return (output_size(src.h, p.kernel, p.stride, p.padding, False),
                 output_size(src.w, p.kernel, p.stride, p.padding, False))
 
+    def pooled_shape(self, p: EnginePass) -> tuple[int, int]:
+        """The (h, w) pass ``p`` writes when it pools (``POOL``)."""
+        oh, ow = self.out_shape(p)
+        return output_size(oh, *POOL[:2], 0, POOL[2]), output_size(ow, *POOL[:2], 0, POOL[2])
+
+    def max_pooled_width(self) -> int:
+        """The widest pooled row of the program (the pool's row buffer), 0 without pooling."""
+        return max((self.pooled_shape(p)[1] for p in self.passes if p.pool), default=0)
+
     def macs(self, p: EnginePass) -> int:
         oh, ow = self.out_shape(p)
         return oh * ow * p.cout * p.taps

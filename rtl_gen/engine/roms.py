@@ -41,7 +41,7 @@ def _channel_row(p, ch: int, adds: bool) -> dict:
     return row
 
 
-def channel_constants(program: EngineProgram, table: DescriptorTable) -> list[dict]:
+def channel_constants(program: EngineProgram) -> list[dict]:
     """The rows; ``m_a``/``m_b`` only when some pass adds a bypass."""
     adds = any(p.add for p in program.passes)
     rows = []

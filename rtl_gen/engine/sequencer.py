@@ -16,6 +16,8 @@ Back-pressure: none; the engine is statically scheduled (``docs/engine.md``).
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -51,7 +53,7 @@ class TapSequencer(wiring.Component):
         d = self.desc
         ptr = signed(self.addr_bits + 2)
         pos = signed(max(d.in_h.shape().width, d.in_w.shape().width) + 2)
-        s = _State(running=Signal(), t=Signal(d.period.shape()), ci=Signal(d.cin.shape()),
+        s = SimpleNamespace(running=Signal(), t=Signal(d.period.shape()), ci=Signal(d.cin.shape()),
                    kx=Signal(d.k.shape()), ky=Signal(d.k.shape()), j=Signal(d.taps.shape()),
                    ox=Signal(d.out_w.shape()), oy=Signal(d.out_h.shape()), g=Signal(d.groups.shape()),
                    y_ptr=Signal(ptr), x_ptr=Signal(ptr), r_ptr=Signal(ptr),
@@ -145,10 +147,3 @@ class TapSequencer(wiring.Component):
                              s.y_ptr.eq(d.pix0), s.x_ptr.eq(d.pix0), s.r_ptr.eq(d.pix0)]
                 with m.If(s.g_end):
                     m.d.sync += s.running.eq(0)
-
-
-class _State:
-    """The sequencer's registers, by name."""
-
-    def __init__(self, **signals):
-        self.__dict__.update(signals)

@@ -23,6 +23,7 @@ cycle.  Back-pressure: none.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
@@ -134,7 +135,7 @@ class WriteBack(wiring.Component):
         port = rom.read_port()
         second = self._address(m, port)
         passing = self._pass_through(m, second)
-        stage = self._bias(m, _Stage(v=second.v), port)
+        stage = self._bias(m, SimpleNamespace(v=second.v), port)
         stage = self._multiply(m, stage)
         requant = RoundedShift(m, d.shift, cfg.shifts, stage.prod.shape().width)
         stage = self._stage(m, stage, z=requant.add(stage.prod))
@@ -189,11 +190,11 @@ class WriteBack(wiring.Component):
         with m.If(pixel):
             m.d.sync += ptr.eq(ptr_now)
         c = (i.meta.g << 4) | i.lane
-        first = self._stage(m, _Stage(valid=i.valid, lane=i.lane, meta=i.meta, c=c, v=i.value),
+        first = self._stage(m, SimpleNamespace(valid=i.valid, lane=i.lane, meta=i.meta, c=c, v=i.value),
                             pix=ptr_now, offset=d.c_off + c, entry=d.c_base + c)
         addr = (first.pix + first.offset)[:self.config.addr_bits]
         m.d.comb += port.addr.eq(first.entry)
-        second = self._stage(m, _Stage(valid=first.valid, lane=first.lane, meta=first.meta, c=first.c, v=first.v),
+        second = self._stage(m, SimpleNamespace(valid=first.valid, lane=first.lane, meta=first.meta, c=first.c, v=first.v),
                              addr=addr)
         # the side map is read from the registered address: its data comes
         # two stages on (``_multiply``), long before the add needs it
@@ -229,15 +230,10 @@ class WriteBack(wiring.Component):
     def _stage(self, m, prev, **new):
         """The next pipeline stage: ``prev``'s fields (and ``new`` ones)
         registered one cycle later."""
-        nxt = _Stage()
+        nxt = SimpleNamespace()
         values = {**{k: v for k, v in vars(prev).items()}, **new}
         for name, value in values.items():
             reg = Signal.like(value, name=f"wb_{name}") if not isinstance(value, int) else Signal(name=f"wb_{name}")
             m.d.sync += reg.eq(value)
             setattr(nxt, name, reg)
         return nxt
-
-
-class _Stage:
-    def __init__(self, **fields):
-        self.__dict__.update(fields)

@@ -117,18 +117,19 @@ def test_engine_board_round_trip():
     come back with the golden class and sums; the cycles per round trip give
     the end-to-end images/s, link included."""
     from rtl_gen.engine.engine import FireEngine
-    from sim.yosys_models import yosys_cell_model
+    from sim.yosys_models import engine_models
     from squeezefire.build import ENGINE_BAUD, arch_clock, engine_options
     board = BOARDS["ice40"]
     clock_hz = arch_clock(board, "engine")[0]
-    engine = FireEngine(reference(), **engine_options(board))
+    options = engine_options(board)
+    engine = FireEngine(reference(), **options)
     harness = BoardHarness(engine, clock_hz=clock_hz, baud=ENGINE_BAUD["ice40"], image_ram=board.image_ram)
     images = fashion_images(2, offset=3)
     steps = [_step(f"image {k}", protocol.encode_request(img.tobytes()), _expect_image(reference(), img))
              for k, img in enumerate(images)]
     script = {"seed": 4, "divisor": harness.divisor, "timeout_cycles": 2_000_000, "steps": steps}
     res = simulate("board_uart_engine", harness, "sim.board_uart_tb", {"script": json.dumps(script)},
-                   models=harness.models + (str(yosys_cell_model("SB_MAC16")),))
+                   models=tuple(dict.fromkeys(harness.models + engine_models(**options))))
     assert res["passed"], res["message"]
     assert harness.divisor == 12 and len(res["replies"]) == 2
     per_image = res["cycles"][1]

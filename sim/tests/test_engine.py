@@ -16,15 +16,13 @@ from rtl_gen.engine.engine import FireEngine
 from rtl_gen.engine.program import ProgramError
 from sim.network_cases import fashion_images, random_network, reference, small_bypass_spec
 from sim.network_sim import NetStimulus, run_network
-from sim.yosys_models import yosys_cell_model
+from sim.yosys_models import engine_models
 
 
 def _run(case_id, bundle, images, stimulus, dsp="sb_mac16", banks="block"):
     sums, classes = intref.classify(bundle, images)
     engine = FireEngine(bundle, dsp=dsp, banks=banks)
-    models = ((str(yosys_cell_model("SB_MAC16")),) if dsp == "sb_mac16" else ()) \
-        + (("SB_SPRAM256KA.v",) if banks == "spram" else ())
-    res = run_network(case_id, engine, images, sums, classes, stimulus, models=models)
+    res = run_network(case_id, engine, images, sums, classes, stimulus, models=engine_models(dsp, banks))
     assert res["passed"], res["message"]
     assert res["beats"] == len(images) * engine.num_classes
     assert np.array_equal(res["arrays"]["sums"], sums) and np.array_equal(res["arrays"]["argmax"], classes)
