@@ -13,7 +13,7 @@ from golden import intref
 from golden.bundle import Bundle, BundleError
 from golden.codebook import Codebook, exact_codebook
 from golden.models import SqueezeNet, family
-from golden.quantize import REFERENCE_BUNDLE, quantize, random_fire_bundle
+from golden.quantize import REFERENCE_BUNDLE, quantize, random_fire_bundle, sub_bundle
 
 
 @pytest.fixture
@@ -229,6 +229,17 @@ def test_codebook_addressing(network):
     assert coded.codebook("fire2", "expand3x3") is None and coded.codebook("conv10") is None
     with pytest.raises(KeyError, match="nowhere"):
         coded.codebook("nowhere")
+
+
+def test_sub_bundle_keeps_the_layers_codebooks(tmp_path, network):
+    coded = network.with_codebooks({k: exact_codebook(network.arrays[k])
+                                    for k in ("conv1/weight", "fire2/squeeze/weight", "fire2/expand3x3/weight")})
+    sub = sub_bundle(coded, "fire2")
+    assert sub.codebooks.keys() == {"fire2/squeeze/weight", "fire2/expand3x3/weight"}
+    sub.save(tmp_path / "fire2.bundle")
+    back = Bundle.load(tmp_path / "fire2.bundle")
+    assert back.version == 2
+    _assert_same_codebooks(back, sub)
 
 
 def test_exact_codebooks_give_the_same_network(tmp_path, network):
