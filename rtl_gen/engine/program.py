@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from golden.codebook import Codebook
 from golden.layers import AddLayer, ConvLayer, FireLayer, GapLayer, InputLayer, Layer, MaxPoolLayer
 from golden.shapes import output_size
 from rtl_gen.params import WeightShape
@@ -73,6 +74,7 @@ class EnginePass(WeightShape):
     c_offset: int = 0           # first channel of dst this pass writes
     add: AddStep | None = None
     pool: bool = False
+    codebook: Codebook | None = None    # the bundle's shared weights of the layer, if any
 
     @property
     def taps(self) -> int:
@@ -198,17 +200,20 @@ class _Planner:
         nxt = self.sole_reader(lay.name)
         if isinstance(nxt, GapLayer):
             self.fused.add(nxt.name)
-            self.passes.append(EnginePass(lay.name, src, w, b, m, shift, lay.stride, lay.padding, None))
+            self.passes.append(EnginePass(lay.name, src, w, b, m, shift, lay.stride, lay.padding, None,
+                                          codebook=self.bundle.codebook(lay.name)))
             return
         last, pool = self.epilogue(lay)
         dst = self.new_map(last)
-        self.passes.append(EnginePass(lay.name, src, w, b, m, shift, lay.stride, lay.padding, dst, pool=pool))
+        self.passes.append(EnginePass(lay.name, src, w, b, m, shift, lay.stride, lay.padding, dst, pool=pool,
+                                      codebook=self.bundle.codebook(lay.name)))
 
     def fire(self, lay: FireLayer) -> None:
         src = self.map_of[lay.source]
         squeeze = f"{lay.name}.squeeze"
         self.maps[squeeze] = MapInfo(*self.bundle.in_shape(lay)[:2], lay.s1x1)
-        self.passes.append(EnginePass(squeeze, src, *self.bundle.conv(lay.name, "squeeze"), 1, 0, squeeze))
+        self.passes.append(EnginePass(squeeze, src, *self.bundle.conv(lay.name, "squeeze"), 1, 0, squeeze,
+                                      codebook=self.bundle.codebook(lay.name, "squeeze")))
         add, last, pool = None, lay, False
         nxt = self.sole_reader(lay.name)
         if isinstance(nxt, AddLayer) and nxt.bypass == "simple" and nxt.fire == lay.name:
@@ -221,7 +226,8 @@ class _Planner:
         for part in lay.parts[1:]:
             w, b, m, shift = self.bundle.conv(lay.name, part)
             self.passes.append(EnginePass(f"{lay.name}.{part}", squeeze, w, b, m, shift, 1, w.shape[2] // 2, dst,
-                                          c_offset=offset, add=add, pool=pool))
+                                          c_offset=offset, add=add, pool=pool,
+                                          codebook=self.bundle.codebook(lay.name, part)))
             offset += w.shape[0]
 
     def add_step(self, lay: AddLayer) -> AddStep:
@@ -236,7 +242,7 @@ class _Planner:
             # the bypass conv's accumulators times M_b, plus the Fire's output times M_a
             w, b = self.bundle.array(lay.name, "weight"), self.bundle.array(lay.name, "bias")
             self.passes.append(EnginePass(lay.name, self.map_of[lay.source], w, b, step.m_b, 0, 1, 0, dst,
-                                          add=step, pool=pool))
+                                          add=step, pool=pool, codebook=self.bundle.codebook(lay.name)))
         else:
             self.passes.append(_identity(lay.name, self.map_of[lay.fire], lay.shape.c, dst, add=step, pool=pool))
 
