@@ -20,7 +20,7 @@ word is written, ``write_cycles`` cycles.  Back-pressure: none.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -33,9 +33,9 @@ __all__ = ["CodebookDecode", "write_cycles"]
 
 
 def write_cycles(bits: int) -> int:
-    """From the cycle after ``load`` to ``busy`` low: every pair of
-    ``2**bits`` values, then the write behind the table read."""
-    return 4 ** bits + 1
+    """From the cycle after ``load`` to ``busy`` low: ``2**bits`` runs of
+    ``2**bits`` pairs and a bubble (the last write falls in the last bubble)."""
+    return (2 ** bits) * (2 ** bits + 1)
 
 
 class CodebookDecode(wiring.Component):
@@ -68,22 +68,29 @@ class CodebookDecode(wiring.Component):
         return m
 
     def _writer(self, m):
-        """A counter over the pairs (hi, lo).  The values wait in two
-        rotating registers, ``lo`` turning every cycle and ``hi`` once per
-        ``2**bits``, so the value a pair needs is always in the lowest byte:
-        no table look-up in logic."""
+        """For each ``hi``, ``2**bits`` pairs (hi, hi + j), then a bubble.
+        The values turn in one register, a byte per cycle: at the start of
+        ``hi``'s run its value is in the lowest byte (kept as ``hi_value``),
+        then every ``lo`` value passes by; the bubble's turn brings
+        ``hi + 1`` to the front.  No table look-up, no second copy."""
         b = self.bits
-        count = Signal(2 * b + 1, init=1 << (2 * b))        # the top bit set: idle
+        j = Signal(b + 1)                       # position in the run; 2**bits: the bubble
+        hi = Signal(b + 1, init=1 << b)         # the top bit set: idle
         slot = Signal()
-        lo, hi = Signal(8 << b), Signal(8 << b)
+        turning, hi_value = Signal(8 << b), Signal(8)
+        active = ~hi[-1]
         with m.If(self.load):
-            m.d.sync += [count.eq(0), slot.eq(self.load_slot), lo.eq(self.book), hi.eq(self.book)]
-        with m.Elif(~count[-1]):
-            m.d.sync += [count.eq(count + 1), lo.eq(lo.rotate_right(8))]
-            with m.If(count[:b] == (1 << b) - 1):
-                m.d.sync += hi.eq(hi.rotate_right(8))
+            m.d.sync += [hi.eq(0), j.eq(0), slot.eq(self.load_slot), turning.eq(self.book)]
+        with m.Elif(active):
+            m.d.sync += [turning.eq(turning.rotate_right(8)), j.eq(j + 1)]
+            with m.If(j == 0):
+                m.d.sync += hi_value.eq(turning[:8])
+            with m.If(j[-1]):
+                m.d.sync += [j.eq(0), hi.eq(hi + 1)]
         write = data.StructLayout({"en": 1, "addr": 2 * b + 1, "data": 16})
         out = Signal(write)
-        m.d.sync += [out.en.eq(~count[-1]), out.addr.eq(Cat(count[:2 * b], slot)), out.data.eq(Cat(lo[:8], hi[:8]))]
-        m.d.comb += self.busy.eq(~count[-1] | out.en)
+        lo = (hi[:b] + j[:b])[:b]
+        m.d.sync += [out.en.eq(active & ~j[-1]), out.addr.eq(Cat(lo, hi[:b], slot)),
+                     out.data.eq(Cat(turning[:8], Mux(j == 0, turning[:8], hi_value)))]
+        m.d.comb += self.busy.eq(active | out.en)
         return out

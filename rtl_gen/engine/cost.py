@@ -11,6 +11,7 @@ the design model does.  Multipliers: eight ``SB_MAC16`` for the iCE40 dual
 """
 from __future__ import annotations
 
+from rtl_gen.engine.class_sums import sum_bits
 from rtl_gen.engine.program import LANES
 from rtl_gen.engine.roms import bias_bits
 from rtl_gen.fit import memory_blocks
@@ -52,17 +53,17 @@ def engine_resources(params, device) -> dict:
     engine ``params`` (``EngineParams``) on ``device``."""
     prog, table, shapes = params.program, params.table, device.bram_shapes
     adds = any(p.add for p in prog.passes)
-    const_bits = bias_bits(prog) + 16 + (32 if adds else 0)
+    const_bits = bias_bits(prog) + 16 + (32 if adds and not prog.uniform_add_multipliers() else 0)
     pooled_w = prog.max_pooled_width()
     codes = params.codes
-    memories = [(codes.rom_width * LANES, table.weight_depth)] + [(const_bits, table.const_depth), (16, len(table.rom_words())),
-                                                    (32, max(prog.passes[-1].groups * LANES, prog.num_classes))]
+    memories = [(codes.rom_width * LANES, table.weight_depth)] + [(const_bits, table.const_depth), (16, len(params.descriptor_rom())),
+                                                    (sum_bits(prog.out_shape(prog.passes[-1])[0] * prog.out_shape(prog.passes[-1])[1]), max(prog.passes[-1].groups * LANES, prog.num_classes))]
     if pooled_w:
         memories += [(8, pooled_w * LANES), (8, LANES)]         # row buffer, horizontal maxima
-    # the write-back's delay line: valid, lane, channel, x, y, group-first, address
+    # the write-back's delay line: valid, channel row, x, y, group-first, address
     c_bits = max(1, (table.const_depth - 1).bit_length())
     xy_bits = table.layout["out_w"].shape.width + table.layout["out_h"].shape.width
-    memories.append((1 + 4 + c_bits + xy_bits + 1 + params.addr_bits, 16))
+    memories.append((1 + c_bits + xy_bits + 1 + params.addr_bits, 16))
     if codes.coded:
         memories += [(16, 2 * 4 ** codes.bits)] * (LANES // 2)          # the pair tables
     if params.banks == "block":

@@ -202,7 +202,9 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
                                                    self.program.max_pooled_width())
             m.d.comb += [pool.desc.eq(desc), pool.i.eq(wb.o)]
         m.submodules.banks = banks = FeatureBanks(self.program.banks, p.addr_bits, p.banks)
-        m.submodules.sums = sums = ClassSums(self.num_classes, self.program.passes[-1].groups * LANES, wb.c_bits)
+        last = self.program.passes[-1]
+        pixels = self.program.out_shape(last)[0] * self.program.out_shape(last)[1]
+        m.submodules.sums = sums = ClassSums(self.num_classes, last.groups * LANES, wb.c_bits, pixels)
         m.d.comb += [seq.desc.eq(desc), wb.desc.eq(desc)]
         slot = Signal()            # the pair-table slot of the running pass: its index's parity
         decode = self._mac_path(m, seq, lanes, banks, slot)

@@ -95,6 +95,19 @@ class EnginePass(WeightShape):
     def gap(self) -> bool:
         return self.dst is None
 
+    def add_multipliers(self) -> tuple[int, int] | None:
+        """The add's (m_a, m_b) over the channels this pass writes, when each
+        is one value for all of them (a complex pass's m_b is its ``m``:
+        0 here); None when they vary or there is no add."""
+        if self.add is None:
+            return None
+        span = slice(self.c_offset, self.c_offset + self.cout)
+        m_a = self.add.m_a[span]
+        m_b = self.add.m_b[span] if self.add.kind == "simple" else np.zeros(1, np.uint16)
+        if (m_a != m_a[0]).any() or (m_b != m_b[0]).any():
+            return None
+        return int(m_a[0]), int(m_b[0])
+
 
 @dataclass(frozen=True)
 class MapInfo:
@@ -136,6 +149,13 @@ class EngineProgram:
     def macs(self, p: EnginePass) -> int:
         oh, ow = self.out_shape(p)
         return oh * ow * p.cout * p.taps
+
+    def uniform_add_multipliers(self) -> bool:
+        """Whether every bypass add's multipliers are the same for all the
+        channels its pass writes (the quantiser makes them so: they are
+        ratios of per-tensor scales): the descriptor then carries them, not
+        the channel-constant ROM."""
+        return all(p.add_multipliers() is not None for p in self.passes if p.add)
 
     def issue_cycles(self, p: EnginePass) -> int:
         """The cycles the pass's taps take (the model: no stalls)."""

@@ -36,7 +36,7 @@ def _channel_row(p, ch: int, adds: bool) -> dict:
     if ch >= p.cout:
         return {"bias": 0, "m": 0, **({"m_a": 0, "m_b": 0} if adds else {})}
     row = {"bias": int(p.bias[ch]), "m": int(p.m[ch]), **({"m_a": 0, "m_b": 0} if adds else {})}
-    if p.add is not None:
+    if adds and p.add is not None:
         full = p.c_offset + ch                  # the add's multipliers index the whole output map
         row["m_a"] = int(p.add.m_a[full])
         row["m_b"] = int(p.add.m_b[full]) if p.add.kind == "simple" else 0
@@ -44,8 +44,9 @@ def _channel_row(p, ch: int, adds: bool) -> dict:
 
 
 def channel_constants(program: EngineProgram) -> list[dict]:
-    """The rows; ``m_a``/``m_b`` only when some pass adds a bypass."""
-    adds = any(p.add for p in program.passes)
+    """The rows; ``m_a``/``m_b`` only when some pass adds a bypass with
+    multipliers that vary by channel (else the descriptor has them)."""
+    adds = any(p.add for p in program.passes) and not program.uniform_add_multipliers()
     rows = []
     for p in program.passes:
         rows += [_channel_row(p, ch, adds) for ch in range(p.groups * LANES)]
