@@ -47,9 +47,11 @@ def quantize_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return wq, scale
 
 
-def multipliers(ratios: list[np.ndarray], where: str) -> tuple[list[np.ndarray], int]:
+def multipliers(ratios: list[np.ndarray], where: str, m_bits: int = 16) -> tuple[list[np.ndarray], int]:
     """Fixed-point M (uint16) and one shared shift for real ratios r:
-    M = rint(r * 2**shift) with the largest shift that keeps every M <= 65535.
+    M = rint(r * 2**shift) with the largest shift that keeps every M below
+    ``2**m_bits`` (16 by default; fewer make the hardware's requantisation
+    multipliers smaller, at a relative precision of ``2**-m_bits``).
     Scaling by a power of two is exact, so the search is the same on every
     machine (no ``log2`` rounding)."""
     rmax = max(float(np.max(r)) for r in ratios)
@@ -57,19 +59,19 @@ def multipliers(ratios: list[np.ndarray], where: str) -> tuple[list[np.ndarray],
         raise ValueError(f"{where}: requantisation ratio is not positive ({rmax})")
     for shift in range(SHIFT_RANGE[1], SHIFT_RANGE[0] - 1, -1):
         ms = [np.rint(r * 2.0**shift) for r in ratios]
-        if max(float(np.max(m)) for m in ms) <= M_MAX:
+        if max(float(np.max(m)) for m in ms) <= min(M_MAX, 2 ** m_bits - 1):
             return [m.astype(np.uint16) for m in ms], shift
     raise ValueError(f"{where}: requantisation ratio {rmax:.3g} too large for a uint16 multiplier")
 
 
-def quantize_conv(p: dict, s_in: float, s_out: float, where: str) -> tuple[dict, int, np.ndarray]:
+def quantize_conv(p: dict, s_in: float, s_out: float, where: str, m_bits: int = 16) -> tuple[dict, int, np.ndarray]:
     """(arrays {weight, bias, m}, shift, per-channel accumulator scale)."""
     wq, s_w = quantize_weights(p["weight"])
     s_acc = s_in * s_w
     fan_in = int(np.prod(wq.shape[1:]))
     bmax = ACC_LIMIT - fan_in * 127 * 255
     bq = np.clip(np.rint(p["bias"] / s_acc), -bmax, bmax).astype(np.int32)
-    (m,), shift = multipliers([s_acc / s_out], where)
+    (m,), shift = multipliers([s_acc / s_out], where, m_bits)
     return {"weight": wq, "bias": bq, "m": m}, shift, s_acc
 
 
@@ -78,7 +80,7 @@ def _scale(top: float) -> float:
 
 
 def quantize(graph: list[dict], calib: np.ndarray, name: str, input_scale: float = 1 / 255,
-             meta: dict | None = None) -> Bundle:
+             meta: dict | None = None, m_bits: int = 16) -> Bundle:
     """Quantise a folded float graph (``golden.graph``) calibrated on uint8
     NHWC images ``calib`` (the float model sees ``calib * input_scale``).
     The activation maxima come from ``golden.calibration``, whose fixed-order
@@ -99,7 +101,7 @@ def quantize(graph: list[dict], calib: np.ndarray, name: str, input_scale: float
             scale[lname] = scale[layer["inputs"][0]]
         elif kind == "conv":
             scale[lname] = _scale(top[lname])
-            arr, out["shift"], _ = quantize_conv(layer, s_in, scale[lname], f"layer {lname!r}")
+            arr, out["shift"], _ = quantize_conv(layer, s_in, scale[lname], f"layer {lname!r}", m_bits)
             arrays |= {f"{lname}/{k}": v for k, v in arr.items()}
             out.update(kernel=layer["kernel"], stride=layer["stride"], padding=layer["padding"])
         elif kind == "fire":
@@ -111,7 +113,7 @@ def quantize(graph: list[dict], calib: np.ndarray, name: str, input_scale: float
                                    ("expand3x3", s_sq, scale[lname])):
                 if layer[part] is None:
                     continue
-                arr, out["shift"][part], _ = quantize_conv(layer[part], s_a, s_b, f"layer {lname!r} {part}")
+                arr, out["shift"][part], _ = quantize_conv(layer[part], s_a, s_b, f"layer {lname!r} {part}", m_bits)
                 arrays |= {f"{lname}/{part}/{k}": v for k, v in arr.items()}
         elif kind == "add":
             s_fire = scale[layer["inputs"][0]]
@@ -119,12 +121,12 @@ def quantize(graph: list[dict], calib: np.ndarray, name: str, input_scale: float
             out["bypass"] = layer["bypass"]
             c = layer["shape"][2]
             if layer["bypass"] == "complex":
-                arr, _, s_side = quantize_conv(layer, s_in, scale[lname], f"layer {lname!r} bypass conv")
+                arr, _, s_side = quantize_conv(layer, s_in, scale[lname], f"layer {lname!r} bypass conv", m_bits)
                 arrays |= {f"{lname}/weight": arr["weight"], f"{lname}/bias": arr["bias"]}
             else:
                 s_side = np.full(c, s_in)
             (m_a, m_b), out["shift"] = multipliers(
-                [np.full(c, s_fire / scale[lname]), s_side / scale[lname]], f"layer {lname!r}")
+                [np.full(c, s_fire / scale[lname]), s_side / scale[lname]], f"layer {lname!r}", m_bits)
             arrays |= {f"{lname}/m_a": m_a, f"{lname}/m_b": m_b}
         else:
             raise ValueError(f"layer {lname!r}: cannot quantise kind {kind!r}")

@@ -9,7 +9,7 @@ import numpy as np
 from golden.bundle import Bundle
 
 
-def random_network(spec, seed: int = 0, calib_images: int = 4) -> tuple[Bundle, np.ndarray]:
+def random_network(spec, seed: int = 0, calib_images: int = 4, m_bits: int = 16) -> tuple[Bundle, np.ndarray]:
     """A seeded, randomly initialised float network of the family, quantized
     on smooth random images; returns (bundle, those images)."""
     import torch
@@ -24,7 +24,7 @@ def random_network(spec, seed: int = 0, calib_images: int = 4) -> tuple[Bundle, 
     coarse = rng.integers(0, 256, (n, s // 3 + 1, s // 3 + 1, c))
     images = np.repeat(np.repeat(coarse, 3, 1), 3, 2)[:, :s, :s, :]
     images = np.clip(images + rng.integers(-30, 31, images.shape), 0, 255).astype(np.uint8)
-    return quantize(graph.extract(model), images, spec.name), images
+    return quantize(graph.extract(model), images, spec.name, m_bits=m_bits), images
 
 
 def with_random_codebooks(bundle: Bundle, bits: int, seed: int = 0) -> Bundle:

@@ -38,7 +38,8 @@ def _logic(params) -> int:
     complex_ = any(p.add and p.add.kind == "complex" for p in prog.passes)
     # tree multiplier, rounding, addressing; a bypass add (its two products,
     # sum and rounding), more with the complex bypass's selection
-    write_back = 2 * v_bits * 16 + 500 + (640 if complex_ else 350 if adds else 0)
+    wb = params.write_back
+    write_back = 2 * v_bits * wb.m_bits + 500 + (640 if complex_ else 350 if adds else 0)
     pool = 350 if any(p.pool for p in prog.passes) else 0
     sums = 250
     control = table.words * 16 + 150
@@ -53,7 +54,8 @@ def engine_resources(params, device) -> dict:
     engine ``params`` (``EngineParams``) on ``device``."""
     prog, table, shapes = params.program, params.table, device.bram_shapes
     adds = any(p.add for p in prog.passes)
-    const_bits = bias_bits(prog) + 16 + (32 if adds and not prog.uniform_add_multipliers() else 0)
+    wb = params.write_back
+    const_bits = bias_bits(prog) + wb.m_bits + (2 * wb.add_m_bits if adds and not wb.add_per_pass else 0)
     pooled_w = prog.max_pooled_width()
     codes = params.codes
     memories = [(codes.rom_width * LANES, table.weight_depth)] + [(const_bits, table.const_depth), (16, len(params.descriptor_rom())),

@@ -51,26 +51,31 @@ class WriteBackConfig:
     add_shifts: tuple[int, int] | None
     complex: bool
     add_per_pass: bool = False      # the add's multipliers come from the descriptor
+    m_bits: int = 16                # the requantisation multipliers' width (the program's largest)
+    add_m_bits: int = 16            # the bypass add's
 
 
 def write_back_config(program, acc_bits: int, bias_bits: int, addr_bits: int) -> WriteBackConfig:
     requant = [p.shift for p in program.passes if not (p.add and p.add.kind == "complex")] or [1]
     adds = [p.add for p in program.passes if p.add]
+    m_bits = max(int(p.m.max(initial=1)).bit_length() for p in program.passes)
+    add_m_bits = max((int(max(a.m_a.max(initial=1), a.m_b.max(initial=1))).bit_length() for a in adds), default=1)
     return WriteBackConfig(acc_bits, bias_bits, addr_bits, (min(requant), max(requant)),
                            (min(a.shift for a in adds), max(a.shift for a in adds)) if adds else None,
-                           any(a.kind == "complex" for a in adds), program.uniform_add_multipliers())
+                           any(a.kind == "complex" for a in adds), program.uniform_add_multipliers(),
+                           m_bits, add_m_bits)
 
 
 def write_back_latency(config: WriteBackConfig) -> int:
     """Address, bias, product, rounding add, shift and clamp, [the add and
     its rounding], output register."""
-    return 3 + tree_latency(16) + 2 + (tree_latency(8) + 2 if config.add_shifts else 0) + 1
+    return 3 + tree_latency(config.m_bits) + 2 + (tree_latency(8) + 2 if config.add_shifts else 0) + 1
 
 
 def const_layout(config: WriteBackConfig) -> data.StructLayout:
-    fields = {"bias": signed(config.bias_bits), "m": unsigned(16)}
+    fields = {"bias": signed(config.bias_bits), "m": unsigned(config.m_bits)}
     if config.add_shifts and not config.add_per_pass:
-        fields.update(m_a=unsigned(16), m_b=unsigned(16))
+        fields.update(m_a=unsigned(config.add_m_bits), m_b=unsigned(config.add_m_bits))
     return data.StructLayout(fields)
 
 
@@ -173,7 +178,7 @@ class WriteBack(wiring.Component):
 
     def _multiply(self, m, stage):
         """``prod = v * m`` in the pipelined tree; the other fields wait beside it."""
-        mul = TreeMul(stage.v.shape().width, 16)
+        mul = TreeMul(stage.v.shape().width, self.config.m_bits)
         m.submodules.mul = mul
         m.d.comb += [mul.a.eq(stage.v), mul.b.eq(stage.k.m)]
         for cycle in range(mul.latency):
@@ -221,7 +226,7 @@ class WriteBack(wiring.Component):
         per_pass = self.config.add_per_pass
         multipliers = (self.desc.add_m_a, self.desc.add_m_b) if per_pass else (stage.k.m_a, stage.k.m_b)
         for k, (x, mult) in enumerate(zip((x1, x2), multipliers)):
-            mul = TreeMul(17, 8)
+            mul = TreeMul(self.config.add_m_bits + 1, 8)
             m.submodules[f"add_mul{k}"] = mul
             m.d.comb += [mul.a.eq(mult), mul.b.eq(x)]
             products.append(mul)
