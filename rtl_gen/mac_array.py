@@ -21,10 +21,17 @@ the G = cout / lanes channel groups are computed one after the other by
 replaying the pixel's vector from a ping-pong buffer (two pixels of
 ``cin`` bytes), so loading the next pixel overlaps computing this one.
 
-Latency: the first output of a pixel is valid ``cin + 7`` cycles after the
-handshake of that pixel's last input beat when the array is idle (measured;
-pipeline: buffer read, multiply, accumulate, partial products,
-round/shift/clamp, FIFO, serialiser).
+Weights: int8 words in a block-RAM ROM or, with a ``codebook``
+(``golden.codebook``), b-bit indices there and a decoder per lane (the
+layer's 2**b values, a table in LUTs) on the way to the multiplier
+(``rtl_gen.weight_rom``).  The decoder is one more register stage: it adds
+a cycle of latency and no cycle per pixel.
+
+Latency: the first output of a pixel is valid ``cin + 7`` cycles (with a
+codebook ``cin + 8``) after the handshake of that pixel's last input beat
+when the array is idle (measured; pipeline: buffer read, [codebook
+decode,] multiply, accumulate, partial products, round/shift/clamp, FIFO,
+serialiser).
 Throughput: one pixel per ``max(G * cin, cout)`` cycles when neither side
 stalls -- ``G * cin`` is the MAC bound (``cin * cout`` MACs / ``lanes``),
 ``cout`` the bound of the one-channel output stream.
@@ -56,6 +63,7 @@ from amaranth.lib.wiring import In, Out
 
 from amaranth.lib import stream as amaranth_stream
 
+from golden.codebook import Codebook
 from rtl_gen import stream
 from rtl_gen.block_cost import BlockCost
 from rtl_gen.params import ParamsFirst, WeightShape, check_int
@@ -63,6 +71,7 @@ from rtl_gen.stream import acc_layout
 from rtl_gen.rom import lut_rom, pack_words
 from rtl_gen.requant import requant_params
 from rtl_gen.serial_requant import SerialRequant
+from rtl_gen.weight_rom import check_codebook, decode_luts, weight_rom
 
 __all__ = ["MacArray", "MacParams", "REQUANT"]
 
@@ -72,6 +81,7 @@ __all__ = ["MacArray", "MacParams", "REQUANT"]
 # ``SerialRequant`` (no multiplier; one value per 18 cycles), no FIFO, the
 # bias constants in LUTs -- for small devices with few DSPs and block RAMs.
 REQUANT = ("parallel", "serial")
+DECODE_STAGE_LUT = 24   # logic cells of a codebook decode stage's registers, beside its decoders
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,8 +89,11 @@ class MacParams(WeightShape):
     """``MacArray``'s parameters: ``weight`` int8 (cout, cin), ``bias`` int32
     (cout,), ``m`` uint16 (cout,), ``shift`` 1..48 (both ignored, may be
     None, when ``raw``), ``lanes`` dividing cout, ``period``/``offset`` the
-    pixel's beats and where x starts, ``requant`` one of ``REQUANT``.
-    Stored normalised: int64 arrays, ``period`` resolved."""
+    pixel's beats and where x starts, ``requant`` one of ``REQUANT``,
+    ``codebook`` None (int8 weight ROM) or a ``golden.codebook.Codebook``
+    whose indices, shaped like ``weight``, code it exactly (index ROM and
+    decode table, ``rtl_gen.weight_rom``).  Stored normalised: int64
+    arrays, ``period`` resolved."""
     weight: np.ndarray
     bias: np.ndarray
     m: np.ndarray | None
@@ -90,6 +103,7 @@ class MacParams(WeightShape):
     offset: int = 0
     raw: bool = False
     requant: str = "parallel"
+    codebook: Codebook | None = None
 
     def __post_init__(self):
         if self.requant not in REQUANT:
@@ -102,6 +116,7 @@ class MacParams(WeightShape):
             raise ValueError(f"lanes must be a positive divisor of cout={cout}, got {self.lanes!r}")
         if int(weight.min()) < -127 or int(weight.max()) > 127:
             raise ValueError("weight values must lie in -127..127")
+        check_codebook(self.codebook, weight)
         check_int("offset", self.offset, 0)
         period = cin if self.period is None else self.period
         if not isinstance(period, int) or period < self.offset + cin:
@@ -128,6 +143,7 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
         self.weight, self.bias, self.m, self.shift = params.weight, params.bias, params.m, params.shift
         self.cout, self.cin = params.cout, params.cin
         self.period, self.offset, self.lanes = params.period, params.offset, params.lanes
+        self.codebook = params.codebook
         self.groups = self.cout // self.lanes
         bound = self.cin * 127 * 255 + int(np.abs(self.bias).max())
         self.acc_bits = bound.bit_length() + 1              # signed, exact
@@ -139,10 +155,19 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
 
     def resource_cost(self) -> BlockCost:
         if self.raw:
-            return BlockCost(lut=150 + 60 * self.lanes, dsp=self.lanes)
-        if self.requant == "serial":        # its SerialRequant is a block of its own
-            return BlockCost(lut=160, dsp=1)
-        return BlockCost(lut=200 + 130 * self.lanes, dsp=3 * self.lanes)
+            cost = BlockCost(lut=150 + 60 * self.lanes, dsp=self.lanes)
+        elif self.requant == "serial":        # its SerialRequant is a block of its own
+            cost = BlockCost(lut=160, dsp=1)
+        else:
+            cost = BlockCost(lut=200 + 130 * self.lanes, dsp=3 * self.lanes)
+        if self.codebook is None:
+            return cost
+        # the index ROM (and an 8-bit table) is a Memory the fit check prices;
+        # added here: the decoders and the stage's registers (measured with
+        # Yosys: 19 more flip-flops for one lane, 22 for two) -- and the bits
+        decode = DECODE_STAGE_LUT + self.lanes * decode_luts(self.codebook.bits)
+        return BlockCost(lut=cost.lut + decode, dsp=cost.dsp,
+                         weight_index_bits=self.codebook.index_bits(), codebook_bits=self.codebook.table_bits())
 
     def elaborate(self, platform):
         m = Module()
@@ -160,13 +185,10 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
 
     def _constant_roms(self, m: Module, ram_attrs, with_mult: bool) -> SimpleNamespace:
         """Read ports of the weight, bias and (parallel requant) multiplier
-        tables, block RAM initialised in the bitstream."""
-        K, G, L = self.cin, self.groups, self.lanes
-        # word (g*K + k) holds weight[g*L + l, k] in byte l
-        wrows = [[self.weight[g * L + l, k] for l in range(L)] for g in range(G) for k in range(K)]
-        m.submodules.wrom = wrom = Memory(shape=unsigned(8 * L), depth=max(2, G * K), init=pack_words(wrows, 8),
-                                          attrs=ram_attrs)
-        w_rd = wrom.read_port()
+        tables, block RAM initialised in the bitstream (the weight's, with a
+        codebook, followed by its decoder: ``rtl_gen.weight_rom``)."""
+        G, L = self.groups, self.lanes
+        w_rd = weight_rom(m, self.weight, self.codebook, L, ram_attrs)
         if self.requant == "serial":      # a few words: LUTs, registered like a block RAM read
             b_addr = Signal(range(max(2, len(self.bias))))
             b_rd = SimpleNamespace(addr=b_addr,                   # a read port look-alike
@@ -255,6 +277,9 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
         m.d.sync += [v1.eq(issue.valid), k0_1.eq(k == 0), kl_1.eq(k == K - 1), g1.eq(g),
                      f1.eq(Mux(rbank, pixels.first[1], pixels.first[0]) & (g == 0)),
                      l1.eq(Mux(rbank, pixels.last[1], pixels.last[0]) & (g == G - 1))]
+        x1 = pixels.read.data
+        if roms.weight.decode:      # the weights arrive a cycle later: so does everything beside them
+            v1, k0_1, kl_1, f1, l1, g1, x1 = _delayed(m, v1, k0_1, kl_1, f1, l1, g1, x1)
         m.d.comb += roms.bias.addr.eq(g1)
 
         # -- stage 2: registered products (SB_MAC16 shape) ---------------------
@@ -263,7 +288,7 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
         g2 = Signal(range(max(2, G)))
         m.d.sync += [v2.eq(v1), k0_2.eq(k0_1), kl_2.eq(kl_1), f2.eq(f1), l2.eq(l1), g2.eq(g1)]
         for l in range(L):
-            m.d.sync += prod[l].eq(roms.weight.data[8 * l:8 * l + 8].as_signed() * pixels.read.data)
+            m.d.sync += prod[l].eq(roms.weight.data[8 * l:8 * l + 8].as_signed() * x1)
         if roms.mult is not None:
             m.d.comb += roms.mult.addr.eq(g2)
 
@@ -362,6 +387,13 @@ class _FifoOutput:
                 m.d.sync += have.eq(0)
         with m.Elif(o.ready):
             m.d.sync += idx.eq(idx + 1)
+
+
+def _delayed(m: Module, *values) -> list[Signal]:
+    """Each value one cycle later, in a register named after it."""
+    regs = [Signal.like(v, name=f"{v.name}_d") for v in values]
+    m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
+    return regs
 
 
 def _requant_lane(m: Module, fin, mult, shift: int, acc_bits: int, lane: int):

@@ -55,6 +55,8 @@ from rtl_gen.maxpool import MaxPool, MaxPoolParams
 from rtl_gen.params import ParamsFirst
 from rtl_gen.perf import PipelineModel, default_folding, pipeline_model
 from rtl_gen.stream_fifo import StreamFifo, StreamFifoParams
+from rtl_gen.weight_rom import reordered, rom_codebook
+from rtl_gen.window import im2col_order
 
 __all__ = ["Network", "NetworkParams", "default_folding", "NetworkError", "STYLES"]
 
@@ -183,8 +185,10 @@ def _bypass_side(bundle, lay, folding) -> tuple[StreamFifoParams, MacParams | No
                             fields=("data",) if lay.bypass == "simple" else None)
     if lay.bypass != "complex":
         return fifo, None
-    weight = bundle.array(name, "weight")[:, :, 0, 0]
-    return fifo, MacParams(weight, bundle.array(name, "bias"), None, None, folding.get(name, 1), raw=True)
+    weight = bundle.array(name, "weight")
+    codebook = reordered(rom_codebook(bundle, name), weight, im2col_order)
+    return fifo, MacParams(im2col_order(weight), bundle.array(name, "bias"), None, None, folding.get(name, 1),
+                           raw=True, codebook=codebook)
 
 
 class Network(wiring.Component, metaclass=ParamsFirst):
