@@ -36,8 +36,7 @@ def rom_codebook(bundle, layer: str, part: str | None = None) -> Codebook | None
     no ROM bit and would add a decoder per lane, so such a layer keeps its
     weights (``values[indices]``, the same integers) in an int8 ROM, as an
     int8 layer does."""
-    lookup = getattr(bundle, "codebook", None)          # bundles before format v2 have no codebooks
-    codebook = None if lookup is None else lookup(layer, part)
+    codebook = bundle.codebook(layer, part)
     return codebook if codebook is not None and codebook.bits < 8 else None
 
 

@@ -55,7 +55,8 @@ def _codebook_case(cin, cout, bits, pixels, seed):
 
 @pytest.mark.parametrize("bits,cin,cout,lanes,bubbles,stalls,requant", [
     (2, 3, 4, 2, 0.3, 0.5, "parallel"), (3, 8, 6, 3, 0.2, 0.2, "parallel"), (4, 5, 6, 6, 0.0, 0.7, "parallel"),
-    (8, 2, 9, 3, 0.5, 0.2, "parallel"), (1, 4, 2, 1, 0.1, 0.1, "parallel"),
+    (8, 2, 9, 3, 0.5, 0.2, "parallel"), (1, 4, 2, 1, 0.1, 0.1, "parallel"), (5, 6, 4, 2, 0.2, 0.3, "parallel"),
+    (6, 3, 6, 3, 0.3, 0.3, "parallel"), (7, 4, 2, 2, 0.1, 0.4, "parallel"),
     (2, 20, 6, 1, 0.0, 0.7, "serial"), (3, 3, 4, 1, 0.3, 0.5, "serial"), (4, 8, 8, 1, 0.5, 0.2, "serial"),
     (8, 2, 9, 1, 0.2, 0.2, "serial")])
 def test_codebook_mac_array_matches_golden(bits, cin, cout, lanes, bubbles, stalls, requant):
