@@ -24,14 +24,16 @@ replaying the pixel's vector from a ping-pong buffer (two pixels of
 Weights: int8 words in a block-RAM ROM or, with a ``codebook``
 (``golden.codebook``), b-bit indices there and a decoder per lane (the
 layer's 2**b values, a table in LUTs) on the way to the multiplier
-(``rtl_gen.weight_rom``).  The decoder is one more register stage: it adds
-a cycle of latency and no cycle per pixel.
+(``rtl_gen.weight_rom``).  The decoder is a register stage of its own;
+the index ROM is read a cycle ahead (at the issue logic's next address), so
+the decoded weight meets the pixel value in the same cycle as an int8
+weight would: no cycle of latency or throughput is added.
 
-Latency: the first output of a pixel is valid ``cin + 7`` cycles (with a
-codebook ``cin + 8``) after the handshake of that pixel's last input beat
-when the array is idle (measured; pipeline: buffer read, [codebook
-decode,] multiply, accumulate, partial products, round/shift/clamp, FIFO,
-serialiser).
+Latency: the first output of a pixel is valid ``cin + 7`` cycles after the
+handshake of that pixel's last input beat when the array is idle
+(measured, with or without a codebook; pipeline: buffer read [index read
+a cycle earlier, then decode], multiply, accumulate, partial products,
+round/shift/clamp, FIFO, serialiser).
 Throughput: one pixel per ``max(G * cin, cout)`` cycles when neither side
 stalls -- ``G * cin`` is the MAC bound (``cin * cout`` MACs / ``lanes``),
 ``cout`` the bound of the one-channel output stream.
@@ -81,7 +83,11 @@ __all__ = ["MacArray", "MacParams", "REQUANT"]
 # ``SerialRequant`` (no multiplier; one value per 18 cycles), no FIFO, the
 # bias constants in LUTs -- for small devices with few DSPs and block RAMs.
 REQUANT = ("parallel", "serial")
-DECODE_STAGE_LUT = 24   # logic cells of a codebook decode stage's registers, beside its decoders
+# a codebook ROM's next-address mux (about one LUT4 per address bit), beside
+# its decoders (``decode_luts``).  Yosys synth_ice40, a serial one-lane
+# 16 -> 4 array: 4, 7, 10, 80 LUT4s more than int8 weights at b = 1, 2, 4, 6;
+# this model says 20, 20, 20, 92
+DECODE_STAGE_LUT = 12
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,8 +169,7 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
         if self.codebook is None:
             return cost
         # the index ROM (and an 8-bit table) is a Memory the fit check prices;
-        # added here: the decoders and the stage's registers (measured with
-        # Yosys: 19 more flip-flops for one lane, 22 for two) -- and the bits
+        # added here: the decoders and the read-ahead address, and the bits
         decode = DECODE_STAGE_LUT + self.lanes * decode_luts(self.codebook.bits)
         return BlockCost(lut=cost.lut + decode, dsp=cost.dsp,
                          weight_index_bits=self.codebook.index_bits(), codebook_bits=self.codebook.table_bits())
@@ -250,7 +255,12 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
         m.d.comb += issue.eq(rfull & ((k != 0) | (space != 0)))
         take = issue & (k == 0)
         m.d.sync += space.eq(space - take + output.slot_freed)
-        m.d.comb += [pixels.read.addr.eq(Mux(rbank, K + k, k)), roms.weight.addr.eq(waddr)]
+        m.d.comb += pixels.read.addr.eq(Mux(rbank, K + k, k))
+        if roms.weight.stages == 1:
+            m.d.comb += roms.weight.addr.eq(waddr)
+        else:   # a codebook decoder's register takes a cycle: read the index a cycle ahead, at waddr's next value
+            wrap = (k == K - 1) & (g == G - 1)
+            m.d.comb += roms.weight.addr.eq(Mux(issue, Mux(wrap, 0, waddr + 1), waddr))
         with m.If(issue):
             with m.If(k == K - 1):
                 m.d.sync += k.eq(0)
@@ -277,9 +287,6 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
         m.d.sync += [v1.eq(issue.valid), k0_1.eq(k == 0), kl_1.eq(k == K - 1), g1.eq(g),
                      f1.eq(Mux(rbank, pixels.first[1], pixels.first[0]) & (g == 0)),
                      l1.eq(Mux(rbank, pixels.last[1], pixels.last[0]) & (g == G - 1))]
-        x1 = pixels.read.data
-        if roms.weight.decode:      # the weights arrive a cycle later: so does everything beside them
-            v1, k0_1, kl_1, f1, l1, g1, x1 = _delayed(m, v1, k0_1, kl_1, f1, l1, g1, x1)
         m.d.comb += roms.bias.addr.eq(g1)
 
         # -- stage 2: registered products (SB_MAC16 shape) ---------------------
@@ -288,7 +295,7 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
         g2 = Signal(range(max(2, G)))
         m.d.sync += [v2.eq(v1), k0_2.eq(k0_1), kl_2.eq(kl_1), f2.eq(f1), l2.eq(l1), g2.eq(g1)]
         for l in range(L):
-            m.d.sync += prod[l].eq(roms.weight.data[8 * l:8 * l + 8].as_signed() * x1)
+            m.d.sync += prod[l].eq(roms.weight.data[8 * l:8 * l + 8].as_signed() * pixels.read.data)
         if roms.mult is not None:
             m.d.comb += roms.mult.addr.eq(g2)
 
@@ -387,13 +394,6 @@ class _FifoOutput:
                 m.d.sync += have.eq(0)
         with m.Elif(o.ready):
             m.d.sync += idx.eq(idx + 1)
-
-
-def _delayed(m: Module, *values) -> list[Signal]:
-    """Each value one cycle later, in a register named after it."""
-    regs = [Signal.like(v, name=f"{v.name}_d") for v in values]
-    m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
-    return regs
 
 
 def _requant_lane(m: Module, fin, mult, shift: int, acc_bits: int, lane: int):

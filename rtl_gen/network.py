@@ -9,6 +9,11 @@ bundle's order (streams: ``rtl_gen.stream``, one channel per beat):
 * ``o``: per image, one beat per class with its int32 sum and, on the last
   beat, the argmax class (``rtl_gen.classifier``).
 
+Weights: a layer (or Fire part, or complex bypass conv) that the bundle
+codes with a codebook of fewer than 8 bits gets an index ROM and a decoder
+per lane (``rtl_gen.weight_rom``, no cycle lost); every other weight an
+int8 ROM, so a bundle without codebooks gives the same hardware as before.
+
 A bypass forks the Fire module's input with a ``Broadcast``: one copy feeds
 the Fire, the other goes through a FIFO (and, for a complex bypass, a 1x1
 conv giving int32 accumulators) to the ``BypassAdd``.

@@ -11,7 +11,8 @@ table; an 8-bit table would take about 310 LUT4s per lane (Yosys, measured),
 so it is a block RAM instead, one per lane (one read port each), which the
 fit check prices as a memory.  Either way the decoder is registered, so the
 weight reaches the multiplier one cycle after the index leaves the block
-RAM: ``stages`` = 2 cycles from address to weight instead of 1.  The
+RAM: ``stages`` = 2 cycles from address to weight instead of 1 (the
+``MacArray`` addresses it a cycle ahead, so it loses no cycle).  The
 integer contract is unchanged: the weight *is* ``values[index]``.
 """
 from __future__ import annotations
@@ -70,7 +71,7 @@ def weight_rom(m: Module, weight: np.ndarray, codebook: Codebook | None, lanes: 
     word: word (g*cin + k) holds lane l's weight[g*lanes + l, k] as a byte
     (``codebook`` None) or a b-bit index.  Returns ``addr``; ``data``, the
     ``lanes`` int8 weights (byte l = lane l), ``stages`` cycles after
-    ``addr``; ``decode`` (stages > 1)."""
+    ``addr``."""
     cout, cin = weight.shape
     table = weight if codebook is None else codebook.indices
     bits = 8 if codebook is None else codebook.bits
@@ -79,7 +80,7 @@ def weight_rom(m: Module, weight: np.ndarray, codebook: Codebook | None, lanes: 
                                       init=pack_words(rows, bits), attrs=ram_attrs)
     port = wrom.read_port()
     if codebook is None:
-        return SimpleNamespace(addr=port.addr, data=port.data, stages=1, decode=False)
+        return SimpleNamespace(addr=port.addr, data=port.data, stages=1)
     indices = [port.data[bits * l:bits * (l + 1)] for l in range(lanes)]
     values = [int(v) & 0xFF for v in codebook.values]
     if bits <= LUT_DECODE_MAX_BITS:
@@ -88,7 +89,7 @@ def weight_rom(m: Module, weight: np.ndarray, codebook: Codebook | None, lanes: 
         m.submodules.codebook = table = Memory(shape=unsigned(8), depth=len(values), init=values,
                                                attrs={"ram_style": "block"})
         decoded = [_read(m, table, index) for index in indices]
-    return SimpleNamespace(addr=port.addr, data=Cat(*decoded), stages=2, decode=True)
+    return SimpleNamespace(addr=port.addr, data=Cat(*decoded), stages=2)
 
 
 def _read(m: Module, table: Memory, addr):
