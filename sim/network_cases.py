@@ -28,6 +28,21 @@ def random_network(spec, seed: int = 0, calib_images: int = 4) -> tuple[Bundle, 
     return quantize(graph.extract(model), images, spec.name), images
 
 
+def with_random_codebooks(bundle: Bundle, bits: int, seed: int = 0) -> Bundle:
+    """``bundle`` with every weight array re-coded on a seeded random
+    codebook of ``2**bits`` int8 values (each weight moves to its nearest
+    value, so the network stays a sensible one): a coded bundle for the
+    hardware tests, whatever the clustering of ``golden`` would choose."""
+    from golden.codebook import Codebook
+    rng = np.random.default_rng(seed)
+    books = {}
+    for key in sorted(k for k in bundle.arrays if k.endswith("weight")):
+        values = np.sort(rng.choice(np.arange(-127, 128), 2 ** bits, replace=False)).astype(np.int8)
+        distance = np.abs(bundle.arrays[key].astype(np.int64)[..., None] - values.astype(np.int64))
+        books[key] = Codebook(values, distance.argmin(-1).astype(np.uint8))
+    return bundle.with_codebooks(books)
+
+
 def small_bypass_spec(bypass: str):
     """A 4-Fire member of the family on 17x17x2 images, with the paper's
     bypass placement: simple around fire3/fire5, complex also fire2/fire4."""

@@ -1,9 +1,12 @@
 """The global sum pool and the class output (``docs/int8.md`` §5).
 
-During the last pass every output value is added to its class's int32 sum
+During the last pass every output value is added to its class's sum
 (a read-modify-write over three cycles in a small RAM; the same class
 comes back only a pixel period, at least ``MIN_PERIOD`` = 4 cycles, later).  A group's first pixel
 starts its classes' sums afresh, so nothing needs clearing between frames.
+The sums are kept ``sum_bits`` wide, what ``pixels`` uint8 values can add up
+to (16 bits for up to 257 pixels: one block RAM in 256x16 mode, and short
+adders), and leave as the contract's int32.
 After ``start`` the sums leave on ``o`` one class per beat, in class order,
 with ``argmax`` (the largest sum, ties to the lowest class) on the last.
 
@@ -13,31 +16,37 @@ until taken.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.accelerator import class_layout
 
-__all__ = ["ClassSums"]
+__all__ = ["ClassSums", "sum_bits"]
+
+
+def sum_bits(pixels: int) -> int:
+    """Bits of a class sum over ``pixels`` uint8 values."""
+    return (255 * pixels).bit_length()
 
 
 class ClassSums(wiring.Component):
-    def __init__(self, num_classes: int, depth: int, c_bits: int):
+    def __init__(self, num_classes: int, depth: int, c_bits: int, pixels: int):
         self.num_classes, self.depth, self.c_bits = num_classes, max(depth, num_classes), c_bits
+        self.sum_bits = sum_bits(pixels)
         super().__init__({"add_valid": In(1), "add_y": In(unsigned(8)), "add_c": In(unsigned(c_bits)),
                           "add_fresh": In(1), "start": In(1), "busy": Out(1),
                           "o": Out(stream.Signature(class_layout(num_classes)))})
 
     def elaborate(self, platform):
         m = Module()
-        sums = Memory(shape=signed(32), depth=self.depth, init=[])
+        sums = Memory(shape=unsigned(self.sum_bits), depth=self.depth, init=[])
         m.submodules.sums = sums
         rd, wr = sums.read_port(), sums.write_port()
         add = data.StructLayout({"valid": 1, "y": 8, "c": self.c_bits, "fresh": 1})
         read, ready = Signal(add), Signal(add)       # the sum is being read; it has been read
-        old = Signal(signed(32))
+        old = Signal(unsigned(self.sum_bits))
         m.d.sync += [read.valid.eq(self.add_valid), read.y.eq(self.add_y), read.c.eq(self.add_c),
                      read.fresh.eq(self.add_fresh), ready.eq(read), old.eq(rd.data)]
         m.d.comb += [wr.addr.eq(ready.c), wr.en.eq(ready.valid), wr.data.eq(Mux(ready.fresh, 0, old) + ready.y)]
@@ -51,9 +60,10 @@ class ClassSums(wiring.Component):
         taken."""
         o, n = self.o, self.num_classes
         index = Signal(range(self.depth))
-        best, best_index = Signal(signed(32)), Signal.like(o.payload.argmax)
-        current = Signal(signed(32))
-        # current > best, judged in halves: two short carry chains, not one of 32 bits
+        best, best_index = Signal(unsigned(self.sum_bits)), Signal.like(o.payload.argmax)
+        current = Signal(unsigned(self.sum_bits))
+        half = self.sum_bits // 2
+        # current > best, judged in halves: two short carry chains, not one long one
         first, hi_gt, hi_eq, lo_gt = Signal(), Signal(), Signal(), Signal()
         better = first | hi_gt | (hi_eq & lo_gt)
         m.d.comb += [o.payload.data.eq(current), o.payload.first.eq(index == 0), o.payload.last.eq(index == n - 1),
@@ -72,8 +82,8 @@ class ClassSums(wiring.Component):
                 m.next = "JUDGE"
             with m.State("JUDGE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [first.eq(index == 0), hi_gt.eq(current[16:].as_signed() > best[16:].as_signed()),
-                             hi_eq.eq(current[16:] == best[16:]), lo_gt.eq(current[:16] > best[:16])]
+                m.d.sync += [first.eq(index == 0), hi_gt.eq(current[half:] > best[half:]),
+                             hi_eq.eq(current[half:] == best[half:]), lo_gt.eq(current[:half] > best[:half])]
                 m.next = "OFFER"
             with m.State("OFFER"):
                 m.d.comb += [self.busy.eq(1), o.valid.eq(1)]

@@ -11,6 +11,7 @@ the design model does.  Multipliers: eight ``SB_MAC16`` for the iCE40 dual
 """
 from __future__ import annotations
 
+from rtl_gen.engine.class_sums import sum_bits
 from rtl_gen.engine.program import LANES
 from rtl_gen.engine.roms import bias_bits
 from rtl_gen.fit import memory_blocks
@@ -21,6 +22,7 @@ __all__ = ["engine_resources", "CELLS_PER_LUT"]
 # cells, four-Fire simple bypass 5 087, four-Fire complex bypass 5 420
 CELLS_PER_LUT = 1.22
 LUT_MULTIPLIER_CELLS = 150  # one uint8 x int8 product in iCE40 logic, with its registers
+DECODE_LUT = 100
 
 
 def _blocks(bits_wide: int, depth: int, shapes) -> int:
@@ -40,7 +42,10 @@ def _logic(params) -> int:
     pool = 350 if any(p.pool for p in prog.passes) else 0
     sums = 250
     control = table.words * 16 + 150
-    return lanes + sequencer + write_back + pool + sums + control
+    # the codebook writer (counter, two table look-ups in logic) and the
+    # register stage the look-up adds in front of the lanes
+    decode = DECODE_LUT + len(prog.passes) * 2 ** params.codes.bits if params.codes.coded else 0
+    return lanes + sequencer + write_back + pool + sums + control + decode
 
 
 def engine_resources(params, device) -> dict:
@@ -48,16 +53,19 @@ def engine_resources(params, device) -> dict:
     engine ``params`` (``EngineParams``) on ``device``."""
     prog, table, shapes = params.program, params.table, device.bram_shapes
     adds = any(p.add for p in prog.passes)
-    const_bits = bias_bits(prog) + 16 + (32 if adds else 0)
+    const_bits = bias_bits(prog) + 16 + (32 if adds and not prog.uniform_add_multipliers() else 0)
     pooled_w = prog.max_pooled_width()
-    memories = [(8 * LANES, table.weight_depth)] + [(const_bits, table.const_depth), (16, len(table.rom_words())),
-                                                    (32, max(prog.passes[-1].groups * LANES, prog.num_classes))]
+    codes = params.codes
+    memories = [(codes.rom_width * LANES, table.weight_depth)] + [(const_bits, table.const_depth), (16, len(params.descriptor_rom())),
+                                                    (sum_bits(prog.out_shape(prog.passes[-1])[0] * prog.out_shape(prog.passes[-1])[1]), max(prog.passes[-1].groups * LANES, prog.num_classes))]
     if pooled_w:
         memories += [(8, pooled_w * LANES), (8, LANES)]         # row buffer, horizontal maxima
-    # the write-back's delay line: valid, lane, channel, x, y, group-first, address
+    # the write-back's delay line: valid, channel row, x, y, group-first, address
     c_bits = max(1, (table.const_depth - 1).bit_length())
     xy_bits = table.layout["out_w"].shape.width + table.layout["out_h"].shape.width
-    memories.append((1 + 4 + c_bits + xy_bits + 1 + params.addr_bits, 16))
+    memories.append((1 + c_bits + xy_bits + 1 + params.addr_bits, 16))
+    if codes.coded:
+        memories += [(16, 2 * 4 ** codes.bits)] * (LANES // 2)          # the pair tables
     if params.banks == "block":
         memories += [(8, size) for size in prog.banks]
     blocks = sum(_blocks(w, d, shapes) for w, d in memories)

@@ -29,7 +29,7 @@ FIELDS = {
     "out_h": False, "out_w": False, "groups": False, "last_lanes": False, "taps": False, "period": False,
     "row_step": False, "step_x": False, "step_y": False, "pix0": True,
     "w_base": False, "c_base": False, "shift": False,
-    "add_kind": False, "add_shift": False, "pool": False, "gap": False,
+    "add_kind": False, "add_shift": False, "add_m_a": False, "add_m_b": False, "pool": False, "gap": False,
     "dst_c": False, "c_off": False, "pool_xmax": False, "pool_ymax": False, "pool_wtail": False, "pool_htail": False,
     # the counters' last values, so that no comparison waits for a subtraction
     "last_t": False, "last_t_m1": False, "last_tap": False, "last_ci": False, "last_k": False,
@@ -54,6 +54,8 @@ def pass_fields(program: EngineProgram, p: EnginePass, w_base: int, c_base: int)
         "w_base": w_base, "c_base": c_base, "shift": p.shift,
         "add_kind": {None: ADD_NONE, "simple": ADD_SIMPLE, "complex": ADD_COMPLEX}[p.add.kind if p.add else None],
         "add_shift": p.add.shift if p.add else 0, "pool": int(p.pool), "gap": int(p.gap),
+        # the add's multipliers, when uniform over the pass's channels (else in the constant ROM)
+        "add_m_a": (p.add_multipliers() or (0, 0))[0], "add_m_b": (p.add_multipliers() or (0, 0))[1],
         "dst_c": dst.c if dst else 0, "c_off": p.c_offset,
         "pool_xmax": 2 * pool_w, "pool_ymax": 2 * pool_h, "pool_wtail": int(ow % 2 == 0),
         "pool_htail": int(oh % 2 == 0),

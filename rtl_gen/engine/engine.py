@@ -40,12 +40,19 @@ from rtl_gen.engine.descriptor import ADD_NONE, WORD_BITS, DescriptorTable, desc
 from rtl_gen.engine.lanes import MacLanes
 from rtl_gen.engine.pool import LATENCY as POOL_LATENCY, PoolOnWrite
 from rtl_gen.engine.program import LANES, EngineProgram, ProgramError, plan_program
-from rtl_gen.engine.roms import bias_bits, channel_constants, lane_weights
+from rtl_gen.engine.codebook_decode import CodebookDecode, write_cycles
+from rtl_gen.engine.roms import bias_bits, channel_constants, lane_rows
 from rtl_gen.engine.sequencer import TapSequencer, meta_layout
+from rtl_gen.engine.weight_codes import WeightCodes, weight_codes
 from rtl_gen.engine.writeback import WriteBack, WriteBackConfig, write_back_config, write_back_latency
 from rtl_gen.params import ParamsFirst
 
 __all__ = ["FireEngine", "EngineParams", "drain_cycles"]
+
+# cycles from the last pass's drain to pass 0's start beyond the image load,
+# the class output and the descriptor fetch (the codebook writer has them
+# all to write pass 0's tables)
+TABLE_WAIT_SLACK = 2
 
 
 
@@ -66,6 +73,7 @@ class EngineParams:
     banks: str = "block"
     program: EngineProgram = field(init=False)
     table: DescriptorTable = field(init=False)
+    codes: WeightCodes = field(init=False)
 
     def __post_init__(self):
         check_impl(self.dsp)
@@ -82,14 +90,20 @@ class EngineParams:
                                "the engine has at most 8")
         object.__setattr__(self, "program", program)
         object.__setattr__(self, "table", descriptor_table(program))
+        object.__setattr__(self, "codes", weight_codes(program))
 
     @property
     def write_back(self) -> WriteBackConfig:
         return write_back_config(self.program, self.acc_bits, bias_bits(self.program), self.addr_bits)
 
     @property
+    def decode_latency(self) -> int:
+        """Cycles the codebook look-up adds between the ROMs and the lanes."""
+        return 1 if self.codes.coded else 0
+
+    @property
     def drain(self) -> int:
-        return drain_cycles(write_back_latency(self.write_back))
+        return drain_cycles(write_back_latency(self.write_back)) + self.decode_latency
 
     @property
     def addr_bits(self) -> int:
@@ -110,12 +124,45 @@ class EngineParams:
     @property
     def cycles_per_frame(self) -> int:
         """The cycle model, exact (nothing waits on data): the image load,
-        every pass's taps plus its descriptor fetch, start and drain, and
-        the class output."""
-        per_pass = self.table.words + 4 + self.drain      # FETCH, START, RUN's end, DRAIN
+        every pass's taps plus its descriptor fetch, start and drain, the
+        waits for the codebook writer, and the class output."""
+        lengths = self.pass_cycles()
         h, w, c = self.in_shape
-        return h * w * c + sum(self.program.issue_cycles(p) + per_pass for p in self.program.passes) \
-            + 4 * self.program.num_classes + 2
+        load_and_output = h * w * c + 4 * self.program.num_classes + 2
+        return load_and_output + sum(lengths) + sum(self.table_waits(lengths, load_and_output))
+
+    @property
+    def fetch_words(self) -> int:
+        """Descriptor-ROM words a pass fetches: its descriptor, and (coded)
+        the next pass's codebook values."""
+        return self.table.words + self.codes.book_words
+
+    def descriptor_rom(self) -> list[int]:
+        """Per pass its descriptor words, then (coded) those of the next
+        pass's values (the last pass: pass 0's, for the next frame)."""
+        words, rows = [], self.table.rom_words()
+        n, w = len(self.program.passes), self.table.words
+        for i in range(n):
+            words += rows[i * w:(i + 1) * w]
+            if self.codes.coded:
+                words += self.codes.book_rom_words((i + 1) % n)
+        return words
+
+    def pass_cycles(self) -> list[int]:
+        """Each pass from its start to the next one's, without waits."""
+        per_pass = self.fetch_words + 4 + self.drain      # FETCH, START, RUN's end, DRAIN
+        return [self.program.issue_cycles(p) + per_pass for p in self.program.passes]
+
+    def table_waits(self, lengths: list[int], load_and_output: int) -> list[int]:
+        """Per pass, the cycles it waits for its pair tables
+        (``codebook_decode``): they are written while the pass before runs
+        (pass 0's while the last pass drains, the classes leave and the
+        image loads), so only a pass shorter than the writer makes one wait."""
+        if not self.codes.coded:
+            return [0] * len(lengths)
+        need = write_cycles(self.codes.bits) + 2
+        before = [load_and_output + self.fetch_words + TABLE_WAIT_SLACK] + lengths[:-1]
+        return [max(0, need - span) for span in before]
 
     def resource_estimate_for(self, device) -> dict:
         """The resource model's figures on ``device`` (``rtl_gen.engine.cost``):
@@ -155,9 +202,12 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
                                                    self.program.max_pooled_width())
             m.d.comb += [pool.desc.eq(desc), pool.i.eq(wb.o)]
         m.submodules.banks = banks = FeatureBanks(self.program.banks, p.addr_bits, p.banks)
-        m.submodules.sums = sums = ClassSums(self.num_classes, self.program.passes[-1].groups * LANES, wb.c_bits)
+        last = self.program.passes[-1]
+        pixels = self.program.out_shape(last)[0] * self.program.out_shape(last)[1]
+        m.submodules.sums = sums = ClassSums(self.num_classes, last.groups * LANES, wb.c_bits, pixels)
         m.d.comb += [seq.desc.eq(desc), wb.desc.eq(desc)]
-        self._mac_path(m, seq, lanes, banks)
+        slot = Signal()            # the pair-table slot of the running pass: its index's parity
+        decode = self._mac_path(m, seq, lanes, banks, slot)
         m.d.comb += [wb.i.eq(lanes.o), banks.side_addr.eq(wb.side_addr), wb.side_data.eq(banks.side_data)]
         m.d.comb += [sums.add_valid.eq(wb.o.valid & desc.gap), sums.add_y.eq(wb.o.y), sums.add_c.eq(wb.o.c),
                      sums.add_fresh.eq(wb.o.meta.gfirst)]
@@ -166,48 +216,64 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         m.submodules.out = out = SyncFIFOBuffered(width=sums.o.payload.shape().size, depth=2)
         m.d.comb += [out.w_en.eq(sums.o.valid), out.w_data.eq(sums.o.payload.as_value()), sums.o.ready.eq(out.w_rdy),
                      self.o.valid.eq(out.r_rdy), self.o.payload.as_value().eq(out.r_data), out.r_en.eq(self.o.ready)]
-        self._control(m, desc, seq, banks, wb, pool, sums)
+        self._control(m, desc, seq, banks, wb, pool, sums, decode, slot)
         return m
 
-    def _mac_path(self, m, seq, lanes, banks):
-        """Tap -> bank and weight ROM reads -> the lanes, one cycle later."""
-        tap = seq.tap
+    def _mac_path(self, m, seq, lanes, banks, slot):
+        """Tap -> bank and weight ROM reads -> (the codebook look-up) -> the
+        lanes; returns the decode (None for int8 ROM rows)."""
+        tap, codes = seq.tap, self.params.codes
         m.d.comb += banks.mac_addr.eq(tap.addr)
-        # one memory, a row of 16 weights per address: each lane reads its own
-        # weight every cycle, and the tools choose the block shapes (1 block
-        # per lane on the iCE40, 4 for all 16 lanes on 18-kbit blocks)
-        rows = [list(r) for r in zip(*lane_weights(self.program, self.table))]
-        rom = Memory(shape=data.ArrayLayout(signed(8), LANES), depth=len(rows), init=rows)
+        # one memory, a row of 16 weights (or indices) per address: each lane
+        # reads its own every cycle, and the tools choose the block shapes
+        rows = [list(r) for r in zip(*lane_rows(self.program, self.table, codes.rom_arrays(self.program)))]
+        lane_shape = unsigned(codes.bits) if codes.coded else signed(8)
+        rom = Memory(shape=data.ArrayLayout(lane_shape, LANES), depth=len(rows), init=rows)
         m.submodules.weights = rom
         port = rom.read_port()
         m.d.comb += port.addr.eq(tap.w_addr)
-        for lane in range(LANES):
-            m.d.comb += lanes.w[lane].eq(port.data[lane])
         late = Signal.like(tap)
         m.d.sync += late.eq(tap)
-        m.d.comb += [lanes.valid.eq(late.valid), lanes.last.eq(late.last),
-                     lanes.meta.eq(late.meta), lanes.a.eq(Mux(late.in_bounds, banks.mac_data, 0))]
+        a = Signal(unsigned(8))
+        m.d.comb += a.eq(Mux(late.in_bounds, banks.mac_data, 0))
+        decode = None
+        if codes.coded:
+            m.submodules.decode = decode = CodebookDecode(codes.bits)
+            m.d.comb += [decode.idx.eq(port.data), decode.slot.eq(slot)]
+            weights = decode.w
+            # the activation and the tap's flags wait for the look-up
+            later, a_later = Signal.like(tap), Signal.like(a)
+            m.d.sync += [later.eq(late), a_later.eq(a)]
+            late, a = later, a_later
+        else:
+            weights = port.data
+        m.d.comb += [lanes.w[lane].eq(weights[lane]) for lane in range(LANES)]
+        m.d.comb += [lanes.valid.eq(late.valid), lanes.last.eq(late.last), lanes.meta.eq(late.meta),
+                     lanes.a.eq(a)]
+        return decode
 
     def _descriptors(self, m, desc):
-        """The descriptor ROM and the shift register that is ``desc``:
-        returns (the ROM's word pointer, the shift register)."""
-        t = self.table
-        rom = Memory(shape=unsigned(WORD_BITS), depth=len(t.rom_words()), init=t.rom_words())
+        """The descriptor ROM and the shift register that is ``desc`` (and,
+        coded, the next pass's codebook values after it): returns (the ROM's
+        word pointer, the shift register, the read port)."""
+        words = self.params.descriptor_rom()
+        rom = Memory(shape=unsigned(WORD_BITS), depth=len(words), init=words)
         m.submodules.descriptors = rom
         rd = rom.read_port()
-        word_ptr = Signal(range(len(t.rom_words()) + 1))
-        shifter = Signal(t.words * WORD_BITS)
-        m.d.comb += [rd.addr.eq(word_ptr), desc.as_value().eq(shifter[:t.layout.size])]
+        word_ptr = Signal(range(len(words) + 1), init=len(words) - self.params.fetch_words)
+        shifter = Signal(self.params.fetch_words * WORD_BITS)
+        m.d.comb += [rd.addr.eq(word_ptr), desc.as_value().eq(shifter[:self.table.layout.size])]
         return word_ptr, shifter, rd
 
-    def _control(self, m, desc, seq, banks, wb, pool, sums):
-        """LOAD the image (its ``last`` beat ends it) -> per pass FETCH,
-        START, RUN, DRAIN -> OUTPUT.  Each phase has its own small counter,
-        so no wide comparison sits in front of the state register."""
-        t, prog = self.table, self.program
+    def _control(self, m, desc, seq, banks, wb, pool, sums, decode, slot):
+        """[BOOT: the codebook values of pass 0] -> LOAD the image (its
+        ``last`` beat ends it) -> per pass FETCH, [WAIT for its codebook
+        tables,] START, RUN, DRAIN -> OUTPUT.  Each phase has its own small
+        counter, so no wide comparison sits in front of the state register."""
+        prog, fetch_words = self.program, self.params.fetch_words
         word_ptr, shifter, rd = self._descriptors(m, desc)
         pixel = Signal(range(prog.in_shape[0] * prog.in_shape[1] * prog.in_shape[2] + 1))
-        step = Signal(range(max(self.params.drain, t.words) + 2))
+        step = Signal(range(max(self.params.drain, fetch_words) + 2))
         index, last_pass = Signal(range(len(prog.passes))), Signal()
         m.d.sync += last_pass.eq(index == len(prog.passes) - 1)
         m.d.comb += [banks.src_bank.eq(desc.src_bank), banks.side_bank.eq(desc.side_bank),
@@ -216,18 +282,45 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         out_start = Signal()
         m.d.sync += [start.eq(0), out_start.eq(0)]
         m.d.comb += [seq.start.eq(start), sums.start.eq(out_start)]
-        with m.FSM():
+        m.d.comb += slot.eq(index[0])
+        frame_done = Signal()       # the last pass has drained
+        booted = Signal()           # registered: pass 0's values are in (the last word shifts in with ``done``)
+        m.d.sync += booted.eq(0)
+        tables_ready = self._tables(m, decode, shifter, index, start, frame_done | booted)
+
+        def fetch():
+            """One descriptor (and codebook) word per cycle into the shift
+            register; True on the cycle the last one arrives."""
+            m.d.sync += [step.eq(step + 1), word_ptr.eq(word_ptr + 1)]
+            with m.If(step != 0):
+                m.d.sync += shifter.eq(Cat(shifter[WORD_BITS:], rd.data))
+            done = step == fetch_words
+            with m.If(done):
+                m.d.sync += [step.eq(0), word_ptr.eq(word_ptr)]
+            return done
+
+        with m.FSM(init="BOOT" if decode is not None else "LOAD"):
+            if decode is not None:
+                with m.State("BOOT"):
+                    with m.If(fetch()):
+                        m.d.sync += booted.eq(1)
+                        m.next = "LOAD"
             with m.State("LOAD"):
                 self._load(m, banks, pixel)
                 with m.If(self.i.valid & self.i.payload.last):
                     m.d.sync += [step.eq(0), word_ptr.eq(0), index.eq(0)]
                     m.next = "FETCH"
             with m.State("FETCH"):
-                m.d.sync += [step.eq(step + 1), word_ptr.eq(word_ptr + 1)]
-                with m.If(step != 0):
-                    m.d.sync += shifter.eq(Cat(shifter[WORD_BITS:], rd.data))
-                with m.If(step == t.words):
-                    m.d.sync += [step.eq(0), word_ptr.eq(word_ptr), start.eq(1)]
+                with m.If(fetch()):
+                    # the pass's pair tables must be written before it starts
+                    with m.If(tables_ready):
+                        m.d.sync += start.eq(1)
+                        m.next = "START"
+                    with m.Else():
+                        m.next = "WAIT"
+            with m.State("WAIT"):
+                with m.If(tables_ready):
+                    m.d.sync += start.eq(1)
                     m.next = "START"
             with m.State("START"):
                 m.next = "RUN"
@@ -242,12 +335,27 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
                     m.d.sync += [step.eq(0), index.eq(index + 1)]
                     m.next = "FETCH"
                     with m.If(last_pass):
+                        m.d.comb += frame_done.eq(1)
                         m.d.sync += out_start.eq(1)
                         m.next = "OUTPUT"
             with m.State("OUTPUT"):
                 # the class sums are busy from the cycle after their start
                 with m.If(~out_start & ~sums.busy):
                     m.next = "LOAD"
+
+    def _tables(self, m, decode, shifter, index, start, pass0):
+        """The codebook writer's orders: pass ``i + 1``'s tables when pass
+        ``i`` starts (its values came with pass ``i``'s descriptor), pass
+        0's on ``pass0`` (after reset, and once a frame's last pass has
+        drained: its slot may be the last pass's).  Returns whether the next
+        pass may start."""
+        if decode is None:
+            return 1
+        base = self.table.words * WORD_BITS
+        m.d.comb += [decode.book.eq(shifter[base:base + (8 << decode.bits)]),
+                     decode.load_slot.eq(Mux(pass0, 0, ~index[0])),
+                     decode.load.eq(pass0 | (start & (index != len(self.program.passes) - 1)))]
+        return ~decode.busy
 
     def _load(self, m, banks, pixel):
         """The image's pixels into the input map's bank, in order; ``first``

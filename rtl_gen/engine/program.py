@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from golden.codebook import Codebook
 from golden.layers import AddLayer, ConvLayer, FireLayer, GapLayer, InputLayer, Layer, MaxPoolLayer
 from golden.shapes import output_size
 from rtl_gen.params import WeightShape
@@ -73,6 +74,7 @@ class EnginePass(WeightShape):
     c_offset: int = 0           # first channel of dst this pass writes
     add: AddStep | None = None
     pool: bool = False
+    codebook: Codebook | None = None    # the bundle's shared weights of the layer, if any
 
     @property
     def taps(self) -> int:
@@ -92,6 +94,19 @@ class EnginePass(WeightShape):
     @property
     def gap(self) -> bool:
         return self.dst is None
+
+    def add_multipliers(self) -> tuple[int, int] | None:
+        """The add's (m_a, m_b) over the channels this pass writes, when each
+        is one value for all of them (a complex pass's m_b is its ``m``:
+        0 here); None when they vary or there is no add."""
+        if self.add is None:
+            return None
+        span = slice(self.c_offset, self.c_offset + self.cout)
+        m_a = self.add.m_a[span]
+        m_b = self.add.m_b[span] if self.add.kind == "simple" else np.zeros(1, np.uint16)
+        if (m_a != m_a[0]).any() or (m_b != m_b[0]).any():
+            return None
+        return int(m_a[0]), int(m_b[0])
 
 
 @dataclass(frozen=True)
@@ -134,6 +149,13 @@ class EngineProgram:
     def macs(self, p: EnginePass) -> int:
         oh, ow = self.out_shape(p)
         return oh * ow * p.cout * p.taps
+
+    def uniform_add_multipliers(self) -> bool:
+        """Whether every bypass add's multipliers are the same for all the
+        channels its pass writes (the quantiser makes them so: they are
+        ratios of per-tensor scales): the descriptor then carries them, not
+        the channel-constant ROM."""
+        return all(p.add_multipliers() is not None for p in self.passes if p.add)
 
     def issue_cycles(self, p: EnginePass) -> int:
         """The cycles the pass's taps take (the model: no stalls)."""
@@ -198,17 +220,20 @@ class _Planner:
         nxt = self.sole_reader(lay.name)
         if isinstance(nxt, GapLayer):
             self.fused.add(nxt.name)
-            self.passes.append(EnginePass(lay.name, src, w, b, m, shift, lay.stride, lay.padding, None))
+            self.passes.append(EnginePass(lay.name, src, w, b, m, shift, lay.stride, lay.padding, None,
+                                          codebook=self.bundle.codebook(lay.name)))
             return
         last, pool = self.epilogue(lay)
         dst = self.new_map(last)
-        self.passes.append(EnginePass(lay.name, src, w, b, m, shift, lay.stride, lay.padding, dst, pool=pool))
+        self.passes.append(EnginePass(lay.name, src, w, b, m, shift, lay.stride, lay.padding, dst, pool=pool,
+                                      codebook=self.bundle.codebook(lay.name)))
 
     def fire(self, lay: FireLayer) -> None:
         src = self.map_of[lay.source]
         squeeze = f"{lay.name}.squeeze"
         self.maps[squeeze] = MapInfo(*self.bundle.in_shape(lay)[:2], lay.s1x1)
-        self.passes.append(EnginePass(squeeze, src, *self.bundle.conv(lay.name, "squeeze"), 1, 0, squeeze))
+        self.passes.append(EnginePass(squeeze, src, *self.bundle.conv(lay.name, "squeeze"), 1, 0, squeeze,
+                                      codebook=self.bundle.codebook(lay.name, "squeeze")))
         add, last, pool = None, lay, False
         nxt = self.sole_reader(lay.name)
         if isinstance(nxt, AddLayer) and nxt.bypass == "simple" and nxt.fire == lay.name:
@@ -221,7 +246,8 @@ class _Planner:
         for part in lay.parts[1:]:
             w, b, m, shift = self.bundle.conv(lay.name, part)
             self.passes.append(EnginePass(f"{lay.name}.{part}", squeeze, w, b, m, shift, 1, w.shape[2] // 2, dst,
-                                          c_offset=offset, add=add, pool=pool))
+                                          c_offset=offset, add=add, pool=pool,
+                                          codebook=self.bundle.codebook(lay.name, part)))
             offset += w.shape[0]
 
     def add_step(self, lay: AddLayer) -> AddStep:
@@ -236,7 +262,7 @@ class _Planner:
             # the bypass conv's accumulators times M_b, plus the Fire's output times M_a
             w, b = self.bundle.array(lay.name, "weight"), self.bundle.array(lay.name, "bias")
             self.passes.append(EnginePass(lay.name, self.map_of[lay.source], w, b, step.m_b, 0, 1, 0, dst,
-                                          add=step, pool=pool))
+                                          add=step, pool=pool, codebook=self.bundle.codebook(lay.name)))
         else:
             self.passes.append(_identity(lay.name, self.map_of[lay.fire], lay.shape.c, dst, add=step, pool=pool))
 

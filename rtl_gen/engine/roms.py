@@ -1,8 +1,9 @@
 """The engine's ROM images, made from the program.
 
 * Lane weight ROMs: lane ``l`` holds, for each pass and group ``g``, the
-  ``taps`` weights of output channel ``16 g + l`` in tap order (ky, kx, c),
-  0 where the channel does not exist; the sequencer reads them at
+  ``taps`` weights (or codebook indices) of output channel ``16 g + l`` in
+  tap order (ky, kx, c), 0 where the channel does not exist (the serializer
+  never hands such a lane out); the sequencer reads them at
   ``w_base + g * taps + t``.
 * The channel-constant ROM: one row per (pass, group, lane) at
   ``c_base + 16 g + l``: bias, ``m`` and the bypass multipliers of the
@@ -15,18 +16,19 @@ import numpy as np
 from rtl_gen.engine.descriptor import DescriptorTable
 from rtl_gen.engine.program import LANES, EngineProgram
 
-__all__ = ["lane_weights", "channel_constants", "bias_bits"]
+__all__ = ["lane_rows", "channel_constants", "bias_bits"]
 
 
-def lane_weights(program: EngineProgram, table: DescriptorTable) -> list[list[int]]:
+def lane_rows(program: EngineProgram, table: DescriptorTable, arrays) -> list[list[int]]:
+    """The 16 lanes' weight ROM contents from ``arrays`` (per pass: its int8
+    weights, or its codebook indices; ``weight_codes.WeightCodes.rom_arrays``)."""
     roms = np.zeros((LANES, max(table.weight_depth, 1)), dtype=np.int64)
-    for p, base in zip(program.passes, table.w_bases):
-        taps = p.weight.transpose(0, 2, 3, 1).reshape(p.cout, p.taps)      # (cout, (ky, kx, c))
+    for p, base, arr in zip(program.passes, table.w_bases, arrays):
+        taps = arr.transpose(0, 2, 3, 1).reshape(p.cout, p.taps)      # (cout, (ky, kx, c))
         padded = np.zeros((p.groups * LANES, p.taps), dtype=np.int64)
         padded[:p.cout] = taps
         for g in range(p.groups):
-            block = padded[g * LANES:(g + 1) * LANES]                          # (lane, tap)
-            roms[:, base + g * p.taps:base + (g + 1) * p.taps] = block
+            roms[:, base + g * p.taps:base + (g + 1) * p.taps] = padded[g * LANES:(g + 1) * LANES]
     return [list(map(int, row)) for row in roms]
 
 
@@ -34,7 +36,7 @@ def _channel_row(p, ch: int, adds: bool) -> dict:
     if ch >= p.cout:
         return {"bias": 0, "m": 0, **({"m_a": 0, "m_b": 0} if adds else {})}
     row = {"bias": int(p.bias[ch]), "m": int(p.m[ch]), **({"m_a": 0, "m_b": 0} if adds else {})}
-    if p.add is not None:
+    if adds and p.add is not None:
         full = p.c_offset + ch                  # the add's multipliers index the whole output map
         row["m_a"] = int(p.add.m_a[full])
         row["m_b"] = int(p.add.m_b[full]) if p.add.kind == "simple" else 0
@@ -42,8 +44,9 @@ def _channel_row(p, ch: int, adds: bool) -> dict:
 
 
 def channel_constants(program: EngineProgram) -> list[dict]:
-    """The rows; ``m_a``/``m_b`` only when some pass adds a bypass."""
-    adds = any(p.add for p in program.passes)
+    """The rows; ``m_a``/``m_b`` only when some pass adds a bypass with
+    multipliers that vary by channel (else the descriptor has them)."""
+    adds = any(p.add for p in program.passes) and not program.uniform_add_multipliers()
     rows = []
     for p in program.passes:
         rows += [_channel_row(p, ch, adds) for ch in range(p.groups * LANES)]

@@ -50,6 +50,7 @@ class WriteBackConfig:
     shifts: tuple[int, int]
     add_shifts: tuple[int, int] | None
     complex: bool
+    add_per_pass: bool = False      # the add's multipliers come from the descriptor
 
 
 def write_back_config(program, acc_bits: int, bias_bits: int, addr_bits: int) -> WriteBackConfig:
@@ -57,7 +58,7 @@ def write_back_config(program, acc_bits: int, bias_bits: int, addr_bits: int) ->
     adds = [p.add for p in program.passes if p.add]
     return WriteBackConfig(acc_bits, bias_bits, addr_bits, (min(requant), max(requant)),
                            (min(a.shift for a in adds), max(a.shift for a in adds)) if adds else None,
-                           any(a.kind == "complex" for a in adds))
+                           any(a.kind == "complex" for a in adds), program.uniform_add_multipliers())
 
 
 def write_back_latency(config: WriteBackConfig) -> int:
@@ -68,7 +69,7 @@ def write_back_latency(config: WriteBackConfig) -> int:
 
 def const_layout(config: WriteBackConfig) -> data.StructLayout:
     fields = {"bias": signed(config.bias_bits), "m": unsigned(16)}
-    if config.add_shifts:
+    if config.add_shifts and not config.add_per_pass:
         fields.update(m_a=unsigned(16), m_b=unsigned(16))
     return data.StructLayout(fields)
 
@@ -148,7 +149,7 @@ class WriteBack(wiring.Component):
             y = Mux(d.add_kind == ADD_NONE, stage.r, add.finish(stage.z2))
         o = self.o
         m.d.sync += o.y.eq(y)
-        m.d.comb += [o.valid.eq(passing.valid), o.c.eq(passing.c), o.lane.eq(passing.lane),
+        m.d.comb += [o.valid.eq(passing.valid), o.c.eq(passing.c), o.lane.eq(passing.c[:4]),
                      o.meta.ox.eq(passing.ox), o.meta.oy.eq(passing.oy), o.meta.gfirst.eq(passing.gfirst),
                      o.addr.eq(passing.addr)]
         return m
@@ -157,13 +158,15 @@ class WriteBack(wiring.Component):
         """What the arithmetic does not touch -- the valid bit, lane,
         channel, position and address -- waits in a block-RAM delay line
         (``DelayLine``) rather than in some 400 flip-flops."""
-        layout = data.StructLayout({"valid": 1, "lane": range(16), "c": second.c.shape(),
+        # the lane is not kept: it is the channel row's low 4 bits (every
+        # pass's rows start at a multiple of 16), so the word fits 2 blocks
+        layout = data.StructLayout({"valid": 1, "c": second.c.shape(),
                                     "ox": second.meta.ox.shape(), "oy": second.meta.oy.shape(), "gfirst": 1,
                                     "addr": self.config.addr_bits})
         # bias, product, rounding add, shift [, add, its rounding], output register
         cycles = write_back_latency(self.config) - 2
         m.submodules.passing = line = DelayLine(layout, cycles)
-        m.d.comb += [line.i.valid.eq(second.valid), line.i.lane.eq(second.lane), line.i.c.eq(second.c),
+        m.d.comb += [line.i.valid.eq(second.valid), line.i.c.eq(second.c),
                      line.i.ox.eq(second.meta.ox), line.i.oy.eq(second.meta.oy),
                      line.i.gfirst.eq(second.meta.gfirst), line.i.addr.eq(second.addr)]
         return line.o
@@ -215,7 +218,9 @@ class WriteBack(wiring.Component):
         x1 = Mux(complex_, stage.side, stage.r) if self.config.complex else stage.r
         x2 = Mux(complex_, 0, stage.side) if self.config.complex else stage.side
         products = []
-        for k, (x, mult) in enumerate(((x1, stage.k.m_a), (x2, stage.k.m_b))):
+        per_pass = self.config.add_per_pass
+        multipliers = (self.desc.add_m_a, self.desc.add_m_b) if per_pass else (stage.k.m_a, stage.k.m_b)
+        for k, (x, mult) in enumerate(zip((x1, x2), multipliers)):
             mul = TreeMul(17, 8)
             m.submodules[f"add_mul{k}"] = mul
             m.d.comb += [mul.a.eq(mult), mul.b.eq(x)]
