@@ -86,9 +86,9 @@ def weight_rom(m: Module, weight: np.ndarray, codebook: Codebook | None, lanes: 
     if bits <= LUT_DECODE_MAX_BITS:
         decoded = [lut_rom(m, index, values, 8, domain="sync") for index in indices]
     else:
-        m.submodules.codebook = table = Memory(shape=unsigned(8), depth=len(values), init=values,
-                                               attrs={"ram_style": "block"})
-        decoded = [_read(m, table, index) for index in indices]
+        m.submodules.codebook = lookup = Memory(shape=unsigned(8), depth=len(values), init=values,
+                                                attrs={"ram_style": "block"})
+        decoded = [_read(m, lookup, index) for index in indices]
     return SimpleNamespace(addr=port.addr, data=Cat(*decoded), stages=2)
 
 
