@@ -18,11 +18,13 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.codebook import Codebook
 from rtl_gen import stream
 from rtl_gen.block_cost import BlockCost
 from rtl_gen.mac_array import MacArray, MacParams
 from rtl_gen.params import ParamsFirst
-from rtl_gen.window import WindowGenerator, WindowParams
+from rtl_gen.weight_rom import reordered, rom_codebook
+from rtl_gen.window import WindowGenerator, WindowParams, im2col_order
 
 __all__ = ["Conv", "ConvParams"]
 
@@ -31,9 +33,10 @@ __all__ = ["Conv", "ConvParams"]
 class ConvParams:
     """``weight`` int8 (Cout, Cin, k, k), ``bias``, ``m``, ``shift`` as for
     ``MacArray``, the input ``height`` x ``width``, ``stride``, ``padding``,
-    MAC ``lanes`` and ``mac_options`` (``MacArray`` keywords such as
-    ``requant``).  Checking builds the parameters of the two sub-blocks:
-    ``window`` (None for a plain 1x1 conv) and ``mac``."""
+    MAC ``lanes``, ``mac_options`` (``MacArray`` keywords such as
+    ``requant``) and the weight's ``codebook`` (None: int8 weights; indices
+    in the weight's shape).  Checking builds the parameters of the two
+    sub-blocks: ``window`` (None for a plain 1x1 conv) and ``mac``."""
     weight: np.ndarray
     bias: np.ndarray
     m: np.ndarray
@@ -44,6 +47,7 @@ class ConvParams:
     padding: int = 0
     lanes: int = 1
     mac_options: dict | None = None
+    codebook: Codebook | None = None
     window: WindowParams | None = field(init=False)
     mac: MacParams = field(init=False)
 
@@ -51,12 +55,12 @@ class ConvParams:
         weight = np.asarray(self.weight)
         if weight.ndim != 4 or weight.shape[2] != weight.shape[3]:
             raise ValueError(f"weight must have shape (Cout, Cin, k, k), got {weight.shape}")
-        cout, cin, kernel = (int(s) for s in weight.shape[:3])
+        cin, kernel = (int(s) for s in weight.shape[1:3])
         window = None
         if (kernel, self.stride, self.padding) != (1, 1, 0):
             window = WindowParams(cin, self.height, self.width, kernel, self.stride, self.padding)
-        flat = weight.transpose(0, 2, 3, 1).reshape(cout, -1)     # (ky, kx, c) order
-        mac = MacParams(flat, self.bias, self.m, self.shift, self.lanes, **(self.mac_options or {}))
+        mac = MacParams(im2col_order(weight), self.bias, self.m, self.shift, self.lanes, **(self.mac_options or {}),
+                        codebook=reordered(self.codebook, weight, im2col_order))
         object.__setattr__(self, "window", window)
         object.__setattr__(self, "mac", mac)
 
@@ -64,7 +68,8 @@ class ConvParams:
     def from_bundle(cls, bundle, layer: str, lanes: int = 1, mac_options: dict | None = None) -> "ConvParams":
         lay = bundle.layer(layer)
         h, w, _ = bundle.in_shape(lay)
-        return cls(*bundle.conv(layer), h, w, lay.stride, lay.padding, lanes, mac_options)
+        return cls(*bundle.conv(layer), h, w, lay.stride, lay.padding, lanes, mac_options,
+                   rom_codebook(bundle, layer))
 
 
 class Conv(wiring.Component, metaclass=ParamsFirst):

@@ -39,7 +39,8 @@ from rtl_gen.mac_array import MacArray, MacParams
 from rtl_gen.params import ParamsFirst, check_int
 from rtl_gen.perf import Folding
 from rtl_gen.stream_fifo import StreamFifo
-from rtl_gen.window import WindowGenerator, WindowParams
+from rtl_gen.weight_rom import reordered, rom_codebook
+from rtl_gen.window import WindowGenerator, WindowParams, im2col_order
 
 __all__ = ["Folding", "Fire", "FireParams"]
 
@@ -51,7 +52,9 @@ class FireParams:
     the input height and width, a ``Folding`` (None: ``Folding.balanced``),
     ``mac_options`` passed to every ``MacArray`` (``requant``), and
     ``expand1x1_fifo``: a FIFO of that many values after expand1x1 (0:
-    none).  Checking builds the sub-blocks' parameters (``squeeze_mac``,
+    none), and ``codebooks``: None (int8 weights) or the three parts'
+    ``golden.codebook.Codebook`` (each None for int8; indices in the
+    weight's shape).  Checking builds the sub-blocks' parameters (``squeeze_mac``,
     ``window``, ``expand1x1_mac``, ``expand3x3_mac``), so the constants
     (bias, m, shift) are checked before any hardware exists."""
     squeeze: tuple
@@ -62,6 +65,7 @@ class FireParams:
     folding: Folding | None = None
     mac_options: dict | None = None
     expand1x1_fifo: int = 0
+    codebooks: tuple | None = None
     squeeze_mac: MacParams = field(init=False)
     window: WindowParams = field(init=False)
     expand1x1_mac: MacParams = field(init=False)
@@ -86,17 +90,27 @@ class FireParams:
             if not isinstance(lanes, int) or lanes < 1 or n % lanes:
                 raise ValueError(f"folding.{name} must be a positive divisor of {n}, got {lanes!r}")
         opts = dict(self.mac_options or {})
+        cb = self._codebooks(parts)
         w, b, mm, sh = parts["squeeze"]
-        squeeze = MacParams(w[:, :, 0, 0], b, mm, sh, folding.squeeze, **opts)
+        squeeze = MacParams(im2col_order(w), b, mm, sh, folding.squeeze, **opts, codebook=cb["squeeze"])
         window = WindowParams(s1x1, self.height, self.width, 3, 1, 1)
         w, b, mm, sh = parts["expand1x1"]
-        expand1x1 = MacParams(w[:, :, 0, 0], b, mm, sh, folding.expand1x1, period=9 * s1x1, offset=4 * s1x1, **opts)
+        expand1x1 = MacParams(im2col_order(w), b, mm, sh, folding.expand1x1, period=9 * s1x1, offset=4 * s1x1,
+                              **opts, codebook=cb["expand1x1"])
         w, b, mm, sh = parts["expand3x3"]
-        # im2col order (ky, kx, c)
-        expand3x3 = MacParams(w.transpose(0, 2, 3, 1).reshape(e3x3, 9 * s1x1), b, mm, sh, folding.expand3x3, **opts)
+        expand3x3 = MacParams(im2col_order(w), b, mm, sh, folding.expand3x3, **opts, codebook=cb["expand3x3"])
         for name, value in (("folding", folding), ("mac_options", opts), ("squeeze_mac", squeeze),
                             ("window", window), ("expand1x1_mac", expand1x1), ("expand3x3_mac", expand3x3)):
             object.__setattr__(self, name, value)
+
+    def _codebooks(self, parts: dict) -> dict:
+        """Each part's codebook, checked and with its indices in the order
+        of the part's MacArray weight."""
+        codebooks = (None, None, None) if self.codebooks is None else self.codebooks
+        if not isinstance(codebooks, tuple) or len(codebooks) != 3:
+            raise ValueError("codebooks must be None or a (squeeze, expand1x1, expand3x3) tuple")
+        return {name: reordered(codebook, parts[name][0], im2col_order, f"{name} codebook")
+                for name, codebook in zip(("squeeze", "expand1x1", "expand3x3"), codebooks)}
 
     def _weights(self, name: str, k: int) -> tuple:
         part = getattr(self, name)
@@ -118,8 +132,9 @@ class FireParams:
         if not lay.e1x1 or not lay.e3x3:
             raise ValueError(f"layer {layer!r}: e1x1 and e3x3 must both be >= 1")
         h, w, _ = lay.shape
-        return cls(*(bundle.conv(layer, p) for p in ("squeeze", "expand1x1", "expand3x3")), h, w, folding,
-                   mac_options, expand1x1_fifo)
+        parts = ("squeeze", "expand1x1", "expand3x3")
+        return cls(*(bundle.conv(layer, p) for p in parts), h, w, folding, mac_options, expand1x1_fifo,
+                   tuple(rom_codebook(bundle, layer, p) for p in parts))
 
 
 class Fire(wiring.Component, metaclass=ParamsFirst):

@@ -6,8 +6,9 @@ actual numbers in ``report.json`` so it can be recalibrated):
 
 * the accelerator supplies ``resource_estimate_for(device)`` or
   ``resource_estimate`` -- a dict with ``lut``, ``dsp``, ``bram_bits`` and
-  optionally ``bram_blocks`` and ``spram_bits`` -- if it has one (the Fire
-  engine and the test stand-in do);
+  optionally ``bram_blocks``, ``spram_bits``, ``weight_index_bits`` and
+  ``codebook_bits`` -- if it has one (the Fire engine and the test
+  stand-in do);
 * otherwise it is an Amaranth design and the **design model** applies: the
   design is elaborated (well under a second for the reference network, no
   synthesis) and every elaboratable in it is priced:
@@ -26,7 +27,11 @@ actual numbers in ``report.json`` so it can be recalibrated):
   - anything else is an error naming its class, so a block that declares
     no cost cannot silently cost 0.
 
-  The total LUTs are scaled by the device's ``cells_per_lut``.
+  The total LUTs are scaled by the device's ``cells_per_lut``.  Blocks
+  whose weights are codebook-coded also report their index ROM bits and
+  codebook-table bits (``weight_index_bits``, ``codebook_bits``): already
+  priced above (the ROM as a memory, the table in the block's LUTs), they
+  are summed on their own for the report.
 * the host link adds ``LINK_LUT`` LUTs and, unless it lives in an SPRAM,
   its image buffer (``H * W * C`` bytes, whole blocks);
 * on a device without DSPs each multiplier costs ``device.mult_lut_cost``
@@ -71,6 +76,8 @@ class Estimate:
     bram_bits: int
     spram_bits: int
     source: str
+    weight_index_bits: int = 0      # of codebook-coded weight ROMs (within bram_bits)
+    codebook_bits: int = 0          # of their codebook tables
 
     def as_dict(self):
         return asdict(self)
@@ -83,7 +90,10 @@ class Estimate:
                 ("SPRAM bits", self.spram_bits, device.spram_bits)]
 
     def summary(self, device) -> str:
-        return ", ".join(f"{need} / {have} {name}" for name, need, have in self.usage(device))
+        text = ", ".join(f"{need} / {have} {name}" for name, need, have in self.usage(device))
+        if self.weight_index_bits or self.codebook_bits:
+            text += f" (codebook weights: {self.weight_index_bits} index bits, {self.codebook_bits} table bits)"
+        return text
 
 
 @dataclass
@@ -92,6 +102,8 @@ class _Totals:
     dsp: int = 0
     bram_blocks: int = 0
     bram_bits: int = 0
+    weight_index_bits: int = 0
+    codebook_bits: int = 0
 
 
 def memory_blocks(bits_wide: int, depth: int, shapes) -> int:
@@ -117,6 +129,8 @@ def _add_block(block, device, totals: _Totals) -> None:
         cost = block.resource_cost()
         totals.lut += cost.lut
         totals.dsp += cost.dsp
+        totals.weight_index_bits += cost.weight_index_bits
+        totals.codebook_bits += cost.codebook_bits
     elif not isinstance(block, ZERO_COST_GLUE):
         kind = type(block)
         raise FitError(f"cannot estimate resources: block {kind.__module__}.{kind.__qualname__} declares no "
@@ -168,7 +182,8 @@ def estimate(accelerator, device, image_in_bram: bool = True) -> Estimate:
     spram_bits = int(acc.get("spram_bits", 0)) + (0 if image_in_bram else 256 * 1024)
     return Estimate(lut=lut, dsp=dsp, bram_blocks=blocks,
                     bram_bits=int(acc.get("bram_bits", 0)) + (image_bits if image_in_bram else 0),
-                    spram_bits=spram_bits, source=source)
+                    spram_bits=spram_bits, source=source, weight_index_bits=int(acc.get("weight_index_bits", 0)),
+                    codebook_bits=int(acc.get("codebook_bits", 0)))
 
 
 def check_fit(est: Estimate, device) -> None:

@@ -21,9 +21,18 @@ the G = cout / lanes channel groups are computed one after the other by
 replaying the pixel's vector from a ping-pong buffer (two pixels of
 ``cin`` bytes), so loading the next pixel overlaps computing this one.
 
+Weights: int8 words in a block-RAM ROM or, with a ``codebook``
+(``golden.codebook``), b-bit indices there and a decoder per lane (the
+layer's 2**b values, a table in LUTs) on the way to the multiplier
+(``rtl_gen.weight_rom``).  The decoder is a register stage of its own;
+the index ROM is read a cycle ahead (at the issue logic's next address), so
+the decoded weight meets the pixel value in the same cycle as an int8
+weight would: no cycle of latency or throughput is added.
+
 Latency: the first output of a pixel is valid ``cin + 7`` cycles after the
-handshake of that pixel's last input beat when the array is idle (measured;
-pipeline: buffer read, multiply, accumulate, partial products,
+handshake of that pixel's last input beat when the array is idle
+(measured, with or without a codebook; pipeline: buffer read [index read
+a cycle earlier, then decode], multiply, accumulate, partial products,
 round/shift/clamp, FIFO, serialiser).
 Throughput: one pixel per ``max(G * cin, cout)`` cycles when neither side
 stalls -- ``G * cin`` is the MAC bound (``cin * cout`` MACs / ``lanes``),
@@ -56,6 +65,7 @@ from amaranth.lib.wiring import In, Out
 
 from amaranth.lib import stream as amaranth_stream
 
+from golden.codebook import Codebook
 from rtl_gen import stream
 from rtl_gen.block_cost import BlockCost
 from rtl_gen.params import ParamsFirst, WeightShape, check_int
@@ -63,6 +73,7 @@ from rtl_gen.stream import acc_layout
 from rtl_gen.rom import lut_rom, pack_words
 from rtl_gen.requant import requant_params
 from rtl_gen.serial_requant import SerialRequant
+from rtl_gen.weight_rom import check_codebook, decode_luts, weight_rom
 
 __all__ = ["MacArray", "MacParams", "REQUANT"]
 
@@ -72,6 +83,11 @@ __all__ = ["MacArray", "MacParams", "REQUANT"]
 # ``SerialRequant`` (no multiplier; one value per 18 cycles), no FIFO, the
 # bias constants in LUTs -- for small devices with few DSPs and block RAMs.
 REQUANT = ("parallel", "serial")
+# a codebook ROM's next-address mux (about one LUT4 per address bit), beside
+# its decoders (``decode_luts``).  Yosys synth_ice40, a serial one-lane
+# 16 -> 4 array: 4, 7, 10, 80 LUT4s more than int8 weights at b = 1, 2, 4, 6;
+# this model says 20, 20, 20, 92
+DECODE_STAGE_LUT = 12
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,8 +95,11 @@ class MacParams(WeightShape):
     """``MacArray``'s parameters: ``weight`` int8 (cout, cin), ``bias`` int32
     (cout,), ``m`` uint16 (cout,), ``shift`` 1..48 (both ignored, may be
     None, when ``raw``), ``lanes`` dividing cout, ``period``/``offset`` the
-    pixel's beats and where x starts, ``requant`` one of ``REQUANT``.
-    Stored normalised: int64 arrays, ``period`` resolved."""
+    pixel's beats and where x starts, ``requant`` one of ``REQUANT``,
+    ``codebook`` None (int8 weight ROM) or a ``golden.codebook.Codebook``
+    whose indices, shaped like ``weight``, code it exactly (index ROM and
+    decode table, ``rtl_gen.weight_rom``).  Stored normalised: int64
+    arrays, ``period`` resolved."""
     weight: np.ndarray
     bias: np.ndarray
     m: np.ndarray | None
@@ -90,6 +109,7 @@ class MacParams(WeightShape):
     offset: int = 0
     raw: bool = False
     requant: str = "parallel"
+    codebook: Codebook | None = None
 
     def __post_init__(self):
         if self.requant not in REQUANT:
@@ -102,6 +122,7 @@ class MacParams(WeightShape):
             raise ValueError(f"lanes must be a positive divisor of cout={cout}, got {self.lanes!r}")
         if int(weight.min()) < -127 or int(weight.max()) > 127:
             raise ValueError("weight values must lie in -127..127")
+        check_codebook(self.codebook, weight)
         check_int("offset", self.offset, 0)
         period = cin if self.period is None else self.period
         if not isinstance(period, int) or period < self.offset + cin:
@@ -128,6 +149,7 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
         self.weight, self.bias, self.m, self.shift = params.weight, params.bias, params.m, params.shift
         self.cout, self.cin = params.cout, params.cin
         self.period, self.offset, self.lanes = params.period, params.offset, params.lanes
+        self.codebook = params.codebook
         self.groups = self.cout // self.lanes
         bound = self.cin * 127 * 255 + int(np.abs(self.bias).max())
         self.acc_bits = bound.bit_length() + 1              # signed, exact
@@ -139,10 +161,18 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
 
     def resource_cost(self) -> BlockCost:
         if self.raw:
-            return BlockCost(lut=150 + 60 * self.lanes, dsp=self.lanes)
-        if self.requant == "serial":        # its SerialRequant is a block of its own
-            return BlockCost(lut=160, dsp=1)
-        return BlockCost(lut=200 + 130 * self.lanes, dsp=3 * self.lanes)
+            cost = BlockCost(lut=150 + 60 * self.lanes, dsp=self.lanes)
+        elif self.requant == "serial":        # its SerialRequant is a block of its own
+            cost = BlockCost(lut=160, dsp=1)
+        else:
+            cost = BlockCost(lut=200 + 130 * self.lanes, dsp=3 * self.lanes)
+        if self.codebook is None:
+            return cost
+        # the index ROM (and an 8-bit table) is a Memory the fit check prices;
+        # added here: the decoders and the read-ahead address, and the bits
+        decode = DECODE_STAGE_LUT + self.lanes * decode_luts(self.codebook.bits)
+        return BlockCost(lut=cost.lut + decode, dsp=cost.dsp,
+                         weight_index_bits=self.codebook.index_bits(), codebook_bits=self.codebook.table_bits())
 
     def elaborate(self, platform):
         m = Module()
@@ -160,13 +190,10 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
 
     def _constant_roms(self, m: Module, ram_attrs, with_mult: bool) -> SimpleNamespace:
         """Read ports of the weight, bias and (parallel requant) multiplier
-        tables, block RAM initialised in the bitstream."""
-        K, G, L = self.cin, self.groups, self.lanes
-        # word (g*K + k) holds weight[g*L + l, k] in byte l
-        wrows = [[self.weight[g * L + l, k] for l in range(L)] for g in range(G) for k in range(K)]
-        m.submodules.wrom = wrom = Memory(shape=unsigned(8 * L), depth=max(2, G * K), init=pack_words(wrows, 8),
-                                          attrs=ram_attrs)
-        w_rd = wrom.read_port()
+        tables, block RAM initialised in the bitstream (the weight's, with a
+        codebook, followed by its decoder: ``rtl_gen.weight_rom``)."""
+        G, L = self.groups, self.lanes
+        w_rd = weight_rom(m, self.weight, self.codebook, L, ram_attrs)
         if self.requant == "serial":      # a few words: LUTs, registered like a block RAM read
             b_addr = Signal(range(max(2, len(self.bias))))
             b_rd = SimpleNamespace(addr=b_addr,                   # a read port look-alike
@@ -228,7 +255,12 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
         m.d.comb += issue.eq(rfull & ((k != 0) | (space != 0)))
         take = issue & (k == 0)
         m.d.sync += space.eq(space - take + output.slot_freed)
-        m.d.comb += [pixels.read.addr.eq(Mux(rbank, K + k, k)), roms.weight.addr.eq(waddr)]
+        m.d.comb += pixels.read.addr.eq(Mux(rbank, K + k, k))
+        if roms.weight.stages == 1:
+            m.d.comb += roms.weight.addr.eq(waddr)
+        else:   # a codebook decoder's register takes a cycle: read the index a cycle ahead, at waddr's next value
+            wrap = (k == K - 1) & (g == G - 1)
+            m.d.comb += roms.weight.addr.eq(Mux(issue, Mux(wrap, 0, waddr + 1), waddr))
         with m.If(issue):
             with m.If(k == K - 1):
                 m.d.sync += k.eq(0)

@@ -9,6 +9,11 @@ bundle's order (streams: ``rtl_gen.stream``, one channel per beat):
 * ``o``: per image, one beat per class with its int32 sum and, on the last
   beat, the argmax class (``rtl_gen.classifier``).
 
+Weights: a layer (or Fire part, or complex bypass conv) that the bundle
+codes with a codebook of fewer than 8 bits gets an index ROM and a decoder
+per lane (``rtl_gen.weight_rom``, no cycle lost); every other weight an
+int8 ROM, so a bundle without codebooks gives the same hardware as before.
+
 A bypass forks the Fire module's input with a ``Broadcast``: one copy feeds
 the Fire, the other goes through a FIFO (and, for a complex bypass, a 1x1
 conv giving int32 accumulators) to the ``BypassAdd``.
@@ -55,6 +60,8 @@ from rtl_gen.maxpool import MaxPool, MaxPoolParams
 from rtl_gen.params import ParamsFirst
 from rtl_gen.perf import PipelineModel, default_folding, pipeline_model
 from rtl_gen.stream_fifo import StreamFifo, StreamFifoParams
+from rtl_gen.weight_rom import reordered, rom_codebook
+from rtl_gen.window import im2col_order
 
 __all__ = ["Network", "NetworkParams", "default_folding", "NetworkError", "STYLES"]
 
@@ -183,8 +190,10 @@ def _bypass_side(bundle, lay, folding) -> tuple[StreamFifoParams, MacParams | No
                             fields=("data",) if lay.bypass == "simple" else None)
     if lay.bypass != "complex":
         return fifo, None
-    weight = bundle.array(name, "weight")[:, :, 0, 0]
-    return fifo, MacParams(weight, bundle.array(name, "bias"), None, None, folding.get(name, 1), raw=True)
+    weight = bundle.array(name, "weight")
+    codebook = reordered(rom_codebook(bundle, name), weight, im2col_order)
+    return fifo, MacParams(im2col_order(weight), bundle.array(name, "bias"), None, None, folding.get(name, 1),
+                           raw=True, codebook=codebook)
 
 
 class Network(wiring.Component, metaclass=ParamsFirst):

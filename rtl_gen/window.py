@@ -44,7 +44,7 @@ from rtl_gen import stream
 from rtl_gen.block_cost import BlockCost
 from rtl_gen.params import ParamsFirst, check_int
 
-__all__ = ["WindowGenerator", "WindowParams", "output_size"]
+__all__ = ["WindowGenerator", "WindowParams", "output_size", "im2col_order"]
 
 
 def output_size(size: int, kernel: int, stride: int, padding: int, ceil: bool = False) -> int:
@@ -54,6 +54,13 @@ def output_size(size: int, kernel: int, stride: int, padding: int, ceil: bool = 
         return 0
     from golden.shapes import output_size as torch_rule
     return torch_rule(size, kernel, stride, padding, ceil)
+
+
+def im2col_order(weight):
+    """A (Cout, Cin, k, k) array (weights, or their codebook indices) as the
+    (Cout, k*k*Cin) matrix a MAC array fed by this generator multiplies:
+    columns in the stream's (ky, kx, c) order."""
+    return weight.transpose(0, 2, 3, 1).reshape(weight.shape[0], -1)
 
 
 def _clamp_int(v: int, hi: int) -> int:

@@ -7,6 +7,7 @@ import functools
 import numpy as np
 
 from golden.bundle import Bundle
+from golden.codebook import Codebook, exact_codebook
 
 
 def random_network(spec, seed: int = 0, calib_images: int = 4, m_bits: int = 16) -> tuple[Bundle, np.ndarray]:
@@ -49,6 +50,33 @@ def small_bypass_spec(bypass: str):
     return family(base_e=8, incr_e=8, freq=2, sr=0.5, pct3x3=0.5, num_fire=4, conv1=(6, 3, 2, 1),
                   pool_after=(3,), bypass=bypass, in_channels=2, image_size=17, num_classes=6,
                   name=f"small-{bypass}-bypass")
+
+
+def tiny_bypass_spec():
+    """Two Fire modules on 13x13x2 images with a complex bypass around fire2
+    and a simple one around fire3: every kind of weight ROM (conv1, the
+    Fire parts, the bypass conv, conv10) in a network that builds quickly."""
+    from golden.models import family
+    return family(base_e=8, incr_e=8, freq=2, sr=0.5, pct3x3=0.5, num_fire=2, conv1=(6, 3, 2, 1),
+                  pool_after=(), bypass="complex", in_channels=2, image_size=13, num_classes=4,
+                  name="tiny-complex-bypass")
+
+
+def coarse_codebooks(bundle: Bundle, bits: dict[str, int], seed: int) -> Bundle:
+    """``bundle`` with each listed weight (array key -> b) coded by a b-bit
+    codebook: the weight forced to at most 2**b levels (its quantiles, so
+    the network still computes something), and the table shuffled (seeded),
+    so an index says nothing about its value."""
+    rng = np.random.default_rng(seed)
+    codebooks = {}
+    for key, b in bits.items():
+        w = bundle.arrays[key].astype(np.int64)
+        levels = np.unique(np.round(np.quantile(w, (np.arange(2 ** b) + 0.5) / 2 ** b)).astype(np.int64))
+        nearest = levels[np.abs(w[..., None] - levels).argmin(axis=-1)]
+        exact = exact_codebook(nearest.astype(np.int8), bits=b)
+        order = rng.permutation(2 ** b)                 # new entry j is old entry order[j]
+        codebooks[key] = Codebook(exact.values[order], np.argsort(order)[exact.indices].astype(np.uint8))
+    return bundle.with_codebooks(codebooks)
 
 
 @functools.lru_cache(maxsize=1)

@@ -403,6 +403,8 @@ def _report(inputs: _Inputs, work: Path, acc, est, clock_hz: float, pll, seconds
         "timing_met": timing_met,
         **frame_figures(acc, inputs, clock_hz),
         "weight_bits": inputs.bundle.weight_bits() if arch.computes_network else 0,
+        # of the weights the hardware holds as codebook indices (the fit model's)
+        "weight_index_bits": est.weight_index_bits, "codebook_bits": est.codebook_bits,
         "bitstream": str(out / bitstream.name),
         "bitstream_sha256": hashlib.sha256(bitstream.read_bytes()).hexdigest(),
         "verilog": str(out / f"{NAME}.v"),
@@ -426,6 +428,12 @@ def _frame_rows(r: dict) -> list[tuple[str, str]]:
     ]
 
 
+def _codebook_text(r: dict) -> str:
+    if not r["weight_index_bits"] and not r["codebook_bits"]:
+        return ""
+    return f"; in hardware as {r['weight_index_bits']} index bits + {r['codebook_bits']} codebook-table bits"
+
+
 def print_table(r: dict) -> None:
     e = r["estimate"]
     rows = [
@@ -438,7 +446,7 @@ def print_table(r: dict) -> None:
         ("clock", f"{r['clock_mhz']:g} MHz, fmax {r['fmax_mhz']} MHz -- "
                   f"{'met' if r['timing_met'] else 'NOT MET'}; {r['clock_source']}"),
         *_frame_rows(r),
-        ("weights", f"{r['weight_bits']} bits"),
+        ("weights", f"{r['weight_bits']} bits" + _codebook_text(r)),
         ("bitstream", r["bitstream"]),
         ("seconds", ", ".join(f"{k} {v}" for k, v in r["seconds"].items())),
     ]

@@ -204,8 +204,10 @@ def test_ice40_standin_build_end_to_end(tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     for key in ("board", "device", "lut_used", "lut_total", "dsp_used", "dsp_total", "bram_used", "bram_total",
                 "fmax_mhz", "clock_mhz", "cycles_per_frame_model", "cycles_per_frame_simulated",
-                "frames_per_s_model", "macs_per_frame", "mac_lanes", "weight_bits", "bitstream", "seconds"):
+                "frames_per_s_model", "macs_per_frame", "mac_lanes", "weight_bits", "weight_index_bits",
+                "codebook_bits", "bitstream", "seconds"):
         assert key in report, key
+    assert report["weight_index_bits"] == report["codebook_bits"] == 0       # no network, no codebook
     assert report["arch"] == "standin" and "TEST STAND-IN" in report["arch_description"]
     assert report["cycles_per_frame_simulated"] is None and report["mac_lanes"] == 0    # no bundle, no MACs
     assert report["board"] == "ice40" and report["lut_total"] == 5280 and report["dsp_total"] == 8

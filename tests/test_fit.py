@@ -179,6 +179,37 @@ def test_reference_network_design_model():
         check_fit(estimate(Network(bundle, style="fast"), UP5K), UP5K)
 
 
+def test_codebook_network_design_model():
+    """Codebook-coded weights: the design model reports their index ROM and
+    codebook-table bits (not the 8-bit codebook's, kept as int8), prices the
+    index ROMs at b bits per weight and adds the decoders' LUTs; the summary
+    names the two figures.  The same weights in int8 ROMs report none."""
+    from golden.bundle import Bundle
+    from rtl_gen.network import Network
+    from sim.network_cases import coarse_codebooks, random_network, tiny_bypass_spec
+    bundle, _ = random_network(tiny_bypass_spec(), seed=30, calib_images=2)
+    bits = {"conv1/weight": 2, "fire2/expand3x3/weight": 5, "fire2_bypass/weight": 3, "fire3/expand1x1/weight": 8}
+    coded = coarse_codebooks(bundle, bits, seed=1)
+    plain = Bundle(dict(coded.graph, version=1), coded.arrays)      # the same integers, no codebooks
+    narrow = [coded.codebooks[key] for key, b in bits.items() if b < 8]
+    model, int8 = (design_model(Network(b, style="small"), UP5K) for b in (coded, plain))
+    assert model["weight_index_bits"] == sum(cb.index_bits() for cb in narrow) > 0
+    assert model["codebook_bits"] == sum(cb.table_bits() for cb in narrow) == 8 * (4 + 32 + 8)
+    assert int8["weight_index_bits"] == int8["codebook_bits"] == 0
+    assert int8["bram_bits"] - model["bram_bits"] == sum(cb.indices.size * (8 - cb.bits) for cb in narrow)
+    assert model["lut"] > int8["lut"]
+    est = estimate(Network(coded, style="small"), UP5K, image_in_bram=False)
+    assert (est.weight_index_bits, est.codebook_bits) == (model["weight_index_bits"], model["codebook_bits"])
+    assert (f"(codebook weights: {est.weight_index_bits} index bits, {est.codebook_bits} table bits)"
+            in est.summary(UP5K))
+
+
+def test_accelerator_estimate_passes_codebook_figures_on():
+    est = estimate(_acc(weight_index_bits=4096, codebook_bits=128), UP5K)
+    assert (est.weight_index_bits, est.codebook_bits) == (4096, 128)
+    assert (estimate(_acc(), UP5K).weight_index_bits, estimate(_acc(), UP5K).codebook_bits) == (0, 0)
+
+
 @pytest.mark.parametrize("width,depth,shapes,blocks", [
     (8, 1152, "ice40", 3), (8, 144, "ice40", 1), (10, 559, "ice40", 3), (8, 559, "ice40", 2),
     (32, 32, "ice40", 2), (8, 3456, "ecp5", 2), (36, 512, "ecp5", 1)])

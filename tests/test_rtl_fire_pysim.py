@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from golden import intref
+from golden.codebook import Codebook
 from golden.quantize import random_fire_bundle
 from rtl_gen.fire import Fire, Folding
 from rtl_gen.window import WindowGenerator
+from sim.network_cases import coarse_codebooks
 from sim.pysim import run_stream
 
 
@@ -68,8 +70,27 @@ def test_tiny_fire_matches_golden(shape, folding, options, e1_fifo):
     assert [v for v, _, _ in out] == [int(v) for v in want]
 
 
+@pytest.mark.parametrize("options", [None, {"requant": "serial"}])
+def test_codebook_fire_matches_golden(options):
+    """Fire.from_bundle takes each part's codebook: index ROMs of 2, 3 and
+    4 bits (the 3x3 part's indices in im2col order), bit-exact."""
+    bundle, images = random_fire_bundle(3, 4, 6, 6, 3, 4, seed=7, calib_images=2)
+    coded = coarse_codebooks(bundle, {"fire/squeeze/weight": 2, "fire/expand1x1/weight": 3,
+                                      "fire/expand3x3/weight": 4}, seed=8)
+    want = intref.run(coded, images)["fire"].reshape(-1)
+    assert 0 < np.count_nonzero(want) < want.size
+    fire = Fire.from_bundle(coded, "fire", Folding(2, 3, 2) if options is None else Folding(1, 1, 1), options)
+    assert [getattr(fire, p).codebook.bits for p in ("squeeze", "expand1x1", "expand3x3")] == [2, 3, 4]
+    out, _ = run_stream(fire, _beats(images[0]) + _beats(images[1]), want.size, seed=3, bubbles=0.2, stalls=0.3)
+    assert [v for v, _, _ in out] == [int(v) for v in want]
+
+
 @pytest.mark.parametrize("kwargs,name", [({"height": 0}, "height"), ({"folding": Folding(2, 1, 1)}, "folding.squeeze"),
-                                         ({"folding": Folding(1, 1, 2)}, "folding.expand3x3")])
+                                         ({"folding": Folding(1, 1, 2)}, "folding.expand3x3"),
+                                         ({"codebooks": (None, None)}, "codebooks must be None or a"),
+                                         ({"codebooks": (None, None, Codebook(np.arange(2, dtype=np.int8),
+                                                                              np.zeros((9, 5, 1, 1), np.uint8)))},
+                                          r"expand3x3 codebook indices have shape \(9, 5, 1, 1\)")])
 def test_fire_rejects_bad_parameters(kwargs, name):
     bundle, _ = random_fire_bundle(3, 5, 7, 9, 2, 3, seed=0, calib_images=1)
     parts = [bundle.conv("fire", p) for p in ("squeeze", "expand1x1", "expand3x3")]

@@ -61,3 +61,24 @@ def test_conv_layer_matches_golden(cin, cout, k, s, p, h, w, lanes):
     dut = Conv(weight, bias, m, shift, h, w, s, p, lanes)
     out, _ = run_stream(dut, _beats(frames), want.size, seed=5, bubbles=0.2, stalls=0.3)
     assert [v for v, _, _ in out] == want.reshape(-1).tolist()
+
+
+@pytest.mark.parametrize("bits,lanes", [(3, 2), (1, 4)])
+def test_codebook_conv_matches_golden(bits, lanes):
+    """A padded 3x3 conv whose ROM holds codebook indices, reordered to the
+    window's (ky, kx, c) order with the weights: bit-exact."""
+    from golden.codebook import Codebook
+    from rtl_gen.conv import Conv
+    cin, cout, h, w = 2, 4, 5, 6
+    rng = np.random.default_rng(bits)
+    frames = rng.integers(0, 256, (2, h, w, cin)).astype(np.uint8)
+    codebook = Codebook(rng.integers(-127, 128, 2 ** bits).astype(np.int8),
+                        rng.integers(0, 2 ** bits, (cout, cin, 3, 3)).astype(np.uint8))
+    bias = rng.integers(-5000, 5000, cout).astype(np.int32)
+    m = rng.integers(1, 2**16, cout).astype(np.uint16)
+    want = intref.conv(frames, codebook.weights(), bias, m, 20, 1, 1)
+    assert 0 < np.count_nonzero(want) < want.size
+    dut = Conv(codebook.weights(), bias, m, 20, h, w, 1, 1, lanes, codebook=codebook)
+    assert dut.mac.codebook.indices.shape == (cout, 9 * cin)
+    out, _ = run_stream(dut, _beats(frames), want.size, seed=6, bubbles=0.2, stalls=0.3)
+    assert [v for v, _, _ in out] == want.reshape(-1).tolist()

@@ -8,7 +8,8 @@ import pytest
 from golden import intref
 from golden.models import squeezenet_v1_1
 from rtl_gen.network import STYLES, Network, NetworkError
-from sim.network_cases import fashion_images, random_network, reference, small_bypass_spec
+from sim.network_cases import (coarse_codebooks, fashion_images, random_network, reference, small_bypass_spec,
+                               tiny_bypass_spec)
 from sim.network_sim import NetStimulus, run_network
 
 
@@ -50,6 +51,34 @@ def test_bypass_network(bypass, style):
     assert kinds == (["simple", "simple"] if bypass == "simple" else ["complex", "simple", "complex", "simple"])
     _run(f"net_bypass_{bypass}_{style}", bundle, images,
          NetStimulus(seed=22, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True), style=style)
+
+
+# b per weight: every decoder width from 1 to 6 bits; fire3's expand1x1 has an
+# 8-bit codebook (kept as int8: it would save no ROM bit) and conv10 none
+CODEBOOK_BITS = {"conv1/weight": 2, "fire2/squeeze/weight": 3, "fire2/expand1x1/weight": 4,
+                 "fire2/expand3x3/weight": 5, "fire2_bypass/weight": 1, "fire3/squeeze/weight": 6,
+                 "fire3/expand1x1/weight": 8, "fire3/expand3x3/weight": 4}
+
+
+def test_codebook_network():
+    """Weight ROMs holding codebook indices in every kind of block (conv1,
+    Fire parts, the complex bypass conv) beside int8 ROMs: bit-exact under
+    throttling, stalls and a reset."""
+    bundle, images = random_network(tiny_bypass_spec(), seed=30, calib_images=6)
+    coded = coarse_codebooks(bundle, CODEBOOK_BITS, seed=31)
+    sums, _ = intref.classify(coded, images)
+    # (seeds chosen so: a random network's ReLUs often silence classes, and
+    # with them whatever a wrong weight upstream would have changed)
+    assert (sums > 0).any(axis=0).all(), "every class sum must depend on the weights"
+    _, net = _run("net_codebook", coded, images,
+                  NetStimulus(seed=33, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True))
+    roms = {"conv1": net.blocks["conv1"].mac, "fire2_bypass": net.side_convs["fire2_bypass"],
+            "conv10": net.blocks["conv10"].mac,
+            **{f"{f}/{p}": getattr(net.blocks[f], p) for f in ("fire2", "fire3")
+               for p in ("squeeze", "expand1x1", "expand3x3")}}
+    index_bits = {name: mac.codebook and mac.codebook.bits for name, mac in roms.items()}
+    assert index_bits == {key.removesuffix("/weight"): (b if b < 8 else None) for key, b in CODEBOOK_BITS.items()
+                          } | {"conv10": None}
 
 
 def test_unsupported_layer_is_refused_before_elaboration():
