@@ -3,8 +3,8 @@
 * the passes (``rtl_gen.engine.program``), run in numpy pass by pass
   (``execute.run_program``), equal ``golden.intref`` on every map and
   class sum, and the maps a pass touches are in different banks;
-* ``TreeMul`` and ``DelayLine`` against Python on the same seeded cases
-  (Amaranth's simulator);
+* ``TreeMul``, ``DelayLine`` and ``CodebookDecode`` against Python on the
+  same seeded cases (Amaranth's simulator);
 * parameters are refused in one line before any hardware exists.
 """
 from __future__ import annotations
@@ -21,9 +21,9 @@ from golden.models import squeezenet_v1_1
 from rtl_gen.engine.delay_line import DelayLine
 from rtl_gen.engine.engine import FireEngine
 from rtl_gen.engine.execute import run_program
-from rtl_gen.engine.program import ProgramError, plan_program
+from rtl_gen.engine.program import LANES, ProgramError, plan_program
 from rtl_gen.engine.tree_mul import TreeMul
-from sim.network_cases import fashion_images, random_network, reference, small_bypass_spec
+from sim.network_cases import fashion_images, random_network, reference, small_bypass_spec, with_random_codebooks
 
 
 def _networks():
@@ -127,3 +127,58 @@ def test_fit_model_on_the_up5k_builds_measured():
         est = estimate(EngineParams(bundle, dsp="sb_mac16", banks="spram"), device, image_in_bram=False)
         assert measured[name] <= est.lut <= 1.01 * measured[name], (name, est.lut)
         assert (est.lut <= device.lut) == (measured[name] <= device.lut), name
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3, 4])
+def test_codebook_decode_gives_each_lane_its_value(bits):
+    """``CodebookDecode`` against ``values[index]``: two passes' tables
+    written (slot 0, then slot 1 while slot 0 is read), then every lane's
+    weight for seeded random indices, one cycle after them, from both
+    slots."""
+    from rtl_gen.engine.codebook_decode import CodebookDecode, write_cycles
+    rng = np.random.default_rng(bits)
+    books = [rng.integers(-127, 128, 2 ** bits) for _ in range(2)]
+    cases = [(slot, rng.integers(0, 2 ** bits, LANES)) for slot in (0, 1) for _ in range(40)]
+    dut = CodebookDecode(bits)
+    seen = []
+
+    async def bench(ctx):
+        for slot, book in enumerate(books):
+            ctx.set(dut.book, sum((int(v) & 0xff) << (8 * i) for i, v in enumerate(book)))
+            ctx.set(dut.load_slot, slot)
+            ctx.set(dut.load, 1)
+            await ctx.tick()
+            ctx.set(dut.load, 0)
+            busy = 0
+            while ctx.get(dut.busy):
+                busy += 1
+                await ctx.tick()
+            assert busy == write_cycles(bits)
+        for slot, idx in cases:
+            ctx.set(dut.slot, slot)
+            for lane in range(LANES):
+                ctx.set(dut.idx[lane], int(idx[lane]))
+            await ctx.tick()
+            seen.append([ctx.get(dut.w[lane]) for lane in range(LANES)])
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == [[int(books[slot][i]) for i in idx] for slot, idx in cases]
+
+
+def test_codebook_weights_in_the_engine():
+    """A coded bundle makes a coded engine: b-bit rows in the weight ROM and
+    each pass's table; an int8 bundle keeps int8 rows; a table too big for
+    the pair decode falls back to int8 rows and says why."""
+    from rtl_gen.engine.engine import EngineParams
+    bundle, _ = random_network(small_bypass_spec("simple"), seed=21, calib_images=2)
+    assert not EngineParams(bundle).codes.coded
+    for bits in (2, 3):
+        coded = EngineParams(with_random_codebooks(bundle, bits, seed=bits))
+        codes = coded.codes
+        assert codes.coded and codes.bits == bits and codes.rom_width == bits
+        for p, values, indices in zip(coded.program.passes, codes.values, codes.indices):
+            assert np.array_equal(values[indices], p.weight), p.name
+    wide = EngineParams(with_random_codebooks(bundle, 5, seed=5)).codes
+    assert not wide.coded and "at most 16" in wide.reason

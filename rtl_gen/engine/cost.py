@@ -78,5 +78,7 @@ def engine_resources(params, device) -> dict:
         # the 8x8 products in logic: measured on the HX8K, the four-Fire
         # complex-bypass network's engine took 8 130 cells with its link
         lut, dsp = lut + dsp * LUT_MULTIPLIER_CELLS, 0
+    index_bits = codes.rom_width * LANES * table.weight_depth if codes.coded else 0
     return {"lut": lut, "dsp": dsp, "bram_blocks": blocks, "bram_bits": bits,
+            "weight_index_bits": index_bits, "codebook_bits": codes.codebook_bits(),
             "spram_bits": len(prog.banks) * 256 * 1024 if params.banks == "spram" else 0}

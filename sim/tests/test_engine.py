@@ -14,7 +14,7 @@ from golden import intref
 from golden.models import family, squeezenet_v1_1
 from rtl_gen.engine.engine import FireEngine
 from rtl_gen.engine.program import ProgramError
-from sim.network_cases import fashion_images, random_network, reference, small_bypass_spec
+from sim.network_cases import fashion_images, random_network, reference, small_bypass_spec, with_random_codebooks
 from sim.network_sim import NetStimulus, run_network
 from sim.yosys_models import engine_models
 
@@ -54,6 +54,32 @@ def test_four_fire_bypass_network(bypass):
     bundle, images = random_network(small_bypass_spec(bypass), seed=21, calib_images=4)
     _run(f"engine_bypass_{bypass}", bundle, images,
          NetStimulus(seed=22, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True))
+
+
+@pytest.mark.parametrize("bypass,bits", [("simple", 3), pytest.param("complex", 4, marks=pytest.mark.slow)])
+def test_codebook_weights(bypass, bits):
+    """Codebook-coded weights: b-bit indices in the weight ROM, decoded
+    through each pass's pair tables (``codebook_decode``), bit-exact under
+    throttling, back-pressure and a reset mid-frame."""
+    bundle, images = random_network(small_bypass_spec(bypass), seed=23, calib_images=3, m_bits=12)
+    bundle = with_random_codebooks(bundle, bits, seed=bits)
+    res, engine = _run(f"engine_codebook_{bypass}_{bits}", bundle, images,
+                       NetStimulus(seed=24, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True))
+    assert engine.params.codes.bits == bits
+
+
+def test_codebook_table_waits_are_in_the_cycle_model():
+    """Passes shorter than the codebook writer wait for their tables (4-bit
+    codes: 272 cycles a pass, on 6x6 images): frames back to back take
+    exactly the model's cycles, waits included."""
+    spec = family(base_e=6, incr_e=5, freq=1, sr=0.5, pct3x3=0.34, num_fire=2, conv1=(5, 3, 1, 1), pool_after=(),
+                  bypass=None, in_channels=1, image_size=6, num_classes=3, name="short-passes")
+    bundle, images = random_network(spec, seed=3, calib_images=3)
+    bundle = with_random_codebooks(bundle, 4, seed=3)
+    res, engine = _run("engine_codebook_waits", bundle, images, NetStimulus(seed=12))
+    lengths = engine.params.pass_cycles()
+    assert sum(engine.params.table_waits(lengths, 6 * 6 + 4 * 3 + 2)) > 0
+    assert set(res["cycles_per_frame"][1:]) == {engine.cycles_per_frame}
 
 
 def odd_spec():
