@@ -254,7 +254,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="bundle to write (default: the reference bundle)")
     ap.add_argument("--calibration-images", type=int, default=CALIBRATION_IMAGES,
                     help=f"training images that set the activation scales (default {CALIBRATION_IMAGES})")
+    ap.add_argument("--multiplier-bits", type=int, default=16,
+                    help="width of the requantisation multipliers M, 8..16 (default 16; the UP5K engine's "
+                         "reference uses 12: its multiplier in logic is the engine's largest block)")
     args = ap.parse_args(argv)
+    if not 8 <= args.multiplier_bits <= 16:
+        print(f"error: --multiplier-bits must be 8..16, got {args.multiplier_bits}", file=sys.stderr)
+        return 2
     reference = args.net == REFERENCE_NET
     if not reference and (args.checkpoint is None or args.out is None):
         print(f"error: --net {args.net} needs --checkpoint and --out", file=sys.stderr)
@@ -272,7 +278,7 @@ def main(argv=None) -> int:
     source = source_record(spec, checkpoint, {"data": "fashion-mnist/train", "images": len(calib),
                                               "choice": "first of numpy default_rng(0).permutation, in file order"})
     bundle = quantize(fgraph.extract(model), calib, spec.name,
-                      meta={"classes": list(spec.classes), "source": source})
+                      meta={"classes": list(spec.classes), "source": source}, m_bits=args.multiplier_bits)
     bundle.save(out)
     print(f"wrote {out}: {bundle.weight_bits()} bits of constants")
     return 0
