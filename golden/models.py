@@ -265,7 +265,8 @@ def reference_spec(batchnorm: bool = True) -> NetSpec:
     28x28x1 → conv1 3x3 pad 1 (16) → pool → 14x14 fire2 (8; 16+16)
     → fire3 (8; 16+16) + simple bypass → pool → 7x7 fire4 (16; 32+32)
     → fire5 (16; 32+32) + simple bypass → conv10 (10) → global average
-    pool: 16 036 parameters, 1 017 rows of the engine's 16-lane weight ROM
+    pool: 15 770 parameters (16 036 with the batch norms of training), 1 017
+    rows of the engine's 16-lane weight ROM
     (its 3-bit index ROM holds 1 024).
     """
     layers = (

@@ -34,6 +34,9 @@ from golden.models import NETWORKS, Fire, SqueezeNet, network_spec, reference_sp
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 REFERENCE_BUNDLE = REFERENCE_DIR / "reference.bundle"
 REFERENCE_CHECKPOINT = REFERENCE_DIR / "float.pt"
+# the first reference network (one Fire module), kept as a small example
+FIRE1_BUNDLE = REFERENCE_DIR / "fire1.bundle"
+FIRE1_CHECKPOINT = REFERENCE_DIR / "fire1.pt"
 CALIBRATION_IMAGES = 2000
 REFERENCE_NET = "reference-fmnist"
 

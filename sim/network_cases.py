@@ -85,6 +85,14 @@ def reference() -> Bundle:
     return Bundle.load(REFERENCE_BUNDLE)
 
 
+@functools.lru_cache(maxsize=1)
+def fire1() -> Bundle:
+    """The first reference network (one Fire module, int8 weights): small,
+    for the pipeline's whole-network tests on the UP5K."""
+    from golden.quantize import FIRE1_BUNDLE
+    return Bundle.load(FIRE1_BUNDLE)
+
+
 def fashion_images(n: int, offset: int = 0) -> np.ndarray:
     from golden import data
     images, _ = data.load("test")

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from golden import calibration
-from golden.quantize import REFERENCE_BUNDLE, random_fire_bundle
+from golden.quantize import FIRE1_BUNDLE, FIRE1_CHECKPOINT, random_fire_bundle
 from golden.shapes import output_size
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +60,7 @@ def test_reference_bundle_is_remade_exactly_under_other_float_settings(tmp_path)
     # selects torch's scalar kernels; one thread changes any reduction split.
     out = tmp_path / "r.bundle"
     env = dict(os.environ, MKL_CBWR="COMPATIBLE", ATEN_CPU_CAPABILITY="default", OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "golden.quantize", "--out", str(out)], cwd=ROOT, env=env,
-                       capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "golden.quantize", "--net", "fire1-fmnist", "--checkpoint",
+                        str(FIRE1_CHECKPOINT), "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert out.read_bytes() == REFERENCE_BUNDLE.read_bytes()
+    assert out.read_bytes() == FIRE1_BUNDLE.read_bytes()

@@ -5,7 +5,7 @@ import warnings
 import pytest
 import torch
 
-from golden.models import (Fire, SqueezeNet, count_parameters, family, output_size, reference_spec,
+from golden.models import (Fire, SqueezeNet, count_parameters, family, fire1_spec, output_size, reference_spec,
                            squeezenet_v1_0, squeezenet_v1_1)
 
 
@@ -85,4 +85,5 @@ def test_output_size_matches_torch_ceil_mode(size):
 
 
 def test_reference_network_is_small():
-    assert count_parameters(SqueezeNet(reference_spec(batchnorm=False))) == 6682
+    assert count_parameters(SqueezeNet(reference_spec(batchnorm=False))) == 15770
+    assert count_parameters(SqueezeNet(fire1_spec(batchnorm=False))) == 6682

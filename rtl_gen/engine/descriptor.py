@@ -25,15 +25,14 @@ WORD_BITS = 16
 # field -> signed?  (the order is the layout's)
 FIELDS = {
     "src_bank": False, "dst_bank": False, "side_bank": False,
-    "cin": False, "k": False, "in_h": False, "in_w": False, "stride": False, "pad": False,
+    "cin": False, "k": False, "in_h": False, "in_w": False, "stride": False,
     "out_h": False, "out_w": False, "groups": False, "last_lanes": False, "taps": False, "period": False,
     "row_step": False, "step_x": False, "step_y": False, "pix0": True,
     "w_base": False, "c_base": False, "shift": False,
     "add_kind": False, "add_shift": False, "add_m_a": False, "add_m_b": False, "pool": False, "gap": False,
     "dst_c": False, "c_off": False, "pool_xmax": False, "pool_ymax": False, "pool_wtail": False, "pool_htail": False,
     # the counters' last values, so that no comparison waits for a subtraction
-    "last_t": False, "last_t_m1": False, "last_tap": False, "last_ci": False, "last_k": False,
-    "last_ci_m1": True, "last_k_m1": True, "cin_one": False, "k_one": False, "last_ox": False, "last_oy": False,
+    "last_t_m1": False, "last_tap": False, "last_ci_m1": True, "last_k_m1": True, "cin_one": False, "k_one": False, "last_ox": False, "last_oy": False,
     "last_g": False, "neg_pad": True,
 }
 
@@ -46,7 +45,7 @@ def pass_fields(program: EngineProgram, p: EnginePass, w_base: int, c_base: int)
     pool_h, pool_w = program.pooled_shape(p) if p.pool else (0, 0)
     return {
         "src_bank": src.bank, "dst_bank": dst.bank if dst else 0, "side_bank": side.bank if side else 0,
-        "cin": p.cin, "k": p.kernel, "in_h": src.h, "in_w": src.w, "stride": p.stride, "pad": p.padding,
+        "cin": p.cin, "k": p.kernel, "in_h": src.h, "in_w": src.w, "stride": p.stride,
         "out_h": oh, "out_w": ow, "groups": p.groups, "last_lanes": p.cout - LANES * (p.groups - 1),
         "taps": p.taps, "period": p.period,
         "row_step": src.w * src.c, "step_x": p.stride * src.c, "step_y": p.stride * src.w * src.c,
@@ -59,8 +58,7 @@ def pass_fields(program: EngineProgram, p: EnginePass, w_base: int, c_base: int)
         "dst_c": dst.c if dst else 0, "c_off": p.c_offset,
         "pool_xmax": 2 * pool_w, "pool_ymax": 2 * pool_h, "pool_wtail": int(ow % 2 == 0),
         "pool_htail": int(oh % 2 == 0),
-        "last_t": p.period - 1, "last_t_m1": p.period - 2, "last_tap": p.taps - 1, "last_ci": p.cin - 1, "last_k": p.kernel - 1,
-        "last_ci_m1": p.cin - 2, "last_k_m1": p.kernel - 2, "cin_one": int(p.cin == 1), "k_one": int(p.kernel == 1),
+        "last_t_m1": p.period - 2, "last_tap": p.taps - 1, "last_ci_m1": p.cin - 2, "last_k_m1": p.kernel - 2, "cin_one": int(p.cin == 1), "k_one": int(p.kernel == 1),
         "last_ox": ow - 1, "last_oy": oh - 1, "last_g": p.groups - 1, "neg_pad": -p.padding,
     }
 

@@ -160,7 +160,7 @@ class EngineParams:
         image loads), so only a pass shorter than the writer makes one wait."""
         if not self.codes.coded:
             return [0] * len(lengths)
-        need = write_cycles(self.codes.bits) + 2
+        need = write_cycles(self.codes.bits) + 3
         before = [load_and_output + self.fetch_words + TABLE_WAIT_SLACK] + lengths[:-1]
         return [max(0, need - span) for span in before]
 
@@ -352,10 +352,12 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         if decode is None:
             return 1
         base = self.table.words * WORD_BITS
-        m.d.comb += [decode.book.eq(shifter[base:base + (8 << decode.bits)]),
-                     decode.load_slot.eq(Mux(pass0, 0, ~index[0])),
+        # the order is registered (it fans out to the writer's whole turning
+        # register); the shift register keeps the values long after it
+        m.d.comb += decode.book.eq(shifter[base:base + (8 << decode.bits)])
+        m.d.sync += [decode.load_slot.eq(Mux(pass0, 0, ~index[0])),
                      decode.load.eq(pass0 | (start & (index != len(self.program.passes) - 1)))]
-        return ~decode.busy
+        return ~decode.busy & ~decode.load
 
     def _load(self, m, banks, pixel):
         """The image's pixels into the input map's bank, in order; ``first``

@@ -23,7 +23,7 @@ from rtl_gen.network import Network
 from sim.board_harness import BoardHarness
 from sim.board_uart_tb import ReplyChecker
 from sim.cocotb_run import simulate
-from sim.network_cases import fashion_images, reference
+from sim.network_cases import fashion_images, fire1, reference
 
 CASE_ID = "board_uart"
 
@@ -38,7 +38,7 @@ def _step(name, data: bytes, expect, ferr_at=()):
 
 
 def _run(steps, seed, timeout_cycles=3_000_000):     # one image is ~0.9 M cycles of compute
-    harness = BoardHarness(Network(reference(), style=BOARDS["ice40"].style), image_ram=BOARDS["ice40"].image_ram)
+    harness = BoardHarness(Network(fire1(), style=BOARDS["ice40"].style), image_ram=BOARDS["ice40"].image_ram)
     script = {"seed": seed, "divisor": harness.divisor, "timeout_cycles": timeout_cycles, "steps": steps}
     res = simulate(CASE_ID, harness, "sim.board_uart_tb", {"script": json.dumps(script)}, models=harness.models)
     print(f"build {res['build_seconds']:.1f} s, simulation {res['sim_seconds']:.1f} s, "
@@ -52,7 +52,7 @@ def test_fashion_image_round_trip():
     """Info query, then one real test image; the reply is the golden
     answer.  The same raw reply is then checked against a deliberately
     wrong expectation, to show the checker does report a mismatch."""
-    bundle = reference()
+    bundle = fire1()
     image = fashion_images(1)[0]
     h, w, c = image.shape
     good = _expect_image(bundle, image)
@@ -79,7 +79,7 @@ def test_error_frames_then_good_frame():
     byte has a 0 stop bit answers FRAMING_ERROR, a corrupted CRC answers
     BAD_CHECKSUM (a short frame, so it is cheap); the image after them still
     gets the golden answer and clears the error LED."""
-    bundle = reference()
+    bundle = fire1()
     image = fashion_images(1, offset=1)[0]
     rng = np.random.default_rng(5)
     odd = rng.integers(0, 256, 37, dtype=np.uint8).tobytes()
@@ -101,7 +101,7 @@ def test_error_frames_then_good_frame():
 def test_short_frame_times_out_then_good_frame():
     """A frame that stops half-way is answered TIMEOUT after the board's
     50 ms (600 000 cycles) of silence, and the link then serves an image."""
-    bundle = reference()
+    bundle = fire1()
     image = fashion_images(1, offset=2)[0]
     frame = protocol.encode_request(image.tobytes())
     _run([

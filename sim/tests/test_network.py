@@ -8,7 +8,7 @@ import pytest
 from golden import intref
 from golden.models import squeezenet_v1_1
 from rtl_gen.network import STYLES, Network, NetworkError
-from sim.network_cases import (coarse_codebooks, fashion_images, random_network, reference, small_bypass_spec,
+from sim.network_cases import (coarse_codebooks, fashion_images, fire1, random_network, small_bypass_spec,
                                tiny_bypass_spec)
 from sim.network_sim import NetStimulus, run_network
 
@@ -27,7 +27,7 @@ def _run(case_id, bundle, images, stimulus, **kw):
 def test_reference_network_real_images_under_stalls(style):
     """Real Fashion-MNIST images, random input throttling and output
     back-pressure, and a reset half-way through a frame first."""
-    _run(f"net_reference_stalls_{style}", reference(), fashion_images(8),
+    _run(f"net_reference_stalls_{style}", fire1(), fashion_images(8),
          NetStimulus(seed=11, in_stall=100, py_bubbles=0.03, py_stalls=0.3, reset_mid_frame=True), style=style)
 
 
@@ -36,7 +36,7 @@ def test_reference_network_frames_back_to_back(style, frames):
     """No lost or duplicated beat over many frames; with the input always
     valid and the output always ready, the pipeline settles to one frame per
     the slowest stage's period."""
-    res, net = _run(f"net_reference_{frames}_{style}", reference(), fashion_images(frames, offset=100),
+    res, net = _run(f"net_reference_{frames}_{style}", fire1(), fashion_images(frames, offset=100),
                     NetStimulus(seed=12), style=style)
     steady = res["cycles_per_frame"][1:]
     assert len(set(steady)) == 1, f"frame periods vary: {sorted(set(steady))}"
@@ -82,7 +82,7 @@ def test_codebook_network():
 
 
 def test_unsupported_layer_is_refused_before_elaboration():
-    bundle = reference()
+    bundle = fire1()
     layers = [dict(lay) for lay in bundle.graph["layers"]]
     layers[2].update(kernel=2, stride=2, ceil=False)          # valid (28 -> 14), not in the generator
     bad = type(bundle)(dict(bundle.graph, layers=layers), bundle.arrays)
