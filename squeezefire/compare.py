@@ -114,6 +114,9 @@ def evaluate(bundle: Bundle, model, images: ImageSet) -> dict:
     labels = images.labels
     return {
         "network": bundle.name,
+        "fire_layers": sum(layer.kind == "fire" for layer in bundle.layers),
+        "weight_index_bits": bundle.index_bits(),
+        "codebook_bits": bundle.codebook_bits(),
         "dataset": images.name,
         "images_golden": int(len(labels)),
         "float_top1": float(np.mean(pf == labels)) if pf is not None else None,
@@ -216,7 +219,10 @@ def _fmt(value, spec: str) -> str:
 
 def table(r: dict) -> str:
     gap = None if r["float_top1"] is None else r["float_top1"] - r["int8_top1"]
-    rows = [("network", r["network"]), ("dataset", f"{r['dataset']} ({r['images_golden']} images)"),
+    rows = [("network", f"{r['network']} ({r['fire_layers']} Fire modules"
+                        + (f"; codebook weights: {r['weight_index_bits']} index bits, {r['codebook_bits']} table bits)"
+                           if r["weight_index_bits"] else "; int8 weights)")),
+            ("dataset", f"{r['dataset']} ({r['images_golden']} images)"),
             ("float top-1", _fmt(r["float_top1"], ".4f")), ("int8 top-1", f"{r['int8_top1']:.4f}"),
             ("float - int8", _fmt(gap, "+.4f")),
             ("float/int8 agreement", _fmt(r["float_int8_agreement"], ".4f"))]

@@ -63,7 +63,7 @@ def engine_resources(params, device) -> dict:
     if pooled_w:
         memories += [(8, pooled_w * LANES), (8, LANES)]         # row buffer, horizontal maxima
     # the write-back's delay line: valid, channel row, x, y, group-first, address
-    c_bits = max(1, (table.const_depth - 1).bit_length())
+    c_bits = 4 + table.layout["groups"].shape.width     # the pass-relative channel: group, lane
     xy_bits = table.layout["out_w"].shape.width + table.layout["out_h"].shape.width
     memories.append((1 + c_bits + xy_bits + 1 + params.addr_bits, 16))
     if codes.coded:
