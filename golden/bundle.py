@@ -1,11 +1,12 @@
 """The bundle: one file that carries a quantized network from ``golden`` to
 ``rtl_gen``.  The format is specified in ``docs/bundle.md``; this module is
-its only reader and writer.
+its only reader and writer (its rules are checked in ``golden.bundle_rules``).
 
 A bundle is a ZIP archive (readable by ``numpy.load`` too) holding
-``graph.json`` and one ``.npy`` file per integer array.  Writing is
-deterministic (fixed member order and timestamps), so the same network gives
-the same bytes.
+``graph.json`` and one ``.npy`` file per integer array; a codebook-coded
+weight (version 2) is stored as its codebook and packed indices instead.
+Writing is deterministic (fixed member order and timestamps), so the same
+network gives the same bytes.
 """
 from __future__ import annotations
 
@@ -20,53 +21,30 @@ from pathlib import Path
 import numpy as np
 
 from golden.atomic import replacing
-from golden.layers import (AddLayer, ConvLayer, FireLayer, GapLayer, InputLayer, Layer, MaxPoolLayer, Shape,
-                           parse_layer)
-from golden.shapes import output_size
+from golden.bundle_rules import (ACC_LIMIT, CODED_VERSION, FORMAT, M_MAX, SHIFT_RANGE, VERSION, VERSIONS,
+                                 BundleError, decode_codebook, is_weight, layer_arrays, need, validate,
+                                 validate_graph)
+from golden.codebook import Codebook, pack_indices
+from golden.layers import InputLayer, Layer, Shape, parse_layer
 
-FORMAT = "squeezefire-bundle"
-VERSION = 1
-ACC_LIMIT = 2**31 - 1          # accumulators are int32 (docs/int8.md §3)
-M_MAX = 2**16 - 1              # multipliers are uint16
-SHIFT_RANGE = (1, 48)          # acc * M < 2**47, so larger shifts always give 0
+__all__ = ["ACC_LIMIT", "CODED_VERSION", "FORMAT", "M_MAX", "SHIFT_RANGE", "VERSION", "VERSIONS", "Bundle",
+           "BundleError", "is_bundle_file", "layer_arrays", "validate"]
 
-
-class BundleError(ValueError):
-    """A bundle file or in-memory bundle that breaks the format."""
-
-
-def _conv_arrays(prefix, cout, cin, k):
-    return {f"{prefix}weight": (np.int8, (cout, cin, k, k)), f"{prefix}bias": (np.int32, (cout,)),
-            f"{prefix}m": (np.uint16, (cout,))}
-
-
-def layer_arrays(layer: Layer, in_channels: int) -> dict[str, tuple]:
-    """The arrays a layer must have: ``{key: (dtype, shape)}``; keys are
-    relative to the layer (``weight``, ``squeeze/weight``, ...)."""
-    c = layer.shape.c
-    if isinstance(layer, ConvLayer):
-        return _conv_arrays("", c, in_channels, layer.kernel)
-    if isinstance(layer, FireLayer):
-        out = {}
-        for part in layer.parts:
-            cin, k = (in_channels, 1) if part == "squeeze" else (layer.s1x1, 3 if part == "expand3x3" else 1)
-            out |= _conv_arrays(f"{part}/", layer.part_width(part), cin, k)
-        return out
-    if isinstance(layer, AddLayer):
-        out = {"m_a": (np.uint16, (c,)), "m_b": (np.uint16, (c,))}
-        if layer.bypass == "complex":
-            out |= {"weight": (np.int8, (c, in_channels, 1, 1)), "bias": (np.int32, (c,))}
-        return out
-    return {}
+_CODED_MEMBERS = ("codebook", "indices")     # stand for "weight" in a coded weight's key
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError)
 
 
 @dataclass
 class Bundle:
-    """A quantized network: ``graph`` (the JSON document) and ``arrays``
-    (``"<layer>/<key>"`` → numpy array)."""
+    """A quantized network: ``graph`` (the JSON document), ``arrays``
+    (``"<layer>/<key>"`` → numpy array) and ``codebooks`` (weight key, e.g.
+    ``"fire2/squeeze/weight"`` → ``Codebook``) for the weights stored coded.
+    ``arrays`` always holds every weight expanded to int8, equal to its
+    codebook's ``weights()``, so consumers never need the codebooks."""
 
     graph: dict
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    codebooks: dict[str, Codebook] = field(default_factory=dict)
     _parsed: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -86,6 +64,11 @@ class Bundle:
     def classes(self) -> list[str] | None:
         """Class names, if the bundle lists them."""
         return self.graph.get("classes")
+
+    @property
+    def version(self) -> int:
+        """The format version ``save`` writes: 2 if any weight is coded."""
+        return CODED_VERSION if self.codebooks else VERSION
 
     @property
     def input(self) -> InputLayer:
@@ -112,6 +95,25 @@ class Bundle:
         return (self.array(layer, pre + "weight"), self.array(layer, pre + "bias"),
                 self.array(layer, pre + "m"), shift)
 
+    def codebook(self, layer: str, part: str | None = None) -> Codebook | None:
+        """The codebook of a conv layer's, a fire part's or a complex
+        bypass's weight, or None when that weight is stored as plain int8."""
+        self.layer(layer)                   # an unknown layer is an error, not "uncoded"
+        pre = f"{part}/" if part else ""
+        return self.codebooks.get(f"{layer}/{pre}weight")
+
+    def with_codebooks(self, codebooks: dict[str, Codebook]) -> "Bundle":
+        """A new bundle in which each listed weight is coded by its codebook
+        (and so replaced by the codebook's expansion); validated."""
+        merged = {**self.codebooks, **codebooks}
+        # Whatever is not a Codebook is left unexpanded for validate to name.
+        arrays = {**self.arrays, **{key: codebook.weights() for key, codebook in codebooks.items()
+                                    if isinstance(codebook, Codebook)}}
+        graph = dict(self.graph, version=CODED_VERSION if merged else VERSION)
+        bundle = Bundle(graph, arrays, merged)
+        validate(bundle, f"bundle {self.name!r}")
+        return bundle
+
     def in_shape(self, layer: Layer) -> Shape:
         """The shape of the activation ``layer`` reads (an add: its bypass input)."""
         return self.layer(layer.source).shape
@@ -119,56 +121,121 @@ class Bundle:
     def in_channels(self, layer: Layer) -> int:
         return self.in_shape(layer).c
 
+    # -- what is stored, in bits ---------------------------------------------
     def weight_bits(self) -> int:
-        """Bits of all stored constants (weights, biases, multipliers)."""
-        return sum(a.size * a.dtype.itemsize * 8 for a in self.arrays.values())
+        """Bits of all stored constants: weights as stored (8 bits each, or a
+        coded weight's indices and codebook table), biases and multipliers."""
+        return (self.uncoded_weight_bits() + self.index_bits() + self.codebook_bits()
+                + self.bias_and_multiplier_bits())
+
+    def uncoded_weight_bits(self) -> int:
+        """8 bits per weight of the weights stored as plain int8."""
+        return sum(8 * a.size for key, a in self.arrays.items() if is_weight(key) and key not in self.codebooks)
+
+    def index_bits(self) -> int:
+        """b bits per weight of the coded weights (b: its codebook's width)."""
+        return sum(codebook.index_bits() for codebook in self.codebooks.values())
+
+    def codebook_bits(self) -> int:
+        """8 bits per codebook entry, over all codebooks."""
+        return sum(codebook.table_bits() for codebook in self.codebooks.values())
+
+    def bias_and_multiplier_bits(self) -> int:
+        return sum(a.size * a.dtype.itemsize * 8 for key, a in self.arrays.items() if not is_weight(key))
 
     # -- I/O ---------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         validate(self, str(path))
-        path = Path(path)
-        with replacing(path) as tmp:
+        with replacing(Path(path)) as tmp:
             with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
                 def put(name, payload):
                     info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
                     info.compress_type = zipfile.ZIP_DEFLATED
                     info.external_attr = 0o644 << 16
                     zf.writestr(info, payload)
-                put("graph.json", json.dumps(self.graph, indent=1, sort_keys=True).encode())
-                for key in sorted(self.arrays):
+                graph = dict(self.graph, version=self.version)
+                put("graph.json", json.dumps(graph, indent=1, sort_keys=True).encode())
+                for key, array in self._members():
                     buf = io.BytesIO()
-                    np.lib.format.write_array(buf, np.ascontiguousarray(self.arrays[key]), allow_pickle=False)
+                    np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
                     put(key + ".npy", buf.getvalue())
+
+    def _members(self) -> list[tuple[str, np.ndarray]]:
+        """(key, array) per ``.npy`` member, sorted by key; a coded weight
+        ``<layer>/<prefix>weight`` becomes ``<prefix>codebook`` and ``<prefix>indices``."""
+        members = []
+        for key, array in self.arrays.items():
+            codebook = self.codebooks.get(key)
+            if codebook is None:
+                members.append((key, array))
+                continue
+            base = key[:-len("weight")]
+            members += [(base + "codebook", codebook.values),
+                        (base + "indices", pack_indices(codebook.indices, codebook.bits))]
+        return sorted(members, key=lambda member: member[0])
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Bundle":
         where = str(path)
-        try:
-            zf = zipfile.ZipFile(path)
-        except FileNotFoundError:
-            raise BundleError(f"{where}: bundle file not found") from None
-        except (zipfile.BadZipFile, OSError) as e:
-            raise BundleError(f"{where}: not a bundle (not a readable ZIP archive: {e})") from None
-        with zf:
-            names = set(zf.namelist())
-            if "graph.json" not in names:
-                raise BundleError(f"{where}: graph.json is missing")
-            try:
-                graph = json.loads(zf.read("graph.json"))
-            except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as e:
-                raise BundleError(f"{where}: graph.json is unreadable ({e})") from None
-            arrays = {}
-            for member in sorted(names - {"graph.json"}):
-                if not member.endswith(".npy"):
-                    raise BundleError(f"{where}: unexpected member {member!r}")
-                try:
-                    arrays[member[:-4]] = np.lib.format.read_array(io.BytesIO(zf.read(member)),
-                                                                   allow_pickle=False)
-                except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as e:
-                    raise BundleError(f"{where}: array {member[:-4]!r} is unreadable ({e})") from None
-        bundle = cls(graph, arrays)
+        graph, members = _read_members(path, where)
+        layers = validate_graph(graph, where)
+        coded = sorted(key for key in members if key.rsplit("/", 1)[-1] in _CODED_MEMBERS)
+        if coded and graph["version"] == VERSION:
+            raise BundleError(f"{where}: a version {VERSION} bundle cannot hold {coded[0]}.npy "
+                              f"(codebook-coded weights need version {CODED_VERSION})")
+        arrays, codebooks = _decode_coded_weights(layers, members, where)
+        bundle = cls(graph, arrays, codebooks)
         validate(bundle, where)
         return bundle
+
+
+def _read_members(path, where: str) -> tuple[object, dict[str, np.ndarray]]:
+    """graph.json (parsed) and the ``.npy`` members by key (name without ``.npy``)."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise BundleError(f"{where}: bundle file not found") from None
+    except (zipfile.BadZipFile, OSError) as e:
+        raise BundleError(f"{where}: not a bundle (not a readable ZIP archive: {e})") from None
+    with zf:
+        names = set(zf.namelist())
+        need("graph.json" in names, where, "graph.json is missing")
+        try:
+            graph = json.loads(zf.read("graph.json"))
+        except _READ_ERRORS as e:
+            raise BundleError(f"{where}: graph.json is unreadable ({e})") from None
+        members = {}
+        for member in sorted(names - {"graph.json"}):
+            need(member.endswith(".npy"), where, f"unexpected member {member!r}")
+            try:
+                members[member[:-4]] = np.lib.format.read_array(io.BytesIO(zf.read(member)), allow_pickle=False)
+            except _READ_ERRORS as e:
+                raise BundleError(f"{where}: array {member[:-4]!r} is unreadable ({e})") from None
+    return graph, members
+
+
+def _decode_coded_weights(layers, members: dict, where: str) -> tuple[dict, dict]:
+    """(arrays, codebooks): each weight stored as codebook + indices decoded
+    and expanded into ``arrays``; other members are left as they are (the
+    validation names any that no layer uses)."""
+    arrays, codebooks = dict(members), {}
+    for layer, cin in layers:
+        at = f"{where}: layer {layer.name!r}"
+        for key, (_, shape) in layer_arrays(layer, cin).items():
+            if not is_weight(key):
+                continue
+            part = key[:-len("weight")]
+            base = f"{layer.name}/{part}"
+            values, packed = arrays.pop(base + "codebook", None), arrays.pop(base + "indices", None)
+            if values is None and packed is None:
+                continue
+            need(base + "weight" not in arrays, at, f"has both {part}weight and {part}codebook/indices")
+            need(values is not None, at, f"{part}indices without {part}codebook")
+            need(packed is not None, at, f"{part}codebook without {part}indices")
+            codebook = decode_codebook(values, packed, shape, at, part)
+            codebooks[base + "weight"] = codebook
+            arrays[base + "weight"] = codebook.weights()
+    return arrays, codebooks
 
 
 def is_bundle_file(path: str | os.PathLike) -> bool:
@@ -179,169 +246,3 @@ def is_bundle_file(path: str | os.PathLike) -> bool:
             return json.loads(zf.read("graph.json")).get("format") == FORMAT
     except Exception:
         return False
-
-
-def _need(cond, where, msg):
-    if not cond:
-        raise BundleError(f"{where}: {msg}")
-
-
-def _int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def validate(bundle: Bundle, where: str = "bundle") -> None:
-    """Check everything ``docs/bundle.md`` promises; raise BundleError
-    naming the layer and field that is wrong."""
-    g = bundle.graph
-    _validate_header(g, where)
-    seen: dict[str, Layer] = {}
-    expected_arrays: set[str] = set()
-    raw_layers = g["layers"]
-    for i, raw in enumerate(raw_layers):
-        layer = _validate_layer(raw, i, len(raw_layers), seen, where)
-        src = seen[layer.source].shape if layer.inputs else None
-        _KIND_CHECKS[layer.kind](layer, raw, src, seen, f"{where}: layer {layer.name!r}")
-        expected_arrays |= _validate_arrays(bundle, layer, src.c if src else None, where)
-        seen[layer.name] = layer
-    extra = set(bundle.arrays) - expected_arrays
-    _need(not extra, where, f"arrays that no layer uses: {sorted(extra)[:5]}")
-
-
-def _validate_source(source, where: str) -> None:
-    """``source`` is optional (bundles made by hand have none)."""
-    if source is None:
-        return
-    _need(isinstance(source, dict), where, "graph.json 'source' must be an object")
-    sha = source.get("checkpoint_sha256")
-    _need(sha is None or (isinstance(sha, str) and len(sha) == 64
-                          and all(ch in "0123456789abcdef" for ch in sha)), where,
-          f"graph.json 'source.checkpoint_sha256' must be 64 lowercase hex digits, got {sha!r}")
-    _need(isinstance(source.get("network", {}), dict), where, "graph.json 'source.network' must be an object")
-
-
-def _validate_header(g, where):
-    _need(isinstance(g, dict), where, "graph.json must hold an object")
-    _need(g.get("format") == FORMAT, where, f"graph.json 'format' must be {FORMAT!r}, got {g.get('format')!r}")
-    _need(g.get("version") == VERSION, where, f"unsupported bundle version {g.get('version')!r} (this reader: {VERSION})")
-    _need(isinstance(g.get("name"), str), where, "graph.json 'name' must be a string")
-    _validate_source(g.get("source"), where)
-    layers = g.get("layers")
-    _need(isinstance(layers, list) and layers, where, "graph.json 'layers' must be a non-empty list")
-
-
-# Per kind: the JSON keys (beyond name/kind/inputs/shape) and their checks.
-_NUMBER = (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, "a positive number")
-_INTEGER = (_int, "an integer")
-_KEYS = {
-    "input": {"scale": _NUMBER},
-    "conv": {"scale": _NUMBER, "kernel": _INTEGER, "stride": _INTEGER, "padding": _INTEGER, "shift": _INTEGER},
-    "fire": {"scale": _NUMBER, "squeeze_scale": _NUMBER, "cin": _INTEGER, "s1x1": _INTEGER, "e1x1": _INTEGER,
-             "e3x3": _INTEGER, "shift": (lambda v: isinstance(v, dict), "an object")},
-    "maxpool": {"scale": _NUMBER, "kernel": _INTEGER, "stride": _INTEGER,
-                "ceil": (lambda v: isinstance(v, bool), "true or false")},
-    "add": {"scale": _NUMBER, "bypass": (lambda v: v in ("simple", "complex"), "'simple' or 'complex'"),
-            "shift": _INTEGER},
-    "gap": {},
-}
-
-
-def _validate_layer(raw, i, count, seen, where) -> Layer:
-    """The checks every layer shares, then the typed layer."""
-    _need(isinstance(raw, dict) and isinstance(raw.get("name"), str), where,
-          f"layer #{i} must be an object with a string 'name'")
-    name, kind = raw["name"], raw.get("kind")
-    _need(name not in seen, where, f"layer name {name!r} is used twice")
-    _need(kind in _KEYS, where, f"layer {name!r}: unknown kind {kind!r}")
-    shape = raw.get("shape")
-    _need(isinstance(shape, list) and len(shape) == 3 and all(_int(s) and s >= 1 for s in shape),
-          where, f"layer {name!r}: 'shape' must be [H, W, C] of positive integers, got {shape!r}")
-    inputs = raw.get("inputs")
-    want = {"input": 0, "add": 2}.get(kind, 1)
-    _need(isinstance(inputs, list) and len(inputs) == want, where,
-          f"layer {name!r}: needs {want} input(s), got {inputs!r}")
-    for src in inputs:
-        _need(src in seen, where, f"layer {name!r}: input {src!r} is not an earlier layer")
-    _need((kind == "input") == (i == 0), where, "the first layer, and only it, must be of kind 'input'")
-    _need(kind != "gap" or i == count - 1, where, f"layer {name!r}: the gap layer must be last")
-    for key, (ok, what) in _KEYS[kind].items():
-        _need(ok(raw.get(key)), where, f"layer {name!r}: '{key}' must be {what}, got {raw.get(key)!r}")
-    return parse_layer(raw)
-
-
-def _shift_ok(shift, at):
-    _need(SHIFT_RANGE[0] <= shift <= SHIFT_RANGE[1], at, f"shift {shift} outside {SHIFT_RANGE[0]}..{SHIFT_RANGE[1]}")
-
-
-def _check_conv(layer: ConvLayer, raw, src, seen, at):
-    _need(layer.kernel >= 1 and layer.stride >= 1 and layer.padding >= 0, at,
-          "kernel/stride must be >= 1 and padding >= 0")
-    try:
-        oh = output_size(src.h, layer.kernel, layer.stride, layer.padding)
-        ow = output_size(src.w, layer.kernel, layer.stride, layer.padding)
-    except ValueError as e:
-        raise BundleError(f"{at}: {e}") from None
-    _need((oh, ow) == layer.shape[:2], at, f"shape {list(layer.shape)} does not follow from input {list(src)} "
-          f"with kernel {layer.kernel}, stride {layer.stride}, padding {layer.padding}")
-    _shift_ok(layer.shift, at)
-
-
-def _check_fire(layer: FireLayer, raw, src, seen, at):
-    for key in ("cin", "s1x1", "e1x1", "e3x3"):
-        _need(getattr(layer, key) >= 0, at, f"'{key}' must be a non-negative integer")
-    _need(layer.cin == src.c, at, f"cin {layer.cin} but its input has {src.c} channels")
-    _need(layer.s1x1 >= 1 and layer.e1x1 + layer.e3x3 >= 1, at, "s1x1 and e1x1 + e3x3 must be >= 1")
-    _need(layer.shape.c == layer.e1x1 + layer.e3x3 and layer.shape[:2] == src[:2], at,
-          f"shape {list(layer.shape)} does not match input {list(src)} and e1x1 + e3x3")
-    shifts = raw["shift"]
-    _need(all(_int(shifts.get(p)) for p in layer.parts), at, f"'shift' must map {list(layer.parts)} to integers")
-    for part in layer.parts:
-        _shift_ok(shifts[part], at)
-
-
-def _check_maxpool(layer: MaxPoolLayer, raw, src, seen, at):
-    _need(layer.kernel >= 1 and layer.stride >= 1, at, "kernel and stride must be >= 1")
-    try:
-        want = (output_size(src.h, layer.kernel, layer.stride, 0, layer.ceil),
-                output_size(src.w, layer.kernel, layer.stride, 0, layer.ceil), src.c)
-    except ValueError as e:
-        raise BundleError(f"{at}: {e}") from None
-    _need(tuple(layer.shape) == want, at, f"shape {list(layer.shape)} is not the {layer.kernel}x{layer.kernel}/"
-          f"{layer.stride} {'ceil' if layer.ceil else 'floor'}-mode pool of {list(src)}")
-
-
-def _check_add(layer: AddLayer, raw, src, seen, at):
-    _shift_ok(layer.shift, at)
-    _need(seen[layer.fire].shape == layer.shape, at, f"shape differs from input {layer.fire!r}")
-    _need(src[:2] == layer.shape[:2] and (layer.bypass == "complex" or src.c == layer.shape.c), at,
-          f"bypass input {layer.source!r} has shape {list(src)}, output {list(layer.shape)}")
-
-
-def _check_gap(layer: GapLayer, raw, src, seen, at):
-    _need(layer.shape[:2] == (1, 1) and layer.shape.c == src.c, at, f"shape must be [1, 1, {src.c}]")
-
-
-_KIND_CHECKS = {"input": lambda *a: None, "conv": _check_conv, "fire": _check_fire, "maxpool": _check_maxpool,
-                "add": _check_add, "gap": _check_gap}
-
-
-def _validate_arrays(bundle: Bundle, layer: Layer, cin: int | None, where: str) -> set[str]:
-    """Presence, dtype, shape and the accumulator bound; returns the keys."""
-    name = layer.name
-    wanted = layer_arrays(layer, cin)
-    for key, (dtype, ashape) in wanted.items():
-        a = bundle.arrays.get(f"{name}/{key}")
-        _need(a is not None, where, f"layer {name!r}: array {key!r} is missing")
-        _need(a.dtype == dtype and a.shape == ashape, where,
-              f"layer {name!r}: array {key!r} must be {np.dtype(dtype).name}{list(ashape)}, "
-              f"got {a.dtype.name}{list(a.shape)}")
-        if key.endswith("weight"):
-            _need(int(a.min(initial=0)) >= -127, where, f"layer {name!r}: {key} holds -128 (int8 weights are -127..127)")
-    for prefix in (k[:-len("weight")] for k in wanted if k.endswith("weight")):
-        wgt = bundle.arrays[f"{name}/{prefix}weight"]
-        bias = bundle.arrays[f"{name}/{prefix}bias"].astype(np.int64)
-        fan_in = wgt.shape[1] * wgt.shape[2] * wgt.shape[3]
-        worst = fan_in * 127 * 255 + int(np.abs(bias).max(initial=0))
-        _need(worst <= ACC_LIMIT, where, f"layer {name!r}: {prefix}accumulator may reach {worst} > int32 "
-              f"(fan-in {fan_in}, max |bias| {int(np.abs(bias).max(initial=0))})")
-    return {f"{name}/{key}" for key in wanted}

@@ -166,7 +166,8 @@ def sub_bundle(bundle: Bundle, name: str) -> Bundle:
     inp = {"name": "input", "kind": "input", "inputs": [], "shape": list(src["shape"]), "scale": src["scale"]}
     lay = dict(layer, inputs=["input"])
     arrays = {k: v for k, v in bundle.arrays.items() if k.startswith(name + "/")}
-    sub = Bundle(dict(bundle.graph, name=f"{bundle.name}:{name}", layers=[inp, lay]), arrays)
+    codebooks = {k: v for k, v in bundle.codebooks.items() if k.startswith(name + "/")}
+    sub = Bundle(dict(bundle.graph, name=f"{bundle.name}:{name}", layers=[inp, lay]), arrays, codebooks)
     validate(sub, f"bundle {sub.name!r}")
     return sub
 
