@@ -29,6 +29,7 @@ from golden import graph as fgraph
 from golden.calibration import activation_maxima
 from golden import data
 from golden.bundle import ACC_LIMIT, FORMAT, M_MAX, SHIFT_RANGE, VERSION, Bundle, is_bundle_file, validate
+from golden.int8_weights import quantize_weights
 from golden.models import NETWORKS, Fire, SqueezeNet, network_spec, reference_spec, spec_to_json
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
@@ -39,15 +40,6 @@ FIRE1_BUNDLE = REFERENCE_DIR / "fire1.bundle"
 FIRE1_CHECKPOINT = REFERENCE_DIR / "fire1.pt"
 CALIBRATION_IMAGES = 2000
 REFERENCE_NET = "reference-fmnist"
-
-
-def quantize_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric per-output-channel int8: (w_q in -127..127, scale per channel).
-    An all-zero channel gets scale 1 (its weights stay 0)."""
-    amax = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
-    scale = np.where(amax > 0, amax / 127.0, 1.0)
-    wq = np.clip(np.rint(w / scale[:, None, None, None]), -127, 127).astype(np.int8)
-    return wq, scale
 
 
 def multipliers(ratios: list[np.ndarray], where: str, m_bits: int = 16) -> tuple[list[np.ndarray], int]:
@@ -69,7 +61,8 @@ def multipliers(ratios: list[np.ndarray], where: str, m_bits: int = 16) -> tuple
 
 def quantize_conv(p: dict, s_in: float, s_out: float, where: str, m_bits: int = 16) -> tuple[dict, int, np.ndarray]:
     """(arrays {weight, bias, m}, shift, per-channel accumulator scale)."""
-    wq, s_w = quantize_weights(p["weight"])
+    # A codebook layer brings its int8 weights (golden.weight_sharing.codebook_graph).
+    wq, s_w = p["int8_weight"] if "int8_weight" in p else quantize_weights(p["weight"])
     s_acc = s_in * s_w
     fan_in = int(np.prod(wq.shape[1:]))
     bmax = ACC_LIMIT - fan_in * 127 * 255
@@ -238,7 +231,7 @@ def calibration_images(count: int) -> np.ndarray:
     return xtr[np.sort(idx)]
 
 
-def _check_bundle_out(path: Path) -> None:
+def check_bundle_out(path: Path) -> None:
     """Refuse, before any work, an output we may not (over)write."""
     if path.is_dir():
         raise ValueError(f"--out {path} is a folder; give a bundle file name")
@@ -271,7 +264,7 @@ def main(argv=None) -> int:
     checkpoint = args.checkpoint or REFERENCE_CHECKPOINT
     out = args.out or REFERENCE_BUNDLE
     try:
-        _check_bundle_out(out)
+        check_bundle_out(out)
         spec = network_spec(args.net)
         model = load_model(checkpoint, spec)
         calib = calibration_images(args.calibration_images)

@@ -1,0 +1,235 @@
+"""Deep Compression for the golden model: float checkpoint → codebook bundle,
+and the paper-style size report (``docs/compression.md``).
+
+    python -m golden.compress --net NAME --checkpoint FILE --bits B [--prune F]
+                              [--finetune-epochs N] --out FILE.bundle
+    python -m golden.compress --report [--net NAME --checkpoint FILE] [--images N]
+
+Every weight array gets a codebook of 2**B int8 values (``--layer-bits
+KEY=B`` for one array), clustered by 1-D k-means in the int8 domain
+(``golden.weight_sharing``), optionally after magnitude pruning, then the
+shared values are fine-tuned (``golden.finetune``) and rounded; the
+activations are quantised as by ``golden.quantize``, with those int8
+weights.  ``--save-shared`` keeps the fine-tuned float values, from which
+``--shared`` re-makes the same bundle bytes on any machine.  Bad input
+exits 2 with one line and writes nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from golden import data
+from golden import graph as fgraph
+from golden.bundle import Bundle
+from golden.codebook import MAX_BITS
+from golden.models import NETWORKS, network_spec
+from golden.quantize import (CALIBRATION_IMAGES, calibration_images, check_bundle_out, file_sha256, load_model,
+                             quantize, source_record)
+from golden.weight_sharing import (MIN_SHARE_BITS, SharedWeights, codebook_graph, codebooks_of, load_shared,
+                                   plain_shared, save_shared, share_graph, weight_params)
+
+CALIBRATION_CHOICE = {"data": "fashion-mnist/train",
+                      "choice": "first of numpy default_rng(0).permutation, in file order"}
+
+
+@dataclass(frozen=True)
+class Finetuning:
+    """How the shared values are fine-tuned (``golden.finetune``)."""
+    epochs: int = 0
+    images: int | None = None       # the first N training images; None: all
+    reassign: bool = True           # the weights train too and move between clusters; False: Deep
+                                    # Compression's fixed indices (only the shared values train)
+    distill: bool = True            # also match the float network's outputs
+    seed: int = 0
+
+
+def cluster(graph: list[dict], bits: int | dict, prune: float, tuning: Finetuning = Finetuning(),
+            teacher=None) -> tuple[dict[str, SharedWeights], dict | None]:
+    """(shared weights, fine-tuned biases or None): clustered, then
+    fine-tuned (``teacher``: the float network, for distillation), or,
+    without fine-tuning, re-pointed at the nearest rounded values."""
+    shared = share_graph(graph, bits, prune)
+    if not tuning.epochs:
+        return plain_shared(graph, shared), None
+    from golden.finetune import Schedule, finetune          # torch training only when asked for
+    images, labels = data.load("train")
+    return finetune(graph, shared, images[:tuning.images], labels[:tuning.images], Schedule(tuning.epochs),
+                    seed=tuning.seed, reassign=tuning.reassign, teacher=teacher if tuning.distill else None)
+
+
+def codebook_bundle(graph: list[dict], shared: dict[str, SharedWeights], biases: dict | None, calib,
+                    name: str, meta: dict | None = None, m_bits: int = 16) -> Bundle:
+    """Quantise the graph with the codebooks' int8 weights (the multipliers
+    are computed for those weights); the bundle carries the codebooks."""
+    bundle = quantize(codebook_graph(graph, shared, biases), calib, name, meta=meta, m_bits=m_bits)
+    return bundle.with_codebooks(codebooks_of(shared))
+
+
+def parse_layer_bits(items: list[str], keys: list[str]) -> dict[str, int]:
+    """``KEY=B`` options → {weight key: bits}; ValueError naming the bad one."""
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if key not in keys:
+            raise ValueError(f"--layer-bits {item}: no weight {key!r}; the network has {', '.join(keys)}")
+        out[key] = check_bits(value, f"--layer-bits {item}")
+    return out
+
+
+def check_bits(value, what: str) -> int:
+    try:
+        bits = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: bits must be an integer from {MIN_SHARE_BITS} to {MAX_BITS}, got {value!r}") from None
+    if not MIN_SHARE_BITS <= bits <= MAX_BITS:
+        raise ValueError(f"{what}: bits must be from {MIN_SHARE_BITS} to {MAX_BITS}, got {bits}")
+    return bits
+
+
+def _check_options(args) -> None:
+    """Everything about the options that can be refused before any work."""
+    if args.checkpoint is None or args.out is None:
+        raise ValueError("compressing needs --checkpoint and --out (or give --report)")
+    if args.bits is None and args.shared is None:
+        raise ValueError(f"--bits is missing (a codebook of 2**B values, B from {MIN_SHARE_BITS} to {MAX_BITS})")
+    if args.bits is not None:
+        args.bits = check_bits(args.bits, "--bits")
+    if not 0 <= args.prune < 1:
+        raise ValueError(f"--prune must be a fraction in [0, 1), got {args.prune}")
+    if args.finetune_epochs < 0:
+        raise ValueError(f"--finetune-epochs must be >= 0, got {args.finetune_epochs}")
+    if args.finetune_images is not None and args.finetune_images < 1:
+        raise ValueError(f"--finetune-images must be >= 1, got {args.finetune_images}")
+    if args.net not in NETWORKS:
+        raise ValueError(f"unknown network {args.net!r}; known: {', '.join(NETWORKS)}")
+    if not 8 <= args.multiplier_bits <= 16:
+        raise ValueError(f"--multiplier-bits must be 8..16, got {args.multiplier_bits}")
+    check_bundle_out(args.out)
+    if args.save_shared is not None:
+        _check_shared_out(args.save_shared)
+
+
+def _check_shared_out(path: Path) -> None:
+    if path.is_dir() or not path.parent.is_dir():
+        raise ValueError(f"--save-shared {path}: not a file name in an existing folder")
+    if path.exists():
+        try:
+            load_shared(path)
+        except ValueError:
+            raise ValueError(f"--save-shared {path} exists and is not a shared-weights file; "
+                             "refusing to overwrite it") from None
+
+
+def _settings(args, graph) -> dict:
+    """What the compression was asked to do, for the bundle's source record."""
+    keys = [k for k, _ in weight_params(graph)]
+    bits = {k: args.bits for k in keys} | parse_layer_bits(args.layer_bits, keys)
+    return {"bits": bits, "prune": args.prune, "finetune": asdict(_finetuning(args))}
+
+
+def _finetuning(args) -> Finetuning:
+    return Finetuning(args.finetune_epochs, args.finetune_images, args.finetune_mode == "weights", args.distill,
+                      args.seed)
+
+
+def _shared_from_file(args, graph, sha: str):
+    shared, biases, meta = load_shared(args.shared)
+    keys = sorted(k for k, _ in weight_params(graph))
+    if meta.get("checkpoint_sha256") != sha or sorted(shared) != keys:
+        raise ValueError(f"--shared {args.shared} was not made from checkpoint {args.checkpoint} "
+                         f"(network {args.net})")
+    return shared, biases, meta["compression"]
+
+
+def run_compress(args) -> int:
+    _check_options(args)
+    spec = network_spec(args.net)
+    model = load_model(args.checkpoint, spec)
+    graph = fgraph.extract(model)
+    sha = file_sha256(args.checkpoint)
+    calib = calibration_images(args.calibration_images)
+    if args.shared is not None:
+        shared, biases, settings = _shared_from_file(args, graph, sha)
+        print(f"shared weights from {args.shared}", file=sys.stderr)
+    else:
+        settings = _settings(args, graph)
+        print(f"clustering {len(settings['bits'])} weight arrays "
+              f"({args.bits}-bit codebooks, {args.prune:.0%} pruned)", file=sys.stderr, flush=True)
+        shared, biases = cluster(graph, settings["bits"], args.prune, _finetuning(args), teacher=model)
+        if args.save_shared is not None and biases is not None:
+            save_shared(args.save_shared, shared, biases, {"checkpoint_sha256": sha, "network": spec.name,
+                                                           "compression": settings})
+            print(f"wrote {args.save_shared}", file=sys.stderr)
+    print(f"calibrating on {len(calib)} training images", file=sys.stderr, flush=True)
+    source = source_record(spec, args.checkpoint, CALIBRATION_CHOICE | {"images": len(calib)})
+    bundle = codebook_bundle(graph, shared, biases, calib, spec.name,
+                             meta={"classes": list(spec.classes), "source": source | {"compression": settings}},
+                             m_bits=args.multiplier_bits)
+    bundle.save(args.out)
+    print(f"wrote {args.out}: {bundle.index_bits()} index bits, {bundle.codebook_bits()} codebook bits")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m golden.compress", description=__doc__.splitlines()[0])
+    ap.add_argument("--net", default="reference-fmnist", help=f"network by name: {', '.join(NETWORKS)}")
+    ap.add_argument("--checkpoint", type=Path, help="float state_dict (python -m golden.train)")
+    ap.add_argument("--bits", help=f"codebook index bits for every weight array, {MIN_SHARE_BITS}..{MAX_BITS}")
+    ap.add_argument("--layer-bits", action="append", default=[], metavar="KEY=B",
+                    help="bits for one weight array, e.g. conv1/weight=4 (repeatable)")
+    ap.add_argument("--prune", type=float, default=0.0, help="fraction of each layer's weights pruned (default 0)")
+    ap.add_argument("--finetune-epochs", type=int, default=0,
+                    help="epochs of fine-tuning of the shared values (default 0: clustering alone)")
+    ap.add_argument("--finetune-images", type=int, default=None,
+                    help="fine-tune on the first N training images only (default all 60 000)")
+    ap.add_argument("--finetune-mode", choices=("weights", "centroids"), default="weights",
+                    help="weights (default): the weights train too, through the rounding to their nearest "
+                         "shared value, and may change cluster; centroids: Deep Compression's fine-tuning, "
+                         "indices fixed, only the shared values (and biases, scales) train")
+    ap.add_argument("--distill", action=argparse.BooleanOptionalAction, default=True,
+                    help="fine-tune towards the float network's outputs too (default on)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    ap.add_argument("--calibration-images", type=int, default=CALIBRATION_IMAGES)
+    ap.add_argument("--multiplier-bits", type=int, default=16,
+                    help="width of the requantisation multipliers, 8..16 (default 16; the reference: 12)")
+    ap.add_argument("--out", type=Path, help="bundle to write")
+    ap.add_argument("--save-shared", type=Path, help="also write the fine-tuned float values (.npz)")
+    ap.add_argument("--shared", type=Path, help="make the bundle from a --save-shared file (no clustering)")
+    ap.add_argument("--report", action="store_true", help="print the size (and accuracy) report instead")
+    ap.add_argument("--report-nets", default="squeezenet-v1.0,squeezenet-v1.1,reference-fmnist",
+                    help="networks of the size table (random init), comma-separated")
+    ap.add_argument("--report-bits", default="8,6,4,3", help="codebook sizes of the report")
+    ap.add_argument("--report-prune", type=float, default=0.33,
+                    help="pruned fraction of the report's pruned and codebook stages (paper: 0.33)")
+    ap.add_argument("--images", type=int, default=10000, help="test images for the report's top-1")
+    ap.add_argument("--bundle", type=Path, action="append", default=[],
+                    help="a compressed bundle to add to the report's accuracy table (repeatable)")
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    try:
+        if args.report:
+            from golden.compression_report import run_report
+            code = run_report(args)
+        else:
+            code = run_compress(args)
+    except (FileNotFoundError, ValueError) as e:      # data.DatasetMissing and BundleError included
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"done in {time.time() - t0:.0f} s", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
