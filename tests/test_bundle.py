@@ -13,7 +13,7 @@ from golden import intref
 from golden.bundle import Bundle, BundleError
 from golden.codebook import Codebook, exact_codebook
 from golden.models import SqueezeNet, family
-from golden.quantize import REFERENCE_BUNDLE, quantize, random_fire_bundle, sub_bundle
+from golden.quantize import FIRE1_BUNDLE, quantize, random_fire_bundle, sub_bundle
 
 
 @pytest.fixture
@@ -277,11 +277,11 @@ def test_bits_count_what_is_stored(bundle):
 
 
 def test_v1_still_loads_and_saves_byte_identically(tmp_path):
-    reference = Bundle.load(REFERENCE_BUNDLE)
+    reference = Bundle.load(FIRE1_BUNDLE)
     assert reference.graph["version"] == 1 and reference.version == 1 and reference.codebooks == {}
     assert reference.weight_bits() == sum(a.size * a.dtype.itemsize * 8 for a in reference.arrays.values())
     reference.save(tmp_path / "copy.bundle")
-    assert (tmp_path / "copy.bundle").read_bytes() == REFERENCE_BUNDLE.read_bytes()
+    assert (tmp_path / "copy.bundle").read_bytes() == FIRE1_BUNDLE.read_bytes()
 
 
 @pytest.mark.parametrize("edit, message", [

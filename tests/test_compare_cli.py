@@ -96,7 +96,7 @@ def test_corrupt_bundle_member_is_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.bundle"
     raw = bytearray(REFERENCE_BUNDLE.read_bytes())
     with zipfile.ZipFile(REFERENCE_BUNDLE) as zf:
-        info = zf.getinfo("fire2/expand3x3/weight.npy")
+        info = zf.getinfo("fire2/expand3x3/indices.npy")
     start = info.header_offset + 30 + len(info.filename) + len(info.extra)
     raw[start:start + 64] = bytes(64)           # the deflate stream, not the headers
     bad.write_bytes(bytes(raw))

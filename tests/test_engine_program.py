@@ -118,18 +118,20 @@ def test_a_map_larger_than_an_spram_is_refused_naming_it():
 def test_fit_model_on_the_up5k_builds_measured():
     """The resource model against the three UP5K builds it was calibrated
     on (with the host link): at or above each measured cell count, within
-    1 %; so the simple-bypass network is built and the complex one refused,
-    as nextpnr decided (5 087 and 5 420 of 5 280 cells)."""
+    1.5 % (those builds predate issue 13's write-back changes; the coded
+    reference measured 5 211 against its estimate of 5 244); so the
+    simple-bypass network is built and the complex one refused, as nextpnr
+    decided (5 087 and 5 420 of 5 280 cells)."""
     from fpga.boards import BOARDS
     from rtl_gen.engine.engine import EngineParams
     from rtl_gen.fit import estimate
     device = BOARDS["ice40"].device
-    measured = {"fire1": 4757, "bypass-simple": 5087, "bypass-complex": 5420}
+    measured = {"fire1": 4757, "reference": 5211, "bypass-simple": 5087, "bypass-complex": 5420}
     for name, bundle, _ in _networks():
         if name not in measured:
             continue
         est = estimate(EngineParams(bundle, dsp="sb_mac16", banks="spram"), device, image_in_bram=False)
-        assert measured[name] <= est.lut <= 1.01 * measured[name], (name, est.lut)
+        assert measured[name] <= est.lut <= 1.015 * measured[name], (name, est.lut)
         assert (est.lut <= device.lut) == (measured[name] <= device.lut), name
 
 

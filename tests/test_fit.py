@@ -164,12 +164,14 @@ REFERENCE_NEXTPNR_BLOCKS = 30
 
 
 def test_reference_network_design_model():
-    """The design model walks the elaborated network: the "small" style
-    (one product per MAC unit, serial requantisers) fits the UP5K with the
-    link's image in SPRAM; the "fast" style (3 DSPs per lane) does not."""
+    """The design model walks the elaborated network: on the one-Fire
+    network the "small" style (one product per MAC unit, serial
+    requantisers) fits the UP5K with the link's image in SPRAM; the "fast"
+    style (3 DSPs per lane) does not."""
     from golden.bundle import Bundle
+    from golden.quantize import FIRE1_BUNDLE
     from rtl_gen.network import Network
-    bundle = Bundle.load(B.DEFAULT_BUNDLE)
+    bundle = Bundle.load(FIRE1_BUNDLE)
     est = estimate(Network(bundle, style="small"), UP5K, image_in_bram=False)
     assert est.source == "design model" and est.dsp == 5 and est.bram_blocks <= 30     # one DSP per MAC unit
     assert est.bram_blocks >= REFERENCE_NEXTPNR_BLOCKS
