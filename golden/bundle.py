@@ -22,7 +22,7 @@ import numpy as np
 
 from golden.atomic import replacing
 from golden.bundle_rules import (ACC_LIMIT, CODED_VERSION, FORMAT, M_MAX, SHIFT_RANGE, VERSION, VERSIONS,
-                                 BundleError, decode_codebook, is_weight, layer_arrays, need, validate,
+                                 BundleError, decode_codebook, is_weight, layer_arrays, need, required_version, validate,
                                  validate_graph)
 from golden.codebook import Codebook, pack_indices
 from golden.layers import InputLayer, Layer, Shape, parse_layer
@@ -67,8 +67,10 @@ class Bundle:
 
     @property
     def version(self) -> int:
-        """The format version ``save`` writes: 2 if any weight is coded."""
-        return CODED_VERSION if self.codebooks else VERSION
+        """The format version ``save`` writes: the lowest that holds this
+        network (3 with a logits conv or an input padding value, 2 if any
+        weight is coded, else 1)."""
+        return required_version(self)
 
     @property
     def input(self) -> InputLayer:
@@ -109,8 +111,8 @@ class Bundle:
         # Whatever is not a Codebook is left unexpanded for validate to name.
         arrays = {**self.arrays, **{key: codebook.weights() for key, codebook in codebooks.items()
                                     if isinstance(codebook, Codebook)}}
-        graph = dict(self.graph, version=CODED_VERSION if merged else VERSION)
-        bundle = Bundle(graph, arrays, merged)
+        bundle = Bundle(dict(self.graph), arrays, merged)
+        bundle.graph["version"] = bundle.version
         validate(bundle, f"bundle {self.name!r}")
         return bundle
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from golden.codebook import MAX_BITS, MIN_BITS, Codebook, unpack_indices
-from golden.layers import AddLayer, ConvLayer, FireLayer, GapLayer, Layer, MaxPoolLayer, parse_layer
+from golden.layers import AddLayer, ConvLayer, FireLayer, GapLayer, InputLayer, Layer, MaxPoolLayer, parse_layer
 from golden.shapes import output_size
 
 if TYPE_CHECKING:
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 FORMAT = "squeezefire-bundle"
 VERSION = 1                    # the version of a bundle whose weights are all plain int8
 CODED_VERSION = 2              # ... and of one where some weight is codebook-coded
-VERSIONS = (VERSION, CODED_VERSION)
+LOGITS_VERSION = 3             # ... and of one with a logits conv or an input padding value
+VERSIONS = (VERSION, CODED_VERSION, LOGITS_VERSION)
 ACC_LIMIT = 2**31 - 1          # accumulators are int32 (docs/int8.md §3)
 M_MAX = 2**16 - 1              # multipliers are uint16
 SHIFT_RANGE = (1, 48)          # acc * M < 2**47, so larger shifts always give 0
@@ -41,7 +42,8 @@ def layer_arrays(layer: Layer, in_channels: int) -> dict[str, tuple]:
     relative to the layer (``weight``, ``squeeze/weight``, ...)."""
     c = layer.shape.c
     if isinstance(layer, ConvLayer):
-        return _conv_arrays("", c, in_channels, layer.kernel)
+        arrays = _conv_arrays("", c, in_channels, layer.kernel)
+        return arrays if layer.relu else {k: v for k, v in arrays.items() if k != "m"}
     if isinstance(layer, FireLayer):
         out = {}
         for part in layer.parts:
@@ -79,8 +81,25 @@ def validate(bundle: Bundle, where: str = "bundle") -> None:
     need(not stray, where, f"codebooks for arrays that are no layer's weights: {stray[:5]}")
     for layer, cin in layers:
         _validate_arrays(bundle, layer, cin, where)
+    need(bundle.graph["version"] >= LOGITS_VERSION or not uses_logits_features(bundle.layers), where,
+         f"graph.json 'version' {bundle.graph['version']} cannot hold a logits conv or an input 'pad' "
+         f"(they need version {LOGITS_VERSION})")
     extra = set(bundle.arrays) - expected
     need(not extra, where, f"arrays that no layer uses: {sorted(extra)[:5]}")
+
+
+def uses_logits_features(layers) -> bool:
+    """Whether any layer uses what version 3 added: a conv without ReLU
+    (logits) or an input padding value."""
+    return any((isinstance(layer, ConvLayer) and layer.logits) or (isinstance(layer, InputLayer) and any(layer.pad))
+               for layer in layers)
+
+
+def required_version(bundle: Bundle) -> int:
+    """The lowest format version that can hold ``bundle``."""
+    if uses_logits_features(bundle.layers):
+        return LOGITS_VERSION
+    return CODED_VERSION if bundle.codebooks else VERSION
 
 
 def validate_graph(graph, where: str) -> list[tuple[Layer, int | None]]:
@@ -93,6 +112,10 @@ def validate_graph(graph, where: str) -> list[tuple[Layer, int | None]]:
     for i, raw in enumerate(raw_layers):
         layer = _validate_layer(raw, i, len(raw_layers), seen, where)
         src = seen[layer.source].shape if layer.inputs else None
+        for name in layer.inputs:
+            reader = seen[name]
+            need(not (isinstance(reader, ConvLayer) and reader.logits) or layer.kind == "gap", where,
+                 f"layer {layer.name!r}: reads the logits conv {name!r}; only the gap may")
         _KIND_CHECKS[layer.kind](layer, raw, src, seen, f"{where}: layer {layer.name!r}")
         seen[layer.name] = layer
         out.append((layer, src.c if src else None))
@@ -126,8 +149,11 @@ def _validate_header(g, where):
 _NUMBER = (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, "a positive number")
 _INTEGER = (_int, "an integer")
 _KEYS = {
-    "input": {"scale": _NUMBER},
-    "conv": {"scale": _NUMBER, "kernel": _INTEGER, "stride": _INTEGER, "padding": _INTEGER, "shift": _INTEGER},
+    "input": {"scale": _NUMBER,
+              "pad": (lambda v: v is None or (isinstance(v, list) and all(_int(p) and 0 <= p <= 255 for p in v)),
+                      "a list of pixel values 0..255 (absent: 0)")},
+    "conv": {"scale": _NUMBER, "kernel": _INTEGER, "stride": _INTEGER, "padding": _INTEGER, "shift": _INTEGER,
+             "relu": (lambda v: v is None or isinstance(v, bool), "true or false (absent: true)")},
     "fire": {"scale": _NUMBER, "squeeze_scale": _NUMBER, "cin": _INTEGER, "s1x1": _INTEGER, "e1x1": _INTEGER,
              "e3x3": _INTEGER, "shift": (lambda v: isinstance(v, dict), "an object")},
     "maxpool": {"scale": _NUMBER, "kernel": _INTEGER, "stride": _INTEGER,
@@ -175,7 +201,16 @@ def _check_conv(layer: ConvLayer, raw, src, seen, at):
         raise BundleError(f"{at}: {e}") from None
     need((oh, ow) == layer.shape[:2], at, f"shape {list(layer.shape)} does not follow from input {list(src)} "
          f"with kernel {layer.kernel}, stride {layer.stride}, padding {layer.padding}")
-    _shift_ok(layer.shift, at)
+    if layer.relu:
+        _shift_ok(layer.shift, at)
+    else:
+        need(layer.shift == 0, at, f"a logits conv (relu false) has no requantisation: 'shift' must be 0, "
+             f"got {layer.shift}")
+
+
+def _check_input(layer: InputLayer, raw, src, seen, at):
+    need(len(layer.pad) in (0, layer.shape.c), at,
+         f"'pad' needs one value per channel ({layer.shape.c}), got {len(layer.pad)}")
 
 
 def _check_fire(layer: FireLayer, raw, src, seen, at):
@@ -213,7 +248,7 @@ def _check_gap(layer: GapLayer, raw, src, seen, at):
     need(layer.shape[:2] == (1, 1) and layer.shape.c == src.c, at, f"shape must be [1, 1, {src.c}]")
 
 
-_KIND_CHECKS = {"input": lambda *a: None, "conv": _check_conv, "fire": _check_fire, "maxpool": _check_maxpool,
+_KIND_CHECKS = {"input": _check_input, "conv": _check_conv, "fire": _check_fire, "maxpool": _check_maxpool,
                 "add": _check_add, "gap": _check_gap}
 
 
@@ -241,6 +276,10 @@ def _validate_arrays(bundle: Bundle, layer: Layer, cin: int | None, where: str) 
         worst = fan_in * 127 * 255 + int(np.abs(bias).max(initial=0))
         need(worst <= ACC_LIMIT, at, f"{prefix}accumulator may reach {worst} > int32 "
              f"(fan-in {fan_in}, max |bias| {int(np.abs(bias).max(initial=0))})")
+        if isinstance(layer, ConvLayer) and layer.logits:
+            pixels = layer.shape.h * layer.shape.w
+            need(worst * pixels <= ACC_LIMIT, at, f"the gap's sum of {pixels} logits may reach {worst * pixels} "
+                 f"> int32 (fan-in {fan_in}, max |bias| {int(np.abs(bias).max(initial=0))})")
 
 
 # -- codebooks (docs/bundle.md, version 2) ---------------------------------

@@ -28,13 +28,18 @@ BATCH = 250
 
 
 def conv_fixed_order(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int = 1,
-                     padding: int = 0) -> np.ndarray:
+                     padding: int = 0, fill: np.ndarray | None = None) -> np.ndarray:
     """``conv2d(x, weight) + bias`` (NCHW float64) summed term by term in
-    the order (ci, ky, kx), starting from 0, the bias added last."""
+    the order (ci, ky, kx), starting from 0, the bias added last; padding
+    with ``fill[c]`` per input channel (default 0)."""
     n, cin, h, w = x.shape
     cout, _, k, _ = weight.shape
     if padding:
-        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+        padded = np.zeros((n, cin, h + 2 * padding, w + 2 * padding))
+        if fill is not None:
+            padded[:] = np.asarray(fill, dtype=np.float64).reshape(1, cin, 1, 1)
+        padded[:, :, padding:padding + h, padding:padding + w] = x
+        x = padded
     oh = (h + 2 * padding - k) // stride + 1
     ow = (w + 2 * padding - k) // stride + 1
     acc = np.zeros((n, cout, oh, ow))
@@ -62,8 +67,10 @@ def maxpool(x: np.ndarray, kernel: int, stride: int, ceil: bool) -> np.ndarray:
 
 
 NUMPY_OPS = FloatOps(
-    conv=lambda x, p: conv_fixed_order(x, p["weight"], p["bias"], p.get("stride", 1), p.get("padding", 0)),
-    relu=lambda x: np.maximum(x, 0.0), maxpool=maxpool, cat=lambda xs: np.concatenate(xs, axis=1), gap=None)
+    conv=lambda x, p: conv_fixed_order(x, p["weight"], p["bias"], p.get("stride", 1), p.get("padding", 0),
+                                       p.get("fill")),
+    relu=lambda x: np.maximum(x, 0.0), maxpool=maxpool, cat=lambda xs: np.concatenate(xs, axis=1), gap=None,
+    minimum=np.minimum)
 
 
 def forward(graph: list[dict], x: np.ndarray) -> dict[str, np.ndarray]:

@@ -110,7 +110,8 @@ class SharedWeightNet(nn.Module):
         self.convs = nn.ModuleDict(convs)
         self.ops = FloatOps(conv=lambda x, p: self.conv(p["key"])(x), relu=torch.relu,
                             maxpool=lambda x, k, s, ceil: F.max_pool2d(x, k, s, ceil_mode=ceil),
-                            cat=lambda xs: torch.cat(xs, 1), gap=lambda x: x.mean((2, 3)))
+                            cat=lambda xs: torch.cat(xs, 1), gap=lambda x: x.mean((2, 3)),
+                            minimum=lambda x, bound: torch.clamp(x, max=bound))
 
     def conv(self, key: str) -> SharedConv:
         return self.convs[key.replace("/", "_")]

@@ -5,9 +5,15 @@ bundle share.
 in topological order.  Each layer is a dict with ``name``, ``kind``,
 ``inputs`` (names of earlier layers) and float64 numpy parameters.  Kinds:
 
-* ``input``   — the uint8 image, ``shape`` [H, W, C];
-* ``conv``    — k x k conv + ReLU (conv1, conv10): ``weight`` [Cout, Cin, k, k], ``bias``;
-* ``fire``    — squeeze / expand1x1 / expand3x3 convs, each + ReLU, concat;
+* ``input``   — the uint8 image, ``shape`` [H, W, C]; optional ``pad``, the
+  raw pixel value per channel that convs reading the image pad with;
+* ``conv``    — k x k conv + activation: ``weight`` [Cout, Cin, k, k], ``bias``,
+  ``kernel``, ``stride``, ``padding``; optional ``act`` (``ACTIVATIONS``:
+  relu, the default; relu6; none, only for the logits read by the gap) and
+  ``fill`` (per input channel, the float value padding takes: a folded
+  input normalisation's zero);
+* ``fire``    — squeeze / expand1x1 / expand3x3 convs, each + ReLU (``act``:
+  the expands', the squeeze's in its own dict), concat;
 * ``maxpool`` — ``kernel``, ``stride``, ``ceil`` (the family's: 3x3 / 2, ceil mode);
 * ``add``     — bypass: ReLU(inputs[0] + side), side = inputs[1] (simple) or
   conv1x1(inputs[1]) (complex, ``weight`` [C, Cin, 1, 1], ``bias``);
@@ -114,6 +120,23 @@ class FloatOps:
     maxpool: Callable       # (x, kernel, stride, ceil)
     cat: Callable           # list of tensors -> concatenated on channels
     gap: Callable | None    # None: the walk skips gap layers
+    minimum: Callable | None = None    # (x, bound): ReLU6's upper clamp
+
+
+ACTIVATIONS = ("relu", "relu6", "none")
+
+
+def activate(y, act: str, ops: FloatOps):
+    """The activation after a conv, fire or add: ``act`` of ``ACTIVATIONS``
+    (a layer dict's ``act``, default relu)."""
+    if act == "none":
+        return y
+    y = ops.relu(y)
+    if act == "relu6":
+        if ops.minimum is None:
+            raise ValueError("this float evaluator has no ReLU6")
+        y = ops.minimum(y, 6.0)
+    return y
 
 
 def walk(graph: list[dict], x, ops: FloatOps) -> dict:
@@ -123,19 +146,21 @@ def walk(graph: list[dict], x, ops: FloatOps) -> dict:
     for layer in graph:
         kind, name = layer["kind"], layer["name"]
         src = [acts[i] for i in layer["inputs"]]
+        act = layer.get("act", "relu")
         if kind == "input":
             out = x
         elif kind == "conv":
-            out = ops.relu(ops.conv(src[0], layer))
+            out = activate(ops.conv(src[0], layer), act, ops)
         elif kind == "maxpool":
             out = ops.maxpool(src[0], layer["kernel"], layer["stride"], layer["ceil"])
         elif kind == "fire":
-            s = acts[f"{name}.squeeze"] = ops.relu(ops.conv(src[0], layer["squeeze"]))
-            out = ops.cat([ops.relu(ops.conv(s, layer[p])) for p in ("expand1x1", "expand3x3")
+            sq = layer["squeeze"]
+            s = acts[f"{name}.squeeze"] = activate(ops.conv(src[0], sq), sq.get("act", "relu"), ops)
+            out = ops.cat([activate(ops.conv(s, layer[p]), act, ops) for p in ("expand1x1", "expand3x3")
                            if layer[p] is not None])
         elif kind == "add":
             side = src[1] if layer["bypass"] == "simple" else ops.conv(src[1], layer)
-            out = ops.relu(src[0] + side)
+            out = activate(src[0] + side, act, ops)
         elif kind == "gap":
             if ops.gap is None:
                 continue
@@ -147,13 +172,25 @@ def walk(graph: list[dict], x, ops: FloatOps) -> dict:
 
 
 def _conv(x, p):
+    pad = p.get("padding", 0)
+    if pad and p.get("fill") is not None:
+        x, pad = _pad_with(x, pad, torch.as_tensor(p["fill"], dtype=x.dtype)), 0
     return F.conv2d(x, torch.from_numpy(p["weight"]).to(x.dtype), torch.from_numpy(p["bias"]).to(x.dtype),
-                    stride=p.get("stride", 1), padding=p.get("padding", 0))
+                    stride=p.get("stride", 1), padding=pad)
+
+
+def _pad_with(x: torch.Tensor, pad: int, fill: torch.Tensor) -> torch.Tensor:
+    """``x`` (NCHW) padded by ``pad`` on each side with ``fill[c]`` per channel."""
+    n, c, h, w = x.shape
+    out = fill.reshape(1, c, 1, 1).expand(n, c, h + 2 * pad, w + 2 * pad).clone()
+    out[:, :, pad:pad + h, pad:pad + w] = x
+    return out
 
 
 TORCH_OPS = FloatOps(conv=_conv, relu=torch.relu,
                      maxpool=lambda x, k, s, ceil: F.max_pool2d(x, k, s, ceil_mode=ceil),
-                     cat=lambda xs: torch.cat(xs, 1), gap=lambda x: x.mean((2, 3)))
+                     cat=lambda xs: torch.cat(xs, 1), gap=lambda x: x.mean((2, 3)),
+                     minimum=lambda x, bound: torch.clamp(x, max=bound))
 
 
 @torch.no_grad()

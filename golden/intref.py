@@ -30,11 +30,15 @@ def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
 
 
-def im2col(x: np.ndarray, k: int, stride: int, pad: int, fill: int = 0) -> np.ndarray:
-    """(N, H, W, C) → (N, OH, OW, k*k*C) patches ordered (ky, kx, c)."""
+def im2col(x: np.ndarray, k: int, stride: int, pad: int, fill=0) -> np.ndarray:
+    """(N, H, W, C) → (N, OH, OW, k*k*C) patches ordered (ky, kx, c);
+    padding takes ``fill`` (a number, or one per channel)."""
     n, h, w, c = x.shape
     if pad:
-        x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=fill)
+        padded = np.empty((n, h + 2 * pad, w + 2 * pad, c), dtype=x.dtype)
+        padded[:] = np.asarray(fill, dtype=x.dtype)
+        padded[:, pad:pad + h, pad:pad + w] = x
+        x = padded
     oh = (h + 2 * pad - k) // stride + 1
     ow = (w + 2 * pad - k) // stride + 1
     cols = [x[:, ky:ky + stride * (oh - 1) + 1:stride, kx:kx + stride * (ow - 1) + 1:stride, :]
@@ -42,14 +46,16 @@ def im2col(x: np.ndarray, k: int, stride: int, pad: int, fill: int = 0) -> np.nd
     return np.concatenate(cols, axis=3)
 
 
-def conv_acc(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int = 1, pad: int = 0) -> np.ndarray:
-    """int32 accumulators (as int64) of a conv: bias + sum(w * x), zero padding.
+def conv_acc(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int = 1, pad: int = 0,
+             fill=0) -> np.ndarray:
+    """int32 accumulators (as int64) of a conv: bias + sum(w * x), padding
+    with ``fill`` (0, or the input layer's per-channel ``pad``).
 
     x uint8 (N, H, W, Cin); weight int8 (Cout, Cin, k, k); → (N, OH, OW, Cout)."""
     cout, cin, k, _ = weight.shape
     if x.shape[3] != cin:
         raise ValueError(f"conv input has {x.shape[3]} channels, weights expect {cin}")
-    cols = im2col(x, k, stride, pad)
+    cols = im2col(x, k, stride, pad, fill)
     wmat = weight.transpose(2, 3, 1, 0).reshape(k * k * cin, cout)   # (ky, kx, c) rows
     acc = exact_matmul(cols, wmat) + bias.astype(np.int64)
     return acc
@@ -64,6 +70,21 @@ def requant(acc: np.ndarray, m: np.ndarray, shift: int) -> np.ndarray:
 
 def conv(x, weight, bias, m, shift, stride=1, pad=0):
     return requant(conv_acc(x, weight, bias, stride, pad), m, shift)
+
+
+def padding_fill(bundle: Bundle, layer: ConvLayer) -> tuple[int, ...] | int:
+    """What ``layer`` pads with: the input's ``pad`` if it reads the image, else 0."""
+    return bundle.input.pad_values() if layer.source == bundle.input.name else 0
+
+
+def conv_layer(bundle: Bundle, layer: ConvLayer, x: np.ndarray) -> np.ndarray:
+    """A conv layer's output: uint8 after ReLU and requantisation, or, for
+    the logits conv (``relu`` false), the int32 accumulators themselves."""
+    weight, bias = bundle.array(layer.name, "weight"), bundle.array(layer.name, "bias")
+    acc = conv_acc(x, weight, bias, layer.stride, layer.padding, padding_fill(bundle, layer))
+    if layer.logits:
+        return acc
+    return requant(acc, bundle.array(layer.name, "m"), layer.shift)
 
 
 def fire(x: np.ndarray, bundle: Bundle, name: str) -> dict[str, np.ndarray]:
@@ -105,7 +126,8 @@ def add(a: np.ndarray, side: np.ndarray, m_a: np.ndarray, m_b: np.ndarray, shift
 
 
 def gap(x: np.ndarray) -> np.ndarray:
-    """Global sum pool: int32 per-class sums over H x W (the mean times H*W)."""
+    """Global sum pool: int32 per-class sums over H x W (the mean times H*W)
+    of uint8 outputs, or of a logits conv's int32 accumulators."""
     return x.astype(np.int64).sum(axis=(1, 2)).astype(np.int32)
 
 
@@ -131,7 +153,7 @@ def _run_layer(bundle: Bundle, layer, src: list[np.ndarray], images: np.ndarray,
     if isinstance(layer, InputLayer):
         return images
     if isinstance(layer, ConvLayer):
-        return conv(src[0], *bundle.conv(name), layer.stride, layer.padding)
+        return conv_layer(bundle, layer, src[0])
     if isinstance(layer, FireLayer):
         r = fire(src[0], bundle, name)
         acts[f"{name}.squeeze"] = r["squeeze"]

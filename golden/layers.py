@@ -43,17 +43,33 @@ class ScaledLayer(Layer):
 
 @dataclass(frozen=True)
 class InputLayer(ScaledLayer):
+    """The uint8 image.  ``pad``: per channel, the raw pixel value a conv
+    reading the image pads with (a folded ``Normalize``'s mean, so the
+    padding is the normalised zero; ``docs/int8.md`` §1); empty means 0."""
+    pad: tuple[int, ...] = ()
     kind: ClassVar[str] = "input"
+
+    def pad_values(self) -> tuple[int, ...]:
+        """The padding value of each channel (0 when ``pad`` is empty)."""
+        return self.pad or (0,) * self.shape.c
 
 
 @dataclass(frozen=True)
 class ConvLayer(ScaledLayer):
-    """k x k conv + ReLU + requantisation (conv1, conv10)."""
+    """k x k conv + ReLU + requantisation (conv1, conv10).  With ``relu``
+    false it is the network's logits layer: its output is the int32
+    accumulator itself (no multiplier, ``shift`` 0), read only by the gap
+    (``docs/int8.md`` §5)."""
     kernel: int
     stride: int
     padding: int
     shift: int
+    relu: bool = True
     kind: ClassVar[str] = "conv"
+
+    @property
+    def logits(self) -> bool:
+        return not self.relu
 
 
 @dataclass(frozen=True)
@@ -119,7 +135,9 @@ def parse_layer(raw: dict) -> Layer:
     common = {"name": raw["name"], "inputs": tuple(raw["inputs"]), "shape": Shape(*raw["shape"])}
     if cls is GapLayer:
         return GapLayer(**common)
-    values = {f.name: raw[f.name] for f in fields(cls) if f.name not in common}
+    values = {f.name: raw.get(f.name, f.default) for f in fields(cls) if f.name not in common}
+    if cls is InputLayer:
+        values["pad"] = tuple(values["pad"])
     if cls is FireLayer:
         values["shift"] = FireShifts(**{p: raw["shift"].get(p) for p in ("squeeze", "expand1x1", "expand3x3")})
     return cls(**common, **values)

@@ -61,17 +61,36 @@ def multipliers(ratios: list[np.ndarray], where: str, m_bits: int = 16) -> tuple
 
 def quantize_conv(p: dict, s_in: float, s_out: float, where: str, m_bits: int = 16) -> tuple[dict, int, np.ndarray]:
     """(arrays {weight, bias, m}, shift, per-channel accumulator scale)."""
-    # A codebook layer brings its int8 weights (golden.weight_sharing.codebook_graph).
-    wq, s_w = p["int8_weight"] if "int8_weight" in p else quantize_weights(p["weight"])
-    s_acc = s_in * s_w
-    fan_in = int(np.prod(wq.shape[1:]))
-    bmax = ACC_LIMIT - fan_in * 127 * 255
-    bq = np.clip(np.rint(p["bias"] / s_acc), -bmax, bmax).astype(np.int32)
+    wq, s_acc, bq = _weights_and_bias(p, s_in, ACC_LIMIT)
     (m,), shift = multipliers([s_acc / s_out], where, m_bits)
     return {"weight": wq, "bias": bq, "m": m}, shift, s_acc
 
 
-def _scale(top: float) -> float:
+def quantize_logits(p: dict, s_in: float, pixels: int) -> tuple[dict, float]:
+    """A conv without ReLU read by the gap (``docs/int8.md`` §5): one
+    weight scale for all channels, so the class sums share one scale, and
+    biases clamped so the sum over ``pixels`` stays int32.  (arrays
+    {weight, bias}, the logits' float scale per accumulator unit)."""
+    wq, s_acc, bq = _weights_and_bias(p, s_in, ACC_LIMIT // pixels, per_tensor=True)
+    return {"weight": wq, "bias": bq}, float(s_acc[0])
+
+
+def _weights_and_bias(p: dict, s_in: float, acc_limit: int, per_tensor: bool = False):
+    # A codebook layer brings its int8 weights (golden.weight_sharing.codebook_graph).
+    wq, s_w = p["int8_weight"] if "int8_weight" in p else quantize_weights(p["weight"], per_tensor)
+    s_acc = s_in * s_w
+    fan_in = int(np.prod(wq.shape[1:]))
+    bmax = acc_limit - fan_in * 127 * 255
+    bq = np.clip(np.rint(p["bias"] / s_acc), -bmax, bmax).astype(np.int32)
+    return wq, s_acc, bq
+
+
+RELU6_SCALE = 6 / 255     # a ReLU6 output: the requantisation's clamp at 255 is the clamp at 6
+
+
+def _scale(top: float, act: str = "relu") -> float:
+    if act == "relu6":
+        return RELU6_SCALE
     return top / 255.0 if top > 0 else 1.0 / 255.0
 
 
@@ -90,19 +109,25 @@ def quantize(graph: list[dict], calib: np.ndarray, name: str, input_scale: float
         s_in = scale[layer["inputs"][-1]] if layer["inputs"] else input_scale
         if kind == "input":
             scale[lname] = input_scale
+            if any(layer.get("pad", ())):
+                out["pad"] = [int(v) for v in layer["pad"]]
         elif kind == "maxpool":
             scale[lname] = s_in
             out.update(kernel=layer["kernel"], stride=layer["stride"], ceil=layer["ceil"])
         elif kind == "gap":
             scale[lname] = scale[layer["inputs"][0]]
+        elif kind == "conv" and layer.get("act", "relu") == "none":
+            arr, scale[lname] = quantize_logits(layer, s_in, layer["shape"][0] * layer["shape"][1])
+            arrays |= {f"{lname}/{k}": v for k, v in arr.items()}
+            out.update(kernel=layer["kernel"], stride=layer["stride"], padding=layer["padding"], shift=0, relu=False)
         elif kind == "conv":
-            scale[lname] = _scale(top[lname])
+            scale[lname] = _scale(top[lname], layer.get("act", "relu"))
             arr, out["shift"], _ = quantize_conv(layer, s_in, scale[lname], f"layer {lname!r}", m_bits)
             arrays |= {f"{lname}/{k}": v for k, v in arr.items()}
             out.update(kernel=layer["kernel"], stride=layer["stride"], padding=layer["padding"])
         elif kind == "fire":
-            s_sq = _scale(top[f"{lname}.squeeze"])
-            scale[lname] = _scale(top[lname])
+            s_sq = _scale(top[f"{lname}.squeeze"], layer["squeeze"].get("act", "relu"))
+            scale[lname] = _scale(top[lname], layer.get("act", "relu"))
             out.update({k: layer[k] for k in ("cin", "s1x1", "e1x1", "e3x3")}, shift={},
                        squeeze_scale=s_sq)
             for part, s_a, s_b in (("squeeze", s_in, s_sq), ("expand1x1", s_sq, scale[lname]),
@@ -113,7 +138,7 @@ def quantize(graph: list[dict], calib: np.ndarray, name: str, input_scale: float
                 arrays |= {f"{lname}/{part}/{k}": v for k, v in arr.items()}
         elif kind == "add":
             s_fire = scale[layer["inputs"][0]]
-            scale[lname] = _scale(top[lname])
+            scale[lname] = _scale(top[lname], layer.get("act", "relu"))
             out["bypass"] = layer["bypass"]
             c = layer["shape"][2]
             if layer["bypass"] == "complex":
@@ -131,6 +156,7 @@ def quantize(graph: list[dict], calib: np.ndarray, name: str, input_scale: float
         layers.append(out)
     bundle = Bundle({"format": FORMAT, "version": VERSION, "name": name, **(meta or {}), "layers": layers},
                     arrays)
+    bundle.graph["version"] = bundle.version
     validate(bundle, f"bundle {name!r}")
     return bundle
 

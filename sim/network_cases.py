@@ -97,3 +97,43 @@ def fashion_images(n: int, offset: int = 0) -> np.ndarray:
     from golden import data
     images, _ = data.load("test")
     return images[offset:offset + n]
+
+
+def _random_conv(rng, cout: int, cin: int, k: int, **extra) -> dict:
+    scale = 1.0 / np.sqrt(cin * k * k)
+    return {"weight": rng.normal(0, scale, (cout, cin, k, k)), "bias": rng.normal(0, 0.1, cout),
+            "kernel": k, "stride": 1, "padding": k // 2, **extra}
+
+
+def feature_network(image=(12, 12, 3), pool=(2, 2, False), logits: bool = True, pad=(124, 116, 104),
+                    width: int = 16, classes: int = 10, seed: int = 0) -> tuple[Bundle, np.ndarray]:
+    """A small seeded random network with what user models bring (issue 14):
+    a conv1 that pads with per-channel raw pixel values ``pad`` (a folded
+    Normalize), ``pool`` (kernel, stride, ceil) max pools, one Fire, and a
+    classifier that ends in ``logits`` (no ReLU: the int32 accumulators are
+    summed by the gap).  Returns (bundle, its calibration images)."""
+    from golden.quantize import quantize
+    from golden.shapes import output_size
+    rng = np.random.default_rng(seed)
+    h, w, c = image
+    k, s, ceil = pool
+    fill = None if pad is None else np.asarray(pad, dtype=np.float64) / 255
+    graph = [{"name": "input", "kind": "input", "inputs": [], "shape": [h, w, c],
+              **({} if pad is None else {"pad": list(pad)})},
+             {"name": "conv1", "kind": "conv", "inputs": ["input"], "shape": [h, w, width],
+              **_random_conv(rng, width, c, 3, **({} if fill is None else {"fill": fill}))}]
+    h, w = output_size(h, k, s, 0, ceil), output_size(w, k, s, 0, ceil)
+    graph.append({"name": "pool1", "kind": "maxpool", "inputs": ["conv1"], "shape": [h, w, width],
+                  "kernel": k, "stride": s, "ceil": ceil})
+    sq, e = width // 2, width
+    graph.append({"name": "fire2", "kind": "fire", "inputs": ["pool1"], "shape": [h, w, 2 * e],
+                  "cin": width, "s1x1": sq, "e1x1": e, "e3x3": e, "squeeze": _random_conv(rng, sq, width, 1),
+                  "expand1x1": _random_conv(rng, e, sq, 1), "expand3x3": _random_conv(rng, e, sq, 3)})
+    h, w = output_size(h, k, s, 0, ceil), output_size(w, k, s, 0, ceil)
+    graph.append({"name": "pool2", "kind": "maxpool", "inputs": ["fire2"], "shape": [h, w, 2 * e],
+                  "kernel": k, "stride": s, "ceil": ceil})
+    graph.append({"name": "classifier", "kind": "conv", "inputs": ["pool2"], "shape": [h, w, classes],
+                  **_random_conv(rng, classes, 2 * e, 1, act="none" if logits else "relu")})
+    graph.append({"name": "gap", "kind": "gap", "inputs": ["classifier"], "shape": [1, 1, classes]})
+    images = rng.integers(0, 256, (4, *image), dtype=np.uint8)
+    return quantize(graph, images, "features"), images

@@ -287,7 +287,7 @@ def test_v1_still_loads_and_saves_byte_identically(tmp_path):
 @pytest.mark.parametrize("edit, message", [
     (dict(graph=_set(["version"], 1)),
      "a version 1 bundle cannot hold fire/expand1x1/codebook.npy \\(codebook-coded weights need version 2\\)"),
-    (dict(graph=_set(["version"], 3)), "unsupported bundle version 3 \\(this reader: 1, 2\\)"),
+    (dict(graph=_set(["version"], 4)), "unsupported bundle version 4 \\(this reader: 1, 2, 3\\)"),
     (dict(add={"fire/squeeze/weight": np.zeros((3, 5, 1, 1), np.int8)}),
      "layer 'fire': has both squeeze/weight and squeeze/codebook/indices"),
     (dict(drop=("fire/squeeze/indices.npy",)), "layer 'fire': squeeze/codebook without squeeze/indices"),
