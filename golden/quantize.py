@@ -10,6 +10,8 @@ calibration set).  Also small helpers that make bundles for tests:
 network with its real input scale).
 
     python -m golden.quantize [--net NAME --checkpoint FILE --out FILE] [--calibration-images N]
+    python -m golden.quantize --model my_net.py:build --checkpoint my.pt --calib images/ --out my.bundle
+    python -m golden.quantize --onnx my_net.onnx --calib images/ --out my.bundle
 
 Without ``--net`` it re-makes the reference bundle from the reference
 checkpoint.  Bad input exits 2 with one line and writes nothing.
@@ -27,7 +29,7 @@ import torch
 
 from golden import graph as fgraph
 from golden.calibration import activation_maxima
-from golden import data
+from golden import data, quantize_user
 from golden.bundle import ACC_LIMIT, FORMAT, M_MAX, SHIFT_RANGE, VERSION, Bundle, is_bundle_file, validate
 from golden.int8_weights import quantize_weights
 from golden.models import NETWORKS, Fire, SqueezeNet, network_spec, reference_spec, spec_to_json
@@ -279,10 +281,13 @@ def main(argv=None) -> int:
     ap.add_argument("--multiplier-bits", type=int, default=16,
                     help="width of the requantisation multipliers M, 8..16 (default 16; the UP5K engine's "
                          "reference uses 12: its multiplier in logic is the engine's largest block)")
+    quantize_user.add_arguments(ap)
     args = ap.parse_args(argv)
     if not 8 <= args.multiplier_bits <= 16:
         print(f"error: --multiplier-bits must be 8..16, got {args.multiplier_bits}", file=sys.stderr)
         return 2
+    if args.model is not None or args.onnx is not None:
+        return quantize_user.run(args, quantize, check_bundle_out)
     reference = args.net == REFERENCE_NET
     if not reference and (args.checkpoint is None or args.out is None):
         print(f"error: --net {args.net} needs --checkpoint and --out", file=sys.stderr)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from golden import atomic, data, intref
+from golden import atomic, datasets, intref
 from golden.bundle import Bundle, BundleError
 from golden.quantize import REFERENCE_BUNDLE, REFERENCE_CHECKPOINT, file_sha256, load_model
 from squeezefire.cli import prog_name
@@ -48,33 +48,33 @@ class ImageSet:
 
 
 def load_images(spec: str, labels: Path | None, bundle: Bundle) -> ImageSet:
-    """``fashion-mnist`` (its test split) or a ``.npy`` of uint8 NHWC images
-    with ``labels``; checked against the bundle's input shape and classes."""
-    if spec == "fashion-mnist":
-        if labels is not None:
-            raise CompareError("--labels goes with --data IMAGES.npy, not with fashion-mnist")
-        images, lab = data.load("test")
-        name = "fashion-mnist/test"
-    else:
-        if labels is None:
-            raise CompareError(f"--data {spec} needs --labels LABELS.npy")
-        images, lab = data.load_npy(Path(spec), labels)
-        name = str(spec)
-    want = list(bundle.input.shape)
-    if list(images.shape[1:]) != want:
-        raise CompareError(f"bundle {bundle.name!r} expects input images {want} (H, W, C), "
-                           f"{name} holds {list(images.shape[1:])}")
-    classes = bundle.output.shape.c
+    """``fashion-mnist`` (its test split), a folder in the ImageFolder
+    layout or a ``.npy`` of uint8 images with ``labels``, fitted to the
+    bundle's input shape (``golden.datasets``) and checked against its classes."""
+    if spec not in ("fashion-mnist",) and Path(spec).suffix == ".npy" and labels is None:
+        raise CompareError(f"--data {spec} needs --labels LABELS.npy")
+    try:
+        data_set = datasets.load(spec, tuple(bundle.input.shape), labels)
+    except datasets.DataError as e:
+        raise CompareError(str(e)) from None
+    classes, lab = bundle.output.shape.c, data_set.labels
     if len(lab) and int(lab.max()) >= classes:
-        raise CompareError(f"{name}: label {int(lab.max())} but bundle {bundle.name!r} has {classes} classes")
-    return ImageSet(name, images, lab)
+        raise CompareError(f"{data_set.name}: label {int(lab.max())} but bundle {bundle.name!r} has {classes} classes")
+    if data_set.classes and bundle.classes and list(data_set.classes) != list(bundle.classes):
+        raise CompareError(f"{data_set.name}: class folders {list(data_set.classes)} differ from the bundle's "
+                           f"classes {list(bundle.classes)}")
+    return ImageSet(data_set.name, data_set.images, lab)
 
 
-def float_model(bundle: Bundle, bundle_path: Path, checkpoint: Path | None):
+def float_model(bundle: Bundle, bundle_path: Path, checkpoint: Path | None, user: tuple = (None, None)):
     """(model or None, notice or None): the float network of ``bundle``
-    when the checkpoint is the one it records."""
+    when the checkpoint is the one it records; ``user`` = (--model, --onnx)
+    for a bundle made from the user's own network."""
     from golden.models import spec_from_json
     source = bundle.graph.get("source") or {}
+    if "user_model" in source:
+        from squeezefire.user_float import user_float_model
+        return user_float_model(source["user_model"], bundle.input.shape, *user, checkpoint)
     recorded = source.get("checkpoint_sha256")
     if recorded is None or "network" not in source:
         if checkpoint is not None:
@@ -260,8 +260,11 @@ def parse_args(argv):
     ap.add_argument("--bundle", type=Path, default=REFERENCE_BUNDLE, help="quantized network (default: the reference)")
     ap.add_argument("--checkpoint", type=Path, default=None,
                     help="float state_dict the bundle was made from (default: the reference one, if it matches)")
+    ap.add_argument("--model", help="FILE.py:FUNCTION the bundle was made from (default: the path it records)")
+    ap.add_argument("--onnx", type=Path, help="the ONNX file the bundle was made from (default: the path it records)")
     ap.add_argument("--data", default="fashion-mnist",
-                    help="'fashion-mnist' (its test split, default) or a .npy of uint8 NHWC images")
+                    help="'fashion-mnist' (its test split, default), a folder with one sub-folder of images "
+                         "per class, or a .npy of uint8 NHWC images; resized to the network's input")
     ap.add_argument("--labels", type=Path, default=None, help="a .npy of integer labels, with --data IMAGES.npy")
     ap.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     ap.add_argument("--images", type=int, default=20, help="images to run through the simulated RTL (0: none)")
@@ -285,7 +288,7 @@ def _prepare(args):
         check_output_dir(args.dump, DUMP_MARKER)
     bundle = Bundle.load(args.bundle)
     images = load_images(args.data, args.labels, bundle)
-    model, notice = float_model(bundle, args.bundle, args.checkpoint)
+    model, notice = float_model(bundle, args.bundle, args.checkpoint, (args.model, args.onnx))
     return bundle, model, notice, images
 
 
@@ -329,6 +332,7 @@ def main(argv=None) -> int:
         r = evaluate(bundle, model, images)
         run_rtl(args, bundle, images, r)
     except (BundleError, CompareError, OutputError, SimulatorMissing, FileNotFoundError, ValueError) as e:
+        # (golden.importers' ImportError_ and golden.datasets' DataError are ValueErrors)
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(table(r))
