@@ -63,7 +63,7 @@ def train(model: nn.Module, images, labels, epochs: int, seed: int = 0, batch: i
             opt.zero_grad()
             loss.backward()
             opt.step()
-        print(f"epoch {epoch + 1}/{epochs}: loss {float(loss):.3f}", file=sys.stderr)
+        print(f"epoch {epoch + 1}/{epochs}: loss {loss.item():.3f}", file=sys.stderr)
     return model.eval()
 
 
