@@ -127,17 +127,19 @@ def _load_split(split: str, limit: int | None):
 
 
 def train(epochs: int, seed: int, batch: int = 128, lr: float = 3e-3, net: str = "reference-fmnist",
-          checkpoint: Path | None = None, resume: bool = False, limit: int | None = None) -> nn.Module:
-    """Train ``net``; with ``checkpoint``, save the state after every epoch
-    there, and with ``resume``, continue from it (bit-identical to a run
-    that was never interrupted)."""
-    cfg = TrainConfig(net, epochs, seed, batch, lr, limit)
+          checkpoint: Path | None = None, resume: bool = False, limit: int | None = None,
+          spec=None, progress: bool = True) -> nn.Module:
+    """Train ``net`` (or the ``NetSpec`` ``spec``); with ``checkpoint``,
+    save the state after every epoch there, and with ``resume``, continue
+    from it (bit-identical to a run that was never interrupted)."""
+    spec = spec or network_spec(net, batchnorm=True)
+    cfg = TrainConfig(spec.name, epochs, seed, batch, lr, limit)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     gen = torch.Generator().manual_seed(seed)
     xtr, ytr = _load_split("train", limit)
     xte, yte = _load_split("test", limit)
-    model = SqueezeNet(network_spec(net, batchnorm=True))
+    model = SqueezeNet(spec)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * math.ceil(len(xtr) / batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
@@ -150,7 +152,7 @@ def train(epochs: int, seed: int, batch: int = 128, lr: float = 3e-3, net: str =
         model.train()
         perm = torch.randperm(len(xtr), generator=gen)
         bar = tqdm(range(0, len(xtr), batch), desc=f"epoch {epoch + 1}/{epochs}", file=sys.stderr,
-                   leave=False)
+                   leave=False, disable=not progress)
         total = 0.0
         for i in bar:
             idx = perm[i:i + batch]
@@ -162,9 +164,10 @@ def train(epochs: int, seed: int, batch: int = 128, lr: float = 3e-3, net: str =
             sched.step()
             total += float(loss.detach()) * len(idx)
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
-        acc = evaluate(model, xte, yte)
-        print(f"epoch {epoch + 1}/{epochs}: loss {total / len(xtr):.4f}, test top-1 {acc:.4f}",
-              file=sys.stderr, flush=True)
+        if progress:
+            acc = evaluate(model, xte, yte)
+            print(f"epoch {epoch + 1}/{epochs}: loss {total / len(xtr):.4f}, test top-1 {acc:.4f}",
+                  file=sys.stderr, flush=True)
         if checkpoint is not None:
             save_checkpoint(checkpoint, cfg, epoch + 1, model, opt, sched, gen)
     return model

@@ -1,0 +1,5 @@
+import sys
+
+from squeezefire.dse.cli import main
+
+sys.exit(main())

@@ -1,0 +1,115 @@
+"""``python -m squeezefire.dse``: the paper's design-space exploration on
+our data, with hardware columns (``docs/design-space.md``).
+
+    python -m squeezefire.dse --out dse/ [--quick] [--grid grid.toml] [--epochs N]
+                              [--workers N | --scheduler tcp://HOST:8786] [--validate N]
+
+Each point is trained (short seeded schedule), quantised to int8 and coded
+with codebooks, evaluated, and assessed per board and architecture by the
+fit and cycle models.  Points run in parallel worker processes
+(``concurrent.futures``), or on a Dask cluster with ``--scheduler``;
+finished points are cached in ``OUT/points/``, so an interrupted sweep
+resumes.  Writes ``points.csv``, ``hardware.csv``, ``dse.json`` and PNG
+plots.  Bad input: one line, exit 2, before any training.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from tqdm import tqdm
+
+from squeezefire.dse.grid import (DEFAULT_SCHEDULE, QUICK_SCHEDULE, DsePoint, GridError, check_grid, default_grid,
+                                  grid_from_file, point_record, quick_grid)
+from squeezefire.dse.plots import write_plots
+from squeezefire.dse.point import PointResult, evaluate_point
+from squeezefire.dse.report import write_tables
+from squeezefire.dse.store import StoreError, cached, open_store, remember
+
+DATA_SETS = ("fashion-mnist",)
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="python -m squeezefire.dse", description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True, help="output folder (resumes a sweep it holds)")
+    ap.add_argument("--data", default="fashion-mnist", help=f"data set: {', '.join(DATA_SETS)}")
+    ap.add_argument("--quick", action="store_true", help="three tiny points, 125 training steps each (minutes)")
+    ap.add_argument("--grid", type=Path, help="the points, as JSON or TOML (default: the 12-point grid)")
+    ap.add_argument("--epochs", type=int, help="training epochs per point (default 8; --quick 1)")
+    ap.add_argument("--workers", type=int, default=2, help="parallel worker processes (default 2)")
+    ap.add_argument("--scheduler", help="a Dask scheduler address (tcp://HOST:8786): run the points there "
+                                        "(pip install 'squeezefire[cluster]')")
+    ap.add_argument("--validate", type=int, default=0, metavar="N",
+                    help="build and simulate N points for real and compare with the models")
+    return ap.parse_args(argv)
+
+
+def plan(args) -> tuple[list[DsePoint], object]:
+    if args.data not in DATA_SETS:
+        raise GridError(f"--data {args.data}: the sweep knows {', '.join(DATA_SETS)}")
+    if args.workers < 1 or (args.epochs is not None and args.epochs < 1) or args.validate < 0:
+        raise GridError("--workers and --epochs must be >= 1 and --validate >= 0")
+    points = grid_from_file(args.grid) if args.grid else quick_grid() if args.quick else default_grid()
+    check_grid(points)
+    schedule = QUICK_SCHEDULE if args.quick else DEFAULT_SCHEDULE
+    if args.epochs is not None:
+        schedule = replace(schedule, epochs=args.epochs)
+    return points, schedule
+
+
+def executor(args) -> Executor:
+    if args.scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise GridError("--scheduler needs Dask: pip install 'squeezefire[cluster]'") from None
+        return Client(args.scheduler).get_executor()
+    import multiprocessing
+    return ProcessPoolExecutor(max_workers=args.workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def run_points(args, out: Path, points, schedule) -> list[PointResult]:
+    results: dict[int, PointResult] = {}
+    todo = []
+    for i, p in enumerate(points):
+        hit = cached(out, p, schedule)
+        if hit is not None:
+            results[i] = hit
+        else:
+            todo.append(i)
+    bar = tqdm(total=len(points), initial=len(results), desc="points", unit="point", file=sys.stderr)
+    if todo:
+        with executor(args) as pool:
+            futures = {pool.submit(evaluate_point, points[i], schedule): i for i in todo}
+            for future in as_completed(futures):
+                i = futures[future]
+                results[i] = future.result()
+                remember(out, points[i], schedule, results[i])
+                bar.update(1)
+    bar.close()
+    return [results[i] for i in range(len(points))]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    t0 = time.time()
+    try:
+        points, schedule = plan(args)
+        out = open_store(args.out)
+    except (GridError, StoreError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    results = run_points(args, out, points, schedule)
+    base = point_record(points[0] if args.grid or args.quick else DsePoint())
+    run = {"points": len(points), "schedule": asdict(schedule), "workers": args.workers,
+           "wall_seconds": round(time.time() - t0, 1), "base": base}
+    written = write_tables(out, results, run) + write_plots(out, results, base)
+    if args.validate:
+        from squeezefire.dse.validate import validate
+        written += validate(out, points, results, args.validate)
+    print(f"{len(points)} points in {run['wall_seconds']} s; wrote " + ", ".join(p.name for p in written))
+    return 0
