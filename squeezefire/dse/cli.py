@@ -84,7 +84,7 @@ def run_points(args, out: Path, points, schedule) -> list[PointResult]:
     bar = tqdm(total=len(points), initial=len(results), desc="points", unit="point", file=sys.stderr)
     if todo:
         with executor(args) as pool:
-            futures = {pool.submit(evaluate_point, points[i], schedule): i for i in todo}
+            futures = {pool.submit(evaluate_point, points[i], schedule, out / "points"): i for i in todo}
             for future in as_completed(futures):
                 i = futures[future]
                 results[i] = future.result()

@@ -7,6 +7,7 @@ and of the narrowest codebook's bundle.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -63,7 +64,9 @@ def _macs(bundle) -> int:
     return int(total)
 
 
-def evaluate_point(point: DsePoint, schedule: TrainSchedule, seed: int = 0) -> PointResult:
+def evaluate_point(point: DsePoint, schedule: TrainSchedule, bundle_dir=None, seed: int = 0) -> PointResult:
+    """The point's result; with ``bundle_dir``, its int8 and narrowest
+    codebook bundles are saved there (``<key>.int8.bundle``, ``<key>.b3.bundle``)."""
     import torch
     from golden import data
     from golden.compress import cluster, codebook_bundle
@@ -90,8 +93,11 @@ def evaluate_point(point: DsePoint, schedule: TrainSchedule, seed: int = 0) -> P
         result.codebook_top1[bits] = _top1(coded, xte, yte)
         result.codebook_weight_bits[bits] = coded.index_bits() + coded.codebook_bits()
     t2 = time.time()
-    result.hardware["int8"] = [c.as_dict() for c in hardware_columns(int8)]
-    if coded is not None:
-        result.hardware[f"b{min(point.bits)}"] = [c.as_dict() for c in hardware_columns(coded)]
+    for weights, bundle in (("int8", int8), (f"b{min(point.bits, default=0)}", coded)):
+        if bundle is None:
+            continue
+        result.hardware[weights] = [c.as_dict() for c in hardware_columns(bundle)]
+        if bundle_dir is not None:
+            bundle.save(Path(bundle_dir) / f"{point.key}.{weights}.bundle")
     result.seconds = {"train": round(t1 - t0, 1), "quantise": round(t2 - t1, 1), "hardware": round(time.time() - t2, 1)}
     return result

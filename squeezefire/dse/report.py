@@ -15,7 +15,7 @@ from squeezefire.dse.point import PointResult
 POINT_KEYS = ("sr", "pct3x3", "base_e", "incr_e", "freq", "bypass", "conv1")
 
 
-def _csv(rows: list[dict]) -> str:
+def csv_text(rows: list[dict]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
@@ -56,7 +56,7 @@ def hardware_rows(results: list[PointResult]) -> list[dict]:
 
 def write_tables(out: Path, results: list[PointResult], run: dict) -> list[Path]:
     paths = [out / "points.csv", out / "hardware.csv", out / "dse.json"]
-    atomic.write_text(paths[0], _csv(point_rows(results)))
-    atomic.write_text(paths[1], _csv(hardware_rows(results)))
+    atomic.write_text(paths[0], csv_text(point_rows(results)))
+    atomic.write_text(paths[1], csv_text(hardware_rows(results)))
     atomic.write_text(paths[2], json.dumps({"run": run, "points": [r.as_dict() for r in results]}, indent=1) + "\n")
     return paths
