@@ -94,3 +94,50 @@ def test_unsupported_layer_in_a_model_file_is_named(tmp_path, capsys):
     assert quantize_main(["--model", f"{net}:build", "--out", str(tmp_path / "b.bundle")]) == 2
     err = capsys.readouterr().err
     assert "module '2' (MaxPool2d): a 5x5/5 floor-mode max pool" in err and err.count("\n") == 1
+
+
+def _image_folder(root: Path, classes=("cat", "dog", "fish"), per_class: int = 3) -> Path:
+    """An ImageFolder of seeded RGB PNGs of assorted sizes (resized by the loader)."""
+    from PIL import Image
+    rng = np.random.default_rng(7)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            h, w = 30 + 4 * i, 40 - 3 * i
+            img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            img[..., c] = 255 - img[..., c] // 4          # a colour cast per class
+            Image.fromarray(img).save(root / name / f"{i}.png")
+    return root
+
+
+RGB_NET = """
+import torch
+from my_net import build
+
+def rgb():
+    torch.manual_seed(3)
+    return build(width=8, in_channels=3, classes=3)
+"""
+
+
+@pytest.mark.parametrize("arch", ["engine", "pipeline"])
+def test_rgb_32x32_with_normalize_end_to_end(arch, tmp_path):
+    """32x32 RGB from a folder of PNGs of other sizes, Normalize(mean, std)
+    folded with its padding value, logits through a Linear: quantised,
+    then simulated bit-exact against golden (compare exits 1 on any
+    mismatch)."""
+    from squeezefire.compare import main as compare_main
+    folder = _image_folder(tmp_path / "photos")
+    net = tmp_path / "rgb_net.py"
+    net.write_text(f"import sys\nsys.path.insert(0, {str(ROOT / 'examples')!r})\n" + RGB_NET)
+    bundle = tmp_path / "rgb.bundle"
+    assert quantize_main(["--model", f"{net}:rgb", "--calib", str(folder), "--input-shape", "32,32,3",
+                          "--mean", "0.49,0.48,0.45", "--std", "0.25,0.24,0.26", "--out", str(bundle)]) == 0
+    b = Bundle.load(bundle)
+    assert b.input.pad == (125, 122, 115) and b.classes == ["cat", "dog", "fish"]
+    out = tmp_path / "r.json"
+    assert compare_main(["--bundle", str(bundle), "--model", f"{net}:rgb", "--data", str(folder), "--images", "2",
+                         "--arch", arch, "--json", str(out)]) == 0
+    import json
+    r = json.loads(out.read_text())
+    assert r["images_rtl"] == 2 and r["rtl_mismatches"] == 0
