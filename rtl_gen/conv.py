@@ -4,8 +4,12 @@
     otherwise:                    i -> WindowGenerator (k, stride, padding) -> MacArray(k*k*Cin) -> o
 
 The window generator's im2col stream is in (ky, kx, c) order, so the
-weights are reordered to match.  Streams: ``rtl_gen.stream``, one channel per
-beat.  Latency, throughput and back-pressure are those of the two blocks:
+weights are reordered to match.  It pads with 0, or, for a conv reading the
+image, with the input layer's per-channel ``pad`` (``fill``).  A logits
+conv (``raw``: the bundle's ``relu`` false) is not requantised: its output
+is the int32 accumulator stream of a ``raw`` MAC array
+(``rtl_gen.stream.acc_layout``), which only the classifier reads.  Streams:
+``rtl_gen.stream``, one channel per beat.  Latency, throughput and back-pressure are those of the two blocks:
 per output pixel max(k*k*Cin [window beats], Cout/lanes * k*k*Cin [MACs],
 Cout [output beats]) cycles; ``i.ready`` depends on registers only.
 """
@@ -16,9 +20,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from amaranth.hdl import Module
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from golden.codebook import Codebook
+from golden.intref import padding_fill
 from rtl_gen import stream
 from rtl_gen.block_cost import BlockCost
 from rtl_gen.mac_array import MacArray, MacParams
@@ -32,11 +37,13 @@ __all__ = ["Conv", "ConvParams"]
 @dataclass(frozen=True, eq=False)
 class ConvParams:
     """``weight`` int8 (Cout, Cin, k, k), ``bias``, ``m``, ``shift`` as for
-    ``MacArray``, the input ``height`` x ``width``, ``stride``, ``padding``,
-    MAC ``lanes``, ``mac_options`` (``MacArray`` keywords such as
-    ``requant``) and the weight's ``codebook`` (None: int8 weights; indices
-    in the weight's shape).  Checking builds the parameters of the two
-    sub-blocks: ``window`` (None for a plain 1x1 conv) and ``mac``."""
+    ``MacArray`` (None with ``raw``), the input ``height`` x ``width``,
+    ``stride``, ``padding``, MAC ``lanes``, ``mac_options`` (``MacArray``
+    keywords such as ``requant``), the weight's ``codebook`` (None: int8
+    weights; indices in the weight's shape), the padding ``fill`` per input
+    channel (empty: 0) and ``raw`` (the int32 accumulators out, no
+    requantisation).  Checking builds the parameters of the two sub-blocks:
+    ``window`` (None for a plain 1x1 conv) and ``mac``."""
     weight: np.ndarray
     bias: np.ndarray
     m: np.ndarray
@@ -48,6 +55,8 @@ class ConvParams:
     lanes: int = 1
     mac_options: dict | None = None
     codebook: Codebook | None = None
+    fill: tuple[int, ...] = ()
+    raw: bool = False
     window: WindowParams | None = field(init=False)
     mac: MacParams = field(init=False)
 
@@ -58,9 +67,9 @@ class ConvParams:
         cin, kernel = (int(s) for s in weight.shape[1:3])
         window = None
         if (kernel, self.stride, self.padding) != (1, 1, 0):
-            window = WindowParams(cin, self.height, self.width, kernel, self.stride, self.padding)
+            window = WindowParams(cin, self.height, self.width, kernel, self.stride, self.padding, fill=self.fill)
         mac = MacParams(im2col_order(weight), self.bias, self.m, self.shift, self.lanes, **(self.mac_options or {}),
-                        codebook=reordered(self.codebook, weight, im2col_order))
+                        raw=self.raw, codebook=reordered(self.codebook, weight, im2col_order))
         object.__setattr__(self, "window", window)
         object.__setattr__(self, "mac", mac)
 
@@ -68,8 +77,11 @@ class ConvParams:
     def from_bundle(cls, bundle, layer: str, lanes: int = 1, mac_options: dict | None = None) -> "ConvParams":
         lay = bundle.layer(layer)
         h, w, _ = bundle.in_shape(lay)
-        return cls(*bundle.conv(layer), h, w, lay.stride, lay.padding, lanes, mac_options,
-                   rom_codebook(bundle, layer))
+        weight, bias = bundle.array(layer, "weight"), bundle.array(layer, "bias")
+        m, shift = (None, None) if lay.logits else (bundle.array(layer, "m"), lay.shift)
+        fill = padding_fill(bundle, lay)
+        return cls(weight, bias, m, shift, h, w, lay.stride, lay.padding, lanes, mac_options,
+                   rom_codebook(bundle, layer), fill=() if fill == 0 else fill, raw=lay.logits)
 
 
 class Conv(wiring.Component, metaclass=ParamsFirst):
@@ -83,7 +95,8 @@ class Conv(wiring.Component, metaclass=ParamsFirst):
         self.padding, self.lanes = params.padding, params.lanes
         self.window = WindowGenerator(params.window) if params.window is not None else None
         self.mac = MacArray(params.mac)
-        super().__init__({"i": In(stream.Signature(1)), "o": Out(stream.Signature(1))})
+        # uint8 beats, or a raw array's int32 accumulators
+        super().__init__({"i": In(stream.Signature(1)), "o": self.mac.signature.members["o"]})
 
     @classmethod
     def from_bundle(cls, bundle, layer: str, lanes: int = 1, mac_options: dict | None = None) -> "Conv":

@@ -45,9 +45,10 @@ function of registers only (ping-pong buffer state): no combinational path
 from ``o.ready`` to ``i.ready``.
 
 With ``requant="serial"`` (one lane only) the finished accumulator goes
-through a ``SerialRequant`` (18 cycles per value) instead of the requant
+through a ``SerialRequant`` (18 cycles per value; with ``raw``, through a
+plain output register, one value per cycle) instead of the requant
 multipliers and FIFO: throughput one output per ``max(cin, 18)`` cycles
-when fed without gaps (the reference network's expand3x3 measures exactly
+(raw: ``cin``) when fed without gaps (the reference network's expand3x3 measures exactly
 ``cin``), at most ``max(cin + 3, 18)`` in the unit test; two credits (the accumulating result and the one being
 requantised) take the FIFO's place, with the same register-only ``i.ready``.
 """
@@ -137,6 +138,11 @@ class MacParams(WeightShape):
                             ("period", period)):
             object.__setattr__(self, name, value)
 
+    @property
+    def acc_bits(self) -> int:
+        """The signed accumulator's width, exact for its bound
+        ``cin * 127 * 255 + max|bias|`` (``docs/int8.md`` §3)."""
+        return (self.cin * 127 * 255 + int(np.abs(self.bias).max())).bit_length() + 1
 
 
 class MacArray(wiring.Component, metaclass=ParamsFirst):
@@ -151,8 +157,7 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
         self.period, self.offset, self.lanes = params.period, params.offset, params.lanes
         self.codebook = params.codebook
         self.groups = self.cout // self.lanes
-        bound = self.cin * 127 * 255 + int(np.abs(self.bias).max())
-        self.acc_bits = bound.bit_length() + 1              # signed, exact
+        self.acc_bits = params.acc_bits
         # the credit loop (issue .. FIFO read) is ~8 cycles long; 2*G more
         # words let a whole pixel queue while the consumer drains another
         self.fifo_depth = 2 * self.groups + 8
@@ -160,7 +165,9 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
         super().__init__({"i": In(stream.Signature(1)), "o": Out(out)})
 
     def resource_cost(self) -> BlockCost:
-        if self.raw:
+        if self.raw and self.requant == "serial":       # one lane, output register (measured 142 LUT4s)
+            cost = BlockCost(lut=145, dsp=1)
+        elif self.raw:
             cost = BlockCost(lut=150 + 60 * self.lanes, dsp=self.lanes)
         elif self.requant == "serial":        # its SerialRequant is a block of its own
             cost = BlockCost(lut=160, dsp=1)
@@ -179,7 +186,7 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
         # serial is for small devices: keep memories in block RAM even when
         # Yosys would spend LUTs and flip-flops on them (the scarcer resource)
         ram_attrs = {"ram_style": "block"} if self.requant == "serial" else None
-        serial = self.requant == "serial" and not self.raw
+        serial = self.requant == "serial"
         roms = self._constant_roms(m, ram_attrs, with_mult=not serial and not self.raw)
         pixels = self._pixel_buffer(m, ram_attrs)
         output = _SerialRequantOutput(self) if serial else _FifoOutput(self, m)
@@ -319,9 +326,10 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
 
 class _SerialRequantOutput:
     """``requant="serial"``: the finished accumulator goes straight to a
-    ``SerialRequant``.  Two output slots: one result accumulating or in
-    ``fin``, one in the requantiser, so ``fin`` is always free when a group
-    completes; a slot is freed by each output handshake."""
+    ``SerialRequant`` (with ``raw``: to the output register, unchanged).
+    Two output slots: one result accumulating or in ``fin``, one in the
+    requantiser (the output register), so ``fin`` is always free when a
+    group completes; a slot is freed by each output handshake."""
 
     def __init__(self, mac: MacArray):
         self.mac = mac
@@ -331,14 +339,30 @@ class _SerialRequantOutput:
     def build(self, m: Module, acc, roms):
         mac = self.mac
         fin_valid, fin_first, fin_last = Signal(), Signal(), Signal()
-        m.submodules.requant = rq = SerialRequant(mac.m, mac.shift, mac.acc_bits)
-        m.d.comb += [rq.i.valid.eq(fin_valid), rq.i.payload.data.eq(acc.fin[0]),
-                     rq.i.payload.first.eq(fin_first), rq.i.payload.last.eq(fin_last)]
-        with m.If(rq.i.ready):
+        if mac.raw:
+            taken = self._hold_raw(m, acc.fin[0], fin_valid, fin_first, fin_last)
+        else:
+            m.submodules.requant = rq = SerialRequant(mac.m, mac.shift, mac.acc_bits)
+            m.d.comb += [rq.i.valid.eq(fin_valid), rq.i.payload.data.eq(acc.fin[0]),
+                         rq.i.payload.first.eq(fin_first), rq.i.payload.last.eq(fin_last)]
+            wiring.connect(m, rq.o, wiring.flipped(mac.o))
+            taken = rq.i.ready
+        with m.If(taken):
             m.d.sync += fin_valid.eq(0)
         with m.If(acc.finishing):
             m.d.sync += [fin_valid.eq(1), fin_first.eq(acc.first), fin_last.eq(acc.last)]
-        wiring.connect(m, rq.o, wiring.flipped(mac.o))
+
+    def _hold_raw(self, m: Module, fin, fin_valid, fin_first, fin_last):
+        """``fin`` into the output register when that is free; returns the
+        condition under which it is taken."""
+        o = self.mac.o
+        taken = ~o.valid | o.ready
+        with m.If(o.ready):
+            m.d.sync += o.valid.eq(0)
+        with m.If(fin_valid & taken):
+            m.d.sync += [o.valid.eq(1), o.payload.data.eq(fin), o.payload.first.eq(fin_first),
+                         o.payload.last.eq(fin_last)]
+        return taken
 
 
 class _FifoOutput:

@@ -29,7 +29,17 @@ from rtl_gen.channel_reduce import ChannelReduce, ReduceParams
 from rtl_gen.params import ParamsFirst, check_int
 from rtl_gen.window import WindowGenerator, WindowParams
 
-__all__ = ["MaxPool", "MaxPoolParams"]
+__all__ = ["MaxPool", "MaxPoolParams", "check_pool_input"]
+
+
+def check_pool_input(params, kernel: int) -> None:
+    """A pool's ``channels``, ``height`` and ``width`` are integers >= 1 and
+    the input holds at least one ``kernel`` x ``kernel`` window."""
+    for name in ("channels", "height", "width"):
+        check_int(name, getattr(params, name), 1)
+    if params.height < kernel or params.width < kernel:
+        raise ValueError(f"a {kernel}x{kernel} max pool needs an input of at least {kernel}x{kernel}, "
+                         f"got {params.height}x{params.width}")
 
 
 @dataclass(frozen=True)
@@ -45,11 +55,10 @@ class MaxPoolParams:
     window: WindowParams = field(init=False)
     reduce: ReduceParams = field(init=False)
 
+    KIND = (3, 2, True)         # the bundle's (kernel, stride, ceil) this block computes
+
     def __post_init__(self):
-        for name in ("channels", "height", "width"):
-            check_int(name, getattr(self, name), 1)
-        if self.height < 3 or self.width < 3:
-            raise ValueError(f"a 3x3 max pool needs an input of at least 3x3, got {self.height}x{self.width}")
+        check_pool_input(self, 3)
         object.__setattr__(self, "window", WindowParams(self.channels, self.height, self.width, 3, 2, 0,
                                                         ceil=True, rows=self.rows))
         object.__setattr__(self, "reduce", ReduceParams(self.channels, 9, "max"))

@@ -5,6 +5,12 @@ bundle's order (streams: ``rtl_gen.stream``, one channel per beat):
 
     input -> Conv (conv1) -> MaxPool -> Fire -> [BypassAdd] -> ... -> Conv (conv10) -> Classifier -> o
 
+Max pools: 3x3/2 ceil mode (``MaxPool``: window generator + max) or 2x2/2
+floor mode (``MaxPool2x2``: one row buffer).  A conv reading the image pads
+with the input layer's ``pad`` (``golden.intref.padding_fill``).  A logits
+conv (``relu`` false) sends its int32 accumulators, which the classifier
+sums signed.
+
 * ``i``: the image's uint8 pixels, NHWC raster, first/last framing;
 * ``o``: per image, one beat per class with its int32 sum and, on the last
   beat, the argmax class (``rtl_gen.classifier``).
@@ -46,7 +52,7 @@ from dataclasses import dataclass, field
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 
-from golden.layers import GapLayer, MaxPoolLayer
+from golden.layers import ConvLayer, GapLayer, MaxPoolLayer
 from rtl_gen import stream as tstream
 from rtl_gen.accelerator import AcceleratorSignature
 from rtl_gen.block_cost import BlockCost
@@ -57,6 +63,7 @@ from rtl_gen.conv import Conv, ConvParams
 from rtl_gen.fire import Fire, FireParams
 from rtl_gen.mac_array import MacArray, MacParams
 from rtl_gen.maxpool import MaxPool, MaxPoolParams
+from rtl_gen.maxpool2x2 import MaxPool2x2, MaxPool2x2Params
 from rtl_gen.params import ParamsFirst
 from rtl_gen.perf import PipelineModel, default_folding, pipeline_model
 from rtl_gen.stream_fifo import StreamFifo, StreamFifoParams
@@ -69,6 +76,7 @@ __all__ = ["Network", "NetworkParams", "default_folding", "NetworkError", "STYLE
 STYLES = {"fast": {}, "small": {"requant": "serial"}}
 
 SUPPORTED = ("input", "conv", "maxpool", "fire", "add", "gap")
+POOLS = (MaxPoolParams.KIND, MaxPool2x2Params.KIND)      # (kernel, stride, ceil) of the pool blocks
 
 
 class NetworkError(ValueError):
@@ -116,10 +124,10 @@ def _consumers(layers) -> dict[str, list[str]]:
     for lay in layers:
         if lay.kind not in SUPPORTED:
             raise NetworkError(f"layer {lay.name!r}: kind {lay.kind!r} is not supported by the generator")
-        if isinstance(lay, MaxPoolLayer) and (lay.kernel, lay.stride, lay.ceil) != (3, 2, True):
+        if isinstance(lay, MaxPoolLayer) and (lay.kernel, lay.stride, lay.ceil) not in POOLS:
             raise NetworkError(f"layer {lay.name!r}: a {lay.kernel}x{lay.kernel}/{lay.stride} "
                                f"{'ceil' if lay.ceil else 'floor'}-mode max pool; the generator supports "
-                               "3x3/2 ceil mode")
+                               "3x3/2 ceil mode and 2x2/2 floor mode")
         for src in lay.inputs:
             consumers[src].append(lay.name)
     if not isinstance(layers[-1], GapLayer):
@@ -142,7 +150,7 @@ def _plan(bundle, folding, style) -> NetworkPlan:
             raise NetworkError(f"layer {name!r}: its output is not used")
         try:
             if lay.kind != "input":
-                blocks[name] = _layer_block(bundle, lay, folding, style)
+                blocks[name] = _layer_block(bundle, lay, folding, style, blocks)
             if lay.kind == "add":
                 fifos[name], side_convs[name] = _bypass_side(bundle, lay, folding)
         except NetworkError:
@@ -153,20 +161,25 @@ def _plan(bundle, folding, style) -> NetworkPlan:
                        tuple(layers[0].shape), layers[-1].shape.c, pipeline_model(bundle, folding, style == "small"))
 
 
-def _layer_block(bundle, lay, folding, style) -> tuple[type, object]:
-    """(block class, its parameters) of one layer."""
+def _layer_block(bundle, lay, folding, style, planned) -> tuple[type, object]:
+    """(block class, its parameters) of one layer (``planned``: the earlier layers')."""
     name, kind, opts, small = lay.name, lay.kind, STYLES[style], style == "small"
     if kind == "conv":
         return Conv, ConvParams.from_bundle(bundle, name, folding.get(name, 1), opts)
     if kind == "maxpool":
         h, w, c = bundle.in_shape(lay)
+        if (lay.kernel, lay.stride, lay.ceil) == MaxPool2x2Params.KIND:
+            return MaxPool2x2, MaxPool2x2Params(c, h, w, block_ram=small)
         return MaxPool, MaxPoolParams(c, h, w, rows=3 if small else None)
     if kind == "fire":
         return Fire, FireParams.from_bundle(bundle, name, folding.get(name), opts)
     if kind == "add":
         return BypassAdd, BypassParams.from_bundle(bundle, name, serial=small)
     h, w, c = bundle.in_shape(lay)          # gap
-    return Classifier, ClassifierParams(c, h, w)
+    source = bundle.layer(lay.source)
+    # a logits conv sends its accumulators, as wide as its MAC array makes them
+    acc_bits = planned[source.name][1].mac.acc_bits if isinstance(source, ConvLayer) and source.logits else None
+    return Classifier, ClassifierParams(c, h, w, acc_bits)
 
 
 def _is_bypass_fork(bundle, name, users):

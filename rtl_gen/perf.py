@@ -69,7 +69,10 @@ def stream_cycles(bundle, layer: Layer) -> int:
     if isinstance(layer, ConvLayer):
         return h * w * max(layer.kernel ** 2 * cin, c)
     if isinstance(layer, MaxPoolLayer):
-        return h * w * layer.kernel ** 2 * c
+        if layer.kernel == layer.stride:            # windows apart (2x2/2): every input beat read once
+            hi, wi, _ = bundle.in_shape(layer)
+            return hi * wi * c
+        return h * w * layer.kernel ** 2 * c        # a window beat per cycle
     if isinstance(layer, FireLayer):
         return h * w * max(cin, 9 * layer.s1x1, c)
     return h * w * c                                  # add, gap (its input's map)
@@ -119,6 +122,11 @@ class PipelineModel:
         return max([*self.stream_cycles.values(), *self.mac_cycles.values()])
 
 
+def _requantised(layer: Layer) -> bool:
+    """Whether a layer's MAC units requantise (the logits conv and the bypass conv do not)."""
+    return not isinstance(layer, AddLayer) and not (isinstance(layer, ConvLayer) and layer.logits)
+
+
 def pipeline_model(bundle, folding: dict, small: bool) -> PipelineModel:
     """``small``: the small style (serial requantisers and bypass adders)."""
     streams = {lay.name: stream_cycles(bundle, lay) for lay in bundle.layers if not isinstance(lay, GapLayer)}
@@ -132,7 +140,7 @@ def pipeline_model(bundle, folding: dict, small: bool) -> PipelineModel:
             lanes_total += lanes
             macs_total += macs
             cycles = macs // lanes
-            if small and not isinstance(lay, AddLayer):      # the serial requantiser's bound
+            if small and _requantised(lay):      # the serial requantiser's bound
                 cycles = max(cycles, h * w * cout * CYCLES_PER_VALUE)
             macs_cycles[f"{lay.name}.{unit}" if unit else lay.name] = cycles
         if small and isinstance(lay, AddLayer) and lay.bypass == "simple":

@@ -14,8 +14,9 @@ Fire module talk with ``lanes = 1`` (one channel per beat); the testbench
 harness widens to one whole pixel per beat with ``Pack``/``Unpack``.
 
 An im2col (window) stream uses the same layout: per output pixel, the
-k*k*C values of its receptive field in (ky, kx, c) order, padding as 0, one
-value per beat -- the order of ``golden.intref.im2col``.
+k*k*C values of its receptive field in (ky, kx, c) order, padding as 0 (or
+the image's per-channel ``pad`` for a conv reading it), one value per beat --
+the order of ``golden.intref.im2col``.
 
 ``first`` is set on exactly the first beat of a frame and ``last`` on
 exactly its last beat.  Blocks that know the tensor geometry (the window

@@ -5,7 +5,9 @@ Input: a C-channel uint8 tensor H x W, one channel per beat (NHWC raster,
 order, the k*k*C values of its receptive field in (ky, kx, c) order, one per
 beat, where input row iy = oy*stride - padding + ky and column
 ix = ox*stride - padding + kx; positions outside the input give 0 (zero
-padding; for uint8 max-pooling 0 is also the neutral element).  Output size
+padding; for uint8 max-pooling 0 is also the neutral element), or, with a
+``fill``, channel c's constant ``fill[c]`` (the input layer's padding value
+for a conv reading the image, ``golden.intref.padding_fill``).  Output size
 is (H + 2p - k) // stride + 1 per axis, or PyTorch's ceil-mode size with
 ``ceil=True`` (the extra windows read 0 past the bottom/right edge).  Input first/last are not used (the
 geometry is known); output first/last are regenerated from counters.
@@ -45,6 +47,10 @@ from rtl_gen.block_cost import BlockCost
 from rtl_gen.params import ParamsFirst, check_int
 
 __all__ = ["WindowGenerator", "WindowParams", "output_size", "im2col_order"]
+
+# a per-channel fill's table: each of its 8 bits a function of the channel
+# index, LUT4s per 16 channels (Yosys synth_ice40: +8 LUT4s at C = 3)
+FILL_TABLE_LUT = 8
 
 
 def output_size(size: int, kernel: int, stride: int, padding: int, ceil: bool = False) -> int:
@@ -97,7 +103,8 @@ class _ReaderPosition:
 @dataclass(frozen=True)
 class WindowParams:
     """``WindowGenerator``'s parameters (see the module docstring); ``rows``
-    None means ``kernel + stride``."""
+    None means ``kernel + stride``; ``fill`` the padding value per channel
+    (0..255), empty for 0 (stored as one value per channel)."""
     channels: int
     height: int
     width: int
@@ -106,6 +113,7 @@ class WindowParams:
     padding: int = 1
     ceil: bool = False
     rows: int | None = None
+    fill: tuple[int, ...] = ()
     out_height: int = field(init=False)
     out_width: int = field(init=False)
 
@@ -124,6 +132,18 @@ class WindowParams:
         if not isinstance(rows, int) or rows < max(k, s):
             raise ValueError(f"rows must be an integer >= kernel ({k}) and >= stride ({s}), got {self.rows!r}")
         object.__setattr__(self, "rows", rows)
+        object.__setattr__(self, "fill", _checked_fill(self.fill, self.channels))
+
+
+def _checked_fill(fill, channels: int) -> tuple[int, ...]:
+    """``fill`` as one padding value per channel (empty: all 0)."""
+    values = tuple(fill)
+    if not values:
+        return (0,) * channels
+    if len(values) != channels or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255
+                                          for v in values):
+        raise ValueError(f"fill must hold {channels} pixel values 0..255 (one per channel), got {fill!r}")
+    return values
 
 
 class WindowGenerator(wiring.Component, metaclass=ParamsFirst):
@@ -134,12 +154,13 @@ class WindowGenerator(wiring.Component, metaclass=ParamsFirst):
         self.params = params
         self.channels, self.height, self.width = params.channels, params.height, params.width
         self.kernel, self.stride, self.padding = params.kernel, params.stride, params.padding
-        self.ceil, self.rows = params.ceil, params.rows
+        self.ceil, self.rows, self.fill = params.ceil, params.rows, params.fill
         self.out_height, self.out_width = params.out_height, params.out_width
         super().__init__({"i": In(stream.Signature(1)), "o": Out(stream.Signature(1))})
 
     def resource_cost(self) -> BlockCost:
-        return BlockCost(lut=210)
+        table = 0 if len(set(self.fill)) == 1 else FILL_TABLE_LUT * -(-self.channels // 16)
+        return BlockCost(lut=210 + table)
 
     def elaborate(self, platform):
         m = Module()
@@ -224,7 +245,7 @@ class WindowGenerator(wiring.Component, metaclass=ParamsFirst):
     def _output_beat(self, m: Module, rd, reader, writer, frames_ahead):
         """Issues a read when the window's receptive field is written and
         ``o`` can advance; the read port's output register is the payload,
-        zeroed outside the input (padding).  Returns the issue signal."""
+        the fill outside the input (padding).  Returns the issue signal."""
         C, H, W, k = self.channels, self.height, self.width, self.kernel
         OH, OW = self.out_height, self.out_width
         r = reader
@@ -240,7 +261,7 @@ class WindowGenerator(wiring.Component, metaclass=ParamsFirst):
 
         inb = Signal()
         first, last = Signal(), Signal()
-        m.d.comb += [self.o.payload.data[0].eq(Mux(inb, rd.data, 0)),
+        m.d.comb += [self.o.payload.data[0].eq(Mux(inb, rd.data, self._fill_value(m, r.c, issue))),
                      self.o.payload.first.eq(first), self.o.payload.last.eq(last)]
         with m.If(advance):
             m.d.sync += self.o.valid.eq(available)
@@ -250,6 +271,17 @@ class WindowGenerator(wiring.Component, metaclass=ParamsFirst):
                          first.eq((r.oy == 0) & (r.ox == 0) & (r.ky == 0) & (r.kx == 0) & (r.c == 0)),
                          last.eq((r.oy == OH - 1) & (r.ox == OW - 1) & pixel_done)]
         return issue
+
+    def _fill_value(self, m: Module, c, issue):
+        """The padding value of the beat on ``o``: a constant when every
+        channel pads alike (0 costs nothing), else the issued channel's entry
+        of a constant table, registered beside the read data."""
+        if len(set(self.fill)) == 1:
+            return self.fill[0]
+        value = Signal(8)
+        with m.If(issue):
+            m.d.sync += value.eq(Array(Const(v, 8) for v in self.fill)[c])
+        return value
 
     def _step_reader(self, m: Module, reader, issue, frame_release: int) -> SimpleNamespace:
         """Steps (oy, ox, ky, kx, c) per issued beat and the registers that

@@ -190,7 +190,7 @@ Written by `python golden/compare.py --dump`.  N = {n} images.
 |---|---|
 | `network.bundle` | the quantized network (format: docs/bundle.md of the project) |
 | `images.npy` | uint8 (N, H, W, C): the input images, NHWC, raw pixels |
-| `rtl_sums.npy` | int32 (N, classes): the simulated accelerator's class sums (int8 contract: sum over H*W of conv10's uint8 output) |
+| `rtl_sums.npy` | int32 (N, classes): the simulated accelerator's class sums (int8 contract: sum over H*W of conv10's uint8 output, or of a logits classifier's int32 accumulators: signed) |
 | `rtl_classes.npy` | int64 (N,): the accelerator's argmax class |
 | `golden_sums.npy` | int32 (N, classes): the same from the integer reference `golden/intref.py` |
 | `golden_classes.npy` | int64 (N,): golden argmax, ties to the lowest index |

@@ -154,3 +154,13 @@ def test_main_bad_image_and_missing_port(tmp_path, capsys):
     rc = run.main(["--port", "/dev/does-not-exist", "--image", str(tmp_path / "i.npy")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("error: cannot open /dev/does-not-exist:") and "\n" not in err
+
+
+def test_reply_sums_are_signed_int32():
+    """A logits classifier's class sums can be negative: the reply carries
+    them as two's-complement int32 (the accelerator's ``class_layout``)."""
+    sums = (-2**31, -5, 0, 2**31 - 1)
+    body = bytes([0, len(sums)]) + b"".join(v.to_bytes(4, "little", signed=True) for v in sums) + bytes([1])
+    port = FakeBoard()
+    port.rx += protocol.SYNC + body + protocol.crc16(body).to_bytes(2, "big")
+    assert protocol.read_reply(port) == protocol.Result(cls=1, sums=sums)

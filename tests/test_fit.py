@@ -181,6 +181,25 @@ def test_reference_network_design_model():
         check_fit(estimate(Network(bundle, style="fast"), UP5K), UP5K)
 
 
+# nextpnr's block-RAM count for feature_network(image=(32, 32, 3)), small style
+# (python -m rtl_gen.build --board ice40 --arch pipeline, seed 1)
+FEATURES_NEXTPNR_BLOCKS = 18
+
+
+def test_feature_network_design_model():
+    """Issue 14's features on the UP5K: 2x2 floor pools (one row buffer
+    each, fewer block RAMs than 3x3 pools' window rings), the padding
+    value and a logits classifier fit, priced at least at nextpnr's count."""
+    from rtl_gen.network import Network
+    from sim.network_cases import feature_network
+    est = {pool: estimate(Network(feature_network(image=(32, 32, 3), pool=pool)[0], style="small"), UP5K,
+                          image_in_bram=False) for pool in ((2, 2, False), (3, 2, True))}
+    check_fit(est[(2, 2, False)], UP5K)
+    assert est[(2, 2, False)].bram_blocks >= FEATURES_NEXTPNR_BLOCKS
+    assert est[(2, 2, False)].bram_blocks < est[(3, 2, True)].bram_blocks
+    assert est[(2, 2, False)].lut < est[(3, 2, True)].lut
+
+
 def test_codebook_network_design_model():
     """Codebook-coded weights: the design model reports their index ROM and
     codebook-table bits (not the 8-bit codebook's, kept as int8), prices the

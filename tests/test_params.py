@@ -29,6 +29,7 @@ from rtl_gen.conv import Conv
 from rtl_gen.fire import Fire, Folding
 from rtl_gen.mac_array import MacArray
 from rtl_gen.maxpool import MaxPool
+from rtl_gen.maxpool2x2 import MaxPool2x2
 from rtl_gen.network import Network, NetworkError
 from rtl_gen.params import ParamsFirst
 from rtl_gen.serial_requant import SerialRequant
@@ -51,6 +52,7 @@ BAD = {
     "ChannelConcat": lambda: ChannelConcat(3, 0),
     "Classifier": lambda: Classifier(10, 0, 4),
     "MaxPool": lambda: MaxPool(4, 2, 8),
+    "MaxPool2x2": lambda: MaxPool2x2(4, 1, 8),
     # composites: the sub-blocks built before the failing one must not exist either
     "Conv": lambda: Conv(np.ones((2, 1, 3, 3)), [0, 0], [1, 1], 0, 4, 4, padding=1),
     "Fire": lambda: Fire(W1, W3, W3, 4, 4, Folding(1, 1, 3)),

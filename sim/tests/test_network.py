@@ -8,8 +8,8 @@ import pytest
 from golden import intref
 from golden.models import squeezenet_v1_1
 from rtl_gen.network import STYLES, Network, NetworkError
-from sim.network_cases import (coarse_codebooks, fashion_images, fire1, random_network, small_bypass_spec,
-                               tiny_bypass_spec)
+from sim.network_cases import (coarse_codebooks, fashion_images, feature_network, fire1, random_network,
+                               small_bypass_spec, tiny_bypass_spec)
 from sim.network_sim import NetStimulus, run_network
 
 
@@ -84,10 +84,56 @@ def test_codebook_network():
 def test_unsupported_layer_is_refused_before_elaboration():
     bundle = fire1()
     layers = [dict(lay) for lay in bundle.graph["layers"]]
-    layers[2].update(kernel=2, stride=2, ceil=False)          # valid (28 -> 14), not in the generator
+    layers[2].update(kernel=2, stride=2, ceil=True)           # valid (28 -> 14), not in the generator
     bad = type(bundle)(dict(bundle.graph, layers=layers), bundle.arrays)
-    with pytest.raises(NetworkError, match="layer 'pool1': a 2x2/2 floor-mode max pool"):
+    with pytest.raises(NetworkError, match="layer 'pool1': a 2x2/2 ceil-mode max pool"):
         Network(bad)
+
+
+def _feature_case(seed=0, extra_images=2, **features):
+    """A ``feature_network`` and images (its calibration ones and seeded
+    random ones) whose class sums depend on every feature asked for: the
+    padding value, and signed logits."""
+    bundle, images = feature_network(seed=seed, **features)
+    rng = np.random.default_rng(seed + 100)
+    images = np.concatenate([images, rng.integers(0, 256, (extra_images, *images.shape[1:]), dtype=np.uint8)])
+    sums, _ = intref.classify(bundle, images)
+    if features.get("pad", "default") is not None:
+        layers = [dict(lay) for lay in bundle.graph["layers"]]
+        layers[0].pop("pad")
+        zero_pad = type(bundle)(dict(bundle.graph, layers=layers), bundle.arrays)
+        assert not np.array_equal(intref.classify(zero_pad, images)[0], sums), "the padding value must matter"
+    if features.get("logits", True):
+        assert (sums < 0).any(), "logits: some class sums must be negative"
+    return bundle, images
+
+
+def test_features_through_compare_path():
+    """All three features of issue 14 at once on an odd image (13x11: both
+    2x2 floor pools drop a row and a column), through what
+    ``golden/compare.py --arch pipeline`` runs (small style)."""
+    from squeezefire.compare import simulate_rtl
+    bundle, images = _feature_case(image=(13, 11, 3))
+    sums, classes = intref.classify(bundle, images)
+    res = simulate_rtl(bundle, images, sums, "pipeline", "small")
+    assert res["rtl_mismatches"] == 0
+    assert np.array_equal(res["sums"], sums) and np.array_equal(res["classes"], classes)
+    assert res["cycles_per_image"] >= res["cycles_per_image_model"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("style,features", [
+    ("fast", {"pool": (3, 2, True)}),                                             # logits and pad with ceil pools
+    ("fast", {"image": (11, 13, 1), "pad": (200,)}),                              # grayscale, one pad value
+    ("small", {"image": (13, 11, 1), "logits": False, "pad": None}),              # the 2x2 pool alone
+    ("small", {"image": (12, 12, 3), "pool": (3, 2, True), "logits": False}),     # the fill alone
+    ("fast", {"image": (9, 10, 3), "pad": None}),                                 # logits and 2x2 pools
+])
+def test_feature_network_under_stalls(style, features):
+    bundle, images = _feature_case(seed=3, **features)
+    key = "_".join(f"{k}{v}" for k, v in features.items()).translate({ord(c): None for c in " (),"})
+    _run(f"net_features_{style}_{key}", bundle, images,
+         NetStimulus(seed=41, in_stall=60, py_bubbles=0.05, py_stalls=0.3, reset_mid_frame=True), style=style)
 
 
 @pytest.mark.slow
