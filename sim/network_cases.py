@@ -106,12 +106,15 @@ def _random_conv(rng, cout: int, cin: int, k: int, **extra) -> dict:
 
 
 def feature_network(image=(12, 12, 3), pool=(2, 2, False), logits: bool = True, pad=(124, 116, 104),
-                    width: int = 16, classes: int = 10, seed: int = 0) -> tuple[Bundle, np.ndarray]:
+                    width: int = 16, classes: int = 10, seed: int = 0,
+                    pool_image: bool = False) -> tuple[Bundle, np.ndarray]:
     """A small seeded random network with what user models bring (issue 14):
     a conv1 that pads with per-channel raw pixel values ``pad`` (a folded
     Normalize), ``pool`` (kernel, stride, ceil) max pools, one Fire, and a
     classifier that ends in ``logits`` (no ReLU: the int32 accumulators are
-    summed by the gap).  Returns (bundle, its calibration images)."""
+    summed by the gap).  ``pool_image``: one more pool, of the image itself,
+    before conv1 (which then pads with 0).  Returns (bundle, its calibration
+    images)."""
     from golden.quantize import quantize
     from golden.shapes import output_size
     rng = np.random.default_rng(seed)
@@ -119,9 +122,13 @@ def feature_network(image=(12, 12, 3), pool=(2, 2, False), logits: bool = True, 
     k, s, ceil = pool
     fill = None if pad is None else np.asarray(pad, dtype=np.float64) / 255
     graph = [{"name": "input", "kind": "input", "inputs": [], "shape": [h, w, c],
-              **({} if pad is None else {"pad": list(pad)})},
-             {"name": "conv1", "kind": "conv", "inputs": ["input"], "shape": [h, w, width],
-              **_random_conv(rng, width, c, 3, **({} if fill is None else {"fill": fill}))}]
+              **({} if pad is None else {"pad": list(pad)})}]
+    if pool_image:
+        h, w = output_size(h, k, s, 0, ceil), output_size(w, k, s, 0, ceil)
+        graph.append({"name": "pool0", "kind": "maxpool", "inputs": ["input"], "shape": [h, w, c],
+                      "kernel": k, "stride": s, "ceil": ceil})
+    graph.append({"name": "conv1", "kind": "conv", "inputs": [graph[-1]["name"]], "shape": [h, w, width],
+                  **_random_conv(rng, width, c, 3, **({} if fill is None or pool_image else {"fill": fill}))})
     h, w = output_size(h, k, s, 0, ceil), output_size(w, k, s, 0, ceil)
     graph.append({"name": "pool1", "kind": "maxpool", "inputs": ["conv1"], "shape": [h, w, width],
                   "kernel": k, "stride": s, "ceil": ceil})

@@ -5,7 +5,10 @@
   class sum, and the maps a pass touches are in different banks;
 * ``TreeMul``, ``DelayLine`` and ``CodebookDecode`` against Python on the
   same seeded cases (Amaranth's simulator);
-* parameters are refused in one line before any hardware exists.
+* parameters are refused in one line before any hardware exists;
+* issue 14's cases (2x2/2 floor pools, a logits conv read by the gap, the
+  input padding value) on ``feature_network``s, each alone and together,
+  and what the engine refuses of them.
 """
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ from rtl_gen.engine.engine import FireEngine
 from rtl_gen.engine.execute import run_program
 from rtl_gen.engine.program import LANES, ProgramError, plan_program
 from rtl_gen.engine.tree_mul import TreeMul
-from sim.network_cases import fashion_images, fire1, random_network, reference, small_bypass_spec, with_random_codebooks
+from sim.network_cases import (fashion_images, feature_network, fire1, random_network, reference, small_bypass_spec,
+                               with_random_codebooks)
 
 
 def _networks():
@@ -34,8 +38,10 @@ def _networks():
         yield f"bypass-{bypass}", bundle, images
 
 
-@pytest.mark.parametrize("name,bundle,images", list(_networks()), ids=lambda v: v if isinstance(v, str) else "")
-def test_passes_compute_the_golden_network(name, bundle, images):
+def _program_equals_golden(bundle, images):
+    """The bundle's program: its passes in numpy equal ``golden.intref`` on
+    every map and class sum, and the maps a pass touches are in different
+    banks."""
     program = plan_program(bundle)
     sums, maps = run_program(program, images)
     golden = intref.run(bundle, images)
@@ -47,6 +53,12 @@ def test_passes_compute_the_golden_network(name, bundle, images):
         banks = [program.maps[p.src].bank] + ([program.maps[p.add.side].bank] if p.add else []) \
             + ([program.maps[p.dst].bank] if p.dst else [])
         assert len(set(banks)) == len(banks), (p.name, banks)
+    return program
+
+
+@pytest.mark.parametrize("name,bundle,images", list(_networks()), ids=lambda v: v if isinstance(v, str) else "")
+def test_passes_compute_the_golden_network(name, bundle, images):
+    _program_equals_golden(bundle, images)
 
 
 def test_reference_schedule():
@@ -188,3 +200,131 @@ def test_codebook_weights_in_the_engine():
             assert np.array_equal(values[indices], p.weight), p.name
     wide = EngineParams(with_random_codebooks(bundle, 5, seed=5)).codes
     assert not wide.coded and "at most 16" in wide.reason
+
+
+# feature_network arguments: each of issue 14's cases alone, together, on odd
+# sides (the floor pool drops the last row and column), and pools of the image
+FEATURES = {
+    "all": {},
+    "all-odd": {"image": (13, 11, 3)},
+    "floor-pool": {"logits": False, "pad": None},
+    "floor-pool-odd-1ch": {"image": (13, 11, 1), "logits": False, "pad": None},
+    "logits": {"pool": (3, 2, True), "pad": None},
+    "pad": {"pool": (3, 2, True), "logits": False},
+    "pad-1ch-odd": {"image": (13, 11, 1), "pad": (77,)},
+    "ceil-pool-logits-pad": {"pool": (3, 2, True), "image": (15, 13, 3)},
+    "image-pool-floor": {"image": (13, 11, 3), "pool_image": True},
+    "image-pool-ceil": {"image": (23, 21, 2), "pad": (9, 200), "pool": (3, 2, True), "pool_image": True},
+}
+
+
+@pytest.mark.parametrize("name", FEATURES)
+def test_feature_network_passes_compute_the_golden_network(name):
+    bundle, images = feature_network(**FEATURES[name], seed=len(name))
+    program = _program_equals_golden(bundle, images)
+    layers = {lay.name: lay for lay in bundle.layers}
+    reads_image = layers["conv1"].source == bundle.input.name
+    assert [p.name for p in program.passes if p.fill] == (["conv1"] if reads_image and any(bundle.input.pad) else [])
+    assert program.passes[-1].logits == layers["classifier"].logits
+
+
+def _with_pool(bundle, layer: str, kernel: int, stride: int, ceil: bool):
+    layers = [dict(lay, kernel=kernel, stride=stride, ceil=ceil) if lay["name"] == layer else lay
+              for lay in bundle.graph["layers"]]
+    return type(bundle)(dict(bundle.graph, layers=layers), bundle.arrays)
+
+
+def test_mixed_pool_kinds_are_refused_naming_the_layer():
+    """One kind of pool per program: pool2 as 3x3/2 ceil after pool1's
+    2x2/2 floor (the same 6x6 -> 3x3 shapes, so the bundle is valid)."""
+    from golden.bundle import validate
+    bundle, _ = feature_network()
+    mixed = _with_pool(bundle, "pool2", 3, 2, True)
+    validate(mixed, "mixed")
+    with pytest.raises(ProgramError, match=r"^layer 'pool2': a 3x3/2 ceil-mode max pool after 2x2/2 floor-mode ones; "
+                                           r"the engine runs one kind of pool per network$"):
+        plan_program(mixed)
+
+
+@pytest.mark.parametrize("kernel,stride,ceil", [(2, 2, True), (3, 2, False), (3, 1, True)])
+def test_other_pools_are_refused_naming_the_layer(kernel, stride, ceil):
+    bundle = _with_pool(feature_network()[0], "pool1", kernel, stride, ceil)
+    with pytest.raises(ProgramError, match=rf"^layer 'pool1': a {kernel}x{kernel}/{stride} "
+                                           rf"{'ceil' if ceil else 'floor'}-mode max pool; the engine supports "
+                                           r"3x3/2 ceil-mode and 2x2/2 floor-mode$"):
+        FireEngine(bundle)
+
+
+def test_features_are_built_only_where_the_program_has_them():
+    """The padding multiplexer, the logits path and the floor pool exist
+    only in a program that uses them: the reference's descriptor, taps and
+    write-back are as before issue 14 (its Verilog is unchanged)."""
+    from rtl_gen.engine.engine import EngineParams
+    from rtl_gen.engine.program import POOL_KINDS
+    ref = EngineParams(reference())
+    assert ref.fill_ci_bits == 0 and ref.write_back.logits is None and "fill" not in ref.table.layout.members
+    assert ref.program.pool_kind == POOL_KINDS[0]
+    feat = EngineParams(feature_network(image=(13, 11, 3))[0])
+    assert feat.fill_ci_bits == 2 and "fill" in feat.table.layout.members
+    assert feat.program.pool_kind == POOL_KINDS[1]
+    lo, hi = feat.write_back.logits.start, feat.write_back.logits.stop - 1
+    assert lo < 0 < hi
+    sums, _ = run_program(feat.program, feature_network(image=(13, 11, 3))[1])
+    pixels = np.prod(feat.program.out_shape(feat.program.passes[-1]))
+    assert pixels * lo <= sums.min() and sums.max() <= pixels * hi
+
+
+def test_class_sums_signed_and_ties():
+    """``ClassSums`` with a logits pass's signed values: every sum and the
+    argmax (ties to the lowest class) against Python, two frames (the
+    second restarts its sums), values at both ends of their range."""
+    from rtl_gen.engine.class_sums import ClassSums
+    values, classes, pixels = range(-205_989, 182_638), 6, 9
+    rng = np.random.default_rng(14)
+    frames = [rng.integers(values.start, values.stop, (pixels, classes)) for _ in range(3)]
+    frames[1][:, 2] = frames[1][:, 4] = values.stop - 1             # a tie for the largest sum
+    frames[2][:] = values.start                                     # all the smallest, all tied
+    dut = ClassSums(classes, LANES, 4, pixels, values)
+    seen = []
+
+    async def bench(ctx):
+        for frame in frames:
+            for px, row in enumerate(frame):
+                for c, v in enumerate(row):
+                    ctx.set(dut.add_valid, 1)
+                    ctx.set(dut.add_y, int(v))
+                    ctx.set(dut.add_c, c)
+                    ctx.set(dut.add_fresh, px == 0)
+                    await ctx.tick()
+            ctx.set(dut.add_valid, 0)
+            await ctx.tick().repeat(3)
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            ctx.set(dut.o.ready, 1)
+            got = []
+            while len(got) < classes:
+                if ctx.get(dut.o.valid):
+                    beat = ctx.get(dut.o.payload)
+                    got.append((beat.data, beat.argmax if beat.last else None))
+                await ctx.tick()
+            seen.append(got)
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    want = [[(int(s), None) for s in f.sum(0)[:-1]] + [(int(f.sum(0)[-1]), int(np.argmax(f.sum(0))))] for f in frames]
+    assert seen == want
+
+
+def test_feature_network_fits_the_up5k():
+    """A 32x32x3 network with all three of issue 14's cases fits the
+    iCEBreaker by the fit model, as the build would make it."""
+    from fpga.boards import get_board
+    from rtl_gen.engine.engine import EngineParams
+    from rtl_gen.fit import check_fit, estimate
+    from squeezefire.build import engine_options
+    board = get_board("ice40")
+    params = EngineParams(feature_network(image=(32, 32, 3))[0], **engine_options(board))
+    assert params.fill_ci_bits and params.write_back.logits and not params.program.pool_kind.ceil
+    check_fit(estimate(params, board.device, image_in_bram=board.image_ram == "block"), board.device)

@@ -4,9 +4,10 @@ During the last pass every output value is added to its class's sum
 (a read-modify-write over three cycles in a small RAM; the same class
 comes back only a pixel period, at least ``MIN_PERIOD`` = 4 cycles, later).  A group's first pixel
 starts its classes' sums afresh, so nothing needs clearing between frames.
-The sums are kept ``sum_bits`` wide, what ``pixels`` uint8 values can add up
-to (16 bits for up to 257 pixels: one block RAM in 256x16 mode, and short
-adders), and leave as the contract's int32.
+The values are uint8, or (``values``) a logits pass's signed accumulators.
+The sums are kept as wide as ``pixels`` such values can add up to
+(``sum_shape``: 16 bits for up to 257 uint8 pixels, one block RAM in 256x16
+mode, and short adders), and leave as the contract's int32, sign-extended.
 After ``start`` the sums leave on ``o`` one class per beat, in class order,
 with ``argmax`` (the largest sum, ties to the lowest class) on the last.
 
@@ -16,37 +17,37 @@ until taken.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.accelerator import class_layout
 
-__all__ = ["ClassSums", "sum_bits"]
+__all__ = ["ClassSums", "sum_shape"]
 
 
-def sum_bits(pixels: int) -> int:
-    """Bits of a class sum over ``pixels`` uint8 values."""
-    return (255 * pixels).bit_length()
+def sum_shape(pixels: int, values: range = range(256)) -> Shape:
+    """A class sum over ``pixels`` of ``values``, and every partial sum."""
+    return Shape.cast(range(min(0, pixels * values.start), max(0, pixels * (values.stop - 1)) + 1))
 
 
 class ClassSums(wiring.Component):
-    def __init__(self, num_classes: int, depth: int, c_bits: int, pixels: int):
+    def __init__(self, num_classes: int, depth: int, c_bits: int, pixels: int, values: range = range(256)):
         self.num_classes, self.depth, self.c_bits = num_classes, max(depth, num_classes), c_bits
-        self.sum_bits = sum_bits(pixels)
-        super().__init__({"add_valid": In(1), "add_y": In(unsigned(8)), "add_c": In(unsigned(c_bits)),
+        self.values, self.sum_shape = values, sum_shape(pixels, values)
+        super().__init__({"add_valid": In(1), "add_y": In(values), "add_c": In(c_bits),
                           "add_fresh": In(1), "start": In(1), "busy": Out(1),
                           "o": Out(stream.Signature(class_layout(num_classes)))})
 
     def elaborate(self, platform):
         m = Module()
-        sums = Memory(shape=unsigned(self.sum_bits), depth=self.depth, init=[])
+        sums = Memory(shape=self.sum_shape, depth=self.depth, init=[])
         m.submodules.sums = sums
         rd, wr = sums.read_port(), sums.write_port()
-        add = data.StructLayout({"valid": 1, "y": 8, "c": self.c_bits, "fresh": 1})
+        add = data.StructLayout({"valid": 1, "y": self.values, "c": self.c_bits, "fresh": 1})
         read, ready = Signal(add), Signal(add)       # the sum is being read; it has been read
-        old = Signal(unsigned(self.sum_bits))
+        old = Signal(self.sum_shape)
         m.d.sync += [read.valid.eq(self.add_valid), read.y.eq(self.add_y), read.c.eq(self.add_c),
                      read.fresh.eq(self.add_fresh), ready.eq(read), old.eq(rd.data)]
         m.d.comb += [wr.addr.eq(ready.c), wr.en.eq(ready.valid), wr.data.eq(Mux(ready.fresh, 0, old) + ready.y)]
@@ -60,11 +61,13 @@ class ClassSums(wiring.Component):
         taken."""
         o, n = self.o, self.num_classes
         index = Signal(range(self.depth))
-        best, best_index = Signal(unsigned(self.sum_bits)), Signal.like(o.payload.argmax)
-        current = Signal(unsigned(self.sum_bits))
-        half = self.sum_bits // 2
-        # current > best, judged in halves: two short carry chains, not one long one
+        best, best_index = Signal(self.sum_shape), Signal.like(o.payload.argmax)
+        current = Signal(self.sum_shape)
+        half = self.sum_shape.width // 2
+        # current > best, judged in halves: two short carry chains, not one long
+        # one; the upper halves compare as the sums do (signed or not), the lower unsigned
         first, hi_gt, hi_eq, lo_gt = Signal(), Signal(), Signal(), Signal()
+        upper = (lambda v: v[half:].as_signed()) if self.sum_shape.signed else (lambda v: v[half:])
         better = first | hi_gt | (hi_eq & lo_gt)
         m.d.comb += [o.payload.data.eq(current), o.payload.first.eq(index == 0), o.payload.last.eq(index == n - 1),
                      o.payload.argmax.eq(Mux(better, index, best_index))]
@@ -82,7 +85,7 @@ class ClassSums(wiring.Component):
                 m.next = "JUDGE"
             with m.State("JUDGE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [first.eq(index == 0), hi_gt.eq(current[half:] > best[half:]),
+                m.d.sync += [first.eq(index == 0), hi_gt.eq(upper(current) > upper(best)),
                              hi_eq.eq(current[half:] == best[half:]), lo_gt.eq(current[:half] > best[:half])]
                 m.next = "OFFER"
             with m.State("OFFER"):

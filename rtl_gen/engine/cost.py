@@ -11,7 +11,9 @@ the design model does.  Multipliers: eight ``SB_MAC16`` for the iCE40 dual
 """
 from __future__ import annotations
 
-from rtl_gen.engine.class_sums import sum_bits
+from amaranth.hdl import Shape
+
+from rtl_gen.engine.class_sums import sum_shape
 from rtl_gen.engine.program import LANES
 from rtl_gen.engine.roms import bias_bits
 from rtl_gen.fit import memory_blocks
@@ -23,6 +25,14 @@ __all__ = ["engine_resources", "CELLS_PER_LUT"]
 CELLS_PER_LUT = 1.22
 LUT_MULTIPLIER_CELLS = 150  # one uint8 x int8 product in iCE40 logic, with its registers
 DECODE_LUT = 100
+# measured with Yosys synth_ice40 on the issue-14 feature network (12x12x3):
+# the input padding values' multiplexer 28 LUT4s and 5 flip-flops more; a
+# logits pass (19-bit accumulators, 22-bit signed class sums) 41 LUT4s and
+# 190 flip-flops more (the accumulator beside the requantisation, the wider
+# class-sum read-modify-write and comparison), priced per accumulator bit as
+# if no flip-flop shared a cell with a LUT
+FILL_LUT = 40
+LOGITS_LUT_PER_BIT = 10
 
 
 def _blocks(bits_wide: int, depth: int, shapes) -> int:
@@ -40,13 +50,14 @@ def _logic(params) -> int:
     # sum and rounding), more with the complex bypass's selection
     wb = params.write_back
     write_back = 2 * v_bits * wb.m_bits + 500 + (640 if complex_ else 350 if adds else 0)
-    pool = 350 if any(p.pool for p in prog.passes) else 0
-    sums = 250
+    pool = 350 if any(p.pool for p in prog.passes) else 0      # either kind (2x2/2 floor: 12 LUT4s fewer)
+    sums = 250 + (LOGITS_LUT_PER_BIT * Shape.cast(wb.logits).width if wb.logits else 0)
+    fill = FILL_LUT if params.fill_ci_bits else 0
     control = table.words * 16 + 150
     # the codebook writer (counter, two table look-ups in logic) and the
     # register stage the look-up adds in front of the lanes
     decode = DECODE_LUT + len(prog.passes) * 2 ** params.codes.bits if params.codes.coded else 0
-    return lanes + sequencer + write_back + pool + sums + control + decode
+    return lanes + sequencer + write_back + pool + sums + control + decode + fill
 
 
 def engine_resources(params, device) -> dict:
@@ -58,8 +69,11 @@ def engine_resources(params, device) -> dict:
     const_bits = bias_bits(prog) + wb.m_bits + (2 * wb.add_m_bits if adds and not wb.add_per_pass else 0)
     pooled_w = prog.max_pooled_width()
     codes = params.codes
-    memories = [(codes.rom_width * LANES, table.weight_depth)] + [(const_bits, table.const_depth), (16, len(params.descriptor_rom())),
-                                                    (sum_bits(prog.out_shape(prog.passes[-1])[0] * prog.out_shape(prog.passes[-1])[1]), max(prog.passes[-1].groups * LANES, prog.num_classes))]
+    last = prog.passes[-1]
+    oh, ow = prog.out_shape(last)
+    sums = (sum_shape(oh * ow, wb.logits or range(256)).width, max(last.groups * LANES, prog.num_classes))
+    memories = [(codes.rom_width * LANES, table.weight_depth), (const_bits, table.const_depth),
+                (16, len(params.descriptor_rom())), sums]
     if pooled_w:
         memories += [(8, pooled_w * LANES), (8, LANES)]         # row buffer, horizontal maxima
     # the write-back's delay line: valid, channel row, x, y, group-first, address

@@ -35,6 +35,8 @@ FIELDS = {
     "last_t_m1": False, "last_tap": False, "last_ci_m1": True, "last_k_m1": True, "cin_one": False, "k_one": False, "last_ox": False, "last_oy": False,
     "last_g": False, "neg_pad": True,
 }
+# fields only a program that needs them has (so one that does not builds as before)
+OPTIONAL_FIELDS = {"fill": False}
 
 
 def pass_fields(program: EngineProgram, p: EnginePass, w_base: int, c_base: int) -> dict[str, int]:
@@ -42,7 +44,9 @@ def pass_fields(program: EngineProgram, p: EnginePass, w_base: int, c_base: int)
     oh, ow = program.out_shape(p)
     dst = program.maps[p.dst] if p.dst is not None else None
     side = program.maps[p.add.side] if p.add is not None else None
-    pool_h, pool_w = program.pooled_shape(p) if p.pool else (0, 0)
+    # the pool's limits: the 2x2/2 floor-mode pool needs none (0: one bit each)
+    limits = program.pool_kind is None or program.pool_kind.ceil
+    pool_h, pool_w = program.pooled_shape(p) if p.pool and limits else (0, 0)
     return {
         "src_bank": src.bank, "dst_bank": dst.bank if dst else 0, "side_bank": side.bank if side else 0,
         "cin": p.cin, "k": p.kernel, "in_h": src.h, "in_w": src.w, "stride": p.stride,
@@ -56,10 +60,11 @@ def pass_fields(program: EngineProgram, p: EnginePass, w_base: int, c_base: int)
         # the add's multipliers, when uniform over the pass's channels (else in the constant ROM)
         "add_m_a": (p.add_multipliers() or (0, 0))[0], "add_m_b": (p.add_multipliers() or (0, 0))[1],
         "dst_c": dst.c if dst else 0, "c_off": p.c_offset,
-        "pool_xmax": 2 * pool_w, "pool_ymax": 2 * pool_h, "pool_wtail": int(ow % 2 == 0),
-        "pool_htail": int(oh % 2 == 0),
+        "pool_xmax": 2 * pool_w, "pool_ymax": 2 * pool_h, "pool_wtail": int(limits and ow % 2 == 0),
+        "pool_htail": int(limits and oh % 2 == 0),
         "last_t_m1": p.period - 2, "last_tap": p.taps - 1, "last_ci_m1": p.cin - 2, "last_k_m1": p.kernel - 2, "cin_one": int(p.cin == 1), "k_one": int(p.kernel == 1),
         "last_ox": ow - 1, "last_oy": oh - 1, "last_g": p.groups - 1, "neg_pad": -p.padding,
+        "fill": int(p.fill),
     }
 
 
@@ -98,6 +103,8 @@ def descriptor_table(program: EngineProgram) -> DescriptorTable:
         w += p.groups * p.taps
         c += p.groups * LANES
     rows = tuple(pass_fields(program, p, wb, cb) for p, wb, cb in zip(program.passes, w_bases, c_bases))
+    fields = {**FIELDS, **{name: sgn for name, sgn in OPTIONAL_FIELDS.items() if any(r[name] for r in rows)}}
+    rows = tuple({name: r[name] for name in fields} for r in rows)
     layout = data.StructLayout({name: (signed if sgn else unsigned)(_width([r[name] for r in rows], sgn))
-                                for name, sgn in FIELDS.items()})
+                                for name, sgn in fields.items()})
     return DescriptorTable(layout, rows, tuple(w_bases), tuple(c_bases), w, c)

@@ -106,6 +106,14 @@ class EngineParams:
         return drain_cycles(write_back_latency(self.write_back)) + self.decode_latency
 
     @property
+    def fill_ci_bits(self) -> int:
+        """The input channel bits a tap carries for the padding values, 0
+        when every pass pads with 0 (nothing is built for them)."""
+        if not any(p.fill for p in self.program.passes):
+            return 0
+        return max(1, (self.in_shape[2] - 1).bit_length())
+
+    @property
     def addr_bits(self) -> int:
         return max(max(self.program.banks) - 1, 1).bit_length()
 
@@ -191,7 +199,7 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         p, t = self.params, self.table
         desc = Signal(t.layout)
         w_bits = max(t.weight_depth - 1, 1).bit_length()
-        m.submodules.seq = seq = TapSequencer(t.layout, p.addr_bits, w_bits)
+        m.submodules.seq = seq = TapSequencer(t.layout, p.addr_bits, w_bits, p.fill_ci_bits)
         meta = meta_layout(t.layout)
         m.submodules.lanes = lanes = MacLanes(p.dsp, p.acc_bits, meta)
         constants = channel_constants(self.program)
@@ -199,18 +207,21 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         pool = None
         if any(q.pool for q in self.program.passes):
             m.submodules.pool = pool = PoolOnWrite(t.layout, wb.o.shape(), p.addr_bits,
-                                                   self.program.max_pooled_width())
+                                                   self.program.max_pooled_width(), self.program.pool_kind)
             m.d.comb += [pool.desc.eq(desc), pool.i.eq(wb.o)]
         m.submodules.banks = banks = FeatureBanks(self.program.banks, p.addr_bits, p.banks)
         last = self.program.passes[-1]
         pixels = self.program.out_shape(last)[0] * self.program.out_shape(last)[1]
-        m.submodules.sums = sums = ClassSums(self.num_classes, last.groups * LANES, wb.c_bits, pixels)
+        logits = p.write_back.logits
+        m.submodules.sums = sums = ClassSums(self.num_classes, last.groups * LANES, wb.c_bits, pixels,
+                                             logits or range(256))
         m.d.comb += [seq.desc.eq(desc), wb.desc.eq(desc)]
         slot = Signal()            # the pair-table slot of the running pass: its index's parity
         decode = self._mac_path(m, seq, lanes, banks, slot)
         m.d.comb += [wb.i.eq(lanes.o), banks.side_addr.eq(wb.side_addr), wb.side_data.eq(banks.side_data)]
-        m.d.comb += [sums.add_valid.eq(wb.o.valid & desc.gap), sums.add_y.eq(wb.o.y), sums.add_c.eq(wb.o.c),
-                     sums.add_fresh.eq(wb.o.meta.gfirst)]
+        # the gap sums the logits pass's accumulators, or the uint8 values
+        m.d.comb += [sums.add_valid.eq(wb.o.valid & desc.gap), sums.add_y.eq(wb.o.acc if logits else wb.o.y),
+                     sums.add_c.eq(wb.o.c), sums.add_fresh.eq(wb.o.meta.gfirst)]
         # a two-beat buffer before ``o``: the consumer's ready then ends at a
         # flip-flop here instead of running into the class-sum logic
         m.submodules.out = out = SyncFIFOBuffered(width=sums.o.payload.shape().size, depth=2)
@@ -235,7 +246,7 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         late = Signal.like(tap)
         m.d.sync += late.eq(tap)
         a = Signal(unsigned(8))
-        m.d.comb += a.eq(Mux(late.in_bounds, banks.mac_data, 0))
+        m.d.comb += a.eq(Mux(late.in_bounds, banks.mac_data, self._padding(m, tap, seq.desc)))
         decode = None
         if codes.coded:
             m.submodules.decode = decode = CodebookDecode(codes.bits)
@@ -251,6 +262,19 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         m.d.comb += [lanes.valid.eq(late.valid), lanes.last.eq(late.last), lanes.meta.eq(late.meta),
                      lanes.a.eq(a)]
         return decode
+
+    def _padding(self, m, tap, desc):
+        """The activation of a tap in the padding, beside the bank's data:
+        0, or on a ``fill`` pass the image channel's ``pad`` value."""
+        if not self.params.fill_ci_bits:
+            return 0
+        value = 0
+        for c, pad in enumerate(self.program.input_pad):
+            if pad:
+                value = Mux(tap.ci == c, pad, value)
+        fill = Signal(unsigned(8))          # registered: it arrives with ``late``, as the bank's data
+        m.d.sync += fill.eq(Mux(desc.fill, value, 0))
+        return fill
 
     def _descriptors(self, m, desc):
         """The descriptor ROM and the shift register that is ``desc`` (and,

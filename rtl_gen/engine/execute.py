@@ -16,8 +16,10 @@ def run_program(program: EngineProgram, images: np.ndarray) -> tuple[np.ndarray,
     maps: dict[str, np.ndarray] = {program.input_map: images}
     sums = None
     for p in program.passes:
-        acc = intref.conv_acc(maps[p.src], p.weight, p.bias, p.stride, p.padding)
-        if p.add is not None and p.add.kind == "complex":
+        acc = intref.conv_acc(maps[p.src], p.weight, p.bias, p.stride, p.padding, program.fill_of(p))
+        if p.logits:
+            y = acc * p.m          # M = 1: the accumulators themselves
+        elif p.add is not None and p.add.kind == "complex":
             ch = slice(p.c_offset, p.c_offset + p.cout)
             y = intref.add(maps[p.add.side][..., ch], acc, p.add.m_a[ch], p.m, p.add.shift)
         else:
@@ -26,7 +28,7 @@ def run_program(program: EngineProgram, images: np.ndarray) -> tuple[np.ndarray,
                 ch = slice(p.c_offset, p.c_offset + p.cout)
                 y = intref.add(y, maps[p.add.side][..., ch], p.add.m_a[ch], p.add.m_b[ch], p.add.shift)
         if p.pool:
-            y = intref.maxpool(y)
+            y = intref.maxpool(y, *program.pool_kind)
         if p.gap:
             sums = intref.gap(y)
             continue

@@ -34,7 +34,8 @@ def value_layout(acc_bits: int, meta: data.StructLayout) -> data.StructLayout:
 
 class MacLanes(wiring.Component):
     """Inputs, all of one tap in the same cycle: ``valid``/``last`` of the
-    tap (``last``: the pixel's last), ``a`` (0 for padding), ``w[LANES]`` and the pixel's ``meta``."""
+    tap (``last``: the pixel's last), ``a`` (in the padding: 0, or the image's ``pad`` value),
+    ``w[LANES]`` and the pixel's ``meta``."""
 
     def __init__(self, impl: str, acc_bits: int, meta: data.StructLayout):
         self.impl, self.acc_bits, self.meta_layout = impl, acc_bits, meta

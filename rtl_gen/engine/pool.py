@@ -1,16 +1,20 @@
-"""3x3 / stride 2 ceil-mode max pool on the write-back path
-(``docs/int8.md`` §3; ``golden.intref.maxpool``).
+"""Max pool on the write-back path (``docs/int8.md`` §5;
+``golden.intref.maxpool``): 3x3 / stride 2 ceil mode, or 2x2 / stride 2
+floor mode, chosen at elaboration (``kind``; a program has one kind).
 
 Values arrive in the order the lanes make them: per group, output pixels in
 raster order, per pixel its channels.  Pooling is separable: a running
 horizontal maximum per lane, then a running vertical maximum per (pooled
-column, lane) in a row buffer.  Along an axis of length n with
-``n_out = output_size(n, 3, 2, 0, ceil=True)`` windows, coordinate x
+column, lane) in a row buffer.  Along an axis of length n with ``n_out``
+windows, coordinate x starts a window when it is even (the running maximum
+restarts at x), and
 
-* completes window ``(x - 1) >> 1`` when x is even with 2 <= x <= 2*n_out,
-  or when x = n - 1 and n is even (the ceil-mode window that runs off the
-  edge; then x is odd);
-* starts a window when x is even (the running maximum restarts at x).
+* 3x3/2 ceil mode: completes window ``(x - 1) >> 1`` when x is even with
+  2 <= x <= 2*n_out, or when x = n - 1 and n is even (the ceil-mode window
+  that runs off the edge; then x is odd);
+* 2x2/2 floor mode: completes window ``(x - 1) >> 1 = x >> 1`` when x is
+  odd (an odd x is at most ``2*n_out - 1`` on any n; the last coordinate of
+  an odd n starts a window that never completes: floor mode drops it).
 
 A completed horizontal window feeds the vertical stage; a completed vertical
 one is a pooled value, written at the pooled map's address (pooled pixels
@@ -26,7 +30,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.engine.program import LANES
+from rtl_gen.engine.program import LANES, PoolKind
 
 __all__ = ["LATENCY", "PoolOnWrite", "write_layout"]
 
@@ -37,19 +41,24 @@ def write_layout(addr_bits: int) -> data.StructLayout:
     return data.StructLayout({"valid": 1, "addr": unsigned(addr_bits), "data": unsigned(8)})
 
 
-def completes(x, last, twice_out, tail):
+def completes(kind: PoolKind, x, last, twice_out, tail):
     """Does coordinate ``x`` complete a window (see the module docstring)?
     ``last`` = n - 1."""
+    if not kind.ceil:
+        return x[0]
     return (~x[0] & (x >= 2) & (x <= twice_out)) | (tail & (x == last))
 
 
 class PoolOnWrite(wiring.Component):
     """``i``: the write-back's values (``writeback.out_layout``); ``o``: the
     pooled values with their addresses.  ``max_pooled_w``: the widest pooled
-    row of the program (the row buffer's size)."""
+    row of the program (the row buffer's size); ``kind``: the program's
+    ``pool_kind`` (one of ``program.POOL_KINDS``)."""
 
-    def __init__(self, desc: data.StructLayout, in_layout: data.StructLayout, addr_bits: int, max_pooled_w: int):
+    def __init__(self, desc: data.StructLayout, in_layout: data.StructLayout, addr_bits: int, max_pooled_w: int,
+                 kind: PoolKind):
         self.desc_layout, self.addr_bits, self.max_pooled_w = desc, addr_bits, max(1, max_pooled_w)
+        self.kind = kind
         super().__init__({"desc": In(desc), "i": In(in_layout), "o": Out(write_layout(addr_bits))})
 
     def elaborate(self, platform):
@@ -79,8 +88,8 @@ class PoolOnWrite(wiring.Component):
             "x_odd": 1, "h_done": 1, "y_odd": 1, "v_done": 1, "px": (x - 1)[1:].shape()}))
         m.d.sync += [s.valid.eq(i.valid), s.y.eq(i.y), s.lane.eq(i.lane), s.c.eq(i.c),
                      s.gfirst.eq(i.valid & i.meta.gfirst),
-                     s.x_odd.eq(x[0]), s.h_done.eq(completes(x, d.last_ox, d.pool_xmax, d.pool_wtail)),
-                     s.y_odd.eq(y[0]), s.v_done.eq(completes(y, d.last_oy, d.pool_ymax, d.pool_htail)),
+                     s.x_odd.eq(x[0]), s.h_done.eq(completes(self.kind, x, d.last_ox, d.pool_xmax, d.pool_wtail)),
+                     s.y_odd.eq(y[0]), s.v_done.eq(completes(self.kind, y, d.last_oy, d.pool_ymax, d.pool_htail)),
                      s.px.eq((x - 1)[1:])]
         return s, hread.data
 

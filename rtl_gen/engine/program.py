@@ -11,8 +11,13 @@ write-back path (``docs/engine.md``):
 * a bypass add (§4): *simple* -- the requantised value plus the bypass map's
   value at the same place; *complex* -- the pass IS the bypass 1x1 conv and
   adds the Fire's output read from its map;
-* a 3x3/2 ceil-mode max pool of the values written (§3);
-* the global sum pool (the classifier: no map is written).
+* a max pool of the values written (§5): 3x3/2 ceil mode or 2x2/2 floor
+  mode, one kind per program (``pool_kind``: the pool is built for it);
+* the global sum pool (the classifier: no map is written), of the uint8
+  values or, after a logits conv, of its int32 accumulators.
+
+A conv reading the image pads with the input layer's per-channel ``pad``
+(``fill``); every other padding is 0.
 
 So a Fire module is three passes (squeeze, expand1x1, expand3x3; the two
 expands write their channel ranges of one map: the concat is an address
@@ -28,6 +33,7 @@ it lives, and the maps a pass reads and writes are always in different banks
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -36,11 +42,25 @@ from golden.layers import AddLayer, ConvLayer, FireLayer, GapLayer, InputLayer, 
 from golden.shapes import output_size
 from rtl_gen.params import WeightShape
 
-__all__ = ["LANES", "MIN_PERIOD", "AddStep", "EnginePass", "EngineProgram", "ProgramError", "plan_program"]
+__all__ = ["LANES", "MIN_PERIOD", "POOL_KINDS", "AddStep", "EnginePass", "EngineProgram", "PoolKind", "ProgramError",
+           "plan_program"]
 
 LANES = 16          # MAC lanes: output channels computed at once
 MIN_PERIOD = 4      # cycles per output pixel at least (write-back read-modify-write spacing)
-POOL = (3, 2, True)  # the max pool the write-back fuses: kernel, stride, ceil
+
+
+class PoolKind(NamedTuple):
+    """A max pool the write-back does: kernel, stride, ceil mode."""
+    kernel: int
+    stride: int
+    ceil: bool
+
+    def __str__(self):
+        return f"{self.kernel}x{self.kernel}/{self.stride} {'ceil' if self.ceil else 'floor'}-mode"
+
+
+# SqueezeNet's pool, and PyTorch's MaxPool2d(2)
+POOL_KINDS = (PoolKind(3, 2, True), PoolKind(2, 2, False))
 
 
 class ProgramError(ValueError):
@@ -75,6 +95,8 @@ class EnginePass(WeightShape):
     add: AddStep | None = None
     pool: bool = False
     codebook: Codebook | None = None    # the bundle's shared weights of the layer, if any
+    fill: bool = False          # pads with the input layer's ``pad`` (a conv reading the image), not 0
+    logits: bool = False        # its values are the accumulators (no requantisation), for the gap
 
     @property
     def taps(self) -> int:
@@ -130,6 +152,8 @@ class EngineProgram:
     num_classes: int
     in_shape: tuple[int, int, int]
     banks: tuple[int, ...] = field(default=())     # bytes per bank
+    pool_kind: PoolKind | None = None               # the one kind of max pool the passes do
+    input_pad: tuple[int, ...] = ()                 # per image channel, what a ``fill`` pass pads with
 
     def out_shape(self, p: EnginePass) -> tuple[int, int]:
         """The conv output size (h, w) of pass ``p`` (before any pooling)."""
@@ -138,9 +162,26 @@ class EngineProgram:
                 output_size(src.w, p.kernel, p.stride, p.padding, False))
 
     def pooled_shape(self, p: EnginePass) -> tuple[int, int]:
-        """The (h, w) pass ``p`` writes when it pools (``POOL``)."""
+        """The (h, w) pass ``p`` writes when it pools (``pool_kind``)."""
+        k, s, ceil = self.pool_kind
         oh, ow = self.out_shape(p)
-        return output_size(oh, *POOL[:2], 0, POOL[2]), output_size(ow, *POOL[:2], 0, POOL[2])
+        return output_size(oh, k, s, 0, ceil), output_size(ow, k, s, 0, ceil)
+
+    def fill_of(self, p: EnginePass) -> tuple[int, ...] | int:
+        """What pass ``p`` pads with: per channel, or 0."""
+        return self.input_pad if p.fill else 0
+
+    def gap_range(self) -> tuple[int, int]:
+        """The smallest and largest value the gap sums (``docs/int8.md`` §5):
+        a uint8, or a logits pass's accumulator (bias plus 255 times its
+        channel's negative or positive weights)."""
+        last = self.passes[-1]
+        if not last.logits:
+            return 0, 255
+        w = last.weight.astype(np.int64).reshape(last.cout, -1)
+        bias = last.bias.astype(np.int64)
+        return (int((bias + 255 * np.minimum(w, 0).sum(1)).min()),
+                int((bias + 255 * np.maximum(w, 0).sum(1)).max()))
 
     def max_pooled_width(self) -> int:
         """The widest pooled row of the program (the pool's row buffer), 0 without pooling."""
@@ -196,7 +237,7 @@ class _Planner:
     def epilogue(self, layer: Layer) -> tuple[Layer, bool]:
         """(the last layer the write-back produces, pool?) after ``layer``."""
         nxt = self.sole_reader(layer.name)
-        if isinstance(nxt, MaxPoolLayer) and (nxt.kernel, nxt.stride, nxt.ceil) == POOL:
+        if isinstance(nxt, MaxPoolLayer):
             self.fused.add(nxt.name)
             return nxt, True
         return layer, False
@@ -215,18 +256,22 @@ class _Planner:
         self.new_map(lay)
 
     def conv(self, lay: ConvLayer) -> None:
-        w, b, m, shift = self.bundle.conv(lay.name)
+        w, b = self.bundle.array(lay.name, "weight"), self.bundle.array(lay.name, "bias")
+        # a logits conv has no requantisation: M = 1 passes its accumulators
+        # through the write-back's multiplier unchanged, to the class sums
+        m = np.ones(w.shape[0], np.uint16) if lay.logits else self.bundle.array(lay.name, "m")
         src = self.map_of[lay.source]
+        common = dict(codebook=self.bundle.codebook(lay.name), logits=lay.logits,
+                      fill=lay.source == self.bundle.input.name and lay.padding > 0 and any(self.bundle.input.pad))
         nxt = self.sole_reader(lay.name)
-        if isinstance(nxt, GapLayer):
+        if isinstance(nxt, GapLayer):        # the only reader a logits conv may have (the bundle's rules)
             self.fused.add(nxt.name)
-            self.passes.append(EnginePass(lay.name, src, w, b, m, shift, lay.stride, lay.padding, None,
-                                          codebook=self.bundle.codebook(lay.name)))
+            self.passes.append(EnginePass(lay.name, src, w, b, m, lay.shift, lay.stride, lay.padding, None, **common))
             return
         last, pool = self.epilogue(lay)
         dst = self.new_map(last)
-        self.passes.append(EnginePass(lay.name, src, w, b, m, shift, lay.stride, lay.padding, dst, pool=pool,
-                                      codebook=self.bundle.codebook(lay.name)))
+        self.passes.append(EnginePass(lay.name, src, w, b, m, lay.shift, lay.stride, lay.padding, dst, pool=pool,
+                                      **common))
 
     def fire(self, lay: FireLayer) -> None:
         src = self.map_of[lay.source]
@@ -267,9 +312,6 @@ class _Planner:
             self.passes.append(_identity(lay.name, self.map_of[lay.fire], lay.shape.c, dst, add=step, pool=pool))
 
     def maxpool(self, lay: MaxPoolLayer) -> None:
-        if (lay.kernel, lay.stride, lay.ceil) != POOL:
-            raise ProgramError(f"layer {lay.name!r}: a {lay.kernel}x{lay.kernel}/{lay.stride} "
-                               f"{'ceil' if lay.ceil else 'floor'}-mode max pool; the engine supports 3x3/2 ceil mode")
         dst = self.new_map(lay)
         self.passes.append(_identity(lay.name, self.map_of[lay.source], lay.shape.c, dst, pool=True))
 
@@ -309,9 +351,28 @@ def _place(maps: dict[str, MapInfo], life) -> tuple[dict[str, MapInfo], tuple[in
     return placed, tuple(sizes)
 
 
+def _pool_kind(bundle) -> PoolKind | None:
+    """The one kind of max pool of ``bundle`` (None without pools); a kind
+    the engine does not do, or a second kind, is a ``ProgramError``."""
+    kind = None
+    for lay in bundle.layers:
+        if not isinstance(lay, MaxPoolLayer):
+            continue
+        this = PoolKind(lay.kernel, lay.stride, lay.ceil)
+        if this not in POOL_KINDS:
+            raise ProgramError(f"layer {lay.name!r}: a {this} max pool; the engine supports "
+                               + " and ".join(map(str, POOL_KINDS)))
+        if kind is not None and this != kind:
+            raise ProgramError(f"layer {lay.name!r}: a {this} max pool after {kind} ones; "
+                               "the engine runs one kind of pool per network")
+        kind = this
+    return kind
+
+
 def plan_program(bundle) -> EngineProgram:
     """The engine's program for ``bundle``; ``ProgramError`` names a layer
     it cannot run."""
+    kind = _pool_kind(bundle)
     planner = _Planner(bundle)
     planner.plan()
     passes = tuple(planner.passes)
@@ -319,4 +380,5 @@ def plan_program(bundle) -> EngineProgram:
         raise ProgramError(f"layer {bundle.output.name!r}: the network must end in a global sum pool ('gap')")
     life = _lifetimes(passes, bundle.input.name)
     maps, banks = _place(planner.maps, life)
-    return EngineProgram(passes, maps, bundle.input.name, bundle.output.shape.c, tuple(bundle.input.shape), banks)
+    return EngineProgram(passes, maps, bundle.input.name, bundle.output.shape.c, tuple(bundle.input.shape), banks,
+                         kind, bundle.input.pad_values())

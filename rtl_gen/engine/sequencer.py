@@ -6,8 +6,10 @@ order, one per cycle, then idles until ``period`` cycles have passed (the
 write-back needs ``lanes`` cycles per pixel).  Per tap it gives the
 activation's address in the source bank (window rows are contiguous in NHWC,
 so the address is a row pointer plus a counter), whether the tap falls in
-the padding, and the lanes' weight ROM address.  No multiplier: every
-address is a running sum of the descriptor's precomputed steps.
+the padding, and the lanes' weight ROM address (and, with ``ci_bits``, the
+tap's input channel's low bits: what a padding value per image channel
+needs).  No multiplier: every address is a running sum of the descriptor's
+precomputed steps.
 
 Latency: the first tap leaves one cycle after ``start``.  Throughput: one
 tap per cycle, ``groups * out_h * out_w * period`` cycles per pass.
@@ -34,19 +36,19 @@ def meta_layout(desc: data.StructLayout) -> data.StructLayout:
                               "gfirst": 1, "lanes": range(LANES + 1)})
 
 
-def tap_layout(desc: data.StructLayout, addr_bits: int, w_addr_bits: int) -> data.StructLayout:
+def tap_layout(desc: data.StructLayout, addr_bits: int, w_addr_bits: int, ci_bits: int = 0) -> data.StructLayout:
     return data.StructLayout({"valid": 1, "last": 1, "in_bounds": 1,
                               "addr": unsigned(addr_bits), "w_addr": unsigned(w_addr_bits),
-                              "meta": meta_layout(desc)})
+                              "meta": meta_layout(desc), **({"ci": unsigned(ci_bits)} if ci_bits else {})})
 
 
 class TapSequencer(wiring.Component):
     """``desc`` must hold still from ``start`` until ``busy`` falls."""
 
-    def __init__(self, desc: data.StructLayout, addr_bits: int, w_addr_bits: int):
-        self.desc_layout, self.addr_bits, self.w_addr_bits = desc, addr_bits, w_addr_bits
+    def __init__(self, desc: data.StructLayout, addr_bits: int, w_addr_bits: int, ci_bits: int = 0):
+        self.desc_layout, self.addr_bits, self.w_addr_bits, self.ci_bits = desc, addr_bits, w_addr_bits, ci_bits
         super().__init__({"desc": In(desc), "start": In(1), "busy": Out(1),
-                          "tap": Out(tap_layout(desc, addr_bits, w_addr_bits))})
+                          "tap": Out(tap_layout(desc, addr_bits, w_addr_bits, ci_bits))})
 
     def elaborate(self, platform):
         m = Module()
@@ -98,6 +100,8 @@ class TapSequencer(wiring.Component):
             tap.meta.gfirst.eq((s.oy == 0) & (s.ox == 0)),
             tap.meta.lanes.eq(Mux(s.g == d.last_g, d.last_lanes, LANES)),
         ]
+        if self.ci_bits:
+            m.d.sync += tap.ci.eq(s.ci[:self.ci_bits])
 
     def _restart(self, m, s):
         d = self.desc

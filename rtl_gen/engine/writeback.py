@@ -12,6 +12,10 @@ Per value, in a pipeline (``docs/int8.md`` §2 and §4):
    holding ``m_b``) ``s = side*m_a + prod``; then
    ``clamp((s + 2**(add_shift-1)) >> add_shift, 0, 255)``.
 
+A program ending in a logits conv (``docs/int8.md`` §5) also gets ``o.acc``:
+``prod`` beside ``y``, which on that pass (``m`` = 1) is the signed
+accumulator the class sums add instead of ``y``.
+
 It also keeps the output pixel pointer (``dst_c`` bytes per pixel of the
 pass's output map, reset at each group's first pixel) and gives each value
 its address in the unpooled output map, which is also its address in the
@@ -53,17 +57,19 @@ class WriteBackConfig:
     add_per_pass: bool = False      # the add's multipliers come from the descriptor
     m_bits: int = 16                # the requantisation multipliers' width (the program's largest)
     add_m_bits: int = 16            # the bypass add's
+    logits: range | None = None     # the logits pass's accumulators, if the program ends in one (``o.acc``)
 
 
 def write_back_config(program, acc_bits: int, bias_bits: int, addr_bits: int) -> WriteBackConfig:
-    requant = [p.shift for p in program.passes if not (p.add and p.add.kind == "complex")] or [1]
+    requant = [p.shift for p in program.passes if not (p.add and p.add.kind == "complex") and not p.logits] or [1]
     adds = [p.add for p in program.passes if p.add]
+    lo, hi = program.gap_range()
     m_bits = max(int(p.m.max(initial=1)).bit_length() for p in program.passes)
     add_m_bits = max((int(max(a.m_a.max(initial=1), a.m_b.max(initial=1))).bit_length() for a in adds), default=1)
     return WriteBackConfig(acc_bits, bias_bits, addr_bits, (min(requant), max(requant)),
                            (min(a.shift for a in adds), max(a.shift for a in adds)) if adds else None,
                            any(a.kind == "complex" for a in adds), program.uniform_add_multipliers(),
-                           m_bits, add_m_bits)
+                           m_bits, add_m_bits, range(lo, hi + 1) if program.passes[-1].logits else None)
 
 
 def write_back_latency(config: WriteBackConfig) -> int:
@@ -79,11 +85,13 @@ def const_layout(config: WriteBackConfig) -> data.StructLayout:
     return data.StructLayout(fields)
 
 
-def out_layout(meta: data.StructLayout, c_bits: int, addr_bits: int) -> data.StructLayout:
+def out_layout(meta: data.StructLayout, c_bits: int, addr_bits: int, logits: range | None = None) -> data.StructLayout:
     """A value leaving the write-back; of ``meta`` only ``ox``, ``oy`` and
-    ``gfirst`` are set (what the pool and the class sums use)."""
-    return data.StructLayout({"valid": 1, "y": unsigned(8), "c": unsigned(c_bits), "lane": range(16),
-                              "meta": meta, "addr": unsigned(addr_bits)})
+    ``gfirst`` are set (what the pool and the class sums use); ``acc``
+    when the program ends in a logits pass whose accumulators span ``logits``."""
+    fields = {"valid": 1, "y": unsigned(8), "c": unsigned(c_bits), "lane": range(16), "meta": meta,
+              "addr": unsigned(addr_bits)}
+    return data.StructLayout({**fields, **({"acc": logits} if logits else {})})
 
 
 def clamp_u8(value):
@@ -131,7 +139,7 @@ class WriteBack(wiring.Component):
         self.latency = write_back_latency(config)
         super().__init__({"desc": In(desc), "i": In(value_layout(config.acc_bits, meta)),
                           "side_addr": Out(config.addr_bits), "side_data": In(8),
-                          "o": Out(out_layout(meta, self.c_bits, config.addr_bits))})
+                          "o": Out(out_layout(meta, self.c_bits, config.addr_bits, config.logits))})
 
     def elaborate(self, platform):
         m = Module()
@@ -154,6 +162,8 @@ class WriteBack(wiring.Component):
             y = Mux(d.add_kind == ADD_NONE, stage.r, add.finish(stage.z2))
         o = self.o
         m.d.sync += o.y.eq(y)
+        if cfg.logits:
+            m.d.sync += o.acc.eq(stage.prod)
         m.d.comb += [o.valid.eq(passing.valid), o.c.eq(passing.c), o.lane.eq(passing.c[:4]),
                      o.meta.ox.eq(passing.ox), o.meta.oy.eq(passing.oy), o.meta.gfirst.eq(passing.gfirst),
                      o.addr.eq(passing.addr)]

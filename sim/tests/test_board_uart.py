@@ -23,7 +23,7 @@ from rtl_gen.network import Network
 from sim.board_harness import BoardHarness
 from sim.board_uart_tb import ReplyChecker
 from sim.cocotb_run import simulate
-from sim.network_cases import fashion_images, fire1, reference
+from sim.network_cases import fashion_images, feature_network, fire1, reference
 
 CASE_ID = "board_uart"
 
@@ -110,29 +110,45 @@ def test_short_frame_times_out_then_good_frame():
     ], seed=3, timeout_cycles=3_000_000)
 
 
-def test_engine_board_round_trip():
-    """The iCEBreaker build of the Fire engine at the pin level: its clock
-    (36 MHz from the PLL), 3 Mbaud (12 cycles per bit), eight SB_MAC16
-    (Yosys's model) and SPRAM feature maps.  Two real images back to back
-    come back with the golden class and sums; the cycles per round trip give
-    the end-to-end images/s, link included."""
+def _engine_round_trip(case_id: str, bundle, images, seed: int):
+    """``images`` through the iCEBreaker build of the Fire engine for
+    ``bundle``, at the pin level; returns (result, engine, clock)."""
     from rtl_gen.engine.engine import FireEngine
     from sim.yosys_models import engine_models
     from squeezefire.build import ENGINE_BAUD, arch_clock, engine_options
     board = BOARDS["ice40"]
     clock_hz = arch_clock(board, "engine")[0]
     options = engine_options(board)
-    engine = FireEngine(reference(), **options)
+    engine = FireEngine(bundle, **options)
     harness = BoardHarness(engine, clock_hz=clock_hz, baud=ENGINE_BAUD["ice40"], image_ram=board.image_ram)
-    images = fashion_images(2, offset=3)
-    steps = [_step(f"image {k}", protocol.encode_request(img.tobytes()), _expect_image(reference(), img))
+    steps = [_step(f"image {k}", protocol.encode_request(img.tobytes()), _expect_image(bundle, img))
              for k, img in enumerate(images)]
-    script = {"seed": 4, "divisor": harness.divisor, "timeout_cycles": 2_000_000, "steps": steps}
-    res = simulate("board_uart_engine", harness, "sim.board_uart_tb", {"script": json.dumps(script)},
+    script = {"seed": seed, "divisor": harness.divisor, "timeout_cycles": 2_000_000, "steps": steps}
+    res = simulate(case_id, harness, "sim.board_uart_tb", {"script": json.dumps(script)},
                    models=tuple(dict.fromkeys(harness.models + engine_models(**options))))
     assert res["passed"], res["message"]
-    assert harness.divisor == 12 and len(res["replies"]) == 2
+    assert harness.divisor == 12 and len(res["replies"]) == len(images)
+    return res, engine, clock_hz
+
+
+def test_engine_board_round_trip():
+    """The iCEBreaker build of the Fire engine at the pin level: its clock
+    (36 MHz from the PLL), 3 Mbaud (12 cycles per bit), eight SB_MAC16
+    (Yosys's model) and SPRAM feature maps.  Two real images back to back
+    come back with the golden class and sums; the cycles per round trip give
+    the end-to-end images/s, link included."""
+    res, engine, clock_hz = _engine_round_trip("board_uart_engine", reference(), fashion_images(2, offset=3), seed=4)
     per_image = res["cycles"][1]
     print(f"engine board round trip: {per_image} cycles per image at {clock_hz / 1e6:g} MHz = "
           f"{clock_hz / per_image:.1f} images/s end to end ({engine.cycles_per_frame} of them compute)")
     assert per_image > engine.cycles_per_frame
+
+
+@pytest.mark.slow
+def test_engine_board_negative_class_sums():
+    """A logits classifier's signed class sums (issue 14), some negative,
+    cross the link as int32 two's complement and are read back exactly by
+    the host's codec (``fpga.protocol``)."""
+    bundle, images = feature_network(image=(13, 11, 3), seed=14)
+    assert (intref.classify(bundle, images[:2])[0] < 0).any()
+    _engine_round_trip("board_uart_engine_features", bundle, images[:2], seed=5)

@@ -13,8 +13,8 @@ import pytest
 from golden import intref
 from golden.models import family, squeezenet_v1_1
 from rtl_gen.engine.engine import FireEngine
-from rtl_gen.engine.program import ProgramError
-from sim.network_cases import fashion_images, random_network, reference, small_bypass_spec, with_random_codebooks
+from sim.network_cases import (fashion_images, feature_network, random_network, reference, small_bypass_spec,
+                               with_random_codebooks)
 from sim.network_sim import NetStimulus, run_network
 from sim.yosys_models import engine_models
 
@@ -96,13 +96,39 @@ def test_odd_shapes_generic_multipliers():
     _run("engine_odd_shapes", bundle, images, NetStimulus(seed=5, in_stall=30, py_stalls=0.2), dsp="generic")
 
 
-def test_floor_pool_is_refused_naming_the_layer():
-    bundle = reference()
-    layers = [dict(lay) for lay in bundle.graph["layers"]]
-    layers[2].update(kernel=2, stride=2, ceil=False)
-    bad = type(bundle)(dict(bundle.graph, layers=layers), bundle.arrays)
-    with pytest.raises(ProgramError, match="layer 'pool1': a 2x2/2 floor-mode max pool"):
-        FireEngine(bad)
+def test_user_model_features_through_compare():
+    """Issue 14's three cases at once -- 2x2/2 floor pools on odd sides
+    (13x11: the last row and column dropped), conv1 padding with the
+    input's per-channel pad values, a logits classifier whose signed int32
+    accumulators the gap sums -- on the iCEBreaker's engine, simulated the
+    way ``golden/compare.py --arch engine`` does: every class sum, the
+    argmax and the cycle count exact."""
+    from squeezefire.compare import simulate_rtl
+    bundle, images = feature_network(image=(13, 11, 3), seed=14)
+    images = np.concatenate([images, np.random.default_rng(14).integers(0, 256, (2, 13, 11, 3), dtype=np.uint8)])
+    sums, classes = intref.classify(bundle, images)
+    assert (sums < 0).any() and (sums > 0).any()
+    rtl = simulate_rtl(bundle, images, sums, arch="engine")
+    assert np.array_equal(rtl["sums"], sums) and np.array_equal(rtl["classes"], classes)
+    assert rtl["rtl_mismatches"] == 0
+    assert rtl["cycles_per_image"] == rtl["cycles_per_image_model"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,kw", [
+    ("ceil_logits_pad", {"image": (15, 13, 3), "pool": (3, 2, True)}),
+    ("floor_1ch", {"image": (13, 11, 1), "logits": False, "pad": None}),
+    ("image_pool_floor", {"image": (13, 11, 3), "pool_image": True}),
+    ("image_pool_ceil_pad", {"image": (23, 21, 2), "pad": (9, 200), "pool": (3, 2, True), "pool_image": True}),
+])
+def test_user_model_features_variants(name, kw):
+    """The same cases alone and in other combinations (the 3x3/2 ceil pool
+    with logits and padding values; floor pools of a one-channel image;
+    pools of the image itself, identity passes), generic multipliers,
+    under throttling, back-pressure and a reset mid-frame."""
+    bundle, images = feature_network(**kw, seed=3)
+    _run(f"engine_features_{name}", bundle, images,
+         NetStimulus(seed=4, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True), dsp="generic")
 
 
 @pytest.mark.slow
