@@ -120,7 +120,7 @@ def rgb():
 """
 
 
-@pytest.mark.parametrize("arch", ["engine", "pipeline"])
+@pytest.mark.parametrize("arch", ["engine", pytest.param("pipeline", marks=pytest.mark.slow)])
 def test_rgb_32x32_with_normalize_end_to_end(arch, tmp_path):
     """32x32 RGB from a folder of PNGs of other sizes, Normalize(mean, std)
     folded with its padding value, logits through a Linear: quantised,
