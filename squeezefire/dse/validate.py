@@ -56,7 +56,12 @@ def validate(out: Path, points: list[DsePoint], results: list[PointResult], n: i
         if choice is None:
             continue
         weights, col = choice
-        m = _measure(out, point, weights, col)
+        try:
+            m = _measure(out, point, weights, col)
+        except Exception as e:      # a tool or simulation failure is a finding, not a crash of the sweep
+            print(f"validation of {result.name} ({weights}, {col['board']} {col['arch']}) failed: "
+                  f"{str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            continue
         rows.append({"name": result.name, "weights": weights, "board": col["board"], "arch": col["arch"],
                      "lut_model": col["lut"], "lut_nextpnr": m["lut_nextpnr"],
                      "lut_error": round((col["lut"] - m["lut_nextpnr"]) / m["lut_nextpnr"], 4),
