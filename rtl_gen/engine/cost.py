@@ -2,7 +2,8 @@
 takes it as the accelerator's ``resource_estimate``).
 
 Logic is priced per part from the program's widths and features, in LUT4s,
-then scaled to iCE40 logic cells by ``CELLS_PER_LUT``; the constants were
+then scaled to iCE40 logic cells by ``CELLS_PER_LUT`` (or to what nextpnr
+counts on another family, the device's ``engine_lut_scale``: ECP5 measured); the constants were
 measured with Yosys ``synth_ice40`` per part and calibrated with nextpnr on
 three whole builds (``CELLS_PER_LUT``): the model is 0.1-0.5 % above each.  Memories
 are counted in whole blocks over the device's (depth, width) shapes, like
@@ -87,7 +88,7 @@ def engine_resources(params, device) -> dict:
     blocks = sum(_blocks(w, d, shapes) for w, d in memories)
     bits = sum(w * d for w, d in memories)
     dsp = 8 if params.dsp == "sb_mac16" else LANES + (2 if adds else 0)
-    lut = round(_logic(params) * CELLS_PER_LUT)
+    lut = round(_logic(params) * (getattr(device, "engine_lut_scale", None) or CELLS_PER_LUT))
     if device.dsp == 0:
         # the 8x8 products in logic: measured on the HX8K, the four-Fire
         # complex-bypass network's engine took 8 130 cells with its link
