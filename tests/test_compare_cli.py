@@ -78,8 +78,25 @@ def test_npy_images_are_evaluated(tmp_path):
     assert r["images_golden"] == 60 and r["int8_top1"] == float(np.mean(golden == labels[100:160]))
 
 
+def test_npy_of_another_size_is_fitted_to_the_network(tmp_path):
+    """RGB 40x36 images are greyscaled and resized as the host driver
+    does (golden.images.fit_image) before the golden model sees them."""
+    from golden.images import fit_image
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, (6, 40, 36, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, 6)
+    np.save(tmp_path / "x.npy", images)
+    np.save(tmp_path / "y.npy", labels)
+    out = tmp_path / "r.json"
+    assert compare_main(["--data", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"),
+                         "--images", "0", "--json", str(out)]) == 0
+    fitted = np.stack([fit_image(img, (28, 28, 1)) for img in images])
+    golden = intref.classify(Bundle.load(REFERENCE_BUNDLE), fitted)[1]
+    assert json.loads(out.read_text())["int8_top1"] == float(np.mean(golden == labels))
+
+
 @pytest.mark.parametrize("images, labels, needle", [
-    (np.zeros((4, 28, 28, 3), np.uint8), np.zeros(4, np.int64), "expects input images [28, 28, 1]"),
+    (np.zeros((4, 28, 28, 5), np.uint8), np.zeros(4, np.int64), "cannot turn a 5-channel image into 1 channels"),
     (np.zeros((4, 28, 28, 1), np.float32), np.zeros(4, np.int64), "must be uint8"),
     (np.zeros((4, 28, 28, 1), np.uint8), np.zeros(3, np.int64), "labels must be integers of shape (4,)"),
     (np.zeros((4, 28, 28, 1), np.uint8), np.full(4, 10), "label 10 but bundle"),
