@@ -89,3 +89,10 @@ def activation_maxima(graph: list[dict], images_u8: np.ndarray, input_scale: flo
             value = float(act.max()) if act.size else 0.0
             top[name] = max(top.get(name, value), value)
     return top
+
+
+def seeded_choice(images: np.ndarray, count: int) -> np.ndarray:
+    """The calibration images: the first ``count`` of a seeded permutation
+    of ``images``, in their original order (the same on every machine)."""
+    idx = np.random.default_rng(0).permutation(len(images))[:count]
+    return images[np.sort(idx)]

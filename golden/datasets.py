@@ -69,21 +69,6 @@ def _fit_all(images, shape, name: str) -> np.ndarray:
         raise DataError(f"{name}: {e}") from None
 
 
-def natural_shape(spec: str) -> tuple[int, int, int] | None:
-    """The images' own (H, W, C) when every image of ``spec`` has the same
-    size (None for a folder of mixed sizes)."""
-    if spec == "fashion-mnist":
-        return (28, 28, 1)
-    path = Path(spec)
-    if path.suffix == ".npy" and path.is_file():
-        images, _ = _npy(path, None)
-        return tuple(images.shape[1:])
-    if path.is_dir():
-        shapes = {img.shape for img in _folder(path)[0]}
-        return shapes.pop() if len(shapes) == 1 else None
-    raise DataError(f"data {spec}: not 'fashion-mnist', a folder or a .npy file")
-
-
 def _npy(path: Path, labels: Path | None):
     try:
         return data.load_npy(path, labels)
@@ -91,26 +76,37 @@ def _npy(path: Path, labels: Path | None):
         raise DataError(str(e)) from None
 
 
-def load(spec: str, shape: tuple[int, int, int], labels: Path | None = None, split: str = "test",
+def _fit_or_keep(images, shape, name: str) -> np.ndarray:
+    """``images`` (a list or an array) fitted to ``shape``, or, without one,
+    as they are when they all have one size."""
+    if shape is None:
+        sizes = {img.shape for img in images}
+        if len(sizes) != 1:
+            raise DataError(f"{name}: images of {len(sizes)} different sizes; give the network's input shape "
+                            "(--input-shape H,W,C)")
+        return np.stack(images) if isinstance(images, list) else images
+    if not isinstance(images, list) and tuple(images.shape[1:]) == tuple(shape):
+        return images
+    return _fit_all(images, shape, name)
+
+
+def load(spec: str, shape: tuple[int, int, int] | None, labels: Path | None = None, split: str = "test",
          limit: int | None = None) -> ImageSet:
-    """The images of ``spec`` fitted to ``shape`` (first ``limit`` only)."""
+    """The images of ``spec`` fitted to ``shape`` (None: their own size,
+    which must be one), the first ``limit`` only."""
     if spec == "fashion-mnist":
         if labels is not None:
             raise DataError("--labels goes with IMAGES.npy, not with fashion-mnist")
         images, lab = data.load(split)
         images, lab = images[:limit], lab[:limit]
-        name, classes = f"fashion-mnist/{split}", None
-        if tuple(images.shape[1:]) != tuple(shape):
-            images = _fit_all(images, shape, name)
-        return ImageSet(name, images, lab, classes)
+        name = f"fashion-mnist/{split}"
+        return ImageSet(name, _fit_or_keep(images, shape, name), lab, None)
     path = Path(spec)
     if path.is_dir():
         raw, lab, classes = _folder(path)
-        return ImageSet(str(path), _fit_all(raw[:limit], shape, str(path)), lab[:limit], classes)
+        return ImageSet(str(path), _fit_or_keep(raw[:limit], shape, str(path)), lab[:limit], classes)
     if path.suffix == ".npy":
         images, lab = _npy(path, labels)
-        images = images[:limit]
-        if tuple(images.shape[1:]) != tuple(shape):
-            images = _fit_all(images, shape, str(path))
-        return ImageSet(str(path), images, None if lab is None else lab[:limit], None)
+        return ImageSet(str(path), _fit_or_keep(images[:limit], shape, str(path)),
+                        None if lab is None else lab[:limit], None)
     raise DataError(f"data {spec}: not 'fashion-mnist', a folder or a .npy file")

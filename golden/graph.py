@@ -32,22 +32,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from golden.batchnorm import fold_batchnorm
 from golden.models import Bypass, ConvReLU, Fire, MaxPool, SqueezeNet, output_size
 
 
 def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[np.ndarray, np.ndarray]:
-    """BatchNorm folded into the conv, in numpy float64: elementwise IEEE
-    operations only, so the folded parameters are the same bits on every
-    machine (the quantiser's constants derive from them)."""
+    """BatchNorm folded into the conv (``golden.batchnorm``), in numpy float64."""
     def f64(t):
         return t.detach().cpu().numpy().astype(np.float64)
     w = f64(conv.weight)
     b = f64(conv.bias) if conv.bias is not None else np.zeros(w.shape[0])
-    if bn is not None:
-        g = f64(bn.weight) / np.sqrt(f64(bn.running_var) + bn.eps)
-        w = w * g[:, None, None, None]
-        b = (b - f64(bn.running_mean)) * g + f64(bn.bias)
-    return w, b
+    if bn is None:
+        return w, b
+    return fold_batchnorm(w, b, f64(bn.weight), f64(bn.bias), f64(bn.running_mean), f64(bn.running_var), bn.eps)
 
 
 def conv_params(block: ConvReLU) -> dict:

@@ -19,7 +19,6 @@ checkpoint.  Bad input exits 2 with one line and writes nothing.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import pickle
 import sys
 from pathlib import Path
@@ -28,8 +27,9 @@ import numpy as np
 import torch
 
 from golden import graph as fgraph
-from golden.calibration import activation_maxima
+from golden.calibration import activation_maxima, seeded_choice
 from golden import data, quantize_user
+from golden.checksum import file_sha256
 from golden.bundle import ACC_LIMIT, FORMAT, M_MAX, SHIFT_RANGE, VERSION, Bundle, is_bundle_file, validate
 from golden.int8_weights import quantize_weights
 from golden.models import NETWORKS, Fire, SqueezeNet, network_spec, reference_spec, spec_to_json
@@ -205,10 +205,6 @@ def sub_bundle(bundle: Bundle, name: str) -> Bundle:
     return sub
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def source_record(spec, checkpoint: Path, calibration: dict) -> dict:
     """What a bundle was made from (``docs/bundle.md``, ``source``): the
     float network's spec, its checkpoint's SHA-256 and the calibration set."""
@@ -255,8 +251,7 @@ def calibration_images(count: int) -> np.ndarray:
     if not 1 <= count <= len(xtr):
         raise ValueError(f"--calibration-images must be between 1 and {len(xtr)} (the training split), "
                          f"got {count}")
-    idx = np.random.default_rng(0).permutation(len(xtr))[:count]
-    return xtr[np.sort(idx)]
+    return seeded_choice(xtr, count)
 
 
 def check_bundle_out(path: Path) -> None:

@@ -10,9 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from golden import datasets
+from golden.calibration import seeded_choice
 from golden.importers.normalize import Normalization
 from golden.importers.ops import ImportError_
 from golden.user_model import UserModel
@@ -61,20 +60,12 @@ def user_model(args) -> UserModel:
     return user
 
 
-def input_shape(args, user: UserModel) -> tuple[int, int, int]:
-    if args.input_shape:
-        return _shape(args.input_shape)
-    shape = user.input_shape() or datasets.natural_shape(args.calib)
-    if shape is None:
-        raise ImportError_(f"--calib {args.calib}: images of different sizes; give --input-shape H,W,C")
-    return tuple(shape)
-
-
-def calibration_set(args, shape) -> datasets.ImageSet:
+def calibration_set(args, user: UserModel) -> datasets.ImageSet:
+    """The calibration images at the network's input shape: ``--input-shape``,
+    else the ONNX file's, else the images' own size."""
+    shape = _shape(args.input_shape) if args.input_shape else user.input_shape()
     data = datasets.load(args.calib, shape, split="train")
-    count = min(args.calibration_images, len(data.images))
-    idx = np.sort(np.random.default_rng(0).permutation(len(data.images))[:count])
-    return datasets.ImageSet(data.name, data.images[idx], None, data.classes)
+    return datasets.ImageSet(data.name, seeded_choice(data.images, args.calibration_images), None, data.classes)
 
 
 def run(args, quantize, check_bundle_out) -> int:
@@ -85,9 +76,9 @@ def run(args, quantize, check_bundle_out) -> int:
     try:
         check_bundle_out(args.out)
         user = user_model(args)
-        shape = input_shape(args, user)
+        calib = calibration_set(args, user)
+        shape = tuple(calib.images.shape[1:])
         graph = user.graph(shape)
-        calib = calibration_set(args, shape)
     except (ImportError_, datasets.DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

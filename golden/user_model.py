@@ -12,20 +12,16 @@ normalisation), which ``golden.quantize`` writes into the bundle's
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from golden.checksum import file_sha256
 from golden.importers.lowering import lower
 from golden.importers.normalize import Normalization, fold_normalization
 from golden.importers.ops import ImportError_
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -60,12 +56,12 @@ class UserModel:
         rec: dict = {}
         if self.model is not None:
             rec["model"] = self.model
-            rec["model_sha256"] = _sha256(Path(self.model.rpartition(":")[0]))
+            rec["model_sha256"] = file_sha256(Path(self.model.rpartition(":")[0]))
         if self.onnx is not None:
             rec["onnx"] = str(self.onnx)
-            rec["onnx_sha256"] = _sha256(Path(self.onnx))
+            rec["onnx_sha256"] = file_sha256(Path(self.onnx))
         if self.checkpoint is not None:
-            rec["checkpoint_sha256"] = _sha256(Path(self.checkpoint))
+            rec["checkpoint_sha256"] = file_sha256(Path(self.checkpoint))
         if self.normalization is not None:
             rec["mean"], rec["std"] = list(self.normalization.mean), list(self.normalization.std)
         return rec

@@ -48,7 +48,7 @@ from fpga.toolchain import (VERILOG_SCRIPT, ToolError, check_tools, overused, pl
 from fpga.top import BoardTop
 from golden.bundle import Bundle
 from rtl_gen.engine.engine import EngineParams, FireEngine
-from rtl_gen.fit import FitError, check_fit, estimate
+from rtl_gen.fit import Estimate, FitError, check_fit, estimate
 from rtl_gen.network import Network
 from squeezefire import measured
 from squeezefire.cli import prog_name
@@ -280,6 +280,42 @@ def _check_inputs(board_key, bundle_path, out, seed, arch, baud) -> _Inputs:
     return _Inputs(board, out, bundle, None if bundle_path is None else Path(bundle_path), baud, arch, seed)
 
 
+@dataclass(frozen=True)
+class ArchAssessment:
+    """What the fit and cycle models say of ``arch`` on a board: the
+    estimate (None when the accelerator cannot be generated), the cycles
+    and images/s at the architecture's clock, and why it does not fit (None
+    when it does)."""
+    arch: str
+    est: Estimate | None
+    cycles_per_frame: int | None
+    images_per_s: float | None
+    clock_hz: float | None
+    refusal: str | None
+
+    @property
+    def fits(self) -> bool:
+        return self.refusal is None
+
+
+def assess_arch(bundle: Bundle, board: Board, name: str) -> ArchAssessment:
+    arch = ARCHITECTURES[name]
+    try:
+        # the pipeline's fit model elaborates it: made, it is also used
+        acc = (arch.assess or arch.make)(bundle, board)
+        est = estimate(acc, board.device, image_in_bram=board.image_ram == "block")
+    except ValueError as e:
+        return ArchAssessment(name, None, None, None, None, str(e).splitlines()[0])
+    clock_hz = arch_clock(board, name)[0]
+    cycles = int(acc.cycles_per_frame)
+    try:
+        check_fit(est, board.device)
+        refusal = None
+    except FitError as e:
+        refusal = str(e).splitlines()[0]
+    return ArchAssessment(name, est, cycles, clock_hz / cycles, clock_hz, refusal)
+
+
 def choose_arch(bundle: Bundle, board: Board) -> tuple[str, str]:
     """``auto``: of the architectures that compute the network and fit
     ``board`` by the fit model, the one with the most images/s per DSP by
@@ -289,16 +325,11 @@ def choose_arch(bundle: Bundle, board: Board) -> tuple[str, str]:
     for name, arch in ARCHITECTURES.items():
         if not arch.computes_network:
             continue
-        try:
-            # the pipeline's fit model elaborates it: made, it is also used
-            acc = (arch.assess or arch.make)(bundle, board)
-            est = estimate(acc, board.device, image_in_bram=board.image_ram == "block")
-            check_fit(est, board.device)
-        except (ValueError, FitError) as e:
-            refusals.append(f"{name}: {e}")
+        a = assess_arch(bundle, board, name)
+        if not a.fits:
+            refusals.append(f"{name}: {a.refusal}")
             continue
-        images_per_s = arch_clock(board, name)[0] / acc.cycles_per_frame
-        scores[name] = (images_per_s / max(est.dsp, 1), images_per_s, est.dsp)
+        scores[name] = (a.images_per_s / max(a.est.dsp, 1), a.images_per_s, a.est.dsp)
     if not scores:
         raise FitError("no architecture fits: " + "; ".join(refusals))
     best = max(scores, key=lambda n: scores[n][0])

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hashlib
-
+from golden.checksum import file_sha256
 from golden.importers.normalize import Normalization
 from golden.importers.ops import ImportError_
 from golden.user_model import UserModel
@@ -28,7 +27,7 @@ class FloatGraph:
 
 
 def _check_sha(path: Path, recorded: str | None, what: str) -> None:
-    actual = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    actual = file_sha256(path)
     if recorded is not None and actual != recorded:
         raise ImportError_(f"{what} {path} (sha256 {actual[:16]}...) is not the one the bundle was made from "
                            f"(sha256 {recorded[:16]}...)")

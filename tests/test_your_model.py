@@ -141,3 +141,12 @@ def test_rgb_32x32_with_normalize_end_to_end(arch, tmp_path):
     import json
     r = json.loads(out.read_text())
     assert r["images_rtl"] == 2 and r["rtl_mismatches"] == 0
+
+
+def test_mixed_sizes_without_input_shape_is_one_line(tmp_path, capsys):
+    folder = _image_folder(tmp_path / "photos")
+    out = tmp_path / "x.bundle"
+    assert quantize_main(["--model", MODEL, "--calib", str(folder), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "images of 3 different sizes; give the network's input shape (--input-shape H,W,C)" in err
+    assert err.count("\n") == 1 and not out.exists()

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from golden.batchnorm import fold_batchnorm
 from golden.importers.ops import ImportError_, Op
 from golden.shapes import output_size
 
@@ -50,10 +51,8 @@ def _fold_batchnorm(g: _Graph) -> None:
         if conv.kind != "conv" or g.sole_reader(conv.name) is not op:
             raise ImportError_(f"{op.origin}: a BatchNorm must follow a convolution that nothing else reads")
         bn = op.bn
-        scale = bn["gamma"] / np.sqrt(bn["var"] + bn["eps"])
-        conv.weight = conv.weight * scale[:, None, None, None]
-        bias = conv.bias if conv.bias is not None else np.zeros(len(scale))
-        conv.bias = (bias - bn["mean"]) * scale + bn["beta"]
+        conv.weight, conv.bias = fold_batchnorm(conv.weight, conv.bias, bn["gamma"], bn["beta"], bn["mean"],
+                                                bn["var"], bn["eps"])
         g.remove(op)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from golden.importers.ops import ImportError_, Op, layer_name
+from golden.importers.ops import ImportError_, Op, layer_name, square
 
 _IDENTITY = ("Dropout", "Identity", "Flatten", "Reshape", "Squeeze")
 _GLOBAL_POOLS = ("GlobalAveragePool", "AveragePool", "ReduceMean")
@@ -23,13 +23,6 @@ _GLOBAL_POOLS = ("GlobalAveragePool", "AveragePool", "ReduceMean")
 def _attrs(node) -> dict:
     from onnx import helper
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
-def _square(values, what: str, origin: str) -> int:
-    values = list(values)
-    if len(set(values)) != 1:
-        raise ImportError_(f"{origin}: {what} {values}: only square {what}s are supported")
-    return int(values[0])
 
 
 class _Reader:
@@ -124,8 +117,8 @@ class _Reader:
             raise ImportError_(f"{origin}: the weights must be a constant")
         bias = self.consts.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
         self.emit(node, "conv", self.maps(node)[:1], origin, weight=w, bias=bias,
-                  kernel=_square(w.shape[2:], "kernel", origin), stride=_square(a.get("strides", [1, 1]), "stride", origin),
-                  padding=_square(a.get("pads", [0, 0, 0, 0]), "padding", origin))
+                  kernel=square(list(w.shape[2:]), "kernel", origin), stride=square(a.get("strides", [1, 1]), "stride", origin),
+                  padding=square(a.get("pads", [0, 0, 0, 0]), "padding", origin))
 
     def op_BatchNormalization(self, node, a, origin) -> None:
         gamma, beta, mean, var = (self.consts[i] for i in node.input[1:5])
@@ -145,9 +138,9 @@ class _Reader:
     def op_MaxPool(self, node, a, origin) -> None:
         if set(a.get("pads", [0])) != {0} or set(a.get("dilations", [1])) != {1}:
             raise ImportError_(f"{origin}: padded or dilated max pools are not supported")
-        k = _square(a["kernel_shape"], "kernel", origin)
+        k = square(a["kernel_shape"], "kernel", origin)
         self.emit(node, "maxpool", self.maps(node)[:1], origin, kernel=k,
-                  stride=_square(a.get("strides", [k, k]), "stride", origin), ceil=bool(a.get("ceil_mode", 0)))
+                  stride=square(a.get("strides", [k, k]), "stride", origin), ceil=bool(a.get("ceil_mode", 0)))
 
     def op_Concat(self, node, a, origin) -> None:
         if a.get("axis") not in (1, -3):

@@ -54,3 +54,13 @@ def layer_name(raw: str, taken: set[str]) -> str:
         name = f"{base}_{n}"
     taken.add(name)
     return name
+
+
+def square(value, what: str, origin: str) -> int:
+    """An int from an int or a sequence of equal ints (a kernel, stride,
+    padding); anything else is refused naming ``origin``."""
+    if isinstance(value, (tuple, list)):
+        if len(set(value)) != 1:
+            raise ImportError_(f"{origin}: {what} {tuple(value)}: only square {what}s are supported")
+        value = value[0]
+    return int(value)

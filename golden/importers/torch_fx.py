@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from golden.importers.ops import ImportError_, Op, layer_name
+from golden.importers.ops import ImportError_, Op, layer_name, square
 
 _IDENTITY_MODULES = (nn.Dropout, nn.Dropout2d, nn.Dropout1d, nn.AlphaDropout, nn.Identity, nn.Flatten)
 _CAT = (torch.cat, torch.concat, torch.concatenate)
@@ -29,15 +29,6 @@ _RESHAPE_FUNCTIONS = (torch.flatten, torch.reshape, torch.squeeze)
 
 def _f64(t: torch.Tensor | None) -> np.ndarray | None:
     return None if t is None else t.detach().cpu().numpy().astype(np.float64)
-
-
-def _square(value, what: str, origin: str) -> int:
-    """An int from an int or a pair of equal ints."""
-    if isinstance(value, (tuple, list)):
-        if len(set(value)) != 1:
-            raise ImportError_(f"{origin}: {what} {tuple(value)}: only square {what}s are supported")
-        value = value[0]
-    return int(value)
 
 
 def _shape(node: fx.Node) -> tuple[int, int, int] | None:
@@ -165,9 +156,9 @@ class _Tracer:
             raise ImportError_(f"{origin}: not supported")
 
     def maxpool(self, node, kernel, stride, padding, dilation, ceil, origin) -> None:
-        k = _square(kernel, "kernel", origin)
-        s = _square(stride if stride is not None else kernel, "stride", origin)
-        if _square(padding, "padding", origin) != 0 or _square(dilation, "dilation", origin) != 1:
+        k = square(kernel, "kernel", origin)
+        s = square(stride if stride is not None else kernel, "stride", origin)
+        if square(padding, "padding", origin) != 0 or square(dilation, "dilation", origin) != 1:
             raise ImportError_(f"{origin}: padded or dilated max pools are not supported")
         self.emit(node, node.target if node.op == "call_module" else node.name, "maxpool",
                   self.tensor_args(node), origin, kernel=k, stride=s, ceil=bool(ceil))
@@ -189,11 +180,11 @@ class _Tracer:
 
 
 def _conv_params(mod: nn.Conv2d, origin: str) -> dict:
-    if mod.groups != 1 or _square(mod.dilation, "dilation", origin) != 1:
+    if mod.groups != 1 or square(mod.dilation, "dilation", origin) != 1:
         raise ImportError_(f"{origin}: grouped or dilated convolutions are not supported")
     if mod.padding_mode != "zeros":
         raise ImportError_(f"{origin}: padding_mode {mod.padding_mode!r}; only zero padding is supported")
-    k = _square(mod.kernel_size, "kernel", origin)
+    k = square(mod.kernel_size, "kernel", origin)
     padding = mod.padding
     if padding == "same":
         if k % 2 == 0:
@@ -202,7 +193,7 @@ def _conv_params(mod: nn.Conv2d, origin: str) -> dict:
     elif padding == "valid":
         padding = 0
     return {"weight": _f64(mod.weight), "bias": _f64(mod.bias), "kernel": k,
-            "stride": _square(mod.stride, "stride", origin), "padding": _square(padding, "padding", origin)}
+            "stride": square(mod.stride, "stride", origin), "padding": square(padding, "padding", origin)}
 
 
 def import_module(model: nn.Module, input_shape: tuple[int, int, int]) -> list[Op]:

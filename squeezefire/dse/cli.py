@@ -93,7 +93,8 @@ def run_points(args, out: Path, points, schedule) -> tuple[list[PointResult], in
                 remember(out, points[i], schedule, results[i])
                 bar.update(1)
     bar.close()
-    return [reassess(out, points[i], results[i]) for i in range(len(points))], len(todo)
+    # a cached point's hardware columns may predate a better model
+    return [results[i] if i in todo else reassess(out, points[i], results[i]) for i in range(len(points))], len(todo)
 
 
 def reassess(out: Path, point: DsePoint, result: PointResult) -> PointResult:
