@@ -28,11 +28,13 @@ from golden import data
 from golden import graph as fgraph
 from golden.bundle import Bundle
 from golden.codebook import MAX_BITS
+from golden.equalize import equalize
 from golden.models import NETWORKS, network_spec
 from golden.quantize import (CALIBRATION_IMAGES, calibration_images, check_bundle_out, file_sha256, load_model,
                              quantize, source_record)
 from golden.weight_sharing import (MIN_SHARE_BITS, SharedWeights, codebook_graph, codebooks_of, load_shared,
-                                   plain_shared, save_shared, share_graph, weight_params)
+                                   plain_shared, save_shared, share_graph, shared_float_graph,
+                                   per_key, weight_params)
 
 CALIBRATION_CHOICE = {"data": "fashion-mnist/train",
                       "choice": "first of numpy default_rng(0).permutation, in file order"}
@@ -47,6 +49,8 @@ class Finetuning:
                                     # Compression's fixed indices (only the shared values train)
     distill: bool = True            # also match the float network's outputs
     seed: int = 0
+    first_layers: int = 0           # > 0: two stages, first these weight arrays (network order) alone,
+                                    # the others at 8 bits, then all; ``epochs`` each
 
 
 def cluster(graph: list[dict], bits: int | dict, prune: float, tuning: Finetuning = Finetuning(),
@@ -54,13 +58,21 @@ def cluster(graph: list[dict], bits: int | dict, prune: float, tuning: Finetunin
     """(shared weights, fine-tuned biases or None): clustered, then
     fine-tuned (``teacher``: the float network, for distillation), or,
     without fine-tuning, re-pointed at the nearest rounded values."""
-    shared = share_graph(graph, bits, prune)
     if not tuning.epochs:
-        return plain_shared(graph, shared), None
+        return plain_shared(graph, share_graph(graph, bits, prune)), None
+    if tuning.first_layers:
+        keys = [k for k, _ in weight_params(graph)]
+        first = {k: per_key(bits, k) for k in keys[:tuning.first_layers]} | {"*": MAX_BITS}
+        graph = shared_float_graph(graph, *_finetune(graph, first, prune, tuning, teacher))
+    return _finetune(graph, bits, prune, tuning, teacher)
+
+
+def _finetune(graph, bits, prune, tuning: Finetuning, teacher):
     from golden.finetune import Schedule, finetune          # torch training only when asked for
     images, labels = data.load("train")
-    return finetune(graph, shared, images[:tuning.images], labels[:tuning.images], Schedule(tuning.epochs),
-                    seed=tuning.seed, reassign=tuning.reassign, teacher=teacher if tuning.distill else None)
+    return finetune(graph, share_graph(graph, bits, prune), images[:tuning.images], labels[:tuning.images],
+                    Schedule(tuning.epochs), seed=tuning.seed, reassign=tuning.reassign,
+                    teacher=teacher if tuning.distill else None)
 
 
 def codebook_bundle(graph: list[dict], shared: dict[str, SharedWeights], biases: dict | None, calib,
@@ -104,6 +116,10 @@ def _check_options(args) -> None:
         raise ValueError(f"--prune must be a fraction in [0, 1), got {args.prune}")
     if args.finetune_epochs < 0:
         raise ValueError(f"--finetune-epochs must be >= 0, got {args.finetune_epochs}")
+    if args.first_layers < 0:
+        raise ValueError(f"--first-layers must be >= 0, got {args.first_layers}")
+    if args.first_layers and not args.finetune_epochs:
+        raise ValueError("--first-layers needs --finetune-epochs")
     if args.finetune_images is not None and args.finetune_images < 1:
         raise ValueError(f"--finetune-images must be >= 1, got {args.finetune_images}")
     if args.net not in NETWORKS:
@@ -130,12 +146,12 @@ def _settings(args, graph) -> dict:
     """What the compression was asked to do, for the bundle's source record."""
     keys = [k for k, _ in weight_params(graph)]
     bits = {k: args.bits for k in keys} | parse_layer_bits(args.layer_bits, keys)
-    return {"bits": bits, "prune": args.prune, "finetune": asdict(_finetuning(args))}
+    return {"bits": bits, "prune": args.prune, "equalize": args.equalize, "finetune": asdict(_finetuning(args))}
 
 
 def _finetuning(args) -> Finetuning:
     return Finetuning(args.finetune_epochs, args.finetune_images, args.finetune_mode == "weights", args.distill,
-                      args.seed)
+                      args.seed, args.first_layers)
 
 
 def _shared_from_file(args, graph, sha: str):
@@ -152,6 +168,12 @@ def run_compress(args) -> int:
     spec = network_spec(args.net)
     model = load_model(args.checkpoint, spec)
     graph = fgraph.extract(model)
+    if args.equalize:
+        graph = equalize(graph)
+    arrays = len(weight_params(graph))
+    if args.first_layers >= arrays:
+        raise ValueError(f"--first-layers {args.first_layers}: network {spec.name} has {arrays} weight arrays; "
+                         "the first stage must leave some for the second")
     sha = file_sha256(args.checkpoint)
     calib = calibration_images(args.calibration_images)
     if args.shared is not None:
@@ -194,6 +216,12 @@ def parser() -> argparse.ArgumentParser:
                          "indices fixed, only the shared values (and biases, scales) train")
     ap.add_argument("--distill", action=argparse.BooleanOptionalAction, default=True,
                     help="fine-tune towards the float network's outputs too (default on)")
+    ap.add_argument("--first-layers", type=int, default=0, metavar="N",
+                    help="fine-tune in two stages: the first N weight arrays (network order) alone, the others "
+                         "at 8 bits, then all (--finetune-epochs each; default 0: one stage)")
+    ap.add_argument("--equalize", action=argparse.BooleanOptionalAction, default=False,
+                    help="balance the input columns of each squeeze's expands and of the conv after a conv "
+                         "before clustering (cross-layer equalisation; the float function is unchanged)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     ap.add_argument("--calibration-images", type=int, default=CALIBRATION_IMAGES)

@@ -13,6 +13,7 @@ from golden import data, intref
 from golden import graph as fgraph
 from golden.bundle import Bundle
 from golden.compress import check_bits, codebook_bundle
+from golden.graph_copy import copy_graph
 from golden.model_size import (StageSize, codebook_size, float32_size, huffman_size, int8_size, pruned_size)
 from golden.models import NETWORKS, SqueezeNet, network_spec, squeezenet_v1_0, squeezenet_v1_1
 from golden.quantize import calibration_images, load_model, quantize
@@ -82,8 +83,7 @@ def size_report(names: list[str], bits_list: list[int], prune: float, seed: int)
 
 def pruned_graph(graph: list[dict], fraction: float) -> list[dict]:
     """A copy of the graph with each layer's smallest weights set to 0."""
-    out = [dict(layer) | {p: dict(layer[p]) for p in ("squeeze", "expand1x1", "expand3x3") if layer.get(p)}
-           for layer in graph]
+    out = copy_graph(graph)
     for _, p in weight_params(out):
         p["weight"] = np.where(prune_mask(normalise(p["weight"])[0], fraction), 0.0, p["weight"])
     return out

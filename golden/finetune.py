@@ -25,6 +25,7 @@ from torch import nn
 from tqdm import tqdm
 
 from golden.graph import FloatOps, walk
+from golden.graph_copy import copy_graph
 from golden.train import augment, to_float
 from golden.int8_weights import per_channel
 from golden.weight_sharing import SharedWeights, weight_params
@@ -94,11 +95,7 @@ class SharedWeightNet(nn.Module):
 
     def __init__(self, graph: list[dict], shared: dict[str, SharedWeights], reassign: bool = False):
         super().__init__()
-        self.graph = [dict(layer) for layer in graph]
-        for layer in self.graph:
-            for part in ("squeeze", "expand1x1", "expand3x3"):
-                if layer.get(part) is not None:
-                    layer[part] = dict(layer[part])
+        self.graph = copy_graph(graph)
         self.keys = []
         convs = {}
         for key, p in weight_params(self.graph):

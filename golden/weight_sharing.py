@@ -25,11 +25,12 @@ import numpy as np
 
 from golden.atomic import replacing
 from golden.codebook import MAX_BITS, Codebook
+from golden.graph_copy import copy_graph
 from golden.int8_weights import channel_scales, per_channel
 
 __all__ = ["MIN_SHARE_BITS", "KMeans", "SharedWeights", "kmeans_1d", "linear_init", "nearest", "prune_mask",
            "share_weights", "weight_params", "share_graph", "codebooks_of", "codebook_graph",
-           "plain_shared", "save_shared", "load_shared", "normalise"]
+           "plain_shared", "shared_float_graph", "save_shared", "per_key", "load_shared", "normalise"]
 
 MIN_SHARE_BITS = 2                  # 2**2 values: below that a layer is barely a network
 MAX_ITERATIONS = 300                # 1-D Lloyd converges in tens of iterations on real layers
@@ -206,14 +207,15 @@ def weight_params(graph: list[dict]) -> list[tuple[str, dict]]:
     return out
 
 
-def _per_key(setting, key: str):
+def per_key(setting, key: str):
+    """``setting`` for weight array ``key``: one value, or a dict by key (``"*"``: the rest)."""
     return setting.get(key, setting.get("*")) if isinstance(setting, dict) else setting
 
 
 def share_graph(graph: list[dict], bits: int | dict, prune: float | dict = 0.0) -> dict[str, SharedWeights]:
     """``share_weights`` for every weight of the graph; ``bits`` and
     ``prune`` are one value or a dict by weight key (``"*"``: the rest)."""
-    return {key: share_weights(p["weight"], _per_key(bits, key), _per_key(prune, key) or 0.0)
+    return {key: share_weights(p["weight"], per_key(bits, key), per_key(prune, key) or 0.0)
             for key, p in weight_params(graph)}
 
 
@@ -228,11 +230,7 @@ def codebook_graph(graph: list[dict], shared: dict[str, SharedWeights],
     which ``golden.quantize`` takes as the layer's int8 weights, and the
     float ``weight`` = values[indices] · scale_c, with which the activation
     scales are calibrated; ``biases`` (by weight key) replace the biases."""
-    out = [dict(layer) for layer in graph]
-    for layer in out:
-        for part in ("squeeze", "expand1x1", "expand3x3"):
-            if layer.get(part) is not None:
-                layer[part] = dict(layer[part])
+    out = copy_graph(graph)
     for key, p in weight_params(out):
         s = shared[key]
         wq = s.codebook().weights()
@@ -240,6 +238,18 @@ def codebook_graph(graph: list[dict], shared: dict[str, SharedWeights],
         p["weight"] = wq.astype(np.float64) * per_channel(s.scale, wq.ndim)
         if biases is not None:
             p["bias"] = np.asarray(biases[key], dtype=np.float64)
+    return out
+
+
+def shared_float_graph(graph: list[dict], shared: dict[str, SharedWeights],
+                       biases: dict[str, np.ndarray]) -> list[dict]:
+    """A copy of the graph whose float weights are the shared ones,
+    ``centroids[indices] · scale_c`` (centroids not yet rounded), with
+    ``biases``: where a second fine-tuning stage starts from."""
+    out = copy_graph(graph)
+    for key, p in weight_params(out):
+        p["weight"] = shared[key].float_weights()
+        p["bias"] = np.asarray(biases[key], dtype=np.float64)
     return out
 
 

@@ -63,6 +63,21 @@ def test_finetuned_values_remake_the_same_bundle(tmp_path, checkpoint, capsys):
     assert Bundle.load(tuned).graph["source"]["compression"]["finetune"]["epochs"] == 1
 
 
+def test_two_stages_after_equalisation(tmp_path, checkpoint, capsys):
+    """--equalize --first-layers: the first weight arrays fine-tuned alone,
+    then all; the saved values still remake the same bundle."""
+    tuned, shared, remade = tmp_path / "tuned.bundle", tmp_path / "shared.npz", tmp_path / "remade.bundle"
+    code, _, err = _run(capsys, "--checkpoint", checkpoint, "--bits", 3, "--equalize", "--first-layers", 2,
+                        "--finetune-epochs", 1, "--finetune-images", 256, "--out", tuned, "--save-shared", shared)
+    assert code == 0, err
+    assert sum(line.startswith("fine-tune 1/1: loss") for line in err) == 2       # two stages
+    settings = Bundle.load(tuned).graph["source"]["compression"]
+    assert settings["equalize"] is True and settings["finetune"]["first_layers"] == 2
+    assert all(cb.bits == 3 for cb in Bundle.load(tuned).codebooks.values())
+    assert _run(capsys, "--checkpoint", checkpoint, "--shared", shared, "--out", remade)[0] == 0
+    assert remade.read_bytes() == tuned.read_bytes()
+
+
 def _bad_cases(tmp_path, checkpoint):
     not_bundle = tmp_path / "notes.txt"
     not_bundle.write_text("mine")
@@ -79,6 +94,12 @@ def _bad_cases(tmp_path, checkpoint):
         "layer bits value": (["--checkpoint", checkpoint, "--bits", 3, "--layer-bits", "conv1/weight=12"], "conv1/weight"),
         "wrong network": (["--checkpoint", other, "--bits", 3], "does not hold network"),
         "shared not a file of ours": (["--checkpoint", checkpoint, "--shared", not_bundle], "shared-weights"),
+        "first-layers without fine-tuning": (["--checkpoint", checkpoint, "--bits", 3, "--first-layers", 2],
+                                             "--first-layers"),
+        "first-layers negative": (["--checkpoint", checkpoint, "--bits", 3, "--finetune-epochs", 1,
+                                   "--first-layers", -1], "--first-layers"),
+        "first-layers all": (["--checkpoint", checkpoint, "--bits", 3, "--finetune-epochs", 1,
+                              "--first-layers", 5], "5 weight arrays"),
         "save-shared over a foreign file": (["--checkpoint", checkpoint, "--bits", 3, "--finetune-epochs", 1,
                                              "--save-shared", not_bundle], "refusing"),
     }

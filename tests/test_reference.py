@@ -44,8 +44,9 @@ def test_compare_meets_the_accuracy_targets(tmp_path):
     assert {"network", "dataset", "images_golden", "float_top1", "int8_top1",
             "float_int8_agreement"} <= res.keys()
     assert res["images_golden"] == 10000
-    # measured 0.9092 with 3-bit codebooks, float 0.9182 (issue 13 asks 0.915)
-    assert res["int8_top1"] >= 0.905 and res["fire_layers"] == 4 and res["weight_index_bits"] == 46512
+    # measured 0.9171 with 3-bit codebooks, float 0.9229; issue 13 asks 0.915 (the bundle is committed and
+    # golden.intref is integer arithmetic, so this holds on every machine)
+    assert res["int8_top1"] >= 0.915 and res["fire_layers"] == 4 and res["weight_index_bits"] == 46512
     assert abs(res["float_top1"] - res["int8_top1"]) <= 0.01
 
 
