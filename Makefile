@@ -49,7 +49,10 @@ bench: setup
 	$(BIN)/python sim/bench.py --json build/bench.json
 
 train: setup
-	$(BIN)/python -m golden.train && $(BIN)/python -m golden.quantize
+	$(BIN)/python -m golden.train --epochs 60 --threads 1
+	$(BIN)/python -m golden.compress --checkpoint golden/reference/float.pt --bits 3 --equalize --first-layers 4 \
+	    --finetune-epochs 10 --multiplier-bits 12 --save-shared golden/reference/reference.shared.npz \
+	    --out golden/reference/reference.bundle
 
 clean:
 	rm -rf build sim_build .pytest_cache

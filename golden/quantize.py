@@ -9,12 +9,13 @@ calibration set).  Also small helpers that make bundles for tests:
 ``fire_graph`` (a lone Fire module) and ``sub_bundle`` (one layer of a
 network with its real input scale).
 
-    python -m golden.quantize [--net NAME --checkpoint FILE --out FILE] [--calibration-images N]
+    python -m golden.quantize [--net NAME --checkpoint FILE] --out FILE [--calibration-images N]
     python -m golden.quantize --model my_net.py:build --checkpoint my.pt --calib images/ --out my.bundle
     python -m golden.quantize --onnx my_net.onnx --calib images/ --out my.bundle
 
-Without ``--net`` it re-makes the reference bundle from the reference
-checkpoint.  Bad input exits 2 with one line and writes nothing.
+Without ``--net`` it quantises the reference checkpoint to plain int8 (the
+committed reference bundle has codebook weights: ``golden.compress``, so
+``--out`` has no default).  Bad input exits 2 with one line and writes nothing.
 """
 from __future__ import annotations
 
@@ -270,7 +271,7 @@ def main(argv=None) -> int:
                     f"(default {REFERENCE_NET})")
     ap.add_argument("--checkpoint", type=Path, default=None,
                     help="float state_dict (default: the reference network's golden/reference/float.pt)")
-    ap.add_argument("--out", type=Path, default=None, help="bundle to write (default: the reference bundle)")
+    ap.add_argument("--out", type=Path, default=None, help="bundle to write")
     ap.add_argument("--calibration-images", type=int, default=CALIBRATION_IMAGES,
                     help=f"training images that set the activation scales (default {CALIBRATION_IMAGES})")
     ap.add_argument("--multiplier-bits", type=int, default=16,
@@ -287,8 +288,14 @@ def main(argv=None) -> int:
     if not reference and (args.checkpoint is None or args.out is None):
         print(f"error: --net {args.net} needs --checkpoint and --out", file=sys.stderr)
         return 2
+    if args.out is None:
+        # the committed reference bundle has codebook weights (golden.compress, ``make train``); a plain
+        # int8 one in its place would not fit the UP5K
+        print(f"error: --out is missing (the reference bundle {REFERENCE_BUNDLE.relative_to(REFERENCE_DIR.parent.parent)} "
+              "is made by python -m golden.compress: make train)", file=sys.stderr)
+        return 2
     checkpoint = args.checkpoint or REFERENCE_CHECKPOINT
-    out = args.out or REFERENCE_BUNDLE
+    out = args.out
     try:
         check_bundle_out(out)
         spec = network_spec(args.net)

@@ -154,6 +154,15 @@ def test_calibration_count_out_of_range_is_refused(tmp_path, capsys, count):
     assert not (tmp_path / "o.bundle").exists()
 
 
+def test_quantize_has_no_default_output(capsys):
+    """The committed reference bundle has codebook weights; a plain int8 one
+    must not replace it by default."""
+    before = REFERENCE_BUNDLE.read_bytes()
+    assert quantize_main([]) == 2
+    _one_line_error(capsys, "--out is missing", "golden.compress")
+    assert REFERENCE_BUNDLE.read_bytes() == before
+
+
 def test_quantize_never_overwrites_a_users_file(tmp_path, capsys):
     mine = tmp_path / "thesis.tex"
     mine.write_text("chapter 1")

@@ -97,13 +97,16 @@ class EngineParams:
         return write_back_config(self.program, self.acc_bits, bias_bits(self.program), self.addr_bits)
 
     @property
-    def decode_latency(self) -> int:
-        """Cycles the codebook look-up adds between the ROMs and the lanes."""
-        return 1 if self.codes.coded else 0
+    def input_stage(self) -> int:
+        """Cycles a register stage adds between the reads and the lanes: the
+        codebook look-up's, or on an int8 engine whose padding takes the
+        image's ``pad`` values, the one that keeps that choice off the DSP
+        inputs (1); else 0."""
+        return 1 if self.codes.coded or self.fill_ci_bits else 0
 
     @property
     def drain(self) -> int:
-        return drain_cycles(write_back_latency(self.write_back)) + self.decode_latency
+        return drain_cycles(write_back_latency(self.write_back)) + self.input_stage
 
     @property
     def fill_ci_bits(self) -> int:
@@ -242,7 +245,15 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         rom = Memory(shape=data.ArrayLayout(lane_shape, LANES), depth=len(rows), init=rows)
         m.submodules.weights = rom
         port = rom.read_port()
-        m.d.comb += port.addr.eq(tap.w_addr)
+        staged = self.params.input_stage and not codes.coded
+        if staged:
+            # the padding choice is a LUT level behind the banks' multiplexer, too many before a DSP
+            # input: the activation gets a register, and the weights are read a cycle later to meet it
+            w_addr = Signal.like(tap.w_addr)
+            m.d.sync += w_addr.eq(tap.w_addr)
+            m.d.comb += port.addr.eq(w_addr)
+        else:
+            m.d.comb += port.addr.eq(tap.w_addr)
         late = Signal.like(tap)
         m.d.sync += late.eq(tap)
         a = Signal(unsigned(8))
@@ -252,12 +263,13 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
             m.submodules.decode = decode = CodebookDecode(codes.bits)
             m.d.comb += [decode.idx.eq(port.data), decode.slot.eq(slot)]
             weights = decode.w
-            # the activation and the tap's flags wait for the look-up
+        else:
+            weights = port.data
+        if self.params.input_stage:
+            # the activation and the tap's flags wait for the look-up (or meet the later weights)
             later, a_later = Signal.like(tap), Signal.like(a)
             m.d.sync += [later.eq(late), a_later.eq(a)]
             late, a = later, a_later
-        else:
-            weights = port.data
         m.d.comb += [lanes.w[lane].eq(weights[lane]) for lane in range(LANES)]
         m.d.comb += [lanes.valid.eq(late.valid), lanes.last.eq(late.last), lanes.meta.eq(late.meta),
                      lanes.a.eq(a)]
