@@ -16,7 +16,8 @@ Interfaces equalised:
 
 * every Fire's squeeze and its two expands;
 * a conv whose output reaches a single conv or Fire (through max pools
-  only), such as conv1 and the first Fire's squeeze.
+  only) and that one's weights: in the family, conv1 and the first Fire's
+  squeeze.
 
 Both producers must end in a plain ReLU (a ReLU6's clamp, or no activation,
 is not homogeneous), and a consumer that pads with a fill value is left
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden.graph_copy import copy_graph
+from golden.graph_copy import FIRE_PARTS, copy_graph
 
 __all__ = ["equalize"]
 
@@ -81,5 +82,5 @@ def equalize(graph: list[dict]) -> list[dict]:
             _rescale(layer, [consumer])
     for layer in out:
         if layer["kind"] == "fire" and _homogeneous(layer["squeeze"]):
-            _rescale(layer["squeeze"], [layer[p] for p in ("expand1x1", "expand3x3") if layer[p] is not None])
+            _rescale(layer["squeeze"], [layer[p] for p in FIRE_PARTS[1:] if layer[p] is not None])
     return out
