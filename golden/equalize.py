@@ -20,8 +20,8 @@ Interfaces equalised:
   squeeze.
 
 Both producers must end in a plain ReLU (a ReLU6's clamp, or no activation,
-is not homogeneous), and a consumer that pads with a fill value is left
-alone.  Every operation is a float64 multiply or divide, or a maximum:
+is not homogeneous).  (A consumer that pads with fill values reads the
+image, never a conv's output, so none is rescaled.)  Every operation is a float64 multiply or divide, or a maximum:
 the result is the same on every machine.
 """
 from __future__ import annotations
@@ -77,9 +77,8 @@ def equalize(graph: list[dict]) -> list[dict]:
         if layer["kind"] != "conv" or not _homogeneous(layer):
             continue
         user = _single_consumer(out, layer["name"])
-        consumer = None if user is None else user["squeeze"] if user["kind"] == "fire" else user
-        if consumer is not None and consumer.get("fill") is None:
-            _rescale(layer, [consumer])
+        if user is not None:
+            _rescale(layer, [user["squeeze"] if user["kind"] == "fire" else user])
     for layer in out:
         if layer["kind"] == "fire" and _homogeneous(layer["squeeze"]):
             _rescale(layer["squeeze"], [layer[p] for p in FIRE_PARTS[1:] if layer[p] is not None])

@@ -48,7 +48,7 @@ def test_the_consumers_columns_reach_one_maximum():
     assert np.allclose(by_name["conv1"]["weight"], was["conv1"]["weight"] * t[:, None, None, None], rtol=1e-12)
 
 
-def test_a_relu6_producer_and_the_logits_are_left_alone():
+def test_a_relu6_producer_and_the_classifier_are_left_alone():
     graph = _graph(tiny_spec())
     graph[1] = dict(graph[1], act="relu6")                       # conv1
     out = equalize(graph)

@@ -88,7 +88,7 @@ def engine_resources(params, device) -> dict:
     blocks = sum(_blocks(w, d, shapes) for w, d in memories)
     bits = sum(w * d for w, d in memories)
     dsp = 8 if params.dsp == "sb_mac16" else LANES + (2 if adds else 0)
-    lut = round(_logic(params) * (getattr(device, "engine_lut_scale", None) or CELLS_PER_LUT))
+    lut = round(_logic(params) * (device.engine_lut_scale or CELLS_PER_LUT))
     if device.dsp == 0:
         # the 8x8 products in logic: measured on the HX8K, the four-Fire
         # complex-bypass network's engine took 8 130 cells with its link
