@@ -7,7 +7,9 @@ import math
 
 from golden.bad_input import BadInput
 
-__all__ = ["check_count"]
+__all__ = ["check_count", "MAX_THREADS"]
+
+MAX_THREADS = 256           # --threads: more is a typo on any CPU these commands run on
 
 
 def check_count(value: object, option: str, minimum: int = 1, maximum: int | None = None,

@@ -27,7 +27,6 @@ refused before any work.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -47,6 +46,7 @@ from fpga.toolchain import (VERILOG_SCRIPT, ToolError, check_tools, overused, pl
                             verilog_command, verilog_script)
 from fpga.top import BoardTop
 from golden.bundle import Bundle
+from golden.command import ArgumentParser, Interrupted, command_main
 from rtl_gen.engine.engine import EngineParams, FireEngine
 from rtl_gen.fit import Estimate, FitError, check_fit, estimate
 from rtl_gen.network import Network
@@ -231,12 +231,19 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
     commands = [verilog_command(board), *plan_commands(board, plan.files)]
     seconds["elaborate"] = time.monotonic() - t
 
-    with staged_output_dir(inputs.out, MARKER, f"python -m rtl_gen.build --board {board.key}",
-                           keep_failed_on=(ToolError, KeyboardInterrupt)) as stage:
-        _run_tools(board, plan, commands, stage, heartbeat, seconds)
-        seconds["total"] = time.monotonic() - t0
-        report = _report(inputs, stage.path, acc, est, clock_hz, pll, seconds)
-        (stage.path / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    failed = None
+    try:
+        with staged_output_dir(inputs.out, MARKER, f"python -m rtl_gen.build --board {board.key}",
+                               keep_failed_on=(ToolError, KeyboardInterrupt)) as stage:
+            failed = stage.failed
+            _run_tools(board, plan, commands, stage, heartbeat, seconds)
+            seconds["total"] = time.monotonic() - t0
+            report = _report(inputs, stage.path, acc, est, clock_hz, pll, seconds)
+            (stage.path / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    except KeyboardInterrupt:
+        if failed is not None and failed.is_dir():
+            raise Interrupted(f"the logs so far are kept in {failed}/") from None
+        raise
     print_table(report)
     if not report["timing_met"]:
         msg = (f"timing FAILED: fmax {report['fmax_mhz']} MHz < clock {report['clock_mhz']:g} MHz"
@@ -486,8 +493,8 @@ def print_table(r: dict) -> None:
         print(f"{k:<{width}}  {v}")
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog=prog_name("python -m rtl_gen.build"), description=__doc__.splitlines()[0])
+def _parser() -> ArgumentParser:
+    ap = ArgumentParser(prog=prog_name("python -m rtl_gen.build"), description=__doc__.splitlines()[0])
     ap.add_argument("--board", default="ice40", help=f"one of: {', '.join(BOARDS)} (default ice40)")
     ap.add_argument("--arch", default=None, choices=[*ARCHITECTURES, AUTO],
                     help=f"accelerator architecture (default {DEFAULT_ARCH}: the most images/s per DSP among those that "
@@ -517,6 +524,7 @@ def _arch_of(args) -> str:
     return alias
 
 
+@command_main
 def main(argv=None) -> int:
     """The command (also the ``squeezefire-build`` console script); returns the exit code."""
     args = _parser().parse_args(argv)
@@ -529,9 +537,6 @@ def main(argv=None) -> int:
     except (BuildError, FitError, ToolError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
     return 0
 
 

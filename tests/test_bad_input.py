@@ -171,6 +171,15 @@ def test_a_calibration_set_of_zero_images_is_refused(tmp_path, capsys, no_long_s
     one_line(capsys, 2, str(images), "no images")
 
 
+@pytest.mark.parametrize("shape", [(4, 0, 28), (4, 28, 28, 0), (4, 28, 28, 5)])
+def test_images_of_no_pixels_or_odd_channels_are_refused(shape, tmp_path, capsys, no_long_step):
+    images = tmp_path / "odd.npy"
+    np.save(images, np.zeros(shape, np.uint8))
+    assert quantize_main(["--model", MODEL, "--calib", str(images), "--input-shape", "28,28,1",
+                          "--out", str(tmp_path / "x.bundle")]) == 2
+    one_line(capsys, 2, str(images), "at least 1x1 with 1 to 4 channels", str(list(shape)))
+
+
 @pytest.mark.parametrize("option, value, needle", [
     ("--std", "inf", "--std inf"),
     ("--std", "nan", "--std nan"),

@@ -25,6 +25,13 @@ def one_line(capsys, code: int, *needles: str) -> str:
     return err
 
 
+def interrupted_line(capsys) -> str:
+    """After Ctrl-C: the progress lines printed so far, then one line, no traceback."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    return err.strip().splitlines()[-1]
+
+
 def _fails(*args, **kwargs):
     raise AssertionError("a long step ran before the input was checked")
 
@@ -123,8 +130,7 @@ def test_ctrl_c_during_the_rtl_simulation_is_one_line(tmp_path, capsys, monkeypa
     out = tmp_path / "r.json"
     assert compare.main(["--images", "1", "--arch", "engine", "--json", str(out), "--data",
                          "fashion-mnist"]) == 130
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted; nothing written", err
+    assert interrupted_line(capsys) == "interrupted; nothing written"
     assert not out.exists()
 
 
@@ -181,7 +187,7 @@ def test_ctrl_c_during_compress_is_one_line(tmp_path, checkpoint, capsys, monkey
     monkeypatch.setattr(compress, "cluster", _interrupted)
     assert compress.main(["--net", "tiny-fmnist", "--checkpoint", str(checkpoint), "--bits", "3",
                           "--calibration-images", "20", "--out", str(tmp_path / "o.bundle")]) == 130
-    assert one_line(capsys, 130) == "interrupted; nothing written"
+    assert interrupted_line(capsys) == "interrupted; nothing written"
     assert os.listdir(tmp_path) == []
 
 
@@ -207,8 +213,17 @@ def test_train_out_in_an_unwritable_folder_is_refused_first(unwritable_folder, c
 
 def test_train_ctrl_c_says_what_was_kept(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(train, "train", _interrupted)
-    assert train.main(["--out", str(tmp_path / "f.pt")]) == 130
-    one_line(capsys, 130, "--resume")
+    out = tmp_path / "f.pt"
+    assert train.main(["--out", str(out)]) == 130
+    assert one_line(capsys, 130) == "interrupted; nothing written"
+
+    def after_an_epoch(*args, checkpoint, **kwargs):
+        checkpoint.write_bytes(b"the state after epoch 1")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(train, "train", after_an_epoch)
+    assert train.main(["--out", str(out)]) == 130
+    one_line(capsys, 130, "--resume", f"{out}.ckpt")
+    assert not out.exists()
 
 
 # -- python -m rtl_gen.build ---------------------------------------------------------------
