@@ -29,7 +29,7 @@ from golden import graph as fgraph
 from golden.bundle import Bundle
 from golden.codebook import MAX_BITS
 from golden.command import ArgumentParser, Interrupted, command_main
-from golden.counts import MAX_THREADS, check_count
+from golden.counts import MAX_THREADS, check_count, check_seed
 from golden.equalize import equalize
 from golden.models import NETWORKS, network_spec
 from golden.quantize import (CALIBRATION_IMAGES, calibration_images, check_bundle_out, file_sha256, load_model,
@@ -128,6 +128,7 @@ def _check_options(args) -> None:
     check_count(args.calibration_images, "--calibration-images", 1, data.TRAIN_IMAGES,
                 f"fashion-mnist/train has {data.TRAIN_IMAGES} images")
     check_count(args.threads, "--threads", 1, MAX_THREADS)
+    check_seed(args.seed)
     if args.net not in NETWORKS:
         raise ValueError(f"unknown network {args.net!r}; known: {', '.join(NETWORKS)}")
     if not 8 <= args.multiplier_bits <= 16:

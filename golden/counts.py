@@ -7,9 +7,10 @@ import math
 
 from golden.bad_input import BadInput
 
-__all__ = ["check_count", "MAX_THREADS"]
+__all__ = ["check_count", "check_seed", "MAX_THREADS", "MAX_SEED"]
 
 MAX_THREADS = 256           # --threads: more is a typo on any CPU these commands run on
+MAX_SEED = 2**32 - 1        # what torch, numpy and nextpnr all take
 
 
 def check_count(value: object, option: str, minimum: int = 1, maximum: int | None = None,
@@ -32,3 +33,8 @@ def check_count(value: object, option: str, minimum: int = 1, maximum: int | Non
         bounds = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
         raise BadInput(f"{option} {number}: must be {bounds}{why}")
     return number
+
+
+def check_seed(value: object, option: str = "--seed") -> int:
+    """A random seed every generator the commands use accepts."""
+    return check_count(value, option, 0, MAX_SEED)

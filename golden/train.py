@@ -25,7 +25,7 @@ from golden import data
 from golden.atomic import replacing
 from golden.bad_input import BadInput
 from golden.command import ArgumentParser, Interrupted, command_main
-from golden.counts import MAX_THREADS, check_count
+from golden.counts import MAX_THREADS, check_count, check_seed
 from golden.writable import write_problem
 from golden.models import NETWORKS, SqueezeNet, network_spec
 
@@ -209,6 +209,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     check_count(args.epochs, "--epochs", 1, MAX_EPOCHS)
     check_count(args.threads, "--threads", 1, MAX_THREADS)
+    check_seed(args.seed)
     if args.limit is not None:
         check_count(args.limit, "--limit", 1, data.TRAIN_IMAGES, f"fashion-mnist/train has {data.TRAIN_IMAGES} images")
     if args.net not in NETWORKS:

@@ -47,6 +47,7 @@ from fpga.toolchain import (VERILOG_SCRIPT, ToolError, check_tools, overused, pl
 from fpga.top import BoardTop
 from golden.bundle import Bundle
 from golden.command import ArgumentParser, Interrupted, command_main
+from golden.counts import check_seed
 from rtl_gen.engine.engine import EngineParams, FireEngine
 from rtl_gen.fit import Estimate, FitError, check_fit, estimate
 from rtl_gen.network import Network
@@ -271,8 +272,7 @@ def _check_inputs(board_key, bundle_path, out, seed, arch, baud) -> _Inputs:
     board = get_board(board_key)
     if arch not in ARCHITECTURES and arch != AUTO:
         raise BuildError(f"unknown architecture {arch!r}; choose one of: {', '.join([*ARCHITECTURES, AUTO])}")
-    if not isinstance(seed, int) or seed < 0:
-        raise BuildError(f"seed must be a non-negative integer, got {seed!r}")
+    check_seed(seed)
     out = Path(out) if out is not None else Path("build") / board.key
     check_output_dir(out, MARKER)
     check_tools(board)

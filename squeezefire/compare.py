@@ -73,6 +73,10 @@ def float_model(bundle: Bundle, bundle_path: Path, checkpoint: Path | None, user
     for a bundle made from the user's own network."""
     from golden.models import spec_from_json
     source = bundle.graph.get("source") or {}
+    given = [f"{option} {value}" for option, value in zip(("--model", "--onnx"), user) if value is not None]
+    if given and "user_model" not in source:
+        raise CompareError(f"{given[0]}: bundle {bundle_path} was not made from a model file "
+                           "(python -m golden.quantize --model/--onnx); its float model comes from --checkpoint")
     if "user_model" in source:
         from squeezefire.user_float import user_float_model
         return user_float_model(source["user_model"], bundle.input.shape, *user, checkpoint)

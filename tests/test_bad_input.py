@@ -199,6 +199,13 @@ def test_bad_normalisation_values_are_refused_before_the_calibration(option, val
     assert not out.exists()
 
 
+def test_a_file_that_is_not_onnx_is_named(tmp_path, capsys, no_long_step):
+    onnx = tmp_path / "net.onnx"
+    onnx.write_bytes(b"not an onnx file")
+    assert quantize_main(["--onnx", str(onnx), "--out", str(tmp_path / "x.bundle")]) == 2
+    one_line(capsys, 2, f"{onnx}: not a readable ONNX model")
+
+
 def test_an_unwritable_out_is_refused_before_the_quantisation(unwritable_folder, capsys, no_long_step):
     out = unwritable_folder / "x.bundle"
     assert quantize_main(["--model", MODEL, "--out", str(out)]) == 2

@@ -143,6 +143,12 @@ def test_bad_compare_counts_are_one_line(argv, needle, capsys):
     one_line(capsys, 2, needle)
 
 
+def test_a_model_file_for_a_bundle_not_made_from_one_is_refused(capsys, monkeypatch):
+    monkeypatch.setattr(compare, "evaluate", _fails)
+    assert compare.main(["--images", "0", "--model", "net.py:build"]) == 2
+    one_line(capsys, 2, "--model net.py:build", "was not made from a model file")
+
+
 def test_compares_json_in_an_unwritable_folder_is_refused_first(unwritable_folder, capsys, monkeypatch):
     monkeypatch.setattr(compare, "evaluate", _fails)
     assert compare.main(["--images", "0", "--json", str(unwritable_folder / "r.json")]) == 2
@@ -165,6 +171,7 @@ def checkpoint(tmp_path_factory):
     (["--finetune-epochs", "1", "--finetune-images", "60001"], "--finetune-images 60001"),
     (["--threads", "0"], "--threads 0"),
     (["--prune", "nan"], "--prune"),
+    (["--seed", "99999999999999999999999"], "--seed 99999999999999999999999"),
 ])
 def test_bad_compress_counts_are_one_line_before_clustering(argv, needle, tmp_path, checkpoint, capsys,
                                                             monkeypatch):
@@ -197,6 +204,8 @@ def test_ctrl_c_during_compress_is_one_line(tmp_path, checkpoint, capsys, monkey
     (["--threads", "0"], "--threads 0"),
     (["--limit", "60001"], "--limit 60001"),
     (["--epochs", "0"], "--epochs 0"),
+    (["--seed", "-1"], "--seed -1"),
+    (["--seed", "99999999999999999999999"], "--seed 99999999999999999999999"),
 ])
 def test_bad_train_counts_are_one_line(argv, needle, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(train, "train", _fails)
