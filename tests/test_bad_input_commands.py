@@ -79,6 +79,7 @@ def test_a_bad_toml_grid_is_one_line(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("argv, needle", [
     (["--workers", "0"], "--workers 0"), (["--epochs", "0"], "--epochs 0"), (["--validate", "-1"], "--validate -1"),
+    (["--validate", "4"], "--validate 4: must be from 0 to 3 (the grid has 3 points)"),
 ])
 def test_bad_sweep_counts_are_one_line(argv, needle, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(dse, "run_points", _fails)

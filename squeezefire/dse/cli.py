@@ -60,6 +60,7 @@ def plan(args) -> tuple[list[DsePoint], object]:
     check_count(args.validate, "--validate", 0)
     points = grid_from_file(args.grid) if args.grid else quick_grid() if args.quick else default_grid()
     check_grid(points)
+    check_count(args.validate, "--validate", 0, len(points), f"the grid has {len(points)} points")
     schedule = QUICK_SCHEDULE if args.quick else DEFAULT_SCHEDULE
     if args.epochs is not None:
         schedule = replace(schedule, epochs=args.epochs)
