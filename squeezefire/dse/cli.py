@@ -80,19 +80,25 @@ def executor(args) -> Executor:
 
 
 def _worker_leaves_ctrl_c_to_the_sweep() -> None:
-    """A terminal's Ctrl-C reaches the workers too: each ends at once and
-    quietly (its point is lost, the finished ones are cached), and the
-    sweep itself prints the one line."""
-    import os
+    """A terminal's Ctrl-C reaches the workers too: they ignore it, and the
+    sweep ends them (``_stop_workers``; their points are lost, the finished
+    ones are cached) and prints the one line."""
     import signal
-    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    import threading
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # tqdm's default lock is a multiprocessing semaphore, which a worker
+    # ended by ``_stop_workers`` cannot release: the resource tracker would
+    # print a "leaked semaphore" warning after the sweep's one line
+    tqdm.set_lock(threading.RLock())
 
 
-def _stop_workers() -> None:
-    """After Ctrl-C, end the worker processes still computing points."""
+def _stop_workers(pool: Executor) -> None:
+    """After Ctrl-C, end the worker processes still computing points, and
+    the pool with them (no leaked semaphores, nothing more started)."""
     import multiprocessing
     for child in multiprocessing.active_children():
         child.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_points(args, out: Path, points, schedule) -> tuple[list[PointResult], int]:
@@ -106,20 +112,19 @@ def run_points(args, out: Path, points, schedule) -> tuple[list[PointResult], in
             results[i] = hit
         else:
             todo.append(i)
-    bar = tqdm(total=len(points), initial=len(results), desc="points", unit="point", file=sys.stderr)
-    if todo:
-        with executor(args) as pool:
-            futures = {pool.submit(evaluate_point, points[i], schedule, out / "points"): i for i in todo}
-            try:
-                for future in as_completed(futures):
-                    i = futures[future]
-                    results[i] = future.result()
-                    remember(out, points[i], schedule, results[i])
-                    bar.update(1)
-            except KeyboardInterrupt:
-                _stop_workers()
-                raise
-    bar.close()
+    with tqdm(total=len(points), initial=len(results), desc="points", unit="point", file=sys.stderr) as bar:
+        if todo:
+            with executor(args) as pool:
+                futures = {pool.submit(evaluate_point, points[i], schedule, out / "points"): i for i in todo}
+                try:
+                    for future in as_completed(futures):
+                        i = futures[future]
+                        results[i] = future.result()
+                        remember(out, points[i], schedule, results[i])
+                        bar.update(1)
+                except KeyboardInterrupt:
+                    _stop_workers(pool)
+                    raise
     # a cached point's hardware columns may predate a better model
     return [results[i] if i in todo else reassess(out, points[i], results[i]) for i in range(len(points))], len(todo)
 
