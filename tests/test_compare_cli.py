@@ -96,7 +96,7 @@ def test_npy_of_another_size_is_fitted_to_the_network(tmp_path):
 
 
 @pytest.mark.parametrize("images, labels, needle", [
-    (np.zeros((4, 28, 28, 5), np.uint8), np.zeros(4, np.int64), "cannot turn a 5-channel image into 1 channels"),
+    (np.zeros((4, 28, 28, 5), np.uint8), np.zeros(4, np.int64), "at least 1x1 with 1 to 4 channels"),
     (np.zeros((4, 28, 28, 1), np.float32), np.zeros(4, np.int64), "must be uint8"),
     (np.zeros((4, 28, 28, 1), np.uint8), np.zeros(3, np.int64), "labels must be integers of shape (4,)"),
     (np.zeros((4, 28, 28, 1), np.uint8), np.full(4, 10), "label 10 but bundle"),
