@@ -26,6 +26,7 @@ from fpga.bram_rewrite import BRAM_TOOLS, BramTool
 from golden.bundle import Bundle
 from rtl_gen.engine.engine import EngineParams, FireEngine
 from rtl_gen.engine.program import ProgramError
+from squeezefire.architectures import engine_options, rom_options
 from squeezefire.safe_output import check_output_dir, staged_output_dir
 from squeezefire.weights import LAYOUT_FILE, RomLayout, load_layout, netlist_digest, rom_layout, write_roms
 
@@ -77,10 +78,10 @@ def _check_build(board_key: str | None, build: Path, out: Path | None, bundle_pa
 
 
 def _params(bundle_path: Path, board: Board) -> tuple[Bundle, EngineParams]:
-    from squeezefire.build import _load_bundle, engine_options, rom_options
+    from squeezefire.build import _load_bundle
     bundle = _load_bundle(bundle_path)
     try:
-        return bundle, EngineParams(bundle, **engine_options(board), **rom_options(board))
+        return bundle, EngineParams(bundle, **engine_options(board), **rom_options(board), placeholder_roms=True)
     except (ProgramError, ValueError) as e:
         raise ReuseError(f"bundle {bundle_path}: the engine cannot run it: {str(e).splitlines()[0]}") from None
 

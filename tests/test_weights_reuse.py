@@ -22,13 +22,14 @@ from rtl_gen.engine.engine import EngineParams
 from rtl_gen.engine.rom_images import RomImage, placeholder
 from sim.network_cases import reference, same_shape_variant
 from squeezefire import build as B
+from squeezefire.architectures import engine_options, rom_options
 from squeezefire.weights import LAYOUT_FILE, RomLayout, rom_layout
 
 ICE40 = BOARDS["ice40"]
 
 
 def _params(bundle, board=ICE40):
-    return EngineParams(bundle, **B.engine_options(board), **B.rom_options(board))
+    return EngineParams(bundle, **engine_options(board), **rom_options(board), placeholder_roms=True)
 
 
 def test_placeholders_are_seeded_unique_slices_of_whole_segments():

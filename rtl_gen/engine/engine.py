@@ -46,6 +46,7 @@ from rtl_gen.engine.roms import bias_bits
 from rtl_gen.engine.sequencer import TapSequencer, meta_layout
 from rtl_gen.engine.weight_codes import WeightCodes, weight_codes
 from rtl_gen.engine.writeback import WriteBack, WriteBackConfig, write_back_config, write_back_latency
+from rtl_gen import int8
 from rtl_gen.params import ParamsFirst
 
 __all__ = ["FireEngine", "EngineParams", "drain_cycles"]
@@ -128,7 +129,8 @@ class EngineParams:
 
     @property
     def acc_bits(self) -> int:
-        return max(p.taps * 255 * 128 for p in self.program.passes).bit_length() + 1
+        # the lanes sum products only; the write-back adds the bias
+        return max(int8.acc_bits(p.taps) for p in self.program.passes)
 
     @property
     def in_shape(self) -> tuple[int, int, int]:

@@ -38,8 +38,9 @@ from rtl_gen.engine.delay_line import DelayLine
 from rtl_gen.engine.lanes import value_layout
 from rtl_gen.engine.tree_mul import TreeMul, tree_latency
 from rtl_gen.engine import rom_images
+from rtl_gen.int8 import clamp_u8
 
-__all__ = ["WriteBack", "RoundedShift", "write_back_latency", "WriteBackConfig", "const_layout", "out_layout", "clamp_u8", "write_back_config"]
+__all__ = ["WriteBack", "RoundedShift", "write_back_latency", "WriteBackConfig", "const_layout", "out_layout", "write_back_config"]
 
 
 @dataclass(frozen=True)
@@ -92,14 +93,6 @@ def out_layout(meta: data.StructLayout, c_bits: int, addr_bits: int, logits: ran
     fields = {"valid": 1, "y": unsigned(8), "c": unsigned(c_bits), "lane": range(16), "meta": meta,
               "addr": unsigned(addr_bits)}
     return data.StructLayout({**fields, **({"acc": logits} if logits else {})})
-
-
-def clamp_u8(value):
-    """clamp(value, 0, 255) of a signed value: its sign bit and an OR of
-    the bits above 7, so no comparison's carry chain."""
-    if not value.shape().signed:
-        return Mux(value[8:].any(), 255, value[:8])
-    return Mux(value[-1], 0, Mux(value[8:].any(), 255, value[:8]))
 
 
 class RoundedShift:

@@ -12,7 +12,7 @@ import pytest
 
 from golden import intref
 from golden.models import family, squeezenet_v1_1
-from rtl_gen.engine.engine import FireEngine
+from rtl_gen.engine import FireEngine
 from sim.network_cases import (fashion_images, feature_network, random_network, reference, small_bypass_spec,
                                with_random_codebooks)
 from sim.network_sim import NetStimulus, run_network
