@@ -31,7 +31,6 @@ import json
 import os
 import re
 import subprocess
-import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -238,14 +237,6 @@ def _config_lines(text: str, tool: BramTool) -> list[str]:
     """The configuration outside the block RAMs, as the unpacker writes it
     (nextpnr writes a few more annotation lines)."""
     return sorted(line for line in config_without_brams(text, tool.family) if line and not line.startswith(".sym"))
-
-
-def timed(fn, seconds: dict, name: str):
-    """``fn()``, its seconds in ``seconds[name]``."""
-    t = time.monotonic()
-    result = fn()
-    seconds[name] = time.monotonic() - t
-    return result
 
 
 def prove_output(folder: Path, tool: BramTool, images: EngineRoms) -> RewriteProof:

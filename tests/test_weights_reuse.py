@@ -6,8 +6,6 @@ whole flow on the iCEBreaker and the ULX3S: a build, the rewrite with a
 second bundle of the same shape, the bitstream unpacked and every block
 RAM compared, and a full build of that bundle bit for bit the same."""
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
-from amaranth.lib.memory import Memory
 
 from rtl_gen.accelerator import AcceleratorSignature
 from rtl_gen.dual_mult import LATENCY as DSP_LATENCY, check_impl
