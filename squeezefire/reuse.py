@@ -13,6 +13,7 @@ new bitstream, bundle and the rewrite's proof and seconds.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import shutil
@@ -92,8 +93,19 @@ def check_layout(bundle, params: EngineParams, r: _Reuse, built: RomLayout, dige
     layout = rom_layout(bundle, params, r.board.key, digest)
     diff = layout.difference(built)
     if diff:
-        raise ReuseError(f"bundle {bundle.name!r} does not fit the build in {r.build}: {diff}")
+        raise ReuseError(f"bundle {bundle.name!r} does not fit the build in {r.build}: {diff}{_culprit(params, diff)}")
     return layout
+
+
+def _culprit(params: EngineParams, diff: str) -> str:
+    """For a shift range the write-back was not built for: the first pass
+    whose shift lies outside the build's range."""
+    if not diff.startswith("write-back shifts: "):
+        return ""
+    lo, hi = ast.literal_eval(diff.rsplit("the build's ", 1)[1])
+    outside = [p for p in params.program.passes
+               if not (p.add and p.add.kind == "complex") and not p.logits and not lo <= p.shift <= hi]
+    return f" (pass {outside[0].name!r} has shift {outside[0].shift})" if outside else ""
 
 
 def reuse(board_key: str | None, bundle_path: Path, build: Path, out: Path | None = None) -> dict:

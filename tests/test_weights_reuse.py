@@ -186,7 +186,7 @@ def test_a_shift_outside_the_built_range_is_refused_naming_it(tmp_path, capsys):
     shifted = Bundle(graph, dict(bundle.arrays), dict(bundle.codebooks))
     shifted.save(tmp_path / "shifted.bundle")
     err = _refused(tmp_path, capsys, build, tmp_path / "shifted.bundle")
-    assert "write-back shifts: (17, 20), the build's (18, 20)" in err, err
+    assert err.endswith("write-back shifts: (17, 20), the build's (18, 20) (pass 'conv1' has shift 17)"), err
 
 
 def test_same_layout_other_netlist_is_refused(tmp_path, capsys):
