@@ -61,6 +61,10 @@ class BramTool:
     bitstream: str
     rewrite_stdio: bool     # icebram: config on stdin, the new one on stdout
 
+    @property
+    def rewrite_name(self) -> str:
+        return "yowasp-icebram" if self.family == "ice40" else "yowasp-ecpbram"
+
     def rewrite_argv(self, from_hex: str, to_hex: str) -> list[str]:
         if self.family == "ice40":
             return ["yowasp-icebram", from_hex, to_hex]

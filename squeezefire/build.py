@@ -156,7 +156,7 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
         proof = _run_tools(board, plan, commands, stage, heartbeat, seconds, roms)
         seconds["total"] = time.monotonic() - t0
         report = _report(inputs, stage.path, acc, est, clock_hz, pll, seconds)
-        report["rom_rewrite"] = None if proof is None else {"tool": roms.tool.rewrite_argv("from", "to")[0],
+        report["rom_rewrite"] = None if proof is None else {"tool": roms.tool.rewrite_name,
                                                             "proof": proof.summary()}
         (stage.path / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)

@@ -174,5 +174,5 @@ def _report(r: _Reuse, bundle, bundle_path: Path, work: Path, proof, seconds: di
             "bundle": str(bundle_path), "bundle_sha256": hashlib.sha256(bundle_path.read_bytes()).hexdigest(),
             "weight_bits": bundle.weight_bits(), "reused_build": str(r.build),
             "placement": f"the reused build's ({r.build}): same netlist, same place and route",
-            "rom_rewrite": {"tool": r.tool.rewrite_argv("from", "to")[0], "proof": proof.summary()},
+            "rom_rewrite": {"tool": r.tool.rewrite_name, "proof": proof.summary()},
             "verilog": None, "seconds": {k: round(v, 2) for k, v in seconds.items()}}
