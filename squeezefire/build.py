@@ -23,7 +23,6 @@ refused before any work.
 
 ``--arch standin`` (for tests and for exercising the flow) builds the
 ``fpga.testing.ClassSumStandIn`` TEST STAND-IN instead of the network.
-``--accelerator network|standin`` is the deprecated old name of ``--arch``.
 """
 from __future__ import annotations
 
@@ -65,10 +64,6 @@ class BuildError(Exception):
 
 
 DEFAULT_ARCH = AUTO
-
-
-# the deprecated --accelerator flag's names
-ACCELERATOR_ALIASES = {"network": "pipeline", "standin": "standin"}
 
 
 def _load_bundle(path: Path) -> Bundle:
@@ -284,7 +279,7 @@ def _report(inputs: _Inputs, work: Path, acc, est, clock_hz: float, pll, seconds
         "dsp_used": dsp_used, "dsp_total": dsp_total,
         "bram_used": bram_used, "bram_total": bram_total, "bram_block_bits": board.device.bram_block_bits,
         "spram_used": spram_used, "spram_total": spram_total,
-        "estimate": est.as_dict(),
+        "estimate": est.to_json(),
         "fmax_mhz": round(fmax, 2) if fmax is not None else None, "clock_mhz": clock_mhz,
         "clock_source": pll.describe() if pll is not None else "oscillator",
         "timing_met": timing_met,
@@ -345,12 +340,10 @@ def print_table(r: dict) -> None:
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=prog_name("python -m rtl_gen.build"), description=__doc__.splitlines()[0])
     ap.add_argument("--board", default="ice40", help=f"one of: {', '.join(BOARDS)} (default ice40)")
-    ap.add_argument("--arch", default=None, choices=[*ARCHITECTURES, AUTO],
+    ap.add_argument("--arch", default=DEFAULT_ARCH, choices=[*ARCHITECTURES, AUTO],
                     help=f"accelerator architecture (default {DEFAULT_ARCH}: the most images/s per DSP among those that "
                          "fit, by the models): "
                          + "; ".join(f"{k}: {a.description}" for k, a in ARCHITECTURES.items()))
-    ap.add_argument("--accelerator", default=None, choices=list(ACCELERATOR_ALIASES),
-                    help="deprecated name of --arch ('network' is --arch pipeline)")
     ap.add_argument("--bundle", type=Path, default=None, help=f"network bundle (default {DEFAULT_BUNDLE.name})")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default build/<board>/)")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
@@ -362,22 +355,11 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _arch_of(args) -> str:
-    """``--arch``, or the deprecated ``--accelerator`` it replaces (with a notice)."""
-    if args.accelerator is None:
-        return args.arch or DEFAULT_ARCH
-    alias = ACCELERATOR_ALIASES[args.accelerator]
-    if args.arch is not None and args.arch != alias:
-        raise BuildError(f"--accelerator {args.accelerator} (deprecated) contradicts --arch {args.arch}")
-    print(f"notice: --accelerator is deprecated; use --arch {alias}", file=sys.stderr)
-    return alias
-
-
 def main(argv=None) -> int:
     """The command (also the ``squeezefire-build`` console script); returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        build(args.board, args.bundle, args.out, args.seed, _arch_of(args), args.allow_timing_fail, args.baud,
+        build(args.board, args.bundle, args.out, args.seed, args.arch, args.allow_timing_fail, args.baud,
               timing_driven=args.timing_driven)
     except TimingError as e:
         print(f"error: {e}", file=sys.stderr)

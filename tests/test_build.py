@@ -13,6 +13,7 @@ import pytest
 
 from rtl_gen.accelerator import AcceleratorSignature
 from golden.quantize import FIRE1_BUNDLE
+from recorded import recorded_nextpnr
 from squeezefire import architectures as A, build as B
 from squeezefire import measured
 from squeezefire.measured import SimulatedCycles
@@ -35,7 +36,6 @@ def _run(capsys, *argv):
     (STANDIN + ["--baud", "7000000"], "too fast"),
     (STANDIN + ["--baud", "1300000"], "off at 24 MHz"),
     (STANDIN + ["--seed", "-3"], "seed"),
-    (["--accelerator", "network", "--arch", "standin"], "--accelerator network (deprecated) contradicts --arch standin"),
     # a byte longer than the link's 50 ms inter-byte timeout: no frame could ever arrive
     (STANDIN + ["--baud", "123"], "123 baud is too slow for the host link: a byte (10 bits) takes 81.3 ms, "
                                   "more than a quarter of its 50 ms inter-byte timeout; use at least 800 baud"),
@@ -53,14 +53,6 @@ def _refused(capsys, out, needle):
     rc, err = _run(capsys, *STANDIN, "--out", str(out))
     assert rc == 2 and err.startswith(f"error: output folder {out}: ") and needle in err and "\n" not in err
     assert "fit estimate" not in capsys.readouterr().out
-
-
-def test_deprecated_accelerator_flag_still_works(tmp_path, capsys):
-    rc, err = _run(capsys, "--board", "ice40", "--accelerator", "standin", "--baud", "7000000",
-                   "--out", str(tmp_path / "o"))
-    notice, error = err.splitlines()
-    assert rc == 2 and notice == "notice: --accelerator is deprecated; use --arch standin"
-    assert error.startswith("error: 7000000 baud is too fast") and os.listdir(tmp_path) == []
 
 
 def test_report_names_modelled_and_simulated_cycles(tmp_path, monkeypatch):
@@ -328,5 +320,9 @@ def test_ice40_default_build_is_the_engine(tmp_path, capsys):
     assert r["arch"] == "engine" and r["dsp_used"] == 8 and r["mac_lanes"] == 16
     assert r["timing_met"] and r["clock_mhz"] == A.ENGINE_CLOCK_MHZ["ice40"] and r["baud"] == 3_000_000
     assert r["lut_used"] <= r["estimate"]["lut"] and r["bram_used"] <= r["estimate"]["bram_blocks"]
+    # the hardware the resource model is checked against (tests/test_engine_program.py)
+    recorded = recorded_nextpnr("ice40/engine")["reference"]["lut_used"]
+    assert r["lut_used"] == recorded, (f"nextpnr placed {r['lut_used']} cells, {recorded} recorded: re-measure and "
+                                       "update tests/data/nextpnr_results.json")
     # the reference's 3-bit codebook weights: 16 lanes x 3 bits x 1 017 rows, 14 tables of 8 values
     assert r["weight_index_bits"] == 48816 and r["codebook_bits"] == 896
