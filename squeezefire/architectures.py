@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from amaranth.lib import wiring
 
 from fpga.boards import Board
+from fpga.bram_rewrite import BRAM_TOOLS
 from fpga.testing import ClassSumStandIn
 from golden.bundle import Bundle
 from rtl_gen.dual_mult import DspImpl
@@ -23,7 +24,7 @@ from rtl_gen.fit import Estimate, FitError, check_fit, estimate
 from rtl_gen.pipeline import Pipeline
 from squeezefire import measured
 
-__all__ = ["Architecture", "ARCHITECTURES", "AUTO", "ArchitectureError", "ArchAssessment", "engine_options",
+__all__ = ["Architecture", "ARCHITECTURES", "AUTO", "ArchitectureError", "ArchAssessment", "engine_options", "rom_options",
            "arch_clock", "make_accelerator", "network_architectures", "assess_arch", "choose_arch", "ENGINE_CLOCK_MHZ", "ENGINE_BAUD"]
 
 
@@ -91,6 +92,15 @@ def engine_options(board: Board) -> dict:
     return {"dsp": dsp, "banks": BankKind.SPRAM if board.device.spram_bits else BankKind.BLOCK}
 
 
+def rom_options(board: Board) -> dict:
+    """Where the board's bitstream can take new ROM contents (``fpga.bram_rewrite``):
+    the engine's ROMs padded to the tool's bit slices (``rtl_gen.engine.rom_images``),
+    so that a simulation has the board's ROMs; the build makes them placeholders
+    (``squeezefire.build.rewrite_ready``) and writes these contents in."""
+    tool = BRAM_TOOLS.get(board.family)
+    return {"rom_segment": tool.segment} if tool else {}
+
+
 def _engine_models(board: Board) -> tuple[str, ...]:
     from sim.lib.yosys_models import engine_models     # the simulation library, only when simulating
     return engine_models(**engine_options(board))
@@ -107,13 +117,14 @@ ARCHITECTURES = {
                              "per-layer streaming pipeline (rtl_gen.pipeline.Pipeline)",
                              measured_key=lambda board: measured.arch_key("pipeline", board.style),
                              describe=lambda board: f"pipeline, {board.style} style"),
-    "engine": Architecture(lambda bundle, board: FireEngine(bundle, **engine_options(board)),
+    "engine": Architecture(lambda bundle, board: FireEngine(bundle, **engine_options(board), **rom_options(board)),
                            "Fire engine: one convolution datapath reused pass by pass, 16 MAC lanes "
                            "(rtl_gen.engine.FireEngine)",
                            measured_key=lambda board: measured.arch_key("engine", engine_options(board)["dsp"]),
                            clock_mhz=lambda board: ENGINE_CLOCK_MHZ.get(board.key), timing_driven=True,
                            baud=lambda board: ENGINE_BAUD.get(board.key),
-                           assess=lambda bundle, board: EngineParams(bundle, **engine_options(board)),
+                           assess=lambda bundle, board: EngineParams(bundle, **engine_options(board),
+                                                                     **rom_options(board)),
                            describe=_describe_engine, sim_models=_engine_models),
     "standin": Architecture(_standin, "TEST STAND-IN (fpga.testing.ClassSumStandIn: per-class pixel sums), "
                                       "not the network", computes_network=False,

@@ -32,23 +32,27 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
 from fpga.board_core import DEFAULT_BAUD, check_baud
 from fpga.boards import BOARDS, Board, get_board
+from fpga.bram_rewrite import BRAM_TOOLS, BramTool, RewriteError
 from fpga.ice40_bram_map import MAP_FILE, fast_map_text, yosys_options
 from fpga.toolchain import (VERILOG_SCRIPT, ToolError, check_tools, overused, plan_commands, run_step,
                             verilog_command, verilog_script)
 from fpga.top import BoardTop
 from golden.bundle import Bundle
+from rtl_gen.engine.engine import EngineParams, FireEngine
+from rtl_gen.engine.rom_images import EngineRoms
 from rtl_gen.fit import FitError, check_fit, estimate
 from squeezefire import measured
 from squeezefire.architectures import (ARCHITECTURES, AUTO, ArchitectureError, arch_clock, choose_arch,
                                        make_accelerator)
 from squeezefire.cli import prog_name
 from squeezefire.safe_output import check_output_dir, staged_output_dir
+from squeezefire.weights import RomLayout, netlist_digest, rom_layout, write_roms
 
 __all__ = ["BuildError", "prepare_plan", "build", "main", "DEFAULT_BUNDLE", "MARKER"]
 
@@ -129,7 +133,7 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
         raise ArchitectureError(f"cannot generate the {arch} accelerator: {e}") from None
     est = estimate(figures, board.device, image_in_bram=board.image_ram == "block")
     check_fit(est, board.device)
-    acc = make_accelerator(inputs.bundle, board, arch) if assess else figures
+    acc = rewrite_ready(figures, board) or (make_accelerator(inputs.bundle, board, arch) if assess else figures)
     seconds["fit"] = time.monotonic() - t
     print(f"fit estimate ({est.source}): {est.summary(board.device)} -- fits {board.device.name}", flush=True)
 
@@ -137,13 +141,18 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
     top = BoardTop(acc, baud=inputs.baud, image_ram=board.image_ram, pll=pll)
     plan = prepare_plan(board, top, seed, timing_driven or ARCHITECTURES[arch].timing_driven)
     commands = [verilog_command(board), *plan_commands(board, plan.files)]
+    roms = rom_plan(inputs, acc)
+    if roms is not None:
+        commands[2] = placeholder_output(commands[2], roms.tool)
     seconds["elaborate"] = time.monotonic() - t
 
     with staged_output_dir(inputs.out, MARKER, f"python -m rtl_gen.build --board {board.key}",
-                           keep_failed_on=(ToolError, KeyboardInterrupt)) as stage:
-        _run_tools(board, plan, commands, stage, heartbeat, seconds)
+                           keep_failed_on=(ToolError, RewriteError, KeyboardInterrupt)) as stage:
+        proof = _run_tools(board, plan, commands, stage, heartbeat, seconds, roms)
         seconds["total"] = time.monotonic() - t0
         report = _report(inputs, stage.path, acc, est, clock_hz, pll, seconds)
+        report["rom_rewrite"] = None if proof is None else {"tool": roms.tool.rewrite_name,
+                                                            "proof": proof.summary()}
         (stage.path / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
     if not report["timing_met"]:
@@ -217,20 +226,62 @@ def prepare_plan(board, top, seed: int = 1, timing_driven: bool = False):
     return plan
 
 
-def _run_tools(board, plan, commands, stage, heartbeat: float, seconds: dict) -> None:
-    """The plan's files and tools in ``stage.path``; a failing tool's error
-    names the resources nextpnr found over capacity and the log it leaves
-    in ``stage.failed``."""
+@dataclass(frozen=True)
+class RomPlan:
+    """A build whose ROMs hold placeholders: the tool that writes ``real`` in
+    after place and route, and the layout a ``--reuse`` will compare."""
+    tool: BramTool
+    real: EngineRoms
+    layout: RomLayout
+
+
+def rewrite_ready(figures, board: Board) -> FireEngine | None:
+    """The Fire engine of ``figures`` (its ``EngineParams``) with placeholder
+    ROMs, on a board whose block RAMs can be rewritten; else None."""
+    if not isinstance(figures, EngineParams) or board.family not in BRAM_TOOLS:
+        return None
+    return FireEngine(replace(figures, placeholder_roms=True))
+
+
+def rom_plan(inputs: _Inputs, acc) -> RomPlan | None:
+    """The ROM rewrite of a Fire engine built with placeholders, else None."""
+    params = getattr(acc, "params", None)
+    if not isinstance(params, EngineParams) or not params.placeholder_roms:
+        return None
+    layout = rom_layout(inputs.bundle, params, inputs.board.key, netlist_digest(FireEngine(params)))
+    return RomPlan(BRAM_TOOLS[inputs.board.family], params.rom_images(), layout)
+
+
+def placeholder_output(argv: list[str], tool: BramTool) -> list[str]:
+    """nextpnr's argv writing the placed design to ``tool.config`` (the
+    rewrite makes the packer's input from it)."""
+    return [tool.config if a == tool.rewritten else a for a in argv]
+
+
+def _run_tools(board, plan, commands, stage, heartbeat: float, seconds: dict, roms: RomPlan | None = None):
+    """The plan's files and tools in ``stage.path`` (with ``roms``: their
+    contents written in before the packer, which the rewrite runs; returns
+    its ``RewriteProof``); a failing tool's error names the resources
+    nextpnr found over capacity and the log it leaves in ``stage.failed``."""
     plan.extract(str(stage.path))
     log = (stage.path / "build.log").resolve()
+    proof = None
     try:
         for name, argv in zip(STEPS, commands):
+            if name == "pack" and roms is not None:
+                t = time.monotonic()
+                print("  roms     placeholders -> the bundle's ROM images, then the packer ...", flush=True)
+                proof = write_roms(stage.path, roms.tool, roms.real, roms.layout, log)
+                seconds["roms+pack"] = time.monotonic() - t
+                print(f"  roms     done in {seconds['roms+pack']:.1f} s: {proof.summary()}", flush=True)
+                continue
             seconds[name] = run_step(name, argv, stage.path, log, heartbeat)
     except ToolError as e:
         logs = "".join(f.read_text(errors="replace") for f in sorted(stage.path.glob("*.tim")))
         over = overused(logs)
         fit = f"; does not fit {board.device.name}: {', '.join(over)}" if over else ""
         raise ToolError(f"{e}{fit} (log: {stage.failed / 'build.log'})") from None
+    return proof
 
 
 def simulated_cycles(inputs: _Inputs) -> int | None:
@@ -330,6 +381,8 @@ def print_table(r: dict) -> None:
         *_frame_rows(r),
         ("weights", f"{r['weight_bits']} bits" + _codebook_text(r)),
         ("bitstream", r["bitstream"]),
+        *([("ROMs", f"{r['rom_rewrite']['tool']}: {r['rom_rewrite']['proof']} (rewrite-ready: --reuse)")]
+          if r.get("rom_rewrite") else []),
         ("seconds", ", ".join(f"{k} {v}" for k, v in r["seconds"].items())),
     ]
     width = max(len(k) for k, _ in rows)
@@ -339,8 +392,9 @@ def print_table(r: dict) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=prog_name("python -m rtl_gen.build"), description=__doc__.splitlines()[0])
-    ap.add_argument("--board", default="ice40", help=f"one of: {', '.join(BOARDS)} (default ice40)")
-    ap.add_argument("--arch", default=DEFAULT_ARCH, choices=[*ARCHITECTURES, AUTO],
+    ap.add_argument("--board", default=None, help=f"one of: {', '.join(BOARDS)} (default ice40; with --reuse, "
+                                                  "the reused build's)")
+    ap.add_argument("--arch", default=None, choices=[*ARCHITECTURES, AUTO],
                     help=f"accelerator architecture (default {DEFAULT_ARCH}: the most images/s per DSP among those that "
                          "fit, by the models): "
                          + "; ".join(f"{k}: {a.description}" for k, a in ARCHITECTURES.items()))
@@ -350,17 +404,36 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--baud", type=int, default=None,
                     help="host-link baud rate (default 1000000; the engine on the iCEBreaker 3000000)")
     ap.add_argument("--allow-timing-fail", action="store_true", help="exit 0 even if the clock is missed")
+    ap.add_argument("--reuse", type=Path, default=None, metavar="BUILD",
+                    help="new weights without synthesis or place and route: rewrite the block RAMs of the Fire-engine "
+                         "build in BUILD (iCE40, ECP5; only read) with --bundle's ROM images, which must make the same "
+                         "hardware; the bitstream goes to --out (default BUILD-<bundle name>)")
     ap.add_argument("--timing-driven", action="store_true",
                     help="timing-driven placement where the board skips it for speed (iCE40: higher fmax, ~10 s more)")
     return ap
+
+
+def _reuse(args) -> int:
+    """``--reuse``: the flags a rewrite does not take are refused, not ignored."""
+    from squeezefire.reuse import reuse
+    given = [flag for flag, value in (("--arch", args.arch), ("--baud", args.baud),
+                                      ("--timing-driven", args.timing_driven or None)) if value is not None]
+    if given:
+        raise BuildError(f"--reuse keeps the build's hardware: {given[0]} cannot be given with it")
+    if args.bundle is None:
+        raise BuildError("--reuse needs --bundle: the bundle whose weights go into the build")
+    reuse(args.board, args.bundle, args.reuse, args.out)
+    return 0
 
 
 def main(argv=None) -> int:
     """The command (also the ``squeezefire-build`` console script); returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        build(args.board, args.bundle, args.out, args.seed, args.arch, args.allow_timing_fail, args.baud,
-              timing_driven=args.timing_driven)
+        if args.reuse is not None:
+            return _reuse(args)
+        build(args.board or "ice40", args.bundle, args.out, args.seed, args.arch or DEFAULT_ARCH, args.allow_timing_fail,
+              args.baud, timing_driven=args.timing_driven)
     except TimingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
