@@ -67,15 +67,15 @@ def test_report_names_modelled_and_simulated_cycles(tmp_path, monkeypatch):
                           signature=AcceleratorSignature((28, 28, 1), 10))
     clock_hz = board.clock()[0]
     before = B.frame_figures(acc, inputs, clock_hz)
-    assert before["cycles_per_frame_model"] == 1000 and before["cycles_per_frame_simulated"] is None
-    assert before["frames_per_s_model"] == round(clock_hz / 1000, 1) and before["frames_per_s_simulated"] is None
+    assert before.cycles_per_frame_model == 1000 and before.cycles_per_frame_simulated is None
+    assert before.frames_per_s_model == round(clock_hz / 1000, 1) and before.frames_per_s_simulated is None
     bundle_bytes = B.DEFAULT_BUNDLE.read_bytes()
     measured.remember(bundle_bytes, measured.arch_key("pipeline", "fast"), SimulatedCycles(1100, 1400, 2, "t"))
-    assert B.frame_figures(acc, inputs, clock_hz)["cycles_per_frame_simulated"] is None     # another style
+    assert B.frame_figures(acc, inputs, clock_hz).cycles_per_frame_simulated is None     # another style
     measured.remember(bundle_bytes, measured.arch_key("pipeline", board.style), SimulatedCycles(1200, 1300, 2, "t"))
     after = B.frame_figures(acc, inputs, clock_hz)
-    assert after["cycles_per_frame_simulated"] == 1200
-    assert after["frames_per_s_simulated"] == round(clock_hz / 1200, 1)
+    assert after.cycles_per_frame_simulated == 1200
+    assert after.frames_per_s_simulated == round(clock_hz / 1200, 1)
     rows = dict(B._frame_rows(after))
     assert rows["cycles/frame"] == "1000 modelled, 1200 simulated"
     assert rows["MACs"] == "4000 per frame on 5 MAC lanes"
