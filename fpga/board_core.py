@@ -2,7 +2,7 @@
 -> HostLink -> UART TX, with plain one-bit pins.
 
 ``fpga.top.BoardTop`` puts this behind an amaranth-boards platform's pins;
-the cocotb board test (``sim/board_harness.py``) instantiates it directly, so
+the cocotb board test (``sim/lib/board_harness.py``) instantiates it directly, so
 the simulated design and the one on the board are the same logic.
 """
 from __future__ import annotations

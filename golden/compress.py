@@ -30,6 +30,7 @@ from golden.bundle import Bundle
 from golden.codebook import MAX_BITS
 from golden.command import ArgumentParser, Interrupted, command_main
 from golden.counts import MAX_THREADS, check_count, check_seed
+from golden.codebook_bundle import check_bits, codebook_bundle
 from golden.equalize import equalize
 from golden.models import NETWORKS, network_spec
 from golden.quantize import (CALIBRATION_IMAGES, calibration_images, check_bundle_out, file_sha256, load_model,
@@ -77,14 +78,6 @@ def _finetune(graph, bits, prune, tuning: Finetuning, teacher):
                     teacher=teacher if tuning.distill else None)
 
 
-def codebook_bundle(graph: list[dict], shared: dict[str, SharedWeights], biases: dict | None, calib,
-                    name: str, meta: dict | None = None, m_bits: int = 16) -> Bundle:
-    """Quantise the graph with the codebooks' int8 weights (the multipliers
-    are computed for those weights); the bundle carries the codebooks."""
-    bundle = quantize(codebook_graph(graph, shared, biases), calib, name, meta=meta, m_bits=m_bits)
-    return bundle.with_codebooks(codebooks_of(shared))
-
-
 def parse_layer_bits(items: list[str], keys: list[str]) -> dict[str, int]:
     """``KEY=B`` options → {weight key: bits}; ValueError naming the bad one."""
     out = {}
@@ -96,14 +89,6 @@ def parse_layer_bits(items: list[str], keys: list[str]) -> dict[str, int]:
     return out
 
 
-def check_bits(value, what: str) -> int:
-    try:
-        bits = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what}: bits must be an integer from {MIN_SHARE_BITS} to {MAX_BITS}, got {value!r}") from None
-    if not MIN_SHARE_BITS <= bits <= MAX_BITS:
-        raise ValueError(f"{what}: bits must be from {MIN_SHARE_BITS} to {MAX_BITS}, got {bits}")
-    return bits
 
 
 def _check_options(args) -> None:

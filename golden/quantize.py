@@ -36,7 +36,7 @@ from golden.counts import check_count
 from golden.bundle_rules import accumulator_bound
 from golden.bundle import ACC_LIMIT, FORMAT, M_MAX, SHIFT_RANGE, VERSION, Bundle, is_bundle_file, validate
 from golden.int8_weights import quantize_weights
-from golden.models import NETWORKS, Fire, SqueezeNet, network_spec, reference_spec, spec_to_json
+from golden.models import NETWORKS, Fire, SqueezeNet, network_spec, spec_to_json
 from golden.writable import check_file_out
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
@@ -237,11 +237,6 @@ def load_model(path: Path, spec):
     except Exception as e:
         raise ValueError(f"checkpoint {path} does not hold network {spec.name!r}: {first_line(e)}") from None
     return model.eval()
-
-
-def load_reference_model(path: Path = REFERENCE_CHECKPOINT):
-    """The trained float reference network (eval mode)."""
-    return load_model(path, reference_spec(batchnorm=True))
 
 
 def calibration_images(count: int) -> np.ndarray:

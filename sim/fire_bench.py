@@ -20,8 +20,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rtl_gen.pipeline.fire import Fire, Folding  # noqa: E402
-from sim.cases import fire2, random_fire  # noqa: E402
-from sim.runner import Stimulus, run_fire_case  # noqa: E402
+from sim.lib.fire_cases import fire2, random_fire  # noqa: E402
+from sim.lib.fire_sim import run_fire_case
+from sim.lib.stimulus import FireStimulus  # noqa: E402
 
 GOAL = 0.90
 
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
     for name in args.cases.split(","):
         case, folding = CASES[name](args.frames)
         fire = Fire.from_bundle(case.bundle, case.layer, folding)
-        result = run_fire_case(f"bench_{name}", fire, case.images, case.expected, Stimulus(seed=0))
+        result = run_fire_case(f"bench_{name}", fire, case.images, case.expected, FireStimulus(seed=0))
         if not result.passed:
             print(f"{name}: FAILED\n{result.message}", file=sys.stderr)
             return 1

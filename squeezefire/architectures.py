@@ -17,7 +17,9 @@ from fpga.boards import Board
 from fpga.bram_rewrite import BRAM_TOOLS
 from fpga.testing import ClassSumStandIn
 from golden.bundle import Bundle
+from rtl_gen.dual_mult import DspImpl
 from rtl_gen.engine import EngineParams, FireEngine
+from rtl_gen.engine.banks import BankKind
 from rtl_gen.fit import Estimate, FitError, check_fit, estimate
 from rtl_gen.pipeline import Pipeline
 from squeezefire import measured
@@ -38,8 +40,8 @@ class Architecture:
     is an ``rtl_gen.accelerator.AcceleratorSignature`` (what the board core
     and the host link rely on) and which has ``cycles_per_frame`` (its
     performance model's figure), ``macs_per_frame`` and ``mac_lanes``, and
-    optionally ``resource_cost``/``resource_estimate`` for the fit check
-    (``rtl_gen.fit``); a ``ValueError`` names what it cannot generate.
+    optionally ``resource_estimate(device)`` for the fit check
+    (``rtl_gen.fit``; without it the design model prices the elaborated design); a ``ValueError`` names what it cannot generate.
     ``computes_network``: it computes the bundle's network (so it needs the
     bundle, and its weights count); False for a test stand-in, which gets
     the bundle only for its shapes and None without ``--bundle``.
@@ -49,7 +51,7 @@ class Architecture:
     place timing-driven (its clock is close to its fmax).
     ``describe(board)``: what it is on ``board``, for the comparison's table.
     ``sim_models(board)``: the primitive models its simulation needs
-    (``sim.cocotb_run.simulate``'s ``models``).
+    (``sim.lib.cocotb_run.simulate``'s ``models``).
     """
     make: Callable[[Bundle | None, Board], wiring.Component]
     description: str
@@ -58,7 +60,7 @@ class Architecture:
     clock_mhz: Callable[[Board], float | None] = lambda board: None
     timing_driven: bool = False
     # its figures without making the hardware (``cycles_per_frame``, ``in_shape``
-    # and ``resource_estimate_for``), for ``auto``; None: ``make`` is used
+    # and ``resource_estimate``), for ``auto``; None: ``make`` is used
     assess: Callable[[Bundle, Board], object] | None = None
     baud: Callable[[Board], int | None] = lambda board: None    # its default host-link baud (None: DEFAULT_BAUD)
     describe: Callable[[Board], str] = lambda board: ""
@@ -86,8 +88,8 @@ def engine_options(board: Board) -> dict:
     """The Fire engine's parts on ``board``: the UP5K's eight SB_MAC16 in
     dual 8x8 mode and its SPRAMs where the device has them, else inferred
     multipliers and block RAM."""
-    dsp = "sb_mac16" if board.family == "ice40" and board.device.dsp >= 8 else "generic"
-    return {"dsp": dsp, "banks": "spram" if board.device.spram_bits else "block"}
+    dsp = DspImpl.SB_MAC16 if board.family == "ice40" and board.device.dsp >= 8 else DspImpl.GENERIC
+    return {"dsp": dsp, "banks": BankKind.SPRAM if board.device.spram_bits else BankKind.BLOCK}
 
 
 def rom_options(board: Board) -> dict:
@@ -100,7 +102,7 @@ def rom_options(board: Board) -> dict:
 
 
 def _engine_models(board: Board) -> tuple[str, ...]:
-    from sim.yosys_models import engine_models     # the simulation library, only when simulating
+    from sim.lib.yosys_models import engine_models     # the simulation library, only when simulating
     return engine_models(**engine_options(board))
 
 

@@ -30,7 +30,7 @@ NETWORKS = ("reference", "bypass-simple", "bypass-complex")
 
 def network(name: str):
     """(bundle, two images) of a benchmark network."""
-    from sim.network_cases import fashion_images, random_network, reference, small_bypass_spec
+    from sim.lib.network_cases import fashion_images, random_network, reference, small_bypass_spec
     if name == "reference":
         return reference(), fashion_images(2)
     bundle, images = random_network(small_bypass_spec(name.split("-")[1]), seed=21, calib_images=4)
@@ -38,7 +38,7 @@ def network(name: str):
 
 
 def measure(name: str, arch: str) -> dict:
-    from sim.network_sim import run_network
+    from sim.lib.network_sim import run_network
     bundle, images = network(name)
     sums, classes = intref.classify(bundle, images)
     board = get_board("ice40")

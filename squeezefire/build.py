@@ -23,7 +23,6 @@ refused before any work.
 
 ``--arch standin`` (for tests and for exercising the flow) builds the
 ``fpga.testing.ClassSumStandIn`` TEST STAND-IN instead of the network.
-``--accelerator network|standin`` is the deprecated old name of ``--arch``.
 """
 from __future__ import annotations
 
@@ -32,7 +31,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 
@@ -48,7 +47,7 @@ from golden.command import ArgumentParser, Interrupted, command_main
 from golden.counts import check_seed
 from rtl_gen.engine.engine import EngineParams, FireEngine
 from rtl_gen.engine.rom_images import EngineRoms
-from rtl_gen.fit import FitError, check_fit, estimate
+from rtl_gen.fit import Estimate, FitError, check_fit, estimate
 from squeezefire import measured
 from squeezefire.architectures import (ARCHITECTURES, AUTO, ArchitectureError, arch_clock, choose_arch,
                                        make_accelerator)
@@ -70,10 +69,6 @@ class BuildError(Exception):
 
 
 DEFAULT_ARCH = AUTO
-
-
-# the deprecated --accelerator flag's names
-ACCELERATOR_ALIASES = {"network": "pipeline", "standin": "standin"}
 
 
 def _load_bundle(path: Path) -> Bundle:
@@ -116,8 +111,8 @@ def _link_frame_bytes(in_shape, num_classes):
 
 def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str = DEFAULT_ARCH,
           allow_timing_fail: bool = False, baud: int | None = None, heartbeat: float = 15.0,
-          timing_driven: bool = False) -> dict:
-    """Run the whole flow; returns the report dict.  Raises BuildError,
+          timing_driven: bool = False) -> BuildReport:
+    """Run the whole flow; returns the report (``BuildReport``).  Raises BuildError,
     FitError, OutputError or ToolError with one-line messages, every bad
     input before the fit check and the tools."""
     seconds = {}
@@ -159,18 +154,17 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
             failed = stage.failed
             proof = _run_tools(board, plan, commands, stage, heartbeat, seconds, roms)
             seconds["total"] = time.monotonic() - t0
-            report = _report(inputs, stage.path, acc, est, clock_hz, pll, seconds)
-            report["rom_rewrite"] = None if proof is None else {"tool": roms.tool.rewrite_name,
-                                                                "proof": proof.summary()}
-            (stage.path / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+            rewrite = None if proof is None else {"tool": roms.tool.rewrite_name, "proof": proof.summary()}
+            report = _report(inputs, stage.path, acc, est, clock_hz, pll, seconds, rewrite)
+            (stage.path / "report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
     except KeyboardInterrupt:
         if failed is not None and failed.is_dir():
             raise Interrupted(f"the logs so far are kept in {failed}/") from None
         raise
     print_table(report)
-    if not report["timing_met"]:
-        msg = (f"timing FAILED: fmax {report['fmax_mhz']} MHz < clock {report['clock_mhz']:g} MHz"
-               if report["fmax_mhz"] is not None else "timing unknown: nextpnr reported no fmax")
+    if not report.timing_met:
+        msg = (f"timing FAILED: fmax {report.fmax_mhz} MHz < clock {report.clock_mhz:g} MHz"
+               if report.fmax_mhz is not None else "timing unknown: nextpnr reported no fmax")
         if not allow_timing_fail:
             raise TimingError(msg)
         print(f"warning: {msg} (--allow-timing-fail)")
@@ -307,22 +301,77 @@ def simulated_cycles(inputs: _Inputs) -> int | None:
     return None if record is None else record.cycles_per_frame
 
 
-def frame_figures(acc, inputs: _Inputs, clock_hz: float) -> dict:
+@dataclass(frozen=True)
+class FrameFigures:
     """Cycles and frames per second, the model's and the simulated ones,
     each named as such; the work per frame; what the link could carry."""
+    cycles_per_frame_model: int
+    cycles_per_frame_simulated: int | None
+    frames_per_s_model: float
+    frames_per_s_simulated: float | None
+    macs_per_frame: int
+    mac_lanes: int
+    baud: int
+    link_frames_per_s: float
+
+
+def frame_figures(acc, inputs: _Inputs, clock_hz: float) -> FrameFigures:
     model, simulated = int(acc.cycles_per_frame), simulated_cycles(inputs)
     sig = acc.signature
     req_bytes, rep_bytes = _link_frame_bytes(sig.in_shape, sig.num_classes)
-    return {
-        "cycles_per_frame_model": model, "cycles_per_frame_simulated": simulated,
-        "frames_per_s_model": round(clock_hz / model, 1),
-        "frames_per_s_simulated": None if simulated is None else round(clock_hz / simulated, 1),
-        "macs_per_frame": int(acc.macs_per_frame), "mac_lanes": int(acc.mac_lanes),
-        "baud": inputs.baud, "link_frames_per_s": round(inputs.baud / 10 / (req_bytes + rep_bytes), 1),
-    }
+    return FrameFigures(model, simulated, round(clock_hz / model, 1),
+                        None if simulated is None else round(clock_hz / simulated, 1),
+                        int(acc.macs_per_frame), int(acc.mac_lanes), inputs.baud,
+                        round(inputs.baud / 10 / (req_bytes + rep_bytes), 1))
 
 
-def _report(inputs: _Inputs, work: Path, acc, est, clock_hz: float, pll, seconds: dict) -> dict:
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build made and measured; ``to_json()`` is ``report.json``
+    (keys as docs/build.md documents them)."""
+    board: str
+    board_title: str
+    device: str
+    arch: str
+    arch_description: str
+    seed: int
+    lut_used: int
+    lut_total: int
+    dsp_used: int
+    dsp_total: int
+    bram_used: int
+    bram_total: int
+    bram_block_bits: int
+    spram_used: int
+    spram_total: int
+    estimate: Estimate
+    fmax_mhz: float | None
+    clock_mhz: float
+    clock_source: str
+    timing_met: bool
+    frames: FrameFigures
+    weight_bits: int
+    weight_index_bits: int          # of the weights the hardware holds as codebook indices (the fit model's)
+    codebook_bits: int
+    bitstream: str
+    bitstream_sha256: str
+    verilog: str
+    seconds: dict
+    rom_rewrite: dict | None = None     # the ROM rewrite's tool and proof, on a rewrite-ready build
+
+    def to_json(self) -> dict:
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "frames":
+                out.update(asdict(value))
+            else:
+                out[f.name] = value.to_json() if f.name == "estimate" else value
+        return out
+
+
+def _report(inputs: _Inputs, work: Path, acc, est, clock_hz: float, pll, seconds: dict,
+            rom_rewrite: dict | None) -> BuildReport:
     board, out = inputs.board, inputs.out
     pnr = json.loads((work / "nextpnr-report.json").read_text())
     keys = board.report_keys
@@ -334,68 +383,61 @@ def _report(inputs: _Inputs, work: Path, acc, est, clock_hz: float, pll, seconds
     fmax, timing_met = judge_timing(pnr, clock_mhz)
     bitstream = next(p for p in sorted(work.iterdir()) if p.suffix in (".bin", ".bit", ".fs"))
     arch = ARCHITECTURES[inputs.arch]
-    return {
-        "board": board.key, "board_title": board.title, "device": board.device.name,
-        "arch": inputs.arch, "arch_description": arch.description,
-        "seed": inputs.seed,
-        "lut_used": lut_used, "lut_total": lut_total,
-        "dsp_used": dsp_used, "dsp_total": dsp_total,
-        "bram_used": bram_used, "bram_total": bram_total, "bram_block_bits": board.device.bram_block_bits,
-        "spram_used": spram_used, "spram_total": spram_total,
-        "estimate": est.as_dict(),
-        "fmax_mhz": round(fmax, 2) if fmax is not None else None, "clock_mhz": clock_mhz,
-        "clock_source": pll.describe() if pll is not None else "oscillator",
-        "timing_met": timing_met,
-        **frame_figures(acc, inputs, clock_hz),
-        "weight_bits": inputs.bundle.weight_bits() if arch.computes_network else 0,
-        # of the weights the hardware holds as codebook indices (the fit model's)
-        "weight_index_bits": est.weight_index_bits, "codebook_bits": est.codebook_bits,
-        "bitstream": str(out / bitstream.name),
-        "bitstream_sha256": hashlib.sha256(bitstream.read_bytes()).hexdigest(),
-        "verilog": str(out / f"{NAME}.v"),
-        "seconds": {k: round(v, 2) for k, v in seconds.items()},
-    }
+    return BuildReport(
+        board=board.key, board_title=board.title, device=board.device.name,
+        arch=inputs.arch, arch_description=arch.description, seed=inputs.seed,
+        lut_used=lut_used, lut_total=lut_total, dsp_used=dsp_used, dsp_total=dsp_total,
+        bram_used=bram_used, bram_total=bram_total, bram_block_bits=board.device.bram_block_bits,
+        spram_used=spram_used, spram_total=spram_total, estimate=est,
+        fmax_mhz=round(fmax, 2) if fmax is not None else None, clock_mhz=clock_mhz,
+        clock_source=pll.describe() if pll is not None else "oscillator", timing_met=timing_met,
+        frames=frame_figures(acc, inputs, clock_hz),
+        weight_bits=inputs.bundle.weight_bits() if arch.computes_network else 0,
+        weight_index_bits=est.weight_index_bits, codebook_bits=est.codebook_bits,
+        bitstream=str(out / bitstream.name), bitstream_sha256=hashlib.sha256(bitstream.read_bytes()).hexdigest(),
+        verilog=str(out / f"{NAME}.v"), seconds={k: round(v, 2) for k, v in seconds.items()},
+        rom_rewrite=rom_rewrite)
 
 
 class TimingError(Exception):
     """nextpnr missed the clock (exit 1 unless --allow-timing-fail)."""
 
 
-def _frame_rows(r: dict) -> list[tuple[str, str]]:
-    simulated = r["cycles_per_frame_simulated"]
+def _frame_rows(f: FrameFigures) -> list[tuple[str, str]]:
+    simulated = f.cycles_per_frame_simulated
     sim_cycles = "not simulated" if simulated is None else f"{simulated} simulated"
-    sim_rate = "" if simulated is None else f", {r['frames_per_s_simulated']} simulated"
+    sim_rate = "" if simulated is None else f", {f.frames_per_s_simulated} simulated"
     return [
-        ("cycles/frame", f"{r['cycles_per_frame_model']} modelled, {sim_cycles}"),
-        ("frames/s", f"{r['frames_per_s_model']} modelled{sim_rate} (compute); "
-                     f"{r['link_frames_per_s']} over the {r['baud']} baud link"),
-        ("MACs", f"{r['macs_per_frame']} per frame on {r['mac_lanes']} MAC lanes"),
+        ("cycles/frame", f"{f.cycles_per_frame_model} modelled, {sim_cycles}"),
+        ("frames/s", f"{f.frames_per_s_model} modelled{sim_rate} (compute); "
+                     f"{f.link_frames_per_s} over the {f.baud} baud link"),
+        ("MACs", f"{f.macs_per_frame} per frame on {f.mac_lanes} MAC lanes"),
     ]
 
 
-def _codebook_text(r: dict) -> str:
-    if not r["weight_index_bits"] and not r["codebook_bits"]:
+def _codebook_text(r: BuildReport) -> str:
+    if not r.weight_index_bits and not r.codebook_bits:
         return ""
-    return f"; in hardware as {r['weight_index_bits']} index bits + {r['codebook_bits']} codebook-table bits"
+    return f"; in hardware as {r.weight_index_bits} index bits + {r.codebook_bits} codebook-table bits"
 
 
-def print_table(r: dict) -> None:
-    e = r["estimate"]
+def print_table(r: BuildReport) -> None:
+    e = r.estimate
     rows = [
-        ("board", f"{r['board']} -- {r['board_title']} ({r['device']})"),
-        ("arch", f"{r['arch']} -- {r['arch_description']}"),
-        ("LUT", f"{r['lut_used']} / {r['lut_total']}   (estimate {e['lut']})"),
-        ("DSP", f"{r['dsp_used']} / {r['dsp_total']}   (estimate {e['dsp']})"),
-        ("BRAM blocks", f"{r['bram_used']} / {r['bram_total']}   (estimate {e['bram_blocks']})"),
-        ("SPRAM", f"{r['spram_used']} / {r['spram_total']}"),
-        ("clock", f"{r['clock_mhz']:g} MHz, fmax {r['fmax_mhz']} MHz -- "
-                  f"{'met' if r['timing_met'] else 'NOT MET'}; {r['clock_source']}"),
-        *_frame_rows(r),
-        ("weights", f"{r['weight_bits']} bits" + _codebook_text(r)),
-        ("bitstream", r["bitstream"]),
-        *([("ROMs", f"{r['rom_rewrite']['tool']}: {r['rom_rewrite']['proof']} (rewrite-ready: --reuse)")]
-          if r.get("rom_rewrite") else []),
-        ("seconds", ", ".join(f"{k} {v}" for k, v in r["seconds"].items())),
+        ("board", f"{r.board} -- {r.board_title} ({r.device})"),
+        ("arch", f"{r.arch} -- {r.arch_description}"),
+        ("LUT", f"{r.lut_used} / {r.lut_total}   (estimate {e.lut})"),
+        ("DSP", f"{r.dsp_used} / {r.dsp_total}   (estimate {e.dsp})"),
+        ("BRAM blocks", f"{r.bram_used} / {r.bram_total}   (estimate {e.bram_blocks})"),
+        ("SPRAM", f"{r.spram_used} / {r.spram_total}"),
+        ("clock", f"{r.clock_mhz:g} MHz, fmax {r.fmax_mhz} MHz -- "
+                  f"{'met' if r.timing_met else 'NOT MET'}; {r.clock_source}"),
+        *_frame_rows(r.frames),
+        ("weights", f"{r.weight_bits} bits" + _codebook_text(r)),
+        ("bitstream", r.bitstream),
+        *([("ROMs", f"{r.rom_rewrite['tool']}: {r.rom_rewrite['proof']} (rewrite-ready: --reuse)")]
+          if r.rom_rewrite else []),
+        ("seconds", ", ".join(f"{k} {v}" for k, v in r.seconds.items())),
     ]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
@@ -410,8 +452,6 @@ def _parser() -> ArgumentParser:
                     help=f"accelerator architecture (default {DEFAULT_ARCH}: the most images/s per DSP among those that "
                          "fit, by the models): "
                          + "; ".join(f"{k}: {a.description}" for k, a in ARCHITECTURES.items()))
-    ap.add_argument("--accelerator", default=None, choices=list(ACCELERATOR_ALIASES),
-                    help="deprecated name of --arch ('network' is --arch pipeline)")
     ap.add_argument("--bundle", type=Path, default=None, help=f"network bundle (default {DEFAULT_BUNDLE.name})")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default build/<board>/)")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
@@ -427,21 +467,10 @@ def _parser() -> ArgumentParser:
     return ap
 
 
-def _arch_of(args) -> str:
-    """``--arch``, or the deprecated ``--accelerator`` it replaces (with a notice)."""
-    if args.accelerator is None:
-        return args.arch or DEFAULT_ARCH
-    alias = ACCELERATOR_ALIASES[args.accelerator]
-    if args.arch is not None and args.arch != alias:
-        raise BuildError(f"--accelerator {args.accelerator} (deprecated) contradicts --arch {args.arch}")
-    print(f"notice: --accelerator is deprecated; use --arch {alias}", file=sys.stderr)
-    return alias
-
-
 def _reuse(args) -> int:
     """``--reuse``: the flags a rewrite does not take are refused, not ignored."""
     from squeezefire.reuse import reuse
-    given = [flag for flag, value in (("--arch", args.arch), ("--accelerator", args.accelerator), ("--baud", args.baud),
+    given = [flag for flag, value in (("--arch", args.arch), ("--baud", args.baud),
                                       ("--timing-driven", args.timing_driven or None)) if value is not None]
     if given:
         raise BuildError(f"--reuse keeps the build's hardware: {given[0]} cannot be given with it")
@@ -458,7 +487,7 @@ def main(argv=None) -> int:
     try:
         if args.reuse is not None:
             return _reuse(args)
-        build(args.board or "ice40", args.bundle, args.out, args.seed, _arch_of(args), args.allow_timing_fail,
+        build(args.board or "ice40", args.bundle, args.out, args.seed, args.arch or DEFAULT_ARCH, args.allow_timing_fail,
               args.baud, timing_driven=args.timing_driven)
     except TimingError as e:
         print(f"error: {e}", file=sys.stderr)

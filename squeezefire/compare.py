@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -114,25 +114,82 @@ def float_predictions(model, images: np.ndarray, batch: int = 1000) -> np.ndarra
                                for i in range(0, len(images), batch)])
 
 
-def evaluate(bundle: Bundle, model, images: ImageSet) -> dict:
+@dataclass(frozen=True)
+class GoldenResult:
+    """The float model and the integer reference on every image (the float
+    figures None without a matching checkpoint)."""
+    network: str
+    fire_layers: int
+    weight_index_bits: int
+    codebook_bits: int
+    dataset: str
+    images_golden: int
+    float_top1: float | None
+    int8_top1: float
+    float_int8_agreement: float | None
+    seconds: dict
+
+
+@dataclass(frozen=True, eq=False)
+class RtlResult:
+    """The simulated accelerator on the first images: its class sums and
+    argmax (``sums``, ``classes``: not in the JSON), the images whose sums
+    differ from golden, the cycles (simulated, the model's) and the MACs."""
+    sums: np.ndarray
+    classes: np.ndarray
+    rtl_mismatches: int
+    cycles_per_image: int | None        # steady state: the largest after the first image
+    cycles_per_image_model: int
+    first_image_cycles: int | None
+    arch: str
+    design: str
+    measured_key: str
+    mac_lanes: int
+    macs_per_image: int
+    mac_utilisation: float | None
+    seconds: dict
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    """What ``golden/compare.py`` found; ``to_json()`` is its ``--json``
+    file (the keys as documented in the README).  ``rtl`` None: no image
+    was simulated."""
+    golden: GoldenResult
+    rtl: RtlResult | None = None
+    rtl_top1: float | None = None
+    rtl_golden_class_agreement: float | None = None
+
+    @property
+    def images_rtl(self) -> int:
+        return 0 if self.rtl is None else len(self.rtl.classes)
+
+    def to_json(self) -> dict:
+        out = {k: v for k, v in asdict(self.golden).items()}
+        if self.rtl is not None:
+            rtl = {f.name: getattr(self.rtl, f.name) for f in fields(self.rtl) if f.name not in ("sums", "classes")}
+            out.update(images_rtl=self.images_rtl, rtl_top1=self.rtl_top1,
+                       rtl_golden_class_agreement=self.rtl_golden_class_agreement,
+                       **{k: v for k, v in rtl.items() if k != "seconds"})
+            out["seconds"] = {**out["seconds"], **self.rtl.seconds}
+        return out
+
+
+def evaluate(bundle: Bundle, model, images: ImageSet) -> GoldenResult:
     t0 = time.time()
     pf = float_predictions(model, images.images) if model is not None else None
     t1 = time.time()
     _, pq = intref.classify(bundle, images.images)
     t2 = time.time()
     labels = images.labels
-    return {
-        "network": bundle.name,
-        "fire_layers": sum(layer.kind == "fire" for layer in bundle.layers),
-        "weight_index_bits": bundle.index_bits(),
-        "codebook_bits": bundle.codebook_bits(),
-        "dataset": images.name,
-        "images_golden": int(len(labels)),
-        "float_top1": float(np.mean(pf == labels)) if pf is not None else None,
-        "int8_top1": float(np.mean(pq == labels)),
-        "float_int8_agreement": float(np.mean(pf == pq)) if pf is not None else None,
-        "seconds": {"float": round(t1 - t0, 2), "int8": round(t2 - t1, 2)},
-    }
+    return GoldenResult(
+        network=bundle.name, fire_layers=sum(layer.kind == "fire" for layer in bundle.layers),
+        weight_index_bits=bundle.index_bits(), codebook_bits=bundle.codebook_bits(), dataset=images.name,
+        images_golden=int(len(labels)),
+        float_top1=float(np.mean(pf == labels)) if pf is not None else None,
+        int8_top1=float(np.mean(pq == labels)),
+        float_int8_agreement=float(np.mean(pf == pq)) if pf is not None else None,
+        seconds={"float": round(t1 - t0, 2), "int8": round(t2 - t1, 2)})
 
 
 @dataclass(frozen=True)
@@ -155,13 +212,13 @@ def simulated_design(bundle: Bundle, arch: str, board: Board) -> SimulatedDesign
 
 
 def simulate_rtl(bundle: Bundle, images: np.ndarray, golden_sums: np.ndarray, arch: str = "pipeline",
-                 board: Board | None = None, design: SimulatedDesign | None = None) -> dict:
+                 board: Board | None = None, design: SimulatedDesign | None = None) -> RtlResult:
     """The images through the generated accelerator (``design``, else the
     one of ``arch`` for ``board``, default the iCEBreaker) in simulation,
     with a progress bar (one step per image) and its ETA on stderr."""
     from tqdm import tqdm
 
-    from sim.network_sim import run_network
+    from sim.lib.network_sim import run_network
     t0 = time.time()
     design = design or simulated_design(bundle, arch, board or get_board(DEFAULT_BOARD))
     net = design.accelerator
@@ -173,18 +230,16 @@ def simulate_rtl(bundle: Bundle, images: np.ndarray, golden_sums: np.ndarray, ar
     sums, classes = res["arrays"]["sums"], res["arrays"]["argmax"]
     cycles = res["cycles_per_frame"]
     steady = cycles[1:] or cycles
-    return {
-        "sums": sums, "classes": classes,
-        "rtl_mismatches": int(sum(not np.array_equal(sums[i], golden_sums[i]) for i in range(len(images)))),
-        "cycles_per_image": int(max(steady)) if steady else None,
-        "cycles_per_image_model": int(net.cycles_per_frame),
-        "first_image_cycles": int(cycles[0]) if cycles else None,
-        "arch": arch, "design": design.label, "measured_key": design.key, "mac_lanes": net.mac_lanes,
-        "macs_per_image": int(net.macs_per_frame),
-        "mac_utilisation": (net.macs_per_frame / (net.mac_lanes * max(steady))) if steady else None,
-        "seconds": {"rtl_build": round(res["build_seconds"], 1), "rtl_sim": round(res["sim_seconds"], 1),
-                    "rtl_total": round(time.time() - t0, 1)},
-    }
+    return RtlResult(
+        sums=sums, classes=classes,
+        rtl_mismatches=int(sum(not np.array_equal(sums[i], golden_sums[i]) for i in range(len(images)))),
+        cycles_per_image=int(max(steady)) if steady else None, cycles_per_image_model=int(net.cycles_per_frame),
+        first_image_cycles=int(cycles[0]) if cycles else None,
+        arch=arch, design=design.label, measured_key=design.key, mac_lanes=int(net.mac_lanes),
+        macs_per_image=int(net.macs_per_frame),
+        mac_utilisation=(net.macs_per_frame / (net.mac_lanes * max(steady))) if steady else None,
+        seconds={"rtl_build": round(res["build_seconds"], 1), "rtl_sim": round(res["sim_seconds"], 1),
+                 "rtl_total": round(time.time() - t0, 1)})
 
 
 DUMP_README = """# RTL vs golden dump
@@ -222,23 +277,24 @@ def _fmt(value, spec: str) -> str:
     return "n/a (no matching float checkpoint)" if value is None else format(value, spec)
 
 
-def table(r: dict) -> str:
-    gap = None if r["float_top1"] is None else r["float_top1"] - r["int8_top1"]
-    rows = [("network", f"{r['network']} ({r['fire_layers']} Fire modules"
-                        + (f"; codebook weights: {r['weight_index_bits']} index bits, {r['codebook_bits']} table bits)"
-                           if r["weight_index_bits"] else "; int8 weights)")),
-            ("dataset", f"{r['dataset']} ({r['images_golden']} images)"),
-            ("float top-1", _fmt(r["float_top1"], ".4f")), ("int8 top-1", f"{r['int8_top1']:.4f}"),
+def table(result: CompareResult) -> str:
+    g, rtl, n = result.golden, result.rtl, result.images_rtl
+    gap = None if g.float_top1 is None else g.float_top1 - g.int8_top1
+    rows = [("network", f"{g.network} ({g.fire_layers} Fire modules"
+                        + (f"; codebook weights: {g.weight_index_bits} index bits, {g.codebook_bits} table bits)"
+                           if g.weight_index_bits else "; int8 weights)")),
+            ("dataset", f"{g.dataset} ({g.images_golden} images)"),
+            ("float top-1", _fmt(g.float_top1, ".4f")), ("int8 top-1", f"{g.int8_top1:.4f}"),
             ("float - int8", _fmt(gap, "+.4f")),
-            ("float/int8 agreement", _fmt(r["float_int8_agreement"], ".4f"))]
-    if r.get("images_rtl"):
-        rows += [("RTL top-1", f"{r['rtl_top1']:.4f} (first {r['images_rtl']} images)"),
-                 ("RTL vs golden mismatches", f"{r['rtl_mismatches']} of {r['images_rtl']} images"),
-                 ("cycles per image", f"{r['cycles_per_image']} simulated (steady state; first image "
-                                      f"{r['first_image_cycles']} incl. pipeline fill)"),
-                 ("cycles per image (model)", f"{r['cycles_per_image_model']}"),
-                 ("MAC utilisation", f"{r['mac_utilisation']:.3f} ({r['macs_per_image']} MACs on {r['mac_lanes']} "
-                                     f"MAC lanes; {r['design']})")]
+            ("float/int8 agreement", _fmt(g.float_int8_agreement, ".4f"))]
+    if rtl is not None:
+        rows += [("RTL top-1", f"{result.rtl_top1:.4f} (first {n} images)"),
+                 ("RTL vs golden mismatches", f"{rtl.rtl_mismatches} of {n} images"),
+                 ("cycles per image", f"{rtl.cycles_per_image} simulated (steady state; first image "
+                                      f"{rtl.first_image_cycles} incl. pipeline fill)"),
+                 ("cycles per image (model)", f"{rtl.cycles_per_image_model}"),
+                 ("MAC utilisation", f"{rtl.mac_utilisation:.3f} ({rtl.macs_per_image} MACs on {rtl.mac_lanes} "
+                                     f"MAC lanes; {rtl.design})")]
     w = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)
 
@@ -330,22 +386,21 @@ def _prepare(args):
     return bundle, model, notice, ImageSet(fitted.name, fitted.images, fitted.labels), rtl
 
 
-def run_rtl(args, bundle: Bundle, images: ImageSet, r: dict, plan: RtlRun) -> None:
+def run_rtl(args, bundle: Bundle, images: ImageSet, golden: GoldenResult, plan: RtlRun) -> CompareResult:
     n = plan.images
     if not n:
-        return
+        return CompareResult(golden)
     golden_sums, golden_classes = intref.classify(bundle, images.images[:n])
     print(f"RTL simulation of {n} images: about {duration(plan.seconds)} by the cycle model", file=sys.stderr)
     rtl = simulate_rtl(bundle, images.images[:n], golden_sums, design=plan.design)
-    r.update(images_rtl=n, rtl_top1=float(np.mean(rtl["classes"] == images.labels[:n])),
-             rtl_golden_class_agreement=float(np.mean(rtl["classes"] == golden_classes)),
-             **{k: v for k, v in rtl.items() if k not in ("sums", "classes", "seconds")})
-    r["seconds"].update(rtl["seconds"])
-    if rtl["cycles_per_image"] is not None:
-        remember(Path(args.bundle).read_bytes(), rtl["measured_key"],
-                 SimulatedCycles(rtl["cycles_per_image"], rtl["first_image_cycles"], n, now()))
+    result = CompareResult(golden, rtl, rtl_top1=float(np.mean(rtl.classes == images.labels[:n])),
+                           rtl_golden_class_agreement=float(np.mean(rtl.classes == golden_classes)))
+    if rtl.cycles_per_image is not None:
+        remember(Path(args.bundle).read_bytes(), rtl.measured_key,
+                 SimulatedCycles(rtl.cycles_per_image, rtl.first_image_cycles, n, now()))
     if args.dump:
-        dump(args.dump, args.bundle, images.images[:n], rtl["sums"], rtl["classes"], golden_sums, golden_classes)
+        dump(args.dump, args.bundle, images.images[:n], rtl.sums, rtl.classes, golden_sums, golden_classes)
+    return result
 
 
 @command_main
@@ -354,25 +409,24 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import torch
     torch.set_num_threads(2)
-    from sim.cocotb_run import SimulatorMissing
+    from sim.lib.cocotb_run import SimulatorMissing
     try:
         bundle, model, notice, images, plan = _prepare(args)
         if notice:
             print(f"notice: {notice}", file=sys.stderr)
-        r = evaluate(bundle, model, images)
-        run_rtl(args, bundle, images, r, plan)
+        result = run_rtl(args, bundle, images, evaluate(bundle, model, images), plan)
     except (BundleError, CompareError, OutputError, SimulatorMissing, FileNotFoundError, ValueError) as e:
         # (golden.importers' ImportError_ and golden.datasets' DataError are ValueErrors)
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(table(r))
+    print(table(result))
     if args.json:
-        _write_json(args.json, r)
+        _write_json(args.json, result.to_json())
         print(f"wrote {args.json}")
-    if args.dump and r.get("images_rtl"):
+    if args.dump and result.images_rtl:
         print(f"wrote {args.dump}/ (see its README.md)")
-    if r.get("rtl_mismatches"):
-        print(f"error: {r['rtl_mismatches']} of {r['images_rtl']} images differ between RTL and golden",
+    if result.rtl is not None and result.rtl.rtl_mismatches:
+        print(f"error: {result.rtl.rtl_mismatches} of {result.images_rtl} images differ between RTL and golden",
               file=sys.stderr)
         return 1
     return 0

@@ -85,7 +85,7 @@ def test_engine_builds_on_board(board, out_dir, capsys):
     extra = ()
     if board == "ice40-hx8k":
         from golden.models import tiny_spec
-        from sim.network_cases import random_network
+        from sim.lib.network_cases import random_network
         bundle, _ = random_network(tiny_spec(), seed=3, calib_images=4)
         bundle.save(out_dir / "tiny.bundle")
         extra = ("--bundle", str(out_dir / "tiny.bundle"))

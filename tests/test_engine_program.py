@@ -20,13 +20,14 @@ import pytest
 from amaranth.sim import Simulator
 
 from golden import intref
+from recorded import recorded_nextpnr
 from golden.models import squeezenet_v1_1
 from rtl_gen.engine.delay_line import DelayLine
 from rtl_gen.engine import FireEngine
 from rtl_gen.engine.execute import run_program
 from rtl_gen.engine.program import LANES, ProgramError, plan_program
 from rtl_gen.engine.tree_mul import TreeMul
-from sim.network_cases import (fashion_images, feature_network, fire1, random_network, reference, small_bypass_spec,
+from sim.lib.network_cases import (fashion_images, feature_network, fire1, random_network, reference, small_bypass_spec,
                                with_random_codebooks)
 
 
@@ -128,17 +129,16 @@ def test_a_map_larger_than_an_spram_is_refused_naming_it():
 
 
 def test_fit_model_on_the_up5k_builds_measured():
-    """The resource model against the three UP5K builds it was calibrated
-    on (with the host link): at or above each measured cell count, within
-    1.5 % (those builds predate issue 13's write-back changes; the coded
-    reference measured 5 211 against its estimate of 5 244); so the
-    simple-bypass network is built and the complex one refused, as nextpnr
-    decided (5 087 and 5 420 of 5 280 cells)."""
+    """The resource model against the recorded nextpnr results of whole
+    UP5K builds (``tests/data/nextpnr_results.json``, with the host link):
+    at or above each measured cell count, within 1.5 %; so the simple-bypass
+    network is built and the complex one refused, as nextpnr decided."""
     from fpga.boards import BOARDS
     from rtl_gen.engine import EngineParams
     from rtl_gen.fit import estimate
     device = BOARDS["ice40"].device
-    measured = {"fire1": 4757, "reference": 5211, "bypass-simple": 5087, "bypass-complex": 5420}
+    measured = {name: r["lut_used"] for name, r in recorded_nextpnr("ice40/engine").items()}
+    assert len(measured) == 4
     for name, bundle, _ in _networks():
         if name not in measured:
             continue

@@ -104,3 +104,24 @@ def test_params_object_is_accepted_as_is():
     assert window.params is params and (window.out_height, window.rows) == (4, 4)
     assert all(type(cls) is ParamsFirst for cls in (MacArray, Fire, Pipeline, HostLink, BoardTop))
     Fragment.get(window, None)
+
+
+def test_every_block_of_rtl_gen_checks_its_parameters_first():
+    """One way to make a block: every Amaranth component class defined in
+    ``rtl_gen`` is made through ``ParamsFirst`` (a ``Params`` dataclass)."""
+    import importlib
+    import inspect
+    from pathlib import Path
+
+    from amaranth.hdl import Elaboratable
+    root = Path(__file__).resolve().parent.parent
+    found, bad = [], []
+    for path in sorted((root / "rtl_gen").rglob("*.py")):
+        module = importlib.import_module(path.relative_to(root).with_suffix("").as_posix().replace("/", ".")
+                                         .removesuffix(".__init__"))
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == module.__name__ and issubclass(cls, Elaboratable):
+                found.append(cls.__qualname__)
+                if type(cls) is not ParamsFirst or not hasattr(cls, "Params"):
+                    bad.append(f"{module.__name__}.{cls.__qualname__}")
+    assert len(found) >= 25 and not bad, bad          # 25 classes today: the check sees them

@@ -6,7 +6,7 @@ import pytest
 from golden import intref
 from rtl_gen.pipeline.classifier import Classifier
 from rtl_gen.pipeline.maxpool3x3 import MaxPool3x3
-from sim.pysim import run_stream
+from sim.lib.pysim import run_stream
 
 
 def _beats(frames):

@@ -18,7 +18,7 @@ from golden.bundle import Bundle
 from golden.quantize import FIRE1_BUNDLE
 from rtl_gen.engine.engine import EngineParams
 from rtl_gen.engine.rom_images import RomImage, placeholder
-from sim.network_cases import reference, same_shape_variant
+from sim.lib.network_cases import reference, same_shape_variant
 from squeezefire import build as B
 from squeezefire.architectures import engine_options, rom_options
 from squeezefire.weights import LAYOUT_FILE, RomLayout, rom_layout
@@ -253,7 +253,7 @@ def test_new_weights_without_resynthesis(tmp_path, capsys, board_key):
     for it (a negative control: not the first bundle's), the build folder is
     untouched, and a full build of the second bundle gives the same bytes.
     iCE40 about 3 min, ECP5 about 8 min on 2 cores."""
-    from sim.network_cases import fire1, with_random_codebooks
+    from sim.lib.network_cases import fire1, with_random_codebooks
     from squeezefire.weights import prove_output
     board, tool = BOARDS[board_key], BRAM_TOOLS[BOARDS[board_key].family]
     first = with_random_codebooks(fire1(), 3, seed=1)

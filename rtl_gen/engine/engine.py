@@ -31,10 +31,11 @@ from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 
 from rtl_gen.accelerator import AcceleratorSignature
-from rtl_gen.dual_mult import LATENCY as DSP_LATENCY, check_impl
-from rtl_gen.engine.banks import KINDS as BANK_KINDS, SPRAM_BYTES, FeatureBanks
+from rtl_gen.dual_mult import LATENCY as DSP_LATENCY, DspImpl, check_impl
+from rtl_gen.engine.banks import SPRAM_BYTES, BankKind, FeatureBanks
 from rtl_gen.engine.class_sums import ClassSums
 from rtl_gen.engine.cost import engine_resources
+from rtl_gen.fit import ResourceEstimate
 from rtl_gen.engine.descriptor import ADD_NONE, WORD_BITS, DescriptorTable, descriptor_table
 from rtl_gen.engine.lanes import MacLanes
 from rtl_gen.engine.pool import LATENCY as POOL_LATENCY, PoolOnWrite
@@ -46,7 +47,7 @@ from rtl_gen.engine.sequencer import TapSequencer, meta_layout
 from rtl_gen.engine.weight_codes import WeightCodes, weight_codes
 from rtl_gen.engine.writeback import WriteBack, WriteBackConfig, write_back_config, write_back_latency
 from rtl_gen import int8
-from rtl_gen.params import ParamsFirst
+from rtl_gen.params import ParamsFirst, check_choice
 
 __all__ = ["FireEngine", "EngineParams", "drain_cycles"]
 
@@ -66,15 +67,15 @@ def drain_cycles(write_back_latency: int) -> int:
 @dataclass(frozen=True, eq=False)
 class EngineParams:
     """``bundle``: a ``golden.bundle.Bundle``; ``dsp``: the multiplier
-    (``rtl_gen.dual_mult.IMPLEMENTATIONS``); ``banks``: the feature-map RAM
-    (``rtl_gen.engine.banks.KINDS``); ``rom_segment``: each ROM's depth a
-    multiple of it, ``placeholder_roms``: the ROMs hold seeded random
-    contents, for the bitstream's to be rewritten (``rom_images``).
-    Checking plans the program; a problem is a ``ProgramError`` naming the
-    layer."""
+    (``rtl_gen.dual_mult.DspImpl``, or its name); ``banks``: the feature-map
+    RAM (``rtl_gen.engine.banks.BankKind``, or its name); ``rom_segment``:
+    each ROM's depth a multiple of it, ``placeholder_roms``: the ROMs hold
+    seeded random contents, for the bitstream's to be rewritten
+    (``rom_images``).  Checking plans the program; a problem is a
+    ``ProgramError`` naming the layer."""
     bundle: object
-    dsp: str = "generic"
-    banks: str = "block"
+    dsp: DspImpl = DspImpl.GENERIC
+    banks: BankKind = BankKind.BLOCK
     rom_segment: int = 1
     placeholder_roms: bool = False
     program: EngineProgram = field(init=False)
@@ -82,11 +83,10 @@ class EngineParams:
     codes: WeightCodes = field(init=False)
 
     def __post_init__(self):
-        check_impl(self.dsp)
-        if self.banks not in BANK_KINDS:
-            raise ValueError(f"banks must be one of {', '.join(map(repr, BANK_KINDS))}, got {self.banks!r}")
+        object.__setattr__(self, "dsp", check_impl(self.dsp))
+        object.__setattr__(self, "banks", check_choice("banks", self.banks, BankKind))
         program = plan_program(self.bundle)
-        if self.banks == "spram" and max(program.banks) > SPRAM_BYTES:
+        if self.banks == BankKind.SPRAM and max(program.banks) > SPRAM_BYTES:
             big = max(range(len(program.banks)), key=lambda b: program.banks[b])
             name = next(n for n, info in program.maps.items() if info.bank == big and info.size == program.banks[big])
             raise ProgramError(f"bundle {self.bundle.name!r}: map {name!r} needs {program.banks[big]} bytes, "
@@ -191,7 +191,7 @@ class EngineParams:
         before = [load_and_output + self.fetch_words + TABLE_WAIT_SLACK] + lengths[:-1]
         return [max(0, need - span) for span in before]
 
-    def resource_estimate_for(self, device) -> dict:
+    def resource_estimate(self, device) -> ResourceEstimate:
         """The resource model's figures on ``device`` (``rtl_gen.engine.cost``):
         the fit check takes these parameters as well as the engine."""
         return engine_resources(self, device)
@@ -210,8 +210,8 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         self.cycles_per_frame = params.cycles_per_frame     # the model's figure (exact)
         super().__init__(AcceleratorSignature(self.in_shape, self.num_classes))
 
-    def resource_estimate_for(self, device) -> dict:
-        return self.params.resource_estimate_for(device)
+    def resource_estimate(self, device) -> ResourceEstimate:
+        return self.params.resource_estimate(device)
 
     def elaborate(self, platform):
         m = Module()

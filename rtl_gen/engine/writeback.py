@@ -39,6 +39,7 @@ from rtl_gen.engine.lanes import value_layout
 from rtl_gen.engine.tree_mul import TreeMul, tree_latency
 from rtl_gen.engine import rom_images
 from rtl_gen.int8 import clamp_u8
+from rtl_gen.params import ParamsFirst
 
 __all__ = ["WriteBack", "RoundedShift", "write_back_latency", "WriteBackConfig", "const_layout", "out_layout", "write_back_config"]
 
@@ -119,13 +120,32 @@ class RoundedShift:
         return clamp_u8(shifted >> self.rest)
 
 
-class WriteBack(wiring.Component):
-    """``constants``: the channel-constant ROM's image
-    (``rom_images.RomImage``, words of ``const_layout``);
-    ``side_addr``/``side_data``: the side map's read port (data one cycle
-    after the address)."""
+@dataclass(frozen=True, eq=False)
+class WriteBackParams:
+    """``WriteBack``'s parameters: the descriptor's and the lanes' meta
+    layouts, the ``WriteBackConfig`` and the channel-constant ROM's image
+    (``rom_images.RomImage``, words of ``const_layout``, at least one entry)."""
+    desc: data.StructLayout
+    meta: data.StructLayout
+    config: WriteBackConfig
+    constants: rom_images.RomImage
 
-    def __init__(self, desc: data.StructLayout, meta: data.StructLayout, config: WriteBackConfig, constants):
+    def __post_init__(self):
+        if not isinstance(self.config, WriteBackConfig):
+            raise ValueError(f"config must be a WriteBackConfig, got {type(self.config).__name__}")
+        if not isinstance(self.constants, rom_images.RomImage) or self.constants.entries < 1:
+            raise ValueError("constants must be a RomImage of at least one entry")
+
+
+class WriteBack(wiring.Component, metaclass=ParamsFirst):
+    """``constants``: the channel-constant ROM's image; ``side_addr``/
+    ``side_data``: the side map's read port (data one cycle after the
+    address).  Arguments: those of ``WriteBackParams``."""
+
+    Params = WriteBackParams
+
+    def __init__(self, params: WriteBackParams):
+        desc, meta, config, constants = params.desc, params.meta, params.config, params.constants
         self.desc_layout, self.meta_layout, self.config = desc, meta, config
         self.c_bits = max(1, (constants.entries - 1).bit_length())
         self.constants = constants

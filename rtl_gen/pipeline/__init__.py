@@ -5,5 +5,6 @@ modules are its blocks.  It imports only the shared floor of ``rtl_gen``
 (``accelerator``, ``stream``, ``params``, ``fit``, ``int8``, the multipliers),
 never ``rtl_gen.engine`` (``tests/test_layering.py``)."""
 from rtl_gen.pipeline.pipeline import STYLES, Pipeline, PipelineError, PipelineParams
+from rtl_gen.pipeline.style import Style
 
-__all__ = ["Pipeline", "PipelineParams", "PipelineError", "STYLES"]
+__all__ = ["Pipeline", "PipelineParams", "PipelineError", "STYLES", "Style"]

@@ -6,18 +6,34 @@ Back-pressure: a beat is taken only when both output registers are free
 two ``o.ready`` -- in the Fire both consumers are MAC arrays whose
 ``i.ready`` is a register function, which ends the path there.
 """
+from dataclasses import dataclass
+
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream
 from rtl_gen.pipeline.block_cost import BlockCost
+from rtl_gen.params import ParamsFirst, check_int
 
 __all__ = ["Broadcast"]
 
 
-class Broadcast(wiring.Component):
-    def __init__(self, lanes: int = 1):
+@dataclass(frozen=True)
+class BroadcastParams:
+    """``Broadcast``'s parameters: the stream's ``lanes`` (bytes per beat)."""
+    lanes: int = 1
+
+    def __post_init__(self):
+        check_int("lanes", self.lanes, 1)
+
+
+class Broadcast(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``BroadcastParams``."""
+    Params = BroadcastParams
+
+    def __init__(self, params: BroadcastParams):
+        lanes = params.lanes
         super().__init__({"i": In(stream.Signature(lanes)), "a": Out(stream.Signature(lanes)),
                           "b": Out(stream.Signature(lanes))})
 

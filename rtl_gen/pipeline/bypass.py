@@ -161,7 +161,7 @@ class BypassAdd(wiring.Component, metaclass=ParamsFirst):
         total = Signal(signed(50))
         m.d.comb += total.eq(pa + pb + int8.rounding(sh))
         y = total >> sh
-        out = Mux(y < 0, 0, Mux(y > 255, 255, y[:8]))
+        out = int8.clamp_u8(y)
         m.d.comb += [fifo.w_en.eq(v2), fifo.w_data.eq(Cat(out[:8], f2, l2))]
 
         m.d.comb += [self.o.valid.eq(fifo.r_rdy), fifo.r_en.eq(self.o.ready),
@@ -198,11 +198,10 @@ class BypassAdd(wiring.Component, metaclass=ParamsFirst):
         if N > M_BITS:
             with m.If(busy & (n == M_BITS)):
                 m.d.sync += [acc.eq(acc + int8.rounding(sh)), n.eq(n + 1)]
-        over = acc[sh + 8:].any() if sh + 8 < width else 0
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         with m.If(busy & (n == N) & (~self.o.valid | self.o.ready)):
             m.d.sync += [busy.eq(0), self.o.valid.eq(1),
-                         self.o.payload.data[0].eq(Mux(over, 255, acc[sh:sh + 8])),
+                         self.o.payload.data[0].eq(int8.clamp_u8(acc[sh:])),
                          self.o.payload.first.eq(first), self.o.payload.last.eq(last)]
         return m

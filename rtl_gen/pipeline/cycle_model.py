@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from golden.layers import AddLayer, ConvLayer, FireLayer, GapLayer, InputLayer, Layer, MaxPoolLayer
 from rtl_gen.pipeline.bypass import serial_steps as bypass_steps
 from rtl_gen.pipeline.serial_requant import CYCLES_PER_VALUE
+from rtl_gen.pipeline.style import Style
 
 __all__ = ["Folding", "divisors", "stream_cycles", "mac_counts", "default_folding", "PipelineModel",
            "pipeline_model"]
@@ -93,7 +94,7 @@ def mac_counts(bundle, layer: Layer) -> dict[str, tuple[int, int]]:
     return {}
 
 
-def default_folding(bundle, style: str = "fast") -> dict:
+def default_folding(bundle, style: Style = Style.FAST) -> dict:
     """Per MAC layer: lanes (conv, complex bypass) or a ``Folding`` (fire);
     one lane everywhere for the "small" style.  "fast": every unit gets the
     fewest lanes that keep it no slower than the slowest stream-bound stage."""
@@ -103,7 +104,7 @@ def default_folding(bundle, style: str = "fast") -> dict:
         units = mac_counts(bundle, lay)
         if not units:
             continue
-        lanes = {u: 1 if style == "small" else fewest_lanes(macs, cout, budget) for u, (macs, cout) in units.items()}
+        lanes = {u: 1 if style == Style.SMALL else fewest_lanes(macs, cout, budget) for u, (macs, cout) in units.items()}
         out[lay.name] = Folding(**lanes) if isinstance(lay, FireLayer) else lanes[""]
     return out
 

@@ -55,6 +55,7 @@ requantised) take the FIFO's place, with the same register-only ``i.ready``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from types import SimpleNamespace
 
 import numpy as np
@@ -69,21 +70,25 @@ from amaranth.lib import stream as amaranth_stream
 from golden.codebook import Codebook
 from rtl_gen import int8, stream
 from rtl_gen.pipeline.block_cost import BlockCost
-from rtl_gen.params import ParamsFirst, WeightShape, check_int
+from rtl_gen.params import ParamsFirst, WeightShape, check_choice, check_int
 from rtl_gen.stream import acc_layout
 from rtl_gen.pipeline.rom import lut_rom, pack_words
 from rtl_gen.pipeline.requant_checks import requant_params
 from rtl_gen.pipeline.serial_requant import SerialRequant
 from rtl_gen.pipeline.weight_rom import check_codebook, decode_luts, weight_rom
 
-__all__ = ["MacArray", "MacParams", "REQUANT"]
+__all__ = ["MacArray", "MacParams", "Requant"]
 
-# "parallel": every lane requantises with two 16x16 multipliers (DSPs), one
-# result per lane per cycle, through an output FIFO and serialiser.
-# "serial" (one lane): the accumulator goes straight to a shift-add
-# ``SerialRequant`` (no multiplier; one value per 18 cycles), no FIFO, the
-# bias constants in LUTs -- for small devices with few DSPs and block RAMs.
-REQUANT = ("parallel", "serial")
+class Requant(StrEnum):
+    """How a ``MacArray`` requantises."""
+    # every lane requantises with two 16x16 multipliers (DSPs), one result
+    # per lane per cycle, through an output FIFO and serialiser
+    PARALLEL = "parallel"
+    # one lane: the accumulator goes straight to a shift-add ``SerialRequant``
+    # (no multiplier; one value per 18 cycles), no FIFO, the bias constants in
+    # LUTs -- for small devices with few DSPs and block RAMs
+    SERIAL = "serial"
+
 # a codebook ROM's next-address mux (about one LUT4 per address bit), beside
 # its decoders (``decode_luts``).  Yosys synth_ice40, a serial one-lane
 # 16 -> 4 array: 4, 7, 10, 80 LUT4s more than int8 weights at b = 1, 2, 4, 6;
@@ -96,7 +101,7 @@ class MacParams(WeightShape):
     """``MacArray``'s parameters: ``weight`` int8 (cout, cin), ``bias`` int32
     (cout,), ``m`` uint16 (cout,), ``shift`` 1..48 (both ignored, may be
     None, when ``raw``), ``lanes`` dividing cout, ``period``/``offset`` the
-    pixel's beats and where x starts, ``requant`` one of ``REQUANT``,
+    pixel's beats and where x starts, ``requant`` a ``Requant`` (or its name),
     ``codebook`` None (int8 weight ROM) or a ``golden.codebook.Codebook``
     whose indices, shaped like ``weight``, code it exactly (index ROM and
     decode table, ``rtl_gen.pipeline.weight_rom``).  Stored normalised: int64
@@ -109,12 +114,11 @@ class MacParams(WeightShape):
     period: int | None = None
     offset: int = 0
     raw: bool = False
-    requant: str = "parallel"
+    requant: Requant = Requant.PARALLEL
     codebook: Codebook | None = None
 
     def __post_init__(self):
-        if self.requant not in REQUANT:
-            raise ValueError(f"requant must be one of {', '.join(map(repr, REQUANT))}, got {self.requant!r}")
+        object.__setattr__(self, "requant", check_choice("requant", self.requant, Requant))
         weight = np.asarray(self.weight)
         if weight.ndim != 2 or weight.shape[0] < 1 or weight.shape[1] < 1:
             raise ValueError(f"weight must be a non-empty (cout, cin) matrix, got shape {weight.shape}")
@@ -131,7 +135,7 @@ class MacParams(WeightShape):
         # raw: no requantisation, any valid constants stand in for m and shift
         m, shift = (np.zeros(cout, np.int64), 1) if self.raw else (self.m, self.shift)
         bias, m, shift = requant_params(self.bias, m, shift, cout)
-        if self.requant == "serial" and self.lanes != 1:
+        if self.requant == Requant.SERIAL and self.lanes != 1:
             raise ValueError(f"requant='serial' needs lanes=1 (one product, one serial requantiser), "
                              f"got lanes={self.lanes}")
         for name, value in (("weight", weight.astype(np.int64)), ("bias", bias), ("m", m), ("shift", shift),
@@ -165,11 +169,11 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
         super().__init__({"i": In(stream.Signature(1)), "o": Out(out)})
 
     def resource_cost(self) -> BlockCost:
-        if self.raw and self.requant == "serial":       # one lane, output register (measured 142 LUT4s)
+        if self.raw and self.requant == Requant.SERIAL:       # one lane, output register (measured 142 LUT4s)
             cost = BlockCost(lut=145, dsp=1)
         elif self.raw:
             cost = BlockCost(lut=150 + 60 * self.lanes, dsp=self.lanes)
-        elif self.requant == "serial":        # its SerialRequant is a block of its own
+        elif self.requant == Requant.SERIAL:        # its SerialRequant is a block of its own
             cost = BlockCost(lut=160, dsp=1)
         else:
             cost = BlockCost(lut=200 + 130 * self.lanes, dsp=3 * self.lanes)
@@ -185,8 +189,8 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
         m = Module()
         # serial is for small devices: keep memories in block RAM even when
         # Yosys would spend LUTs and flip-flops on them (the scarcer resource)
-        ram_attrs = {"ram_style": "block"} if self.requant == "serial" else None
-        serial = self.requant == "serial"
+        ram_attrs = {"ram_style": "block"} if self.requant == Requant.SERIAL else None
+        serial = self.requant == Requant.SERIAL
         roms = self._constant_roms(m, ram_attrs, with_mult=not serial and not self.raw)
         pixels = self._pixel_buffer(m, ram_attrs)
         output = _SerialRequantOutput(self) if serial else _FifoOutput(self, m)
@@ -201,7 +205,7 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
         codebook, followed by its decoder: ``rtl_gen.pipeline.weight_rom``)."""
         G, L = self.groups, self.lanes
         w_rd = weight_rom(m, self.weight, self.codebook, L, ram_attrs)
-        if self.requant == "serial":      # a few words: LUTs, registered like a block RAM read
+        if self.requant == Requant.SERIAL:      # a few words: LUTs, registered like a block RAM read
             b_addr = Signal(range(max(2, len(self.bias))))
             b_rd = SimpleNamespace(addr=b_addr,                   # a read port look-alike
                                    data=lut_rom(m, b_addr, [int(v) & 0xFFFFFFFF for v in self.bias], 32,
@@ -435,4 +439,7 @@ def _requant_lane(m: Module, fin, mult, shift: int, acc_bits: int, lane: int):
     pos = Signal(name=f"pos{lane}")
     m.d.sync += [p_lo.eq(lo * mult), p_hi.eq(hi * mult), pos.eq(fin > 0)]
     y = ((p_hi << 16) + p_lo + int8.rounding(shift)) >> shift
+    # the contract's clamp (rtl_gen.int8.clamp_u8) with the sign taken before
+    # the product (``pos``) and a comparison for the top: its form since the
+    # first builds, kept so that the pipeline's Verilog stays as measured
     return Mux(~pos, 0, Mux(y > 255, 255, y[:8]))[:8]

@@ -62,19 +62,20 @@ from rtl_gen.pipeline.bypass import BypassAdd, BypassParams
 from rtl_gen.pipeline.classifier import Classifier, ClassifierParams
 from rtl_gen.pipeline.conv import Conv, ConvParams
 from rtl_gen.pipeline.fire import Fire, FireParams
-from rtl_gen.pipeline.mac_array import MacArray, MacParams
+from rtl_gen.pipeline.mac_array import MacArray, MacParams, Requant
 from rtl_gen.pipeline.maxpool3x3 import MaxPool3x3, MaxPool3x3Params
 from rtl_gen.pipeline.maxpool2x2 import MaxPool2x2, MaxPool2x2Params
-from rtl_gen.params import ParamsFirst
+from rtl_gen.params import ParamsFirst, check_choice
 from rtl_gen.pipeline.cycle_model import PipelineModel, default_folding, pipeline_model
 from rtl_gen.pipeline.stream_fifo import StreamFifo, StreamFifoParams
+from rtl_gen.pipeline.style import Style
 from rtl_gen.pipeline.weight_rom import reordered, rom_codebook
 from rtl_gen.pipeline.window import im2col_order
 
-__all__ = ["Pipeline", "PipelineParams", "default_folding", "PipelineError", "STYLES"]
+__all__ = ["Pipeline", "PipelineParams", "default_folding", "PipelineError", "STYLES", "Style"]
 
 # MacArray options per style (see the module docstring)
-STYLES = {"fast": {}, "small": {"requant": "serial"}}
+STYLES = {Style.FAST: {}, Style.SMALL: {"requant": Requant.SERIAL}}
 
 # Every layer kind of the bundle format (golden.layers) has a block, and each
 # max pool of the contract (rtl_gen.int8.POOL_KINDS) has one (its ``KIND``).
@@ -101,17 +102,19 @@ class NetworkPlan:
 class PipelineParams:
     """``Pipeline``'s parameters: a ``golden.bundle.Bundle``, per-layer
     ``folding`` overrides (see ``default_folding``) and a ``style`` of
-    ``STYLES``.  Checking plans the whole network (``plan``); a problem is a
+    ``Style`` (or its name).  Checking plans the whole network (``plan``); a problem is a
     ``PipelineError`` naming the layer."""
     bundle: object
     folding: dict | None = None
-    style: str = "fast"
+    style: Style = Style.FAST
     plan: NetworkPlan = field(init=False)
 
     def __post_init__(self):
         try:
-            if self.style not in STYLES:
-                raise PipelineError(f"style must be one of {', '.join(map(repr, STYLES))}, got {self.style!r}")
+            try:
+                object.__setattr__(self, "style", check_choice("style", self.style, Style))
+            except ValueError as e:
+                raise PipelineError(str(e)) from None
             plan = _plan(self.bundle, self.folding, self.style)
         except PipelineError:
             raise
@@ -156,12 +159,12 @@ def _plan(bundle, folding, style) -> NetworkPlan:
         except ValueError as e:
             raise PipelineError(f"layer {name!r}: {e}") from None
     return NetworkPlan(blocks, fifos, {k: v for k, v in side_convs.items() if v is not None}, consumers, folding,
-                       tuple(layers[0].shape), layers[-1].shape.c, pipeline_model(bundle, folding, style == "small"))
+                       tuple(layers[0].shape), layers[-1].shape.c, pipeline_model(bundle, folding, style == Style.SMALL))
 
 
 def _layer_block(bundle, lay, folding, style, planned) -> tuple[type, object]:
     """(block class, its parameters) of one layer (``planned``: the earlier layers')."""
-    name, kind, opts, small = lay.name, lay.kind, STYLES[style], style == "small"
+    name, kind, opts, small = lay.name, lay.kind, STYLES[style], style == Style.SMALL
     if kind == "conv":
         return Conv, ConvParams.from_bundle(bundle, name, folding.get(name, 1), opts)
     if kind == "maxpool":

@@ -116,6 +116,8 @@ class SerialRequant(wiring.Component, metaclass=ParamsFirst):
         else:
             q9 = q[:9]
             over = (q[9:].any() if len(q) > 9 else 0) | (q9 == 511)
+            # the contract's rounding and clamp (rtl_gen.int8) fused: the
+            # rounding bit is the last product bit, 255 where the rounded value overflows
             m.d.comb += y.eq(Mux(over, 255, (q9 + 1)[1:9]))
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)

@@ -20,10 +20,10 @@ from fpga.protocol import Status
 from golden import intref
 from fpga.boards import BOARDS
 from rtl_gen.pipeline import Pipeline
-from sim.board_harness import BoardHarness
-from sim.board_uart_tb import ReplyChecker
-from sim.cocotb_run import simulate
-from sim.network_cases import fashion_images, feature_network, fire1, reference
+from sim.lib.board_harness import BoardHarness
+from sim.benches.board_uart_tb import ReplyChecker
+from sim.lib.cocotb_run import simulate
+from sim.lib.network_cases import fashion_images, feature_network, fire1, reference
 
 CASE_ID = "board_uart"
 
@@ -40,7 +40,7 @@ def _step(name, data: bytes, expect, ferr_at=()):
 def _run(steps, seed, timeout_cycles=3_000_000):     # one image is ~0.9 M cycles of compute
     harness = BoardHarness(Pipeline(fire1(), style=BOARDS["ice40"].style), image_ram=BOARDS["ice40"].image_ram)
     script = {"seed": seed, "divisor": harness.divisor, "timeout_cycles": timeout_cycles, "steps": steps}
-    res = simulate(CASE_ID, harness, "sim.board_uart_tb", {"script": json.dumps(script)}, models=harness.models)
+    res = simulate(CASE_ID, harness, "sim.benches.board_uart_tb", {"script": json.dumps(script)}, models=harness.models)
     print(f"build {res['build_seconds']:.1f} s, simulation {res['sim_seconds']:.1f} s, "
           f"{res.get('sim_cycles')} cycles; cycles per request/reply: {res.get('cycles')}")
     assert res["passed"], res["message"]
@@ -114,7 +114,7 @@ def _engine_round_trip(case_id: str, bundle, images, seed: int):
     """``images`` through the iCEBreaker build of the Fire engine for
     ``bundle``, at the pin level; returns (result, engine, clock)."""
     from rtl_gen.engine import FireEngine
-    from sim.yosys_models import engine_models
+    from sim.lib.yosys_models import engine_models
     from squeezefire.architectures import ENGINE_BAUD, arch_clock, engine_options
     board = BOARDS["ice40"]
     clock_hz = arch_clock(board, "engine")[0]
@@ -124,7 +124,7 @@ def _engine_round_trip(case_id: str, bundle, images, seed: int):
     steps = [_step(f"image {k}", protocol.encode_request(img.tobytes()), _expect_image(bundle, img))
              for k, img in enumerate(images)]
     script = {"seed": seed, "divisor": harness.divisor, "timeout_cycles": 2_000_000, "steps": steps}
-    res = simulate(case_id, harness, "sim.board_uart_tb", {"script": json.dumps(script)},
+    res = simulate(case_id, harness, "sim.benches.board_uart_tb", {"script": json.dumps(script)},
                    models=tuple(dict.fromkeys(harness.models + engine_models(**options))))
     assert res["passed"], res["message"]
     assert harness.divisor == 12 and len(res["replies"]) == len(images)

@@ -44,8 +44,8 @@ def _measure(out: Path, point: DsePoint, weights: str, col: dict) -> dict:
     images = calibration_images(2)
     sums, _ = intref.classify(bundle, images)
     sim = simulate_rtl(bundle, images, sums, col["arch"], get_board(col["board"]))
-    return {"lut_nextpnr": report["lut_used"], "fmax_mhz": report["fmax_mhz"], "clock_mhz": report["clock_mhz"],
-            "cycles_simulated": sim["cycles_per_image"], "rtl_mismatches": sim["rtl_mismatches"]}
+    return {"lut_nextpnr": report.lut_used, "fmax_mhz": report.fmax_mhz, "clock_mhz": report.clock_mhz,
+            "cycles_simulated": sim.cycles_per_image, "rtl_mismatches": sim.rtl_mismatches}
 
 
 def validate(out: Path, points: list[DsePoint], results: list[PointResult], n: int) -> list[Path]:

@@ -1,11 +1,11 @@
-"""cocotb testbench of ``sim.board_harness.BoardHarness``: the board's whole
+"""cocotb testbench of ``sim.lib.board_harness.BoardHarness``: the board's whole
 path at the pin level.  A host drives requests into ``rx`` bit by bit at the
 board's baud rate, a monitor samples ``tx`` mid-bit, and a checker decodes
 each reply with ``fpga.protocol`` (the host driver's own parser) and
 compares it with the expected answer computed outside the simulation by
 ``golden.intref``.
 
-The case (``sim.cocotb_run``): ``script`` (JSON) -- ``seed``, ``divisor``,
+The case (``sim.lib.cocotb_run``): ``script`` (JSON) -- ``seed``, ``divisor``,
 ``timeout_cycles`` and ``steps``, each a request (``tx`` hex bytes,
 ``ferr_at``: indices of bytes sent with a 0 stop bit) and its expected reply
 (``expect``: ``{"status": 0, "cls": c, "sums": [...]}``, ``{"info": [h, w,
@@ -23,7 +23,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, FallingEdge, with_timeout
 
 from fpga import protocol
-from sim.cocotb_run import load_case, write_result
+from sim.lib.cocotb_run import load_case, write_result
 
 CLOCK_PS = 41_666               # ~24 MHz, the board's clock (cocotb wants an even period); only cycle counts matter
 

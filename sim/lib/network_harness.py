@@ -17,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream as tstream
 from rtl_gen.accelerator import class_layout
-from sim.harness import Throttle, Unpack
+from sim.lib.fire_harness import Throttle, Unpack
 
 __all__ = ["NetworkHarness"]
 

@@ -1,4 +1,4 @@
-"""cocotb testbench of ``sim.dual_mult_harness.DualMultHarness``: for each
+"""cocotb testbench of ``sim.lib.dual_mult_harness.DualMultHarness``: for each
 ``stall`` setting of the case, reset, then collect the 65 536 products of
 both lanes batch by batch (Python wakes only when ``batch_seq`` changes).
 
@@ -16,8 +16,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, with_timeout
 
-from sim.cocotb_run import load_case, write_result
-from sim.dual_mult_harness import BATCH, PAIRS, unpack_batch
+from sim.lib.cocotb_run import load_case, write_result
+from sim.lib.dual_mult_harness import BATCH, PAIRS, unpack_batch
 
 PERIOD_NS = 10
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]        # the repository (sim/lib/../..)
 BUILD_ROOT = ROOT / "sim_build"
 TOPLEVEL = "harness"
 MODELS = Path(__file__).resolve().parent / "models"

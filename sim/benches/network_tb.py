@@ -1,8 +1,8 @@
-"""cocotb testbench of ``sim.network_harness.NetworkHarness``: images in,
+"""cocotb testbench of ``sim.lib.network_harness.NetworkHarness``: images in,
 class sums and argmax out; driver, monitor, model and checker as separate
 small classes (cocotb's matrix_multiplier example).
 
-The case (``sim.cocotb_run``): ``images`` uint8 (N, H, W, C), optionally
+The case (``sim.lib.cocotb_run``): ``images`` uint8 (N, H, W, C), optionally
 ``expected_sums`` int (N, classes) and ``expected_classes`` (N,) from
 ``golden.intref``, and ``stimulus`` (JSON).  Whatever the checker says, the
 received sums, classes and per-frame end cycles go to the result arrays, so
@@ -18,8 +18,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, with_timeout
 
-from sim.cocotb_run import load_case, report_progress, write_result
-from sim.fire_tb import PixelDriver, WordMonitor, pixel_words, reset
+from sim.lib.cocotb_run import load_case, report_progress, write_result
+from sim.benches.fire_tb import PixelDriver, WordMonitor, pixel_words, reset
 
 
 def decode(word: int, class_bits: int) -> tuple[int, int, int, int]:

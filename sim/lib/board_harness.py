@@ -5,7 +5,7 @@ a platform.
 
 The clock, baud rate and image buffer default to the iCEBreaker build's
 (24 MHz from its PLL, 1 Mbaud: 24 cycles per bit; the image in SPRAM, simulated with
-``sim/models/SB_SPRAM256KA.v``), so the UART timing simulated is the
+``sim/lib/models/SB_SPRAM256KA.v``), so the UART timing simulated is the
 board's.  ``cycle``
 counts clock cycles since reset, so the test can report cycles per round
 trip without converting simulation time.

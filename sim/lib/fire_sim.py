@@ -1,5 +1,5 @@
-"""Run the cocotb Fire testbench (``sim/fire_tb.py``) through
-``sim.cocotb_run.simulate`` -- one build directory per case under
+"""Run the cocotb Fire testbench (``sim/benches/fire_tb.py``) through
+``sim.lib.cocotb_run.simulate`` -- one build directory per case under
 ``sim_build/<case id>``.
 
 Environment: ``SIM=icarus`` selects Icarus Verilog (default Verilator),
@@ -13,19 +13,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
-from sim.cocotb_run import simulate
-
-
-@dataclass
-class Stimulus:
-    """How the testbench drives the design (all randomness seeded by ``seed``)."""
-    seed: int = 0
-    in_stall: int = 0          # harness LFSR throttles, 0..255 (256ths of cycles blocked)
-    out_stall: int = 0
-    py_bubbles: float = 0.0    # probability of a pause before a pixel word (Python driver)
-    py_stalls: float = 0.0     # probability of dropping o.ready after a pixel word (Python monitor)
-    reset_mid_frame: bool = False
-    timeout_cycles: int = 0    # 0: eight times the expected run time
+from sim.lib.cocotb_run import simulate
+from sim.lib.stimulus import FireStimulus
 
 
 @dataclass
@@ -41,18 +30,18 @@ class CaseResult:
     message: str = ""
 
 
-def run_fire_case(case_id: str, fire, images: np.ndarray, expected: np.ndarray, stimulus: Stimulus,
+def run_fire_case(case_id: str, fire, images: np.ndarray, expected: np.ndarray, stimulus: FireStimulus,
                   sim: str | None = None, waves: bool | None = None) -> CaseResult:
     """Simulate ``fire`` (an ``rtl_gen.pipeline.fire.Fire``) on uint8 NHWC ``images``;
     the testbench checks every output value against ``expected`` in order."""
-    from sim.harness import FireHarness
+    from sim.lib.fire_harness import FireHarness
     if not stimulus.timeout_cycles:
         per_pixel = max(fire.folding.cycles_per_pixel(fire.cin, fire.s1x1, fire.e1x1, fire.e3x3).values())
         slowdown = 256 / (256 - max(stimulus.in_stall, stimulus.out_stall, 0))
         frames = images.shape[0] + stimulus.reset_mid_frame
         stimulus = replace(stimulus, timeout_cycles=int(8 * slowdown * frames * fire.height * fire.width
                                                         * per_pixel) + 100_000)
-    res = simulate(case_id, FireHarness(fire, stimulus.seed), "sim.fire_tb",
+    res = simulate(case_id, FireHarness(fire, stimulus.seed), "sim.benches.fire_tb",
                    {"images": images, "expected": expected, "stimulus": json.dumps(asdict(stimulus))},
                    sim=sim, waves=waves)
     known = {f.name for f in fields(CaseResult)}

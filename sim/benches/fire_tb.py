@@ -1,9 +1,9 @@
-"""cocotb testbench of ``sim.harness.FireHarness`` (the Fire between
+"""cocotb testbench of ``sim.lib.fire_harness.FireHarness`` (the Fire between
 pixel-wide width converters), in the shape of cocotb's matrix_multiplier
 example: a driver, a monitor, a model and a checker.
 
 The case (images, expected output from ``golden.intref``, stimulus) and the
-result summary travel through ``sim.cocotb_run.load_case``/``write_result``.  Python wakes only around pixel handshakes
+result summary travel through ``sim.lib.cocotb_run.load_case``/``write_result``.  Python wakes only around pixel handshakes
 (ReadOnly + edge), never per channel, so Verilator runs free in between.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, ReadOnly, RisingEdge, with_timeout
 
-from sim.cocotb_run import load_case, write_result
+from sim.lib.cocotb_run import load_case, write_result
 
 
 def pixel_words(frames: np.ndarray) -> list[int]:
