@@ -26,7 +26,6 @@ import torch
 
 from golden import data
 from golden import graph as fgraph
-from golden.bundle import Bundle
 from golden.codebook import MAX_BITS
 from golden.command import ArgumentParser, Interrupted, command_main
 from golden.counts import MAX_THREADS, check_count, check_seed
@@ -34,8 +33,8 @@ from golden.codebook_bundle import check_bits, codebook_bundle
 from golden.equalize import equalize
 from golden.models import NETWORKS, network_spec
 from golden.quantize import (CALIBRATION_IMAGES, calibration_images, check_bundle_out, file_sha256, load_model,
-                             quantize, source_record)
-from golden.weight_sharing import (MIN_SHARE_BITS, SharedWeights, codebook_graph, codebooks_of, load_shared,
+                             source_record)
+from golden.weight_sharing import (MIN_SHARE_BITS, SharedWeights, load_shared,
                                    plain_shared, save_shared, share_graph, shared_float_graph,
                                    per_key, weight_params)
 

@@ -35,7 +35,7 @@ from golden.writable import check_file_out
 from golden.quantize import REFERENCE_BUNDLE, REFERENCE_CHECKPOINT, file_sha256, load_model
 from squeezefire.architectures import ARCHITECTURES, AUTO, choose_arch, make_accelerator, network_architectures
 from squeezefire.cli import prog_name
-from squeezefire.measured import SimulatedCycles, arch_key, now, remember
+from squeezefire.measured import SimulatedCycles, now, remember
 from squeezefire.safe_output import OutputError, check_output_dir, staged_output_dir
 from squeezefire.sim_time import check_run_time, duration
 
