@@ -89,14 +89,15 @@ def check_link(accelerator, clock_hz: float | None, baud: int, timeout_s: float 
 @dataclass(frozen=True, eq=False)
 class BoardCoreParams:
     """The ``accelerator`` (see ``BoardCore``), the ``sync`` ``clock_hz``,
-    the ``baud`` rate, the link's inter-byte ``timeout_s`` and its
-    ``image_ram`` kind."""
+    the ``baud`` rate, the link's inter-byte ``timeout_s``, its
+    ``image_ram`` kind and the ``network_id`` its info reply names."""
     accelerator: object
     _: KW_ONLY
     clock_hz: float
     baud: int = DEFAULT_BAUD
     timeout_s: float = LINK_TIMEOUT_S
     image_ram: str = "block"
+    network_id: int = 0
 
     def __post_init__(self):
         check_link(self.accelerator, self.clock_hz, self.baud, self.timeout_s)     # fail early, before elaboration
@@ -116,7 +117,7 @@ class BoardCore(wiring.Component, metaclass=ParamsFirst):
     straight from a pin.
 
     Latency/throughput/back-pressure: those of ``HostLink`` and the UART
-    (one request at a time; 10 bit-times per byte each way).
+    (two requests outstanding; 10 bit-times per byte each way).
     """
 
     Params = BoardCoreParams
@@ -124,6 +125,7 @@ class BoardCore(wiring.Component, metaclass=ParamsFirst):
     def __init__(self, params: BoardCoreParams):
         accelerator, clock_hz, baud = params.accelerator, params.clock_hz, params.baud
         timeout_s, image_ram = params.timeout_s, params.image_ram
+        self.network_id = params.network_id
         self.divisor = uart_divisor(clock_hz, baud)
         self.accelerator = accelerator
         self.clock_hz, self.baud, self.timeout_s, self.image_ram = clock_hz, baud, timeout_s, image_ram
@@ -140,7 +142,8 @@ class BoardCore(wiring.Component, metaclass=ParamsFirst):
         m.submodules.uart_rx = rx = UARTRx(self.divisor)
         m.submodules.uart_tx = tx = UARTTx(self.divisor)
         m.submodules.link = link = HostLink(acc.signature.in_shape, acc.signature.num_classes,
-                                            timeout_cycles=self.timeout_cycles, image_ram=self.image_ram)
+                                            timeout_cycles=self.timeout_cycles, image_ram=self.image_ram,
+                                            network_id=self.network_id)
         wiring.connect(m, rx.o, link.rx)
         # a register between the link and the transmitter: the link's reply
         # logic then waits on a flip-flop, not on the UART's bit counters
