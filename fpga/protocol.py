@@ -6,7 +6,7 @@ import binascii
 import struct
 from dataclasses import dataclass
 
-__all__ = ["SYNC", "PROTOCOL_VERSION", "Status", "LinkError", "Result", "Info", "crc16", "network_id",
+__all__ = ["SYNC", "PROTOCOL_VERSION", "INFO_BODY", "Status", "LinkError", "Result", "Info", "crc16", "network_id",
            "encode_request", "encode_info_request", "read_reply"]
 
 SYNC = bytes((0xA5, 0x5A))

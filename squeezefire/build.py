@@ -9,7 +9,8 @@ elaborate the board top (``fpga.top.BoardTop``: accelerator + UART host
 link + LEDs) with the amaranth-boards platform, then Yosys (the design's
 Verilog ``top.v``, then synthesis), nextpnr (``--seed``, ``--report``) and
 the bitstream packer, each run from the build folder.  Writes ``OUT/``
-(default ``build/<board>/``: bitstream, ``top.v``, ``report.json``, logs)
+(default ``build/<board>/``: bitstream, ``top.v``, ``report.json``, ``board.json`` --
+what a host needs, ``fpga.board_info`` --, logs)
 and prints a table.  Timing is judged from nextpnr's report: a missed clock
 is reported and exits 1 unless ``--allow-timing-fail``.  Bad input exits 2
 with a one-line message and writes nothing; a failing tool leaves its logs
@@ -40,13 +41,16 @@ from pathlib import Path
 from amaranth.lib import wiring
 
 from fpga.board_core import DEFAULT_BAUD, check_baud
+from fpga.board_info import BoardInfo, write_board_info
 from fpga.boards import BOARDS, Board, get_board
 from fpga.ice40_bram_map import MAP_FILE, fast_map_text, yosys_options
 from fpga.testing import ClassSumStandIn
 from fpga.toolchain import (VERILOG_SCRIPT, ToolError, check_tools, overused, plan_commands, run_step,
                             verilog_command, verilog_script)
 from fpga.top import BoardTop
+from fpga.protocol import network_id
 from golden.bundle import Bundle
+from golden.checksum import file_sha256
 from rtl_gen.engine.engine import EngineParams, FireEngine
 from rtl_gen.fit import Estimate, FitError, check_fit, estimate
 from rtl_gen.network import Network
@@ -110,9 +114,11 @@ def _standin(bundle: Bundle | None, board: Board) -> ClassSumStandIn:
 # the cells, are the critical paths; the engine alone reaches 43.5
 # (docs/engine.md, "Measured")
 ENGINE_CLOCK_MHZ: dict[str, float] = {"ice40": 36.0}
-# 3 Mbaud: the iCEBreaker's FT2232H makes it exactly (12 MHz / 4), and so does
-# the engine's clock (36 MHz / 12), so the link keeps up with the engine
-ENGINE_BAUD: dict[str, int] = {"ice40": 3_000_000}
+# 6 Mbaud: the iCEBreaker's FT2232H makes it exactly (12 MHz / 2), and so does
+# the engine's clock (36 MHz / 6); the receiver takes a host clock -3.0 % ..
+# +5.5 % off at 6 cycles per bit (python -m sim.uart_margin), so the link
+# (717 images/s) outruns the engine (369, modelled)
+ENGINE_BAUD: dict[str, int] = {"ice40": 6_000_000}
 
 
 def engine_options(board: Board) -> dict:
@@ -226,7 +232,8 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
     print(f"fit estimate ({est.source}): {est.summary(board.device)} -- fits {board.device.name}", flush=True)
 
     t = time.monotonic()
-    top = BoardTop(acc, baud=inputs.baud, image_ram=board.image_ram, pll=pll)
+    host = board_info(inputs, acc, clock_hz)
+    top = BoardTop(acc, baud=inputs.baud, image_ram=board.image_ram, pll=pll, network_id=host.network_id)
     plan = prepare_plan(board, top, seed, timing_driven or ARCHITECTURES[arch].timing_driven)
     commands = [verilog_command(board), *plan_commands(board, plan.files)]
     seconds["elaborate"] = time.monotonic() - t
@@ -236,7 +243,9 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
         _run_tools(board, plan, commands, stage, heartbeat, seconds)
         seconds["total"] = time.monotonic() - t0
         report = _report(inputs, stage.path, acc, est, clock_hz, pll, seconds)
+        report["network_id"] = host.network_id
         (stage.path / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        write_board_info(stage.path, host)
     print_table(report)
     if not report["timing_met"]:
         msg = (f"timing FAILED: fmax {report['fmax_mhz']} MHz < clock {report['clock_mhz']:g} MHz"
@@ -245,6 +254,32 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
             raise TimingError(msg)
         print(f"warning: {msg} (--allow-timing-fail)")
     return report
+
+
+# the bitstream file each family's packer writes (Amaranth's names)
+BITSTREAM_SUFFIX = {"ice40": ".bin", "ecp5": ".bit", "gowin": ".fs"}
+
+
+def board_info(inputs: "_Inputs", acc, clock_hz: float) -> BoardInfo:
+    """What a host needs to talk to this build (``fpga.board_info``): the
+    board, baud, input shape, class names and the network's id."""
+    sig = acc.signature
+    network = inputs.bundle is not None and ARCHITECTURES[inputs.arch].computes_network
+    sha = file_sha256(inputs.bundle_path) if network else None
+    classes = inputs.bundle.classes if network else None
+    return BoardInfo(board=inputs.board.key, board_title=inputs.board.title,
+                     bitstream=NAME + BITSTREAM_SUFFIX[inputs.board.family], baud=inputs.baud,
+                     clock_hz=float(clock_hz), in_shape=tuple(sig.in_shape), num_classes=int(sig.num_classes),
+                     classes=None if classes is None else tuple(classes),
+                     network_id=network_id(sha) if sha else 0, bundle_sha256=sha)
+
+
+def resolve_inputs(board_key: str = "ice40", bundle_path=None, out=None, arch: str = DEFAULT_ARCH,
+                   baud: int | None = None, seed: int = 1) -> "_Inputs":
+    """The build's inputs checked and resolved as ``build`` does (``auto``
+    chosen), without building: what a simulation of the default bitstream
+    needs (``sim/tests/test_pty_run.py``)."""
+    return _check_inputs(board_key, bundle_path, out, seed, arch, baud)
 
 
 @dataclass(frozen=True)
@@ -499,7 +534,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", type=Path, default=None, help="output folder (default build/<board>/)")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     ap.add_argument("--baud", type=int, default=None,
-                    help="host-link baud rate (default 1000000; the engine on the iCEBreaker 3000000)")
+                    help="host-link baud rate (default 1000000; the engine on the iCEBreaker 6000000)")
     ap.add_argument("--allow-timing-fail", action="store_true", help="exit 0 even if the clock is missed")
     ap.add_argument("--timing-driven", action="store_true",
                     help="timing-driven placement where the board skips it for speed (iCE40: higher fmax, ~10 s more)")
