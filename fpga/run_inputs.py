@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fpga.board_core import DEFAULT_BAUD, check_baud
+from fpga.baud import DEFAULT_BAUD, check_baud
 from fpga.board_info import BOARD_FILE, BoardInfo, BoardInfoError, load_board_info
 from golden.bundle import Bundle, BundleError
 from golden.images import ImageError, fit_image, load_image
