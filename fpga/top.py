@@ -7,7 +7,8 @@ the compute time of a frame (``cycles_per_frame``, about 0.9 M cycles for
 the reference network) is several times the UART transfer of the image, so
 the system clock sets the frame rate the host sees.
 
-Baud rate: 1 Mbaud by default.  At 12 MHz that is an exact divisor of 12
+Baud rate: 1 Mbaud by default (the Fire engine on the iCEBreaker: 6 Mbaud,
+``squeezefire.build.ENGINE_BAUD``).  At 12 MHz that is an exact divisor of 12
 cycles per bit (24 at 24 MHz; 0 % error on both sides: the FT2232H derives
 1 Mbaud exactly from its 3 MHz base rate), and 12 or more samples per bit
 leave a wide margin for the mid-bit sample.  3 Mbaud (divisor 4 at 12 MHz)

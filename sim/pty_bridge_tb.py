@@ -11,8 +11,8 @@ cycle it was complete on, so the test can time replies in board cycles.
 
 The case (``sim.cocotb_run``): ``script`` (JSON) -- ``divisor``,
 ``port_file``, ``stop_file``, ``max_cycles`` and ``uart`` (``"own"``: the
-project's ``sim.board_uart_tb`` driver and monitor; ``"cocotbext"``: the
-independent ``cocotbext.uart`` models, with the clock in ns).
+bit-level host UART here, ``OwnUart``; ``"cocotbext"``: the independent
+``cocotbext.uart`` models, with the clock in ns).
 """
 from __future__ import annotations
 
@@ -23,34 +23,58 @@ from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, Timer
+from cocotb.triggers import Event, FallingEdge, Timer
 
-from sim.board_uart_tb import CLOCK_PS, UartDriver, UartMonitor, reset
+from sim.board_uart_tb import CLOCK_PS, reset
 from sim.cocotb_run import load_case, write_result
 
 POLL_BYTES = 1              # how often (in byte times) the PTY is polled when the host is quiet
 
 
 class OwnUart:
-    """The project's bit-level host UART (``sim.board_uart_tb``), no idle gaps."""
+    """A bit-level 8N1 host UART written here: bytes back to back as a USB
+    bridge sends them, ``tx`` sampled mid-bit.  Every wait is a simulator
+    ``Timer`` (a ``ClockCycles`` wakes Python on every edge), so Verilator
+    runs freely between bits."""
 
     def __init__(self, dut, divisor: int):
-        import random
-        self.driver = UartDriver(dut, divisor, random.Random(0), gap_prob=0.0)
-        self.monitor = UartMonitor(dut, divisor)
-        cocotb.start_soon(self.monitor.run())
+        self.dut, self.bit_ps = dut, divisor * CLOCK_PS
+        self.buffer = bytearray()
+        self.got = Event()
+        self.errs: list[str] = []
+        cocotb.start_soon(self._monitor())
 
     async def send(self, data: bytes):
-        await self.driver.send(data)
+        for byte in data:
+            for bit in [0, *((byte >> i) & 1 for i in range(8)), 1]:
+                self.dut.rx.value = bit
+                await Timer(self.bit_ps, unit="ps")
+
+    async def _monitor(self):
+        dut = self.dut
+        while True:
+            await FallingEdge(dut.tx)
+            await Timer(self.bit_ps // 2, unit="ps")
+            byte = 0
+            for i in range(8):
+                await Timer(self.bit_ps, unit="ps")
+                byte |= int(dut.tx.value) << i
+            await Timer(self.bit_ps, unit="ps")
+            if int(dut.tx.value) != 1:
+                self.errs.append(f"tx stop bit 0 at cycle {dut.cycle.value.to_unsigned()}")
+            self.buffer.append(byte)
+            self.got.set()
 
     async def received(self) -> bytes:
-        while not self.monitor.buffer:
-            self.monitor.got_byte.clear()
-            await self.monitor.got_byte.wait()
-        return self.monitor.take(len(self.monitor.buffer))
+        while not self.buffer:
+            self.got.clear()
+            await self.got.wait()
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        return data
 
     def errors(self) -> list[str]:
-        return self.monitor.errors
+        return self.errs
 
 
 class ExtUart:
@@ -113,7 +137,7 @@ async def board_behind_a_pty(dut):
                 to_board.append((dut.cycle.value.to_unsigned(), data.hex()))
                 await uart.send(data)
             else:
-                await ClockCycles(dut.clk, POLL_BYTES * 10 * D)
+                await Timer(POLL_BYTES * 10 * D * CLOCK_PS, unit="ps")
 
     async def board_to_host():
         while True:

@@ -66,11 +66,17 @@ def pty_board(board, folder: Path, uart: str = "own"):
         thread.join(600)
 
 
+# The simulated board runs some 10^4 cycles per second, thousands of times
+# slower than the real one: the host's reply timeout (a host-side tolerance,
+# not a link setting) is the only flag the test adds to what a user types.
+HOST_TIMEOUT = ("--timeout", "300")
+
+
 def run_driver(folder: Path, *args: str) -> subprocess.CompletedProcess:
     """``python -m fpga.run`` as a user runs it, from ``folder``."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.run([sys.executable, "-m", "fpga.run", *args], cwd=folder, env=env, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "fpga.run", *args, *HOST_TIMEOUT], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=900)
 
 
 def user_folder(tmp_path: Path):
