@@ -54,7 +54,7 @@ test-slow: setup
 	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
 
 bench: setup
-	$(BIN)/python sim/bench.py --json build/bench.json
+	$(BIN)/python sim/fire_bench.py --json build/bench.json
 
 train: setup
 	$(BIN)/python -m golden.train --epochs 60 --threads 1

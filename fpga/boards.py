@@ -53,7 +53,7 @@ class Board:
     # Amaranth's flow gives nextpnr no clock constraint (Gowin/Apicula): pass
     # --freq <clock MHz>, else nextpnr optimises for its 12 MHz default.
     nextpnr_freq: bool = False
-    # accelerator style (rtl_gen.network.STYLES): "small" where DSPs and
+    # the pipeline's style (rtl_gen.pipeline.STYLES): "small" where DSPs and
     # block RAMs are few, "fast" where they are plenty
     style: str = "fast"
     # host-link image buffer (fpga.image_store.KINDS): the UP5K's SPRAM spares block RAM

@@ -31,6 +31,7 @@ from golden import graph as fgraph
 from golden.calibration import activation_maxima, seeded_choice
 from golden import data, quantize_user
 from golden.checksum import file_sha256
+from golden.bundle_rules import accumulator_bound
 from golden.bundle import ACC_LIMIT, FORMAT, M_MAX, SHIFT_RANGE, VERSION, Bundle, is_bundle_file, validate
 from golden.int8_weights import quantize_weights
 from golden.models import NETWORKS, Fire, SqueezeNet, network_spec, reference_spec, spec_to_json
@@ -83,7 +84,7 @@ def _weights_and_bias(p: dict, s_in: float, acc_limit: int, per_tensor: bool = F
     wq, s_w = p["int8_weight"] if "int8_weight" in p else quantize_weights(p["weight"], per_tensor)
     s_acc = s_in * s_w
     fan_in = int(np.prod(wq.shape[1:]))
-    bmax = acc_limit - fan_in * 127 * 255
+    bmax = acc_limit - accumulator_bound(fan_in)
     bq = np.clip(np.rint(p["bias"] / s_acc), -bmax, bmax).astype(np.int32)
     return wq, s_acc, bq
 

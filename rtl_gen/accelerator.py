@@ -1,5 +1,5 @@
 """The accelerator interface: one ``wiring.Signature`` that every
-architecture implements (the per-layer pipeline ``rtl_gen.network.Network``,
+architecture implements (the per-layer pipeline ``rtl_gen.pipeline.Pipeline``,
 later the Fire engine) and that the board core, the host link and the test
 stand-in use.
 

@@ -21,7 +21,7 @@ actual numbers in ``report.json`` so it can be recalibrated):
     synchronous read port, which no block RAM has -- one LUT per bit
     (measured, 8 x 600 with an asynchronous read: 4 877 LUT4s, 0 blocks);
   - a block of the generator by its own ``resource_cost()``
-    (``rtl_gen.block_cost``: LUTs and multipliers measured per class with
+    (``rtl_gen.pipeline.block_cost``: LUTs and multipliers measured per class with
     Yosys ``synth_ice40 -dsp``);
   - Amaranth's own glue in ``ZERO_COST_GLUE`` costs nothing of its own;
   - anything else is an error naming its class, so a block that declares
@@ -134,7 +134,7 @@ def _add_block(block, device, totals: _Totals) -> None:
     elif not isinstance(block, ZERO_COST_GLUE):
         kind = type(block)
         raise FitError(f"cannot estimate resources: block {kind.__module__}.{kind.__qualname__} declares no "
-                       "resource_cost() (see rtl_gen/block_cost.py)")
+                       "resource_cost() (see rtl_gen/pipeline/block_cost.py)")
 
 
 def design_model(design, device) -> dict:

@@ -26,12 +26,13 @@ def default_board(out: Path, board_key: str = "ice40") -> DefaultBoard:
     """``out``: the build folder the build would write (must not hold
     another command's files; nothing is written here)."""
     from squeezefire import build as B
+    from squeezefire.architectures import arch_clock, engine_options, make_accelerator
     from sim.yosys_models import engine_models
     inputs = B.resolve_inputs(board_key, out=out)
-    acc = B.make_accelerator(inputs.bundle, inputs.board, inputs.arch)
-    clock_hz, _ = B.arch_clock(inputs.board, inputs.arch)
+    acc = make_accelerator(inputs.bundle, inputs.board, inputs.arch)
+    clock_hz, _ = arch_clock(inputs.board, inputs.arch)
     info = B.board_info(inputs, acc, clock_hz)
     harness = BoardHarness(acc, clock_hz=clock_hz, baud=inputs.baud, image_ram=inputs.board.image_ram,
                            network_id=info.network_id)
-    extra = engine_models(**B.engine_options(inputs.board)) if inputs.arch == "engine" else ()
+    extra = engine_models(**engine_options(inputs.board)) if inputs.arch == "engine" else ()
     return DefaultBoard(harness, tuple(dict.fromkeys(harness.models + tuple(extra))), info, acc)

@@ -17,7 +17,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream
-from rtl_gen.fire import Fire
+from rtl_gen.pipeline.fire import Fire
 
 __all__ = ["FireHarness", "Unpack", "Pack", "Throttle"]
 

@@ -144,3 +144,26 @@ def feature_network(image=(12, 12, 3), pool=(2, 2, False), logits: bool = True, 
     graph.append({"name": "gap", "kind": "gap", "inputs": ["classifier"], "shape": [1, 1, classes]})
     images = rng.integers(0, 256, (4, *image), dtype=np.uint8)
     return quantize(graph, images, "features"), images
+
+
+def same_shape_variant(bundle: Bundle, seed: int) -> Bundle:
+    """Another bundle of ``bundle``'s shape and ROM layout (``squeezefire.weights``)
+    whose weights, codebooks and constants differ, seeded: every codebook
+    gets new int8 values (same size) and its indices shuffled over the
+    weight, every layer's biases and
+    multipliers ``m`` are permuted among its channels (so their widths stay),
+    and each bypass add's multipliers flip their lowest bit (a uniform
+    value stays uniform and of its bit length)."""
+    rng = np.random.default_rng(seed)
+    books = {key: Codebook(rng.integers(-127, 128, book.values.shape).astype(np.int8),
+                           rng.permutation(book.indices.ravel()).reshape(book.indices.shape))
+             for key, book in sorted(bundle.codebooks.items())}
+    arrays = dict(bundle.arrays)
+    for key in sorted(arrays):
+        leaf = key.rsplit("/", 1)[1]
+        if leaf in ("bias", "m"):
+            arrays[key] = rng.permutation(arrays[key])
+        elif leaf in ("m_a", "m_b") and int(arrays[key].min()) >= 2:
+            arrays[key] = arrays[key] ^ np.uint16(1)
+    variant = Bundle(dict(bundle.graph), arrays, dict(bundle.codebooks))
+    return variant.with_codebooks(books)

@@ -1,6 +1,6 @@
 """The simulation top of a whole network.
 
-    i (one pixel per beat) -> Unpack -> Throttle -> Network -> o (class beats)
+    i (one pixel per beat) -> Unpack -> Throttle -> Pipeline -> o (class beats)
 
 Python (cocotb) handshakes once per pixel and once per class, so a frame
 costs a few hundred wake-ups while the accelerator runs for tens of

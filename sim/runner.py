@@ -43,7 +43,7 @@ class CaseResult:
 
 def run_fire_case(case_id: str, fire, images: np.ndarray, expected: np.ndarray, stimulus: Stimulus,
                   sim: str | None = None, waves: bool | None = None) -> CaseResult:
-    """Simulate ``fire`` (an ``rtl_gen.fire.Fire``) on uint8 NHWC ``images``;
+    """Simulate ``fire`` (an ``rtl_gen.pipeline.fire.Fire``) on uint8 NHWC ``images``;
     the testbench checks every output value against ``expected`` in order."""
     from sim.harness import FireHarness
     if not stimulus.timeout_cycles:

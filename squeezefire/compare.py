@@ -1,14 +1,15 @@
 """Chip (simulated) vs integer golden vs float model, on real images.
 
     python golden/compare.py [--bundle FILE] [--checkpoint FILE] [--data fashion-mnist | IMAGES.npy --labels LABELS.npy]
-                             [--images N] [--arch pipeline|engine] [--json FILE] [--dump DIR]
+                             [--images N] [--arch pipeline|engine|auto] [--board BOARD] [--json FILE] [--dump DIR]
 
 Evaluates the float model the bundle was made from and the int8 integer
 reference (``golden.intref``) on every image of the data (default: the
 Fashion-MNIST test set), runs the first N images through the accelerator
-generated from the bundle (``--arch``: the per-layer pipeline
-``rtl_gen.network`` or the Fire engine ``rtl_gen.engine``) in a cocotb + Verilator
-simulation, and prints a table.  The float model is rebuilt from the
+generated from the bundle as the build makes it for ``--board`` (``--arch``,
+of ``squeezefire.architectures``: the per-layer pipeline ``rtl_gen.pipeline``
+or the Fire engine ``rtl_gen.engine``) in a cocotb + Verilator simulation,
+and prints a table.  The float model is rebuilt from the
 network spec the bundle records and loaded from ``--checkpoint`` only when
 its SHA-256 is the one the bundle records; without ``--checkpoint`` the
 reference checkpoint is used if it matches, else the float columns are
@@ -26,14 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
+from fpga.boards import BOARDS, Board, get_board
 from golden import atomic, datasets, intref
 from golden.bundle import Bundle, BundleError
 from golden.quantize import REFERENCE_BUNDLE, REFERENCE_CHECKPOINT, file_sha256, load_model
+from squeezefire.architectures import ARCHITECTURES, AUTO, choose_arch, make_accelerator, network_architectures
 from squeezefire.cli import prog_name
 from squeezefire.measured import SimulatedCycles, arch_key, now, remember
 from squeezefire.safe_output import OutputError, check_output_dir, staged_output_dir
 
 DUMP_MARKER = ".squeezefire-compare-dump"
+DEFAULT_BOARD = "ice40"     # the iCEBreaker: the project's first board
 
 
 class CompareError(ValueError):
@@ -128,37 +132,33 @@ def evaluate(bundle: Bundle, model, images: ImageSet) -> dict:
 
 @dataclass(frozen=True)
 class SimulatedDesign:
-    """What the RTL simulation runs: the iCEBreaker build's accelerator of
-    ``arch``, the primitives' models it needs, and the key its cycles are
-    remembered under (``squeezefire.measured``, read by the build's report)."""
+    """What the RTL simulation runs: the accelerator of ``arch`` as the build
+    makes it for the board, the primitives' models it needs, and the key its
+    cycles are remembered under (``squeezefire.measured``, read by the
+    build's report)."""
     accelerator: object
     models: tuple[str, ...]
     key: str
     label: str
 
 
-def simulated_design(bundle: Bundle, arch: str, style: str) -> SimulatedDesign:
-    if arch == "pipeline":
-        from rtl_gen.network import Network
-        return SimulatedDesign(Network(bundle, style=style), (), arch_key("pipeline", style), f"pipeline, {style} style")
-    from fpga.boards import get_board
-    from rtl_gen.engine.engine import FireEngine
-    from sim.yosys_models import engine_models
-    from squeezefire.build import engine_options
-    options = engine_options(get_board("ice40"))
-    return SimulatedDesign(FireEngine(bundle, **options), engine_models(**options), arch_key("engine", options["dsp"]),
-                           f"engine, {options['dsp']} multipliers, {options['banks']} feature maps")
+def simulated_design(bundle: Bundle, arch: str, board: Board) -> SimulatedDesign:
+    """``arch`` (of ``squeezefire.architectures.ARCHITECTURES``) for ``board``."""
+    a = ARCHITECTURES[arch]
+    return SimulatedDesign(make_accelerator(bundle, board, arch), a.sim_models(board), a.measured_key(board),
+                           a.describe(board))
 
 
 def simulate_rtl(bundle: Bundle, images: np.ndarray, golden_sums: np.ndarray, arch: str = "pipeline",
-                 style: str = "small") -> dict:
+                 board: Board | None = None) -> dict:
     """The images through the generated accelerator in simulation, with a
-    progress bar (one step per image) and its ETA on stderr."""
+    progress bar (one step per image) and its ETA on stderr.  ``board``:
+    the board whose build is simulated (default the iCEBreaker)."""
     from tqdm import tqdm
 
     from sim.network_sim import run_network
     t0 = time.time()
-    design = simulated_design(bundle, arch, style)
+    design = simulated_design(bundle, arch, board or get_board(DEFAULT_BOARD))
     net = design.accelerator
     with tqdm(total=len(images), desc="RTL simulation", unit="image", file=sys.stderr) as bar:
         res = run_network(f"compare-{bundle.name}-{design.key}", net, images, models=design.models,
@@ -269,11 +269,12 @@ def parse_args(argv):
     ap.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     ap.add_argument("--images", type=int, default=20, help="images to run through the simulated RTL (0: none)")
     ap.add_argument("--dump", type=Path, help="write bundle, images, RTL and golden outputs into this new folder")
-    ap.add_argument("--arch", choices=("pipeline", "engine", "auto"), default="auto",
-                    help="accelerator architecture simulated, as the iCEBreaker build makes it "
-                         "(default auto: the build's choice for the iCEBreaker)")
-    ap.add_argument("--style", choices=("small", "fast"), default="small",
-                    help="the pipeline's style (default small: the iCE40 UP5K build's)")
+    ap.add_argument("--arch", choices=[*network_architectures(), AUTO], default=AUTO,
+                    help="accelerator architecture simulated, as the build makes it for --board "
+                         "(default auto: the build's choice for that board)")
+    ap.add_argument("--board", choices=list(BOARDS), default=DEFAULT_BOARD,
+                    help=f"the board whose build is simulated (default {DEFAULT_BOARD}); it sets the pipeline's "
+                         "style and the engine's parts")
     args = ap.parse_args(argv)
     if args.images < 0:
         ap.error(f"--images must be >= 0, got {args.images}")
@@ -301,13 +302,11 @@ def run_rtl(args, bundle: Bundle, images: ImageSet, r: dict) -> None:
     if not n:
         return
     golden_sums, golden_classes = intref.classify(bundle, images.images[:n])
-    arch = args.arch
-    if arch == "auto":
-        from fpga.boards import get_board
-        from squeezefire.build import choose_arch
-        arch, why = choose_arch(bundle, get_board("ice40"))
+    arch, board = args.arch, get_board(args.board)
+    if arch == AUTO:
+        arch, why = choose_arch(bundle, board)
         print(f"--arch auto: {arch} ({why})", file=sys.stderr)
-    rtl = simulate_rtl(bundle, images.images[:n], golden_sums, arch, args.style)
+    rtl = simulate_rtl(bundle, images.images[:n], golden_sums, arch, board)
     r.update(images_rtl=n, rtl_top1=float(np.mean(rtl["classes"] == images.labels[:n])),
              rtl_golden_class_agreement=float(np.mean(rtl["classes"] == golden_classes)),
              **{k: v for k, v in rtl.items() if k not in ("sums", "classes", "seconds")})

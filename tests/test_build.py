@@ -13,7 +13,7 @@ import pytest
 
 from rtl_gen.accelerator import AcceleratorSignature
 from golden.quantize import FIRE1_BUNDLE
-from squeezefire import build as B
+from squeezefire import architectures as A, build as B
 from squeezefire import measured
 from squeezefire.measured import SimulatedCycles
 from fpga.boards import BOARDS
@@ -255,7 +255,7 @@ def test_network_rtl_and_verilog_are_deterministic(tmp_path):
     board = BOARDS["ice40"]
     verilog = []
     for run in ("a", "b"):
-        acc = B.make_accelerator(B._load_bundle(FIRE1_BUNDLE), board, "pipeline")
+        acc = A.make_accelerator(B._load_bundle(FIRE1_BUNDLE), board, "pipeline")
         plan = B.prepare_plan(board, BoardTop(acc, image_ram="spram", pll=board.clock()[1]))
         (tmp_path / run).mkdir()
         verilog.append(_verilog(tmp_path / run, plan))
@@ -302,12 +302,12 @@ def test_auto_picks_by_the_models():
     pipeline fits there but makes 26.6 images/s on 5 DSPs against the
     engine's 334 on 8, by the models), the pipeline on the HX8K where the
     engine's maps do not fit.  The four-Fire reference fits only the engine."""
-    arch, why = B.choose_arch(B._load_bundle(B.DEFAULT_BUNDLE), BOARDS["ice40"])
+    arch, why = A.choose_arch(B._load_bundle(B.DEFAULT_BUNDLE), BOARDS["ice40"])
     assert arch == "engine" and "pipeline: does not fit iCE40 UP5K" in why, why
     bundle = B._load_bundle(FIRE1_BUNDLE)
-    arch, why = B.choose_arch(bundle, BOARDS["ice40"])
+    arch, why = A.choose_arch(bundle, BOARDS["ice40"])
     assert arch == "engine" and "pipeline 26.6 images/s on 5 DSP (model)" in why
-    arch, why = B.choose_arch(bundle, BOARDS["ice40-hx8k"])
+    arch, why = A.choose_arch(bundle, BOARDS["ice40-hx8k"])
     assert arch == "pipeline" and re.search(r"engine: does not fit iCE40 HX8K: .*needs \d+ block RAM blocks \(has 32\)",
                                             why), why
 
@@ -326,7 +326,7 @@ def test_ice40_default_build_is_the_engine(tmp_path, capsys):
     assert text.startswith("--arch auto: engine (")
     r = json.loads((out / "report.json").read_text())
     assert r["arch"] == "engine" and r["dsp_used"] == 8 and r["mac_lanes"] == 16
-    assert r["timing_met"] and r["clock_mhz"] == B.ENGINE_CLOCK_MHZ["ice40"] and r["baud"] == 3_000_000
+    assert r["timing_met"] and r["clock_mhz"] == A.ENGINE_CLOCK_MHZ["ice40"] and r["baud"] == 3_000_000
     assert r["lut_used"] <= r["estimate"]["lut"] and r["bram_used"] <= r["estimate"]["bram_blocks"]
     # the reference's 3-bit codebook weights: 16 lanes x 3 bits x 1 017 rows, 14 tables of 8 values
     assert r["weight_index_bits"] == 48816 and r["codebook_bits"] == 896

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from squeezefire import build as B
+from squeezefire import architectures as A, build as B
 from fpga.boards import BOARDS
 from fpga.toolchain import ToolError, check_tools
 
@@ -92,7 +92,7 @@ def test_engine_builds_on_board(board, out_dir, capsys):
     report = _build(board, "engine", out_dir / board, capsys, *extra)
     assert report["arch"] == "engine" and report["mac_lanes"] == 16 and report["timing_met"] is True
     if board == "ice40":
-        assert report["dsp_used"] == 8 and report["clock_mhz"] == B.ENGINE_CLOCK_MHZ["ice40"]
+        assert report["dsp_used"] == 8 and report["clock_mhz"] == A.ENGINE_CLOCK_MHZ["ice40"]
     _remove(out_dir)
 
 

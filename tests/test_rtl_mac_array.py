@@ -4,7 +4,7 @@ import pytest
 
 from golden.codebook import Codebook
 from golden.intref import conv
-from rtl_gen.mac_array import MacArray
+from rtl_gen.pipeline.mac_array import MacArray
 from sim.pysim import run_stream
 
 

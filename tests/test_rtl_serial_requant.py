@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from golden import intref
-from rtl_gen.serial_requant import CYCLES_PER_VALUE, SerialRequant
+from rtl_gen.pipeline.serial_requant import CYCLES_PER_VALUE, SerialRequant
 from sim.pysim import run_stream
 
 

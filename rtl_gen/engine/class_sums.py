@@ -22,6 +22,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from rtl_gen import int8
 from rtl_gen.accelerator import class_layout
 
 __all__ = ["ClassSums", "sum_shape"]
@@ -68,7 +69,7 @@ class ClassSums(wiring.Component):
         # one; the upper halves compare as the sums do (signed or not), the lower unsigned
         first, hi_gt, hi_eq, lo_gt = Signal(), Signal(), Signal(), Signal()
         upper = (lambda v: v[half:].as_signed()) if self.sum_shape.signed else (lambda v: v[half:])
-        better = first | hi_gt | (hi_eq & lo_gt)
+        better = int8.takes_lead(first, hi_gt, hi_eq & lo_gt)
         m.d.comb += [o.payload.data.eq(current), o.payload.first.eq(index == 0), o.payload.last.eq(index == n - 1),
                      o.payload.argmax.eq(Mux(better, index, best_index))]
         with m.FSM():

@@ -30,7 +30,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.engine.program import LANES, PoolKind
+from rtl_gen.engine.program import LANES
+from rtl_gen.int8 import PoolKind
 
 __all__ = ["LATENCY", "PoolOnWrite", "write_layout"]
 
@@ -53,7 +54,7 @@ class PoolOnWrite(wiring.Component):
     """``i``: the write-back's values (``writeback.out_layout``); ``o``: the
     pooled values with their addresses.  ``max_pooled_w``: the widest pooled
     row of the program (the row buffer's size); ``kind``: the program's
-    ``pool_kind`` (one of ``program.POOL_KINDS``)."""
+    ``pool_kind`` (one of ``rtl_gen.int8.POOL_KINDS``)."""
 
     def __init__(self, desc: data.StructLayout, in_layout: data.StructLayout, addr_bits: int, max_pooled_w: int,
                  kind: PoolKind):

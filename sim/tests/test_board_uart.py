@@ -19,7 +19,7 @@ from fpga import protocol
 from fpga.protocol import Status
 from golden import intref
 from fpga.boards import BOARDS
-from rtl_gen.network import Network
+from rtl_gen.pipeline import Pipeline
 from sim.board_harness import BoardHarness
 from sim.board_uart_tb import ReplyChecker
 from sim.cocotb_run import simulate
@@ -38,7 +38,7 @@ def _step(name, data: bytes, expect, ferr_at=()):
 
 
 def _run(steps, seed, timeout_cycles=3_000_000):     # one image is ~0.9 M cycles of compute
-    harness = BoardHarness(Network(fire1(), style=BOARDS["ice40"].style), image_ram=BOARDS["ice40"].image_ram)
+    harness = BoardHarness(Pipeline(fire1(), style=BOARDS["ice40"].style), image_ram=BOARDS["ice40"].image_ram)
     script = {"seed": seed, "divisor": harness.divisor, "timeout_cycles": timeout_cycles, "steps": steps}
     res = simulate(CASE_ID, harness, "sim.board_uart_tb", {"script": json.dumps(script)}, models=harness.models)
     print(f"build {res['build_seconds']:.1f} s, simulation {res['sim_seconds']:.1f} s, "
@@ -114,10 +114,10 @@ def _engine_round_trip(case_id: str, bundle, images, seed: int, tmp_path):
     """``images`` through the iCEBreaker build of the Fire engine for
     ``bundle``, at the pin level; returns (result, engine, clock).  The
     reference's is ``make build``'s board (``sim.default_board``)."""
-    from rtl_gen.engine.engine import FireEngine
+    from rtl_gen.engine import FireEngine
     from sim.default_board import default_board
     from sim.yosys_models import engine_models
-    from squeezefire.build import ENGINE_BAUD, arch_clock, engine_options
+    from squeezefire.architectures import ENGINE_BAUD, arch_clock, engine_options
     board = BOARDS["ice40"]
     clock_hz = arch_clock(board, "engine")[0]
     if bundle is None:

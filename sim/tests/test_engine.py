@@ -12,16 +12,16 @@ import pytest
 
 from golden import intref
 from golden.models import family, squeezenet_v1_1
-from rtl_gen.engine.engine import FireEngine
+from rtl_gen.engine import FireEngine
 from sim.network_cases import (fashion_images, feature_network, random_network, reference, small_bypass_spec,
                                with_random_codebooks)
 from sim.network_sim import NetStimulus, run_network
 from sim.yosys_models import engine_models
 
 
-def _run(case_id, bundle, images, stimulus, dsp="sb_mac16", banks="block"):
+def _run(case_id, bundle, images, stimulus, dsp="sb_mac16", banks="block", rom_segment=1):
     sums, classes = intref.classify(bundle, images)
-    engine = FireEngine(bundle, dsp=dsp, banks=banks)
+    engine = FireEngine(bundle, dsp=dsp, banks=banks, rom_segment=rom_segment)
     res = run_network(case_id, engine, images, sums, classes, stimulus, models=engine_models(dsp, banks))
     assert res["passed"], res["message"]
     assert res["beats"] == len(images) * engine.num_classes
@@ -31,12 +31,13 @@ def _run(case_id, bundle, images, stimulus, dsp="sb_mac16", banks="block"):
 
 def test_reference_real_images_under_stalls_and_reset():
     """The iCEBreaker's engine -- eight SB_MAC16 and SPRAM feature maps, on
-    their models -- on real Fashion-MNIST images, with random input
-    throttling, output back-pressure, and a reset half-way through a frame
-    first."""
+    their models, its ROMs padded to whole 256-word slices as the build
+    makes them (``rtl_gen.engine.rom_images``) -- on real Fashion-MNIST
+    images, with random input throttling, output back-pressure, and a
+    reset half-way through a frame first."""
     res, engine = _run("engine_reference_stalls", reference(), fashion_images(4),
                        NetStimulus(seed=11, in_stall=100, py_bubbles=0.03, py_stalls=0.3, reset_mid_frame=True),
-                       banks="spram")
+                       banks="spram", rom_segment=256)
 
 
 def test_reference_back_to_back_frames():

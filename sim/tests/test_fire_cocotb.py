@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtl_gen.fire import Fire, Folding
+from rtl_gen.pipeline.fire import Fire, Folding
 from sim.cases import fire2, random_fire
 from sim.runner import Stimulus, run_fire_case
 

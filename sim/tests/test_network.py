@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fpga.boards import BOARDS
 from golden import intref
 from golden.models import squeezenet_v1_1
-from rtl_gen.network import STYLES, Network, NetworkError
+from rtl_gen.pipeline import STYLES, Pipeline, PipelineError
 from sim.network_cases import (coarse_codebooks, fashion_images, feature_network, fire1, random_network,
                                small_bypass_spec, tiny_bypass_spec)
 from sim.network_sim import NetStimulus, run_network
@@ -15,7 +16,7 @@ from sim.network_sim import NetStimulus, run_network
 
 def _run(case_id, bundle, images, stimulus, **kw):
     sums, classes = intref.classify(bundle, images)
-    net = Network(bundle, **kw)
+    net = Pipeline(bundle, **kw)
     res = run_network(case_id, net, images, sums, classes, stimulus)
     assert res["passed"], res["message"]
     assert res["beats"] == len(images) * net.num_classes
@@ -86,8 +87,8 @@ def test_unsupported_layer_is_refused_before_elaboration():
     layers = [dict(lay) for lay in bundle.graph["layers"]]
     layers[2].update(kernel=2, stride=2, ceil=True)           # valid (28 -> 14), not in the generator
     bad = type(bundle)(dict(bundle.graph, layers=layers), bundle.arrays)
-    with pytest.raises(NetworkError, match="layer 'pool1': a 2x2/2 ceil-mode max pool"):
-        Network(bad)
+    with pytest.raises(PipelineError, match="layer 'pool1': a 2x2/2 ceil-mode max pool"):
+        Pipeline(bad)
 
 
 def _feature_case(seed=0, extra_images=2, **features):
@@ -115,7 +116,7 @@ def test_features_through_compare_path():
     from squeezefire.compare import simulate_rtl
     bundle, images = _feature_case(image=(13, 11, 3))
     sums, classes = intref.classify(bundle, images)
-    res = simulate_rtl(bundle, images, sums, "pipeline", "small")
+    res = simulate_rtl(bundle, images, sums, "pipeline", BOARDS["ice40"])
     assert res["rtl_mismatches"] == 0
     assert np.array_equal(res["sums"], sums) and np.array_equal(res["classes"], classes)
     assert res["cycles_per_image"] >= res["cycles_per_image_model"]

@@ -9,7 +9,7 @@ LUTs by the device's ``cells_per_lut`` and turns multipliers into LUTs on a
 device without DSPs.  A block that declares nothing makes the fit check
 fail, naming the class, so a new or renamed block cannot silently cost 0.
 
-A block whose weights are codebook-coded (``rtl_gen.weight_rom``) also
+A block whose weights are codebook-coded (``rtl_gen.pipeline.weight_rom``) also
 reports, for the report, the bits of its index ROM (already priced as a
 memory) and of its codebook table (already in its LUTs):
 ``weight_index_bits`` and ``codebook_bits``.

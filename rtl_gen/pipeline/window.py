@@ -43,7 +43,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream
-from rtl_gen.block_cost import BlockCost
+from rtl_gen.pipeline.block_cost import BlockCost
 from rtl_gen.params import ParamsFirst, check_int
 
 __all__ = ["WindowGenerator", "WindowParams", "output_size", "im2col_order"]

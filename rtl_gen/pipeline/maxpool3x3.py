@@ -1,4 +1,4 @@
-"""``MaxPool``: SqueezeNet's 3x3 / stride 2 / ceil-mode max pool on uint8.
+"""``MaxPool3x3``: SqueezeNet's 3x3 / stride 2 / ceil-mode max pool on uint8.
 
     i -> WindowGenerator (3x3, stride 2, no padding, ceil-mode output size)
       -> ChannelReduce(max over the 9 taps) -> o
@@ -24,12 +24,13 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream
-from rtl_gen.block_cost import BlockCost
-from rtl_gen.channel_reduce import ChannelReduce, ReduceParams
+from rtl_gen.int8 import POOL_KINDS
+from rtl_gen.pipeline.block_cost import BlockCost
+from rtl_gen.pipeline.channel_reduce import ChannelReduce, ReduceParams
 from rtl_gen.params import ParamsFirst, check_int
-from rtl_gen.window import WindowGenerator, WindowParams
+from rtl_gen.pipeline.window import WindowGenerator, WindowParams
 
-__all__ = ["MaxPool", "MaxPoolParams", "check_pool_input"]
+__all__ = ["MaxPool3x3", "MaxPool3x3Params", "check_pool_input"]
 
 
 def check_pool_input(params, kernel: int) -> None:
@@ -43,7 +44,7 @@ def check_pool_input(params, kernel: int) -> None:
 
 
 @dataclass(frozen=True)
-class MaxPoolParams:
+class MaxPool3x3Params:
     """``channels`` of a ``height`` x ``width`` input (at least 3x3);
     ``rows``: the window generator's ring rows (default 5; 3 saves block
     RAM when the producer is the slower side).  Checking builds the
@@ -55,7 +56,7 @@ class MaxPoolParams:
     window: WindowParams = field(init=False)
     reduce: ReduceParams = field(init=False)
 
-    KIND = (3, 2, True)         # the bundle's (kernel, stride, ceil) this block computes
+    KIND = POOL_KINDS[0]        # the max pool this block computes (3x3/2 ceil mode)
 
     def __post_init__(self):
         check_pool_input(self, 3)
@@ -64,11 +65,11 @@ class MaxPoolParams:
         object.__setattr__(self, "reduce", ReduceParams(self.channels, 9, "max"))
 
 
-class MaxPool(wiring.Component, metaclass=ParamsFirst):
-    """Arguments: those of ``MaxPoolParams``."""
-    Params = MaxPoolParams
+class MaxPool3x3(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``MaxPool3x3Params``."""
+    Params = MaxPool3x3Params
 
-    def __init__(self, params: MaxPoolParams):
+    def __init__(self, params: MaxPool3x3Params):
         self.params = params
         self.channels, self.height, self.width, self.rows = params.channels, params.height, params.width, params.rows
         self.out_height, self.out_width = params.window.out_height, params.window.out_width

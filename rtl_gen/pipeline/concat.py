@@ -14,7 +14,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream
-from rtl_gen.block_cost import BlockCost
+from rtl_gen.pipeline.block_cost import BlockCost
 from rtl_gen.params import ParamsFirst, check_int
 
 __all__ = ["ChannelConcat", "ConcatParams"]

@@ -15,7 +15,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.block_cost import BlockCost
+from rtl_gen.pipeline.block_cost import BlockCost
 from rtl_gen.params import ParamsFirst, check_int
 
 __all__ = ["StreamFifo", "StreamFifoParams"]

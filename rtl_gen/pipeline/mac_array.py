@@ -24,7 +24,7 @@ replaying the pixel's vector from a ping-pong buffer (two pixels of
 Weights: int8 words in a block-RAM ROM or, with a ``codebook``
 (``golden.codebook``), b-bit indices there and a decoder per lane (the
 layer's 2**b values, a table in LUTs) on the way to the multiplier
-(``rtl_gen.weight_rom``).  The decoder is a register stage of its own;
+(``rtl_gen.pipeline.weight_rom``).  The decoder is a register stage of its own;
 the index ROM is read a cycle ahead (at the issue logic's next address), so
 the decoded weight meets the pixel value in the same cycle as an int8
 weight would: no cycle of latency or throughput is added.
@@ -67,14 +67,14 @@ from amaranth.lib.wiring import In, Out
 from amaranth.lib import stream as amaranth_stream
 
 from golden.codebook import Codebook
-from rtl_gen import stream
-from rtl_gen.block_cost import BlockCost
+from rtl_gen import int8, stream
+from rtl_gen.pipeline.block_cost import BlockCost
 from rtl_gen.params import ParamsFirst, WeightShape, check_int
 from rtl_gen.stream import acc_layout
-from rtl_gen.rom import lut_rom, pack_words
-from rtl_gen.requant import requant_params
-from rtl_gen.serial_requant import SerialRequant
-from rtl_gen.weight_rom import check_codebook, decode_luts, weight_rom
+from rtl_gen.pipeline.rom import lut_rom, pack_words
+from rtl_gen.pipeline.requant_checks import requant_params
+from rtl_gen.pipeline.serial_requant import SerialRequant
+from rtl_gen.pipeline.weight_rom import check_codebook, decode_luts, weight_rom
 
 __all__ = ["MacArray", "MacParams", "REQUANT"]
 
@@ -99,7 +99,7 @@ class MacParams(WeightShape):
     pixel's beats and where x starts, ``requant`` one of ``REQUANT``,
     ``codebook`` None (int8 weight ROM) or a ``golden.codebook.Codebook``
     whose indices, shaped like ``weight``, code it exactly (index ROM and
-    decode table, ``rtl_gen.weight_rom``).  Stored normalised: int64
+    decode table, ``rtl_gen.pipeline.weight_rom``).  Stored normalised: int64
     arrays, ``period`` resolved."""
     weight: np.ndarray
     bias: np.ndarray
@@ -142,7 +142,7 @@ class MacParams(WeightShape):
     def acc_bits(self) -> int:
         """The signed accumulator's width, exact for its bound
         ``cin * 127 * 255 + max|bias|`` (``docs/int8.md`` §3)."""
-        return (self.cin * 127 * 255 + int(np.abs(self.bias).max())).bit_length() + 1
+        return int8.acc_bits(self.cin, int(np.abs(self.bias).max()))
 
 
 class MacArray(wiring.Component, metaclass=ParamsFirst):
@@ -198,7 +198,7 @@ class MacArray(wiring.Component, metaclass=ParamsFirst):
     def _constant_roms(self, m: Module, ram_attrs, with_mult: bool) -> SimpleNamespace:
         """Read ports of the weight, bias and (parallel requant) multiplier
         tables, block RAM initialised in the bitstream (the weight's, with a
-        codebook, followed by its decoder: ``rtl_gen.weight_rom``)."""
+        codebook, followed by its decoder: ``rtl_gen.pipeline.weight_rom``)."""
         G, L = self.groups, self.lanes
         w_rd = weight_rom(m, self.weight, self.codebook, L, ram_attrs)
         if self.requant == "serial":      # a few words: LUTs, registered like a block RAM read
@@ -434,5 +434,5 @@ def _requant_lane(m: Module, fin, mult, shift: int, acc_bits: int, lane: int):
     p_hi = Signal(max(1, acc_bits - 1 - 16) + 16, name=f"p_hi{lane}")
     pos = Signal(name=f"pos{lane}")
     m.d.sync += [p_lo.eq(lo * mult), p_hi.eq(hi * mult), pos.eq(fin > 0)]
-    y = ((p_hi << 16) + p_lo + (1 << (shift - 1))) >> shift
+    y = ((p_hi << 16) + p_lo + int8.rounding(shift)) >> shift
     return Mux(~pos, 0, Mux(y > 255, 255, y[:8]))[:8]

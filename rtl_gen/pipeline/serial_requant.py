@@ -37,10 +37,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream as tstream
-from rtl_gen.block_cost import BlockCost
+from rtl_gen.pipeline.block_cost import BlockCost
 from rtl_gen.params import ParamsFirst
-from rtl_gen.requant import check_shift
-from rtl_gen.rom import lut_rom
+from rtl_gen.pipeline.requant_checks import check_shift
+from rtl_gen.pipeline.rom import lut_rom
 from rtl_gen.stream import acc_layout
 
 __all__ = ["SerialRequant", "SerialRequantParams", "M_BITS", "CYCLES_PER_VALUE"]

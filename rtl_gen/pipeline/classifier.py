@@ -21,10 +21,10 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen import stream as tstream
+from rtl_gen import int8, stream as tstream
 from rtl_gen.accelerator import class_layout
-from rtl_gen.block_cost import BlockCost
-from rtl_gen.channel_reduce import ChannelReduce, ReduceParams
+from rtl_gen.pipeline.block_cost import BlockCost
+from rtl_gen.pipeline.channel_reduce import ChannelReduce, ReduceParams
 from rtl_gen.params import ParamsFirst, check_int
 
 __all__ = ["Classifier", "ClassifierParams"]
@@ -73,7 +73,7 @@ class Classifier(wiring.Component, metaclass=ParamsFirst):
         cls = Signal(range(C))
         best = Signal(pool.out_shape)
         best_cls = Signal(range(C))
-        wins = (cls == 0) | (s.payload.data > best)
+        wins = int8.takes_lead(cls == 0, s.payload.data > best)
         m.d.comb += s.ready.eq(~self.o.valid | self.o.ready)
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)

@@ -37,12 +37,12 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen import stream as tstream
-from rtl_gen.block_cost import BlockCost
+from rtl_gen import int8, stream as tstream
+from rtl_gen.pipeline.block_cost import BlockCost
 from rtl_gen.params import ParamsFirst
-from rtl_gen.requant import check_shift
-from rtl_gen.serial_requant import M_BITS
-from rtl_gen.rom import lut_rom, pack_words
+from rtl_gen.pipeline.requant_checks import check_shift
+from rtl_gen.pipeline.serial_requant import M_BITS
+from rtl_gen.pipeline.rom import lut_rom, pack_words
 from rtl_gen.stream import acc_layout
 
 __all__ = ["BypassAdd", "BypassParams"]
@@ -159,7 +159,7 @@ class BypassAdd(wiring.Component, metaclass=ParamsFirst):
 
         # stage 3: round, shift, clamp (the lower clamp is the ReLU)
         total = Signal(signed(50))
-        m.d.comb += total.eq(pa + pb + (1 << (sh - 1)))
+        m.d.comb += total.eq(pa + pb + int8.rounding(sh))
         y = total >> sh
         out = Mux(y < 0, 0, Mux(y > 255, 255, y[:8]))
         m.d.comb += [fifo.w_en.eq(v2), fifo.w_data.eq(Cat(out[:8], f2, l2))]
@@ -197,7 +197,7 @@ class BypassAdd(wiring.Component, metaclass=ParamsFirst):
                          ma.eq(ma << 1), mb.eq(mb << 1), n.eq(n + 1)]
         if N > M_BITS:
             with m.If(busy & (n == M_BITS)):
-                m.d.sync += [acc.eq(acc + (1 << (sh - 1))), n.eq(n + 1)]
+                m.d.sync += [acc.eq(acc + int8.rounding(sh)), n.eq(n + 1)]
         over = acc[sh + 8:].any() if sh + 8 < width else 0
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)

@@ -32,8 +32,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream
-from rtl_gen.block_cost import BlockCost
-from rtl_gen.maxpool import check_pool_input
+from rtl_gen.int8 import POOL_KINDS
+from rtl_gen.pipeline.block_cost import BlockCost
+from rtl_gen.pipeline.maxpool3x3 import check_pool_input
 from rtl_gen.params import ParamsFirst
 
 __all__ = ["MaxPool2x2", "MaxPool2x2Params"]
@@ -53,7 +54,7 @@ class MaxPool2x2Params:
     width: int
     block_ram: bool = False
 
-    KIND = (2, 2, False)        # the bundle's (kernel, stride, ceil) this block computes
+    KIND = POOL_KINDS[1]        # the max pool this block computes (2x2/2 floor mode)
 
     def __post_init__(self):
         check_pool_input(self, 2)

@@ -11,7 +11,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream
-from rtl_gen.block_cost import BlockCost
+from rtl_gen.pipeline.block_cost import BlockCost
 
 __all__ = ["Broadcast"]
 

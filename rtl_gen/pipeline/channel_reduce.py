@@ -35,7 +35,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream as tstream
-from rtl_gen.block_cost import BlockCost
+from rtl_gen.pipeline.block_cost import BlockCost
 from rtl_gen.params import ParamsFirst, check_int
 
 __all__ = ["ChannelReduce", "ReduceParams", "sum_layout"]

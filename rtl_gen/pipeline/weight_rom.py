@@ -24,7 +24,7 @@ from amaranth.hdl import Cat, Module, unsigned
 from amaranth.lib.memory import Memory
 
 from golden.codebook import Codebook
-from rtl_gen.rom import lut_rom, pack_words
+from rtl_gen.pipeline.rom import lut_rom, pack_words
 
 __all__ = ["rom_codebook", "check_codebook", "reordered", "weight_rom", "decode_luts", "LUT_DECODE_MAX_BITS"]
 

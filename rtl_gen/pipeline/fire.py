@@ -32,15 +32,15 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream
-from rtl_gen.block_cost import BlockCost
-from rtl_gen.broadcast import Broadcast
-from rtl_gen.concat import ChannelConcat
-from rtl_gen.mac_array import MacArray, MacParams
+from rtl_gen.pipeline.block_cost import BlockCost
+from rtl_gen.pipeline.broadcast import Broadcast
+from rtl_gen.pipeline.concat import ChannelConcat
+from rtl_gen.pipeline.mac_array import MacArray, MacParams
 from rtl_gen.params import ParamsFirst, check_int
-from rtl_gen.perf import Folding
-from rtl_gen.stream_fifo import StreamFifo
-from rtl_gen.weight_rom import reordered, rom_codebook
-from rtl_gen.window import WindowGenerator, WindowParams, im2col_order
+from rtl_gen.pipeline.cycle_model import Folding
+from rtl_gen.pipeline.stream_fifo import StreamFifo
+from rtl_gen.pipeline.weight_rom import reordered, rom_codebook
+from rtl_gen.pipeline.window import WindowGenerator, WindowParams, im2col_order
 
 __all__ = ["Folding", "Fire", "FireParams"]
 

@@ -25,11 +25,11 @@ from amaranth.lib.wiring import In
 from golden.codebook import Codebook
 from golden.intref import padding_fill
 from rtl_gen import stream
-from rtl_gen.block_cost import BlockCost
-from rtl_gen.mac_array import MacArray, MacParams
+from rtl_gen.pipeline.block_cost import BlockCost
+from rtl_gen.pipeline.mac_array import MacArray, MacParams
 from rtl_gen.params import ParamsFirst
-from rtl_gen.weight_rom import reordered, rom_codebook
-from rtl_gen.window import WindowGenerator, WindowParams, im2col_order
+from rtl_gen.pipeline.weight_rom import reordered, rom_codebook
+from rtl_gen.pipeline.window import WindowGenerator, WindowParams, im2col_order
 
 __all__ = ["Conv", "ConvParams"]
 

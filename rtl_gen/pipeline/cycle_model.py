@@ -1,6 +1,6 @@
 """The per-layer pipeline's performance model: MAC lanes, folding and
-cycles per frame.  One place, used by the generator (``rtl_gen.network``,
-``rtl_gen.fire``), the fit check, ``report.json`` and the benchmark.
+cycles per frame.  One place, used by the generator (``rtl_gen.pipeline.pipeline``,
+``rtl_gen.pipeline.fire``), the fit check, ``report.json`` and the benchmark.
 
 What it models: every block of the pipeline is bound by its busiest
 resource per frame, either its one-channel-per-beat streams
@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from golden.layers import AddLayer, ConvLayer, FireLayer, GapLayer, InputLayer, Layer, MaxPoolLayer
-from rtl_gen.bypass import serial_steps as bypass_steps
-from rtl_gen.serial_requant import CYCLES_PER_VALUE
+from rtl_gen.pipeline.bypass import serial_steps as bypass_steps
+from rtl_gen.pipeline.serial_requant import CYCLES_PER_VALUE
 
 __all__ = ["Folding", "divisors", "stream_cycles", "mac_counts", "default_folding", "PipelineModel",
            "pipeline_model"]

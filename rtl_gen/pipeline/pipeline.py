@@ -1,11 +1,11 @@
-"""``Network``: a whole SqueezeNet-family bundle as one streaming accelerator.
+"""``Pipeline``: a whole SqueezeNet-family bundle as one streaming accelerator.
 
 Every bundle layer becomes a block, chained as a dataflow pipeline in the
 bundle's order (streams: ``rtl_gen.stream``, one channel per beat):
 
-    input -> Conv (conv1) -> MaxPool -> Fire -> [BypassAdd] -> ... -> Conv (conv10) -> Classifier -> o
+    input -> Conv (conv1) -> MaxPool3x3 -> Fire -> [BypassAdd] -> ... -> Conv (conv10) -> Classifier -> o
 
-Max pools: 3x3/2 ceil mode (``MaxPool``: window generator + max) or 2x2/2
+Max pools: 3x3/2 ceil mode (``MaxPool3x3``: window generator + max) or 2x2/2
 floor mode (``MaxPool2x2``: one row buffer).  A conv reading the image pads
 with the input layer's ``pad`` (``golden.intref.padding_fill``).  A logits
 conv (``relu`` false) sends its int32 accumulators, which the classifier
@@ -13,11 +13,11 @@ sums signed.
 
 * ``i``: the image's uint8 pixels, NHWC raster, first/last framing;
 * ``o``: per image, one beat per class with its int32 sum and, on the last
-  beat, the argmax class (``rtl_gen.classifier``).
+  beat, the argmax class (``rtl_gen.pipeline.classifier``).
 
 Weights: a layer (or Fire part, or complex bypass conv) that the bundle
 codes with a codebook of fewer than 8 bits gets an index ROM and a decoder
-per lane (``rtl_gen.weight_rom``, no cycle lost); every other weight an
+per lane (``rtl_gen.pipeline.weight_rom``, no cycle lost); every other weight an
 int8 ROM, so a bundle without codebooks gives the same hardware as before.
 
 A bypass forks the Fire module's input with a ``Broadcast``: one copy feeds
@@ -55,31 +55,32 @@ from amaranth.lib import wiring
 from golden.layers import ConvLayer, GapLayer, MaxPoolLayer
 from rtl_gen import stream as tstream
 from rtl_gen.accelerator import AcceleratorSignature
-from rtl_gen.block_cost import BlockCost
-from rtl_gen.broadcast import Broadcast
-from rtl_gen.bypass import BypassAdd, BypassParams
-from rtl_gen.classifier import Classifier, ClassifierParams
-from rtl_gen.conv import Conv, ConvParams
-from rtl_gen.fire import Fire, FireParams
-from rtl_gen.mac_array import MacArray, MacParams
-from rtl_gen.maxpool import MaxPool, MaxPoolParams
-from rtl_gen.maxpool2x2 import MaxPool2x2, MaxPool2x2Params
+from rtl_gen.int8 import POOL_KINDS
+from rtl_gen.pipeline.block_cost import BlockCost
+from rtl_gen.pipeline.broadcast import Broadcast
+from rtl_gen.pipeline.bypass import BypassAdd, BypassParams
+from rtl_gen.pipeline.classifier import Classifier, ClassifierParams
+from rtl_gen.pipeline.conv import Conv, ConvParams
+from rtl_gen.pipeline.fire import Fire, FireParams
+from rtl_gen.pipeline.mac_array import MacArray, MacParams
+from rtl_gen.pipeline.maxpool3x3 import MaxPool3x3, MaxPool3x3Params
+from rtl_gen.pipeline.maxpool2x2 import MaxPool2x2, MaxPool2x2Params
 from rtl_gen.params import ParamsFirst
-from rtl_gen.perf import PipelineModel, default_folding, pipeline_model
-from rtl_gen.stream_fifo import StreamFifo, StreamFifoParams
-from rtl_gen.weight_rom import reordered, rom_codebook
-from rtl_gen.window import im2col_order
+from rtl_gen.pipeline.cycle_model import PipelineModel, default_folding, pipeline_model
+from rtl_gen.pipeline.stream_fifo import StreamFifo, StreamFifoParams
+from rtl_gen.pipeline.weight_rom import reordered, rom_codebook
+from rtl_gen.pipeline.window import im2col_order
 
-__all__ = ["Network", "NetworkParams", "default_folding", "NetworkError", "STYLES"]
+__all__ = ["Pipeline", "PipelineParams", "default_folding", "PipelineError", "STYLES"]
 
 # MacArray options per style (see the module docstring)
 STYLES = {"fast": {}, "small": {"requant": "serial"}}
 
-SUPPORTED = ("input", "conv", "maxpool", "fire", "add", "gap")
-POOLS = (MaxPoolParams.KIND, MaxPool2x2Params.KIND)      # (kernel, stride, ceil) of the pool blocks
+# Every layer kind of the bundle format (golden.layers) has a block, and each
+# max pool of the contract (rtl_gen.int8.POOL_KINDS) has one (its ``KIND``).
 
 
-class NetworkError(ValueError):
+class PipelineError(ValueError):
     """A bundle the generator cannot turn into hardware (names the layer)."""
 
 
@@ -93,15 +94,15 @@ class NetworkPlan:
     folding: dict
     in_shape: tuple
     num_classes: int
-    model: PipelineModel    # the performance model's figures (rtl_gen.perf)
+    model: PipelineModel    # the performance model's figures (rtl_gen.pipeline.cycle_model)
 
 
 @dataclass(frozen=True, eq=False)
-class NetworkParams:
-    """``Network``'s parameters: a ``golden.bundle.Bundle``, per-layer
+class PipelineParams:
+    """``Pipeline``'s parameters: a ``golden.bundle.Bundle``, per-layer
     ``folding`` overrides (see ``default_folding``) and a ``style`` of
     ``STYLES``.  Checking plans the whole network (``plan``); a problem is a
-    ``NetworkError`` naming the layer."""
+    ``PipelineError`` naming the layer."""
     bundle: object
     folding: dict | None = None
     style: str = "fast"
@@ -110,28 +111,25 @@ class NetworkParams:
     def __post_init__(self):
         try:
             if self.style not in STYLES:
-                raise NetworkError(f"style must be one of {', '.join(map(repr, STYLES))}, got {self.style!r}")
+                raise PipelineError(f"style must be one of {', '.join(map(repr, STYLES))}, got {self.style!r}")
             plan = _plan(self.bundle, self.folding, self.style)
-        except NetworkError:
+        except PipelineError:
             raise
         except (ValueError, KeyError) as e:
-            raise NetworkError(f"bundle {self.bundle.name!r}: {e}") from None
+            raise PipelineError(f"bundle {self.bundle.name!r}: {e}") from None
         object.__setattr__(self, "plan", plan)
 
 
 def _consumers(layers) -> dict[str, list[str]]:
     consumers: dict[str, list[str]] = {lay.name: [] for lay in layers}
     for lay in layers:
-        if lay.kind not in SUPPORTED:
-            raise NetworkError(f"layer {lay.name!r}: kind {lay.kind!r} is not supported by the generator")
-        if isinstance(lay, MaxPoolLayer) and (lay.kernel, lay.stride, lay.ceil) not in POOLS:
-            raise NetworkError(f"layer {lay.name!r}: a {lay.kernel}x{lay.kernel}/{lay.stride} "
-                               f"{'ceil' if lay.ceil else 'floor'}-mode max pool; the generator supports "
-                               "3x3/2 ceil mode and 2x2/2 floor mode")
+        if isinstance(lay, MaxPoolLayer) and lay.pool_kind not in POOL_KINDS:
+            raise PipelineError(f"layer {lay.name!r}: a {lay.pool_kind} max pool; the generator supports "
+                                + " and ".join(map(str, POOL_KINDS)))
         for src in lay.inputs:
             consumers[src].append(lay.name)
     if not isinstance(layers[-1], GapLayer):
-        raise NetworkError(f"layer {layers[-1].name!r}: the network must end in a 'gap' layer "
+        raise PipelineError(f"layer {layers[-1].name!r}: the network must end in a 'gap' layer "
                            f"(got {layers[-1].kind!r})")
     return consumers
 
@@ -144,19 +142,19 @@ def _plan(bundle, folding, style) -> NetworkPlan:
     for lay in layers:
         name, users = lay.name, consumers[lay.name]
         if len(users) > 2 or (len(users) == 2 and not _is_bypass_fork(bundle, name, users)):
-            raise NetworkError(f"layer {name!r}: its output feeds {users}; the generator supports one "
+            raise PipelineError(f"layer {name!r}: its output feeds {users}; the generator supports one "
                                "consumer, or a Fire module plus that Fire's bypass")
         if not users and lay.kind != "gap":
-            raise NetworkError(f"layer {name!r}: its output is not used")
+            raise PipelineError(f"layer {name!r}: its output is not used")
         try:
             if lay.kind != "input":
                 blocks[name] = _layer_block(bundle, lay, folding, style, blocks)
             if lay.kind == "add":
                 fifos[name], side_convs[name] = _bypass_side(bundle, lay, folding)
-        except NetworkError:
+        except PipelineError:
             raise
         except ValueError as e:
-            raise NetworkError(f"layer {name!r}: {e}") from None
+            raise PipelineError(f"layer {name!r}: {e}") from None
     return NetworkPlan(blocks, fifos, {k: v for k, v in side_convs.items() if v is not None}, consumers, folding,
                        tuple(layers[0].shape), layers[-1].shape.c, pipeline_model(bundle, folding, style == "small"))
 
@@ -168,9 +166,9 @@ def _layer_block(bundle, lay, folding, style, planned) -> tuple[type, object]:
         return Conv, ConvParams.from_bundle(bundle, name, folding.get(name, 1), opts)
     if kind == "maxpool":
         h, w, c = bundle.in_shape(lay)
-        if (lay.kernel, lay.stride, lay.ceil) == MaxPool2x2Params.KIND:
+        if lay.pool_kind == MaxPool2x2Params.KIND:
             return MaxPool2x2, MaxPool2x2Params(c, h, w, block_ram=small)
-        return MaxPool, MaxPoolParams(c, h, w, rows=3 if small else None)
+        return MaxPool3x3, MaxPool3x3Params(c, h, w, rows=3 if small else None)
     if kind == "fire":
         return Fire, FireParams.from_bundle(bundle, name, folding.get(name), opts)
     if kind == "add":
@@ -196,7 +194,7 @@ def _bypass_side(bundle, lay, folding) -> tuple[StreamFifoParams, MacParams | No
     name = lay.name
     fire_name, src = lay.inputs
     if bundle.layer(fire_name).kind != "fire" or bundle.layer(fire_name).inputs != (src,):
-        raise NetworkError(f"layer {name!r}: a bypass must add a Fire module's output to that Fire's input")
+        raise PipelineError(f"layer {name!r}: a bypass must add a Fire module's output to that Fire's input")
     h, w, cin = bundle.layer(src).shape
     # BypassAdd frames by the Fire side; a simple bypass needs only the data bytes
     fifo = StreamFifoParams(tstream.beat_layout(1), (w + 3) * cin + 16,
@@ -209,11 +207,11 @@ def _bypass_side(bundle, lay, folding) -> tuple[StreamFifoParams, MacParams | No
                            raw=True, codebook=codebook)
 
 
-class Network(wiring.Component, metaclass=ParamsFirst):
-    """Arguments: those of ``NetworkParams``."""
-    Params = NetworkParams
+class Pipeline(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``PipelineParams``."""
+    Params = PipelineParams
 
-    def __init__(self, params: NetworkParams):
+    def __init__(self, params: PipelineParams):
         self.params = params
         plan = params.plan
         self.bundle, self.style, self.folding = params.bundle, params.style, plan.folding

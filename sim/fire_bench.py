@@ -1,6 +1,6 @@
 """Throughput benchmark of the Fire accelerator (a report, not a test).
 
-    python sim/bench.py [--json FILE] [--cases fire2,fire4_like,...] [--frames 2]
+    python sim/fire_bench.py [--json FILE] [--cases fire2,fire4_like,...] [--frames 2]
 
 Simulates each case with no stalls, frames back to back, checks the output
 bit-exact (a wrong result fails the run), and reports per case: simulated
@@ -19,7 +19,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rtl_gen.fire import Fire, Folding  # noqa: E402
+from rtl_gen.pipeline.fire import Fire, Folding  # noqa: E402
 from sim.cases import fire2, random_fire  # noqa: E402
 from sim.runner import Stimulus, run_fire_case  # noqa: E402
 
