@@ -13,11 +13,14 @@ sent MSB first, so running the CRC over the payload *and* its CRC gives 0.
 Design choice (correctness over latency): the image is stored in a
 memory and streamed into the accelerator only after the CRC has passed, so
 a bad, short or aborted frame never leaves a partial image inside the
-accelerator.  The memory holds two images (``rtl_gen.fit.link_buffer_bytes``:
-1 808 bytes for 28x28, four iCE40 EBRs, or with ``image_ram="spram"``, the
-UP5K build, part of one SPRAM; ``fpga.image_store``): the next request is
+accelerator.  In an SPRAM (``image_ram="spram"``, the UP5K build) the
+memory holds two images (``rtl_gen.fit.link_buffer_bytes``: 1 808 bytes for
+28x28, part of one SPRAM; ``fpga.image_store``): the next request is
 received into one half while the accelerator computes the image fed from
-the other, so the link and the accelerator overlap (protocol version 2).
+the other, so the link and the accelerator overlap (the info reply's
+version 2).  In block RAM, where a second image would cost blocks the
+boards need, it holds one and the info reply says version 1: one request
+at a time.
 The cost is one extra frame-time of latency (``H*W*C`` cycles, a few
 microseconds) -- nothing next to the UART time.
 """
@@ -61,7 +64,9 @@ class LinkParams:
     65535, C <= 255, H*W*C <= 65535), ``num_classes`` 1..255,
     ``timeout_cycles`` >= 16, the ``image_ram`` kind
     (``fpga.image_store.KINDS``) and the ``network_id`` (u32) the info
-    reply names (``fpga.protocol.network_id``; 0: none).  ``in_shape`` is
+    reply names (``fpga.protocol.network_id``; 0: none) and
+    ``double_buffer`` (two images, so two requests outstanding; None: in
+    an SPRAM only).  ``in_shape`` is
     stored as a tuple of ints; ``accelerator`` is the signature of the
     accelerator the link drives (``rtl_gen.accelerator``)."""
     in_shape: tuple
@@ -70,6 +75,7 @@ class LinkParams:
     timeout_cycles: int = 600_000
     image_ram: str = "block"
     network_id: int = 0
+    double_buffer: bool | None = None       # None: where the second image is free (an SPRAM)
     accelerator: AcceleratorSignature = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -86,7 +92,9 @@ class LinkParams:
             raise ValueError(f"timeout_cycles must be an integer >= 16, got {self.timeout_cycles!r}")
         if not isinstance(self.network_id, int) or not 0 <= self.network_id <= 0xFFFF_FFFF:
             raise ValueError(f"network_id must be an integer in 0..2**32-1, got {self.network_id!r}")
-        ImageStoreParams(link_buffer_bytes(h * w * c), self.image_ram)          # the image buffer's own checks
+        if self.double_buffer is None:
+            object.__setattr__(self, "double_buffer", self.image_ram == "spram")
+        ImageStoreParams(link_buffer_bytes(h * w * c, self.double_buffer), self.image_ram)   # its own checks
         object.__setattr__(self, "in_shape", (h, w, c))
         object.__setattr__(self, "accelerator", AcceleratorSignature((h, w, c), self.num_classes))
 
@@ -137,7 +145,11 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
         self.frame_bytes = h * w * c
         self.timeout_cycles = params.timeout_cycles
         self.network_id = params.network_id
-        self.bank_bits = link_buffer_bytes(self.frame_bytes).bit_length() - 1   # address bits of one image
+        # two images where the second is free (an SPRAM), else one: version 1, one request at a time
+        self.double = params.double_buffer
+        self.buffer_bytes = link_buffer_bytes(self.frame_bytes, self.double)
+        self.bank_bits = (self.buffer_bytes - self.frame_bytes).bit_length() - 1 if self.double else 16
+        self.version = PROTOCOL_VERSION if self.double else 1
         accelerator = params.accelerator.members
         super().__init__({
             "rx": In(stream.Signature(rx_layout)),
@@ -151,7 +163,7 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.image = image = ImageStore(link_buffer_bytes(self.frame_bytes), self.image_ram)
+        m.submodules.image = image = ImageStore(self.buffer_bytes, self.image_ram)
         request = self._request_decoder(m, image)
         feeder = self._feeder(m, image, request)
         reply = self._reply_encoder(m)
@@ -172,8 +184,13 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
             self._request_states(m, request, feeder)
             self._check_state(m, request, feeder)
             self._hand_state(m, request, feeder, reply_fsm.ongoing("IDLE"))
-        m.d.comb += self.busy.eq(~fsm.ongoing("HUNT") | ~reply_fsm.ongoing("IDLE"))
+        # ``go`` covers the cycle between HAND and the reply's start
+        m.d.comb += self.busy.eq(~fsm.ongoing("HUNT") | ~reply_fsm.ongoing("IDLE") | request.go)
         return m
+
+    def _address(self, index, bank):
+        """An image byte's address: in the half ``bank`` names when double-buffered."""
+        return Cat(index[:self.bank_bits], bank) if self.double else index
 
     def _feeder(self, m: Module, image, request) -> SimpleNamespace:
         """Image memory -> accelerator, started once per good frame
@@ -187,7 +204,7 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
         bank = Signal()                 # the half being fed
         raddr = Signal(range(N + 1))
         ai = self.acc_i
-        m.d.comb += [rd.addr.eq(Cat(raddr[:self.bank_bits], bank)), ai.payload.data[0].eq(rd.data)]
+        m.d.comb += [rd.addr.eq(self._address(raddr, bank)), ai.payload.data[0].eq(rd.data)]
         advance = feeding & (~ai.valid | ai.ready) & ~image.w_en
         # rd.en only on advance, so the read data (= payload) holds while the
         # accelerator stalls.  Assigned unconditionally: a read port's en
@@ -239,7 +256,7 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
         go = Signal()                   # a one-cycle pulse: the reply may start
         bank = Signal()                 # the half the frame is written to
         m.d.sync += go.eq(0)
-        m.d.sync += [wr.en.eq(store), wr.addr.eq(Cat(count[:self.bank_bits], bank)), wr.data.eq(byte)]
+        m.d.sync += [wr.en.eq(store), wr.addr.eq(self._address(count, bank)), wr.data.eq(byte)]
         ferr = in_frame & rx.valid & rx.payload.ferr
         return SimpleNamespace(got=got, byte=byte, ferr=ferr, length=length, count=count, crc=crc,
                                crc_next=crc_next, status=status, in_frame=in_frame, timed_out=timed_out,
@@ -255,7 +272,7 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
         sub = Signal(2)
         best = Signal(8)
         info = Array(Const(v, 8) for v in (h & 0xFF, h >> 8, w & 0xFF, w >> 8, c, self.num_classes,
-                                           PROTOCOL_VERSION, *self.network_id.to_bytes(4, "little")))
+                                           self.version, *self.network_id.to_bytes(4, "little")))
         frame_led = Signal()
         error_led = Signal()
         done = Signal()                 # a one-cycle pulse: the reply is sent

@@ -33,7 +33,8 @@ actual numbers in ``report.json`` so it can be recalibrated):
   priced above (the ROM as a memory, the table in the block's LUTs), they
   are summed on their own for the report.
 * the host link adds ``LINK_LUT`` LUTs and, unless it lives in an SPRAM,
-  its image buffer (two images, ``link_buffer_bytes``, whole blocks);
+  its image buffer (one image, ``link_buffer_bytes``, whole blocks: the
+  link double-buffers only in an SPRAM, where the second image is free);
 * on a device without DSPs each multiplier costs ``device.mult_lut_cost``
   LUTs instead (on a device with DSPs, ``synth_ice40 -dsp`` maps every
   multiplier to one, so more multipliers than DSPs does not fit).
@@ -152,10 +153,13 @@ def design_model(design, device) -> dict:
     return {**asdict(totals), "spram_bits": 0}
 
 
-def link_buffer_bytes(frame_bytes: int) -> int:
-    """The host link's image buffer: two images (one received while the
-    other is fed, ``fpga.link``), the second at the first's address with its
-    top bit set, so a bank is one address bit, not an adder."""
+def link_buffer_bytes(frame_bytes: int, double: bool = True) -> int:
+    """The host link's image buffer (``fpga.link``): with ``double``, two
+    images (one received while the other is fed), the second at the first's
+    address with its top bit set, so a bank is one address bit, not an
+    adder; else one image."""
+    if not double:
+        return frame_bytes
     return (1 << max(1, (frame_bytes - 1).bit_length())) + frame_bytes
 
 
@@ -174,14 +178,14 @@ def estimate(accelerator, device, image_in_bram: bool = True) -> Estimate:
         raise FitError(f"cannot estimate resources: {type(accelerator).__qualname__} is not an Amaranth design "
                        "and has no resource_estimate")
     h, w, c = accelerator.in_shape
-    image_bits = link_buffer_bytes(h * w * c) * 8
+    image_bits = link_buffer_bytes(h * w * c, double=False) * 8
     lut = math.ceil((int(acc["lut"]) + LINK_LUT) * (device.cells_per_lut if source == "design model" else 1.0))
     dsp = int(acc.get("dsp", 0))
     if device.dsp == 0:
         # Yosys maps multipliers to LUTs when the family has no DSP.
         lut += dsp * device.mult_lut_cost
         dsp = 0
-    image_blocks = memory_blocks(8, link_buffer_bytes(h * w * c), device.bram_shapes) if image_in_bram else 0
+    image_blocks = memory_blocks(8, link_buffer_bytes(h * w * c, double=False), device.bram_shapes) if image_in_bram else 0
     if "bram_blocks" in acc:
         blocks = int(acc["bram_blocks"]) + image_blocks
     else:

@@ -29,13 +29,13 @@ def _acc(**est):
 def test_small_design_fits():
     est = estimate(_acc(dsp=4, bram_bits=72_544), UP5K)
     check_fit(est, UP5K)
-    assert est.bram_blocks == 18 + 4          # weights + the link's two-image buffer (1 808 bytes, link_buffer_bytes)
+    assert est.bram_blocks == 18 + 2          # weights + the link's 784-byte image buffer (one image in block RAM)
 
 
 @pytest.mark.parametrize("est, message", [
     (dict(dsp=40), "does not fit iCE40 UP5K: needs 40 DSP (has 8)"),
     (dict(lut=9000), "does not fit iCE40 UP5K: needs 9420 LUT (has 5280)"),
-    (dict(bram_bits=200_000), "does not fit iCE40 UP5K: needs 53 block RAM blocks (has 30)"),
+    (dict(bram_bits=200_000), "does not fit iCE40 UP5K: needs 51 block RAM blocks (has 30)"),
     (dict(spram_bits=2_000_000), "needs 2000000 SPRAM bits (has 1048576)"),
 ])
 def test_refuses_with_one_line(est, message):

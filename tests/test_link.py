@@ -18,10 +18,11 @@ from rtl_gen.accelerator import AcceleratorSignature, class_layout
 
 
 class _Bench:
-    def __init__(self, shape, ncls, timeout=400, acc_stall=0, network_id=0):
+    def __init__(self, shape, ncls, timeout=400, acc_stall=0, network_id=0, double=None):
         self.m = Module()
         self.m.submodules.acc = self.acc = ClassSumStandIn(shape, ncls)
-        self.m.submodules.link = self.link = HostLink(shape, ncls, timeout_cycles=timeout, network_id=network_id)
+        self.m.submodules.link = self.link = HostLink(shape, ncls, timeout_cycles=timeout, network_id=network_id,
+                                                      double_buffer=double)
         if acc_stall:
             # The stand-in never stalls inside a frame, but the real network
             # does; block the image handshake on acc_stall/256 of the cycles
@@ -46,13 +47,13 @@ def _complete_replies(stream: bytes) -> int:
 
 
 def run_session(shape, ncls, events, seed=0, timeout=400, tx_stall=0.3, settle=600, acc_stall=0, window=1,
-                network_id=0):
+                network_id=0, double=None):
     """events: ("bytes", b) | ("ferr", byte) | ("idle", cycles).  Returns the
     reply byte stream and the frame/error LED values at the end.  A host
     with ``window`` 1 waits for each reply before its next request (the
     link's ``busy``); with 2 it sends request ``k`` once reply ``k - 2`` is
     complete (protocol version 2: the board receives while it computes)."""
-    b = _Bench(shape, ncls, timeout, acc_stall, network_id)
+    b = _Bench(shape, ncls, timeout, acc_stall, network_id, double=True if window == 2 else double)
     link = b.link
     out = bytearray()
     leds = {}
@@ -180,7 +181,9 @@ def test_link_speaks_the_accelerator_signature():
 
 def test_info_query():
     out, _ = run_session(SHAPE, NCLS, [("bytes", protocol.encode_info_request())], network_id=0xDEADBEEF)
-    assert replies(out) == [Info(shape=SHAPE, num_classes=NCLS, version=2, network=0xDEADBEEF)]
+    assert replies(out) == [Info(shape=SHAPE, num_classes=NCLS, version=1, network=0xDEADBEEF)]   # block RAM: one image
+    out, _ = run_session(SHAPE, NCLS, [("bytes", protocol.encode_info_request())], double=True)
+    assert replies(out) == [Info(shape=SHAPE, num_classes=NCLS, version=2, network=0)]
 
 
 @pytest.mark.parametrize("acc_stall", [0, 200])
@@ -198,7 +201,7 @@ def test_two_requests_outstanding(acc_stall):
                                      *frames[3:])]
     out, leds = run_session(SHAPE, NCLS, events, window=2, acc_stall=acc_stall)
     want = [_expect(imgs[0]), _expect(imgs[1]), "board answered error 0x02: bad checksum", _expect(imgs[2]),
-            Info(shape=SHAPE, num_classes=NCLS), *map(_expect, imgs[3:])]
+            Info(shape=SHAPE, num_classes=NCLS, version=2), *map(_expect, imgs[3:])]
     assert replies(out) == want
     assert leds["error"] == 0
 
