@@ -28,7 +28,6 @@ refused before any work.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -49,6 +48,8 @@ from fpga.top import BoardTop
 from fpga.protocol import network_id
 from golden.bundle import Bundle
 from golden.checksum import file_sha256
+from golden.command import ArgumentParser, Interrupted, command_main
+from golden.counts import check_seed
 from rtl_gen.engine.engine import EngineParams, FireEngine
 from rtl_gen.engine.rom_images import EngineRoms
 from rtl_gen.fit import FitError, check_fit, estimate
@@ -156,16 +157,23 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
         commands[2] = placeholder_output(commands[2], roms.tool)
     seconds["elaborate"] = time.monotonic() - t
 
-    with staged_output_dir(inputs.out, MARKER, f"python -m rtl_gen.build --board {board.key}",
-                           keep_failed_on=(ToolError, RewriteError, KeyboardInterrupt)) as stage:
-        proof = _run_tools(board, plan, commands, stage, heartbeat, seconds, roms)
-        seconds["total"] = time.monotonic() - t0
-        report = _report(inputs, stage.path, acc, est, clock_hz, pll, seconds)
-        report["rom_rewrite"] = None if proof is None else {"tool": roms.tool.rewrite_name,
-                                                            "proof": proof.summary()}
-        report["network_id"] = host.network_id
-        (stage.path / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        write_board_info(stage.path, host)
+    failed = None
+    try:
+        with staged_output_dir(inputs.out, MARKER, f"python -m rtl_gen.build --board {board.key}",
+                               keep_failed_on=(ToolError, RewriteError, KeyboardInterrupt)) as stage:
+            failed = stage.failed
+            proof = _run_tools(board, plan, commands, stage, heartbeat, seconds, roms)
+            seconds["total"] = time.monotonic() - t0
+            report = _report(inputs, stage.path, acc, est, clock_hz, pll, seconds)
+            report["rom_rewrite"] = None if proof is None else {"tool": roms.tool.rewrite_name,
+                                                                "proof": proof.summary()}
+            report["network_id"] = host.network_id
+            (stage.path / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+            write_board_info(stage.path, host)
+    except KeyboardInterrupt:
+        if failed is not None and failed.is_dir():
+            raise Interrupted(f"the logs so far are kept in {failed}/") from None
+        raise
     print_table(report)
     if not report["timing_met"]:
         msg = (f"timing FAILED: fmax {report['fmax_mhz']} MHz < clock {report['clock_mhz']:g} MHz"
@@ -219,8 +227,7 @@ def _check_inputs(board_key, bundle_path, out, seed, arch, baud) -> _Inputs:
     board = get_board(board_key)
     if arch not in ARCHITECTURES and arch != AUTO:
         raise BuildError(f"unknown architecture {arch!r}; choose one of: {', '.join([*ARCHITECTURES, AUTO])}")
-    if not isinstance(seed, int) or seed < 0:
-        raise BuildError(f"seed must be a non-negative integer, got {seed!r}")
+    check_seed(seed)
     out = Path(out) if out is not None else Path("build") / board.key
     check_output_dir(out, MARKER)
     check_tools(board)
@@ -428,8 +435,8 @@ def print_table(r: dict) -> None:
         print(f"{k:<{width}}  {v}")
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog=prog_name("python -m rtl_gen.build"), description=__doc__.splitlines()[0])
+def _parser() -> ArgumentParser:
+    ap = ArgumentParser(prog=prog_name("python -m rtl_gen.build"), description=__doc__.splitlines()[0])
     ap.add_argument("--board", default=None, help=f"one of: {', '.join(BOARDS)} (default ice40; with --reuse, "
                                                   "the reused build's)")
     ap.add_argument("--arch", default=None, choices=[*ARCHITECTURES, AUTO],
@@ -477,6 +484,7 @@ def _reuse(args) -> int:
     return 0
 
 
+@command_main
 def main(argv=None) -> int:
     """The command (also the ``squeezefire-build`` console script); returns the exit code."""
     args = _parser().parse_args(argv)
@@ -491,9 +499,6 @@ def main(argv=None) -> int:
     except (BuildError, FitError, ToolError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
     return 0
 
 

@@ -18,7 +18,6 @@ any value, 2 on bad input or a missing simulator.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -30,13 +29,18 @@ import numpy as np
 from fpga.boards import BOARDS, Board, get_board
 from golden import atomic, datasets, intref
 from golden.bundle import Bundle, BundleError
+from golden.command import ArgumentParser, command_main
+from golden.counts import check_count
+from golden.writable import check_file_out
 from golden.quantize import REFERENCE_BUNDLE, REFERENCE_CHECKPOINT, file_sha256, load_model
 from squeezefire.architectures import ARCHITECTURES, AUTO, choose_arch, make_accelerator, network_architectures
 from squeezefire.cli import prog_name
 from squeezefire.measured import SimulatedCycles, arch_key, now, remember
 from squeezefire.safe_output import OutputError, check_output_dir, staged_output_dir
+from squeezefire.sim_time import check_run_time, duration
 
 DUMP_MARKER = ".squeezefire-compare-dump"
+DEFAULT_RTL_IMAGES = 20
 DEFAULT_BOARD = "ice40"     # the iCEBreaker: the project's first board
 
 
@@ -51,23 +55,20 @@ class ImageSet:
     labels: np.ndarray
 
 
-def load_images(spec: str, labels: Path | None, bundle: Bundle) -> ImageSet:
+def read_images(spec: str, labels: Path | None, bundle: Bundle) -> datasets.RawSet:
     """``fashion-mnist`` (its test split), a folder in the ImageFolder
-    layout or a ``.npy`` of uint8 images with ``labels``, fitted to the
-    bundle's input shape (``golden.datasets``) and checked against its classes."""
+    layout or a ``.npy`` of uint8 images with ``labels``, as read (not yet
+    fitted), checked against the bundle's classes."""
     if spec not in ("fashion-mnist",) and Path(spec).suffix == ".npy" and labels is None:
         raise CompareError(f"--data {spec} needs --labels LABELS.npy")
-    try:
-        data_set = datasets.load(spec, tuple(bundle.input.shape), labels)
-    except datasets.DataError as e:
-        raise CompareError(str(e)) from None
-    classes, lab = bundle.output.shape.c, data_set.labels
+    raw = datasets.read(spec, labels)
+    classes, lab = bundle.output.shape.c, raw.labels
     if len(lab) and int(lab.max()) >= classes:
-        raise CompareError(f"{data_set.name}: label {int(lab.max())} but bundle {bundle.name!r} has {classes} classes")
-    if data_set.classes and bundle.classes and list(data_set.classes) != list(bundle.classes):
-        raise CompareError(f"{data_set.name}: class folders {list(data_set.classes)} differ from the bundle's "
+        raise CompareError(f"{raw.name}: label {int(lab.max())} but bundle {bundle.name!r} has {classes} classes")
+    if raw.classes and bundle.classes and list(raw.classes) != list(bundle.classes):
+        raise CompareError(f"{raw.name}: class folders {list(raw.classes)} differ from the bundle's "
                            f"classes {list(bundle.classes)}")
-    return ImageSet(data_set.name, data_set.images, lab)
+    return raw
 
 
 def float_model(bundle: Bundle, bundle_path: Path, checkpoint: Path | None, user: tuple = (None, None)):
@@ -76,6 +77,10 @@ def float_model(bundle: Bundle, bundle_path: Path, checkpoint: Path | None, user
     for a bundle made from the user's own network."""
     from golden.models import spec_from_json
     source = bundle.graph.get("source") or {}
+    given = [f"{option} {value}" for option, value in zip(("--model", "--onnx"), user) if value is not None]
+    if given and "user_model" not in source:
+        raise CompareError(f"{given[0]}: bundle {bundle_path} was not made from a model file "
+                           "(python -m golden.quantize --model/--onnx); its float model comes from --checkpoint")
     if "user_model" in source:
         from squeezefire.user_float import user_float_model
         return user_float_model(source["user_model"], bundle.input.shape, *user, checkpoint)
@@ -150,15 +155,15 @@ def simulated_design(bundle: Bundle, arch: str, board: Board) -> SimulatedDesign
 
 
 def simulate_rtl(bundle: Bundle, images: np.ndarray, golden_sums: np.ndarray, arch: str = "pipeline",
-                 board: Board | None = None) -> dict:
-    """The images through the generated accelerator in simulation, with a
-    progress bar (one step per image) and its ETA on stderr.  ``board``:
-    the board whose build is simulated (default the iCEBreaker)."""
+                 board: Board | None = None, design: SimulatedDesign | None = None) -> dict:
+    """The images through the generated accelerator (``design``, else the
+    one of ``arch`` for ``board``, default the iCEBreaker) in simulation,
+    with a progress bar (one step per image) and its ETA on stderr."""
     from tqdm import tqdm
 
     from sim.network_sim import run_network
     t0 = time.time()
-    design = simulated_design(bundle, arch, board or get_board(DEFAULT_BOARD))
+    design = design or simulated_design(bundle, arch, board or get_board(DEFAULT_BOARD))
     net = design.accelerator
     with tqdm(total=len(images), desc="RTL simulation", unit="image", file=sys.stderr) as bar:
         res = run_network(f"compare-{bundle.name}-{design.key}", net, images, models=design.models,
@@ -242,6 +247,7 @@ def _check_json_out(path: Path) -> None:
     """--json may replace an earlier result of ours, nothing else."""
     if path.is_dir() or not path.parent.is_dir():
         raise CompareError(f"--json {path}: not a file in an existing folder")
+    check_file_out(path, "--json")
     if path.exists():
         try:
             ours = "network" in json.loads(path.read_text())
@@ -256,7 +262,7 @@ def _write_json(path: Path, result: dict) -> None:
 
 
 def parse_args(argv):
-    ap = argparse.ArgumentParser(prog=prog_name("python golden/compare.py"), description=__doc__.splitlines()[0])
+    ap = ArgumentParser(prog=prog_name("python golden/compare.py"), description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", type=Path, default=REFERENCE_BUNDLE, help="quantized network (default: the reference)")
     ap.add_argument("--checkpoint", type=Path, default=None,
                     help="float state_dict the bundle was made from (default: the reference one, if it matches)")
@@ -267,7 +273,11 @@ def parse_args(argv):
                          "per class, or a .npy of uint8 NHWC images; resized to the network's input")
     ap.add_argument("--labels", type=Path, default=None, help="a .npy of integer labels, with --data IMAGES.npy")
     ap.add_argument("--json", type=Path, help="also write the results as JSON to this file")
-    ap.add_argument("--images", type=int, default=20, help="images to run through the simulated RTL (0: none)")
+    ap.add_argument("--images", type=int, default=None,
+                    help=f"images to run through the simulated RTL (0: none; default {DEFAULT_RTL_IMAGES}, or all "
+                         "of a smaller data set)")
+    ap.add_argument("--long", action="store_true",
+                    help="run an RTL simulation the cycle model says takes more than 30 minutes")
     ap.add_argument("--dump", type=Path, help="write bundle, images, RTL and golden outputs into this new folder")
     ap.add_argument("--arch", choices=[*network_architectures(), AUTO], default=AUTO,
                     help="accelerator architecture simulated, as the build makes it for --board "
@@ -275,38 +285,58 @@ def parse_args(argv):
     ap.add_argument("--board", choices=list(BOARDS), default=DEFAULT_BOARD,
                     help=f"the board whose build is simulated (default {DEFAULT_BOARD}); it sets the pipeline's "
                          "style and the engine's parts")
-    args = ap.parse_args(argv)
-    if args.images < 0:
-        ap.error(f"--images must be >= 0, got {args.images}")
-    return args
+    return ap.parse_args(argv)
+
+
+@dataclass(frozen=True)
+class RtlRun:
+    """What the RTL part of the run simulates: ``images`` of the data
+    (0: none) on ``design``, estimated to take ``seconds`` by the cycle model."""
+    images: int
+    design: SimulatedDesign | None = None
+    seconds: float = 0.0
+
+
+def plan_rtl(args, bundle: Bundle, available: int, name: str) -> RtlRun:
+    """``--images`` checked against the data and the time it would take,
+    the architecture chosen: before any evaluation or simulation."""
+    if args.images is None:
+        n = min(DEFAULT_RTL_IMAGES, available)
+    else:
+        n = check_count(args.images, "--images", 0, available, f"{name} has {available} images")
+    if not n:
+        return RtlRun(0)
+    arch, board = args.arch, get_board(args.board)
+    if arch == AUTO:
+        arch, why = choose_arch(bundle, board)
+        print(f"--arch auto: {arch} ({why})", file=sys.stderr)
+    design = simulated_design(bundle, arch, board)
+    return RtlRun(n, design, check_run_time(int(design.accelerator.cycles_per_frame), n, args.long))
 
 
 def _prepare(args):
-    """Everything checked before the long steps: (bundle, model, notice, images)."""
+    """Everything checked before the long steps: (bundle, model, notice, images, rtl run)."""
+    if args.images is not None and args.images < 0:
+        raise CompareError(f"--images {args.images}: must be at least 0")
     if args.json is not None:
         _check_json_out(args.json)
     if args.dump is not None:
         check_output_dir(args.dump, DUMP_MARKER)
     bundle = Bundle.load(args.bundle)
-    images = load_images(args.data, args.labels, bundle)
+    raw = read_images(args.data, args.labels, bundle)
+    rtl = plan_rtl(args, bundle, len(raw), raw.name)
     model, notice = float_model(bundle, args.bundle, args.checkpoint, (args.model, args.onnx))
-    return bundle, model, notice, images
+    fitted = raw.fitted(tuple(bundle.input.shape))
+    return bundle, model, notice, ImageSet(fitted.name, fitted.images, fitted.labels), rtl
 
 
-def run_rtl(args, bundle: Bundle, images: ImageSet, r: dict) -> None:
-    n = args.images
-    if n > len(images.labels):
-        print(f"notice: --images {n}, but {images.name} has {len(images.labels)} images; simulating all of them",
-              file=sys.stderr)
-        n = len(images.labels)
+def run_rtl(args, bundle: Bundle, images: ImageSet, r: dict, plan: RtlRun) -> None:
+    n = plan.images
     if not n:
         return
     golden_sums, golden_classes = intref.classify(bundle, images.images[:n])
-    arch, board = args.arch, get_board(args.board)
-    if arch == AUTO:
-        arch, why = choose_arch(bundle, board)
-        print(f"--arch auto: {arch} ({why})", file=sys.stderr)
-    rtl = simulate_rtl(bundle, images.images[:n], golden_sums, arch, board)
+    print(f"RTL simulation of {n} images: about {duration(plan.seconds)} by the cycle model", file=sys.stderr)
+    rtl = simulate_rtl(bundle, images.images[:n], golden_sums, design=plan.design)
     r.update(images_rtl=n, rtl_top1=float(np.mean(rtl["classes"] == images.labels[:n])),
              rtl_golden_class_agreement=float(np.mean(rtl["classes"] == golden_classes)),
              **{k: v for k, v in rtl.items() if k not in ("sums", "classes", "seconds")})
@@ -318,6 +348,7 @@ def run_rtl(args, bundle: Bundle, images: ImageSet, r: dict) -> None:
         dump(args.dump, args.bundle, images.images[:n], rtl["sums"], rtl["classes"], golden_sums, golden_classes)
 
 
+@command_main
 def main(argv=None) -> int:
     """The command (also the ``squeezefire-compare`` console script); returns the exit code."""
     args = parse_args(argv)
@@ -325,11 +356,11 @@ def main(argv=None) -> int:
     torch.set_num_threads(2)
     from sim.cocotb_run import SimulatorMissing
     try:
-        bundle, model, notice, images = _prepare(args)
+        bundle, model, notice, images, plan = _prepare(args)
         if notice:
             print(f"notice: {notice}", file=sys.stderr)
         r = evaluate(bundle, model, images)
-        run_rtl(args, bundle, images, r)
+        run_rtl(args, bundle, images, r, plan)
     except (BundleError, CompareError, OutputError, SimulatorMissing, FileNotFoundError, ValueError) as e:
         # (golden.importers' ImportError_ and golden.datasets' DataError are ValueErrors)
         print(f"error: {e}", file=sys.stderr)

@@ -140,7 +140,7 @@ def _failing_step(step, error):
 
 @pytest.mark.parametrize("error, rc, line", [
     (ToolError("synth failed (exit 1) after 3 s: ERROR: x"), 2, "error: synth failed (exit 1) after 3 s: ERROR: x"),
-    (KeyboardInterrupt(), 130, "error: interrupted"),
+    (KeyboardInterrupt(), 130, "interrupted; the logs so far are kept in"),
 ])
 def test_failure_mid_build_leaves_only_the_marked_logs(tmp_path, capsys, monkeypatch, error, rc, line):
     monkeypatch.setattr(B, "run_step", _failing_step("synth", error))
