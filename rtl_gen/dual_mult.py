@@ -9,7 +9,7 @@ Both implementations compute, per lane ``k`` in 0..1::
 exactly (the extremes -32 640 and 32 385 fit int16), with the same timing.
 
 The ``SB_MAC16`` configuration (parameters ``SB_MAC16_DUAL_8X8``, checked in
-``sim/test_dual_mult.py`` against Yosys's own model of the primitive for all
+``sim/tests/test_dual_mult.py`` against Yosys's own model of the primitive for all
 65 536 pairs in both lanes):
 
 * ``MODE_8x8 = 1``: the top multiplier computes ``A[15:8] * B[15:8]`` (lane

@@ -33,7 +33,8 @@ actual numbers in ``report.json`` so it can be recalibrated):
   priced above (the ROM as a memory, the table in the block's LUTs), they
   are summed on their own for the report.
 * the host link adds ``LINK_LUT`` LUTs and, unless it lives in an SPRAM,
-  its image buffer (``H * W * C`` bytes, whole blocks);
+  its image buffer (one image, ``link_buffer_bytes``, whole blocks: the
+  link double-buffers only in an SPRAM, where the second image is free);
 * on a device without DSPs each multiplier costs ``device.mult_lut_cost``
   LUTs instead (on a device with DSPs, ``synth_ice40 -dsp`` maps every
   multiplier to one, so more multipliers than DSPs does not fit).
@@ -54,8 +55,8 @@ from amaranth.hdl import Elaboratable, Fragment, Module, Shape
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 
-__all__ = ["Estimate", "EstimateSource", "ResourceEstimate", "FitError", "estimate", "check_fit", "design_model",
-           "memory_blocks", "LINK_LUT", "ZERO_COST_GLUE"]
+__all__ = ["Estimate", "EstimateSource", "ResourceEstimate", "FitError", "estimate", "link_buffer_bytes",
+           "check_fit", "design_model", "memory_blocks", "LINK_LUT", "ZERO_COST_GLUE"]
 
 LINK_LUT = 420         # UART RX + TX + HostLink, measured on iCE40 (~380 LC) plus margin
 
@@ -177,6 +178,16 @@ def design_model(design, device) -> ResourceEstimate:
     return ResourceEstimate(**asdict(totals))
 
 
+def link_buffer_bytes(frame_bytes: int, double: bool = True) -> int:
+    """The host link's image buffer (``fpga.link``): with ``double``, two
+    images (one received while the other is fed), the second at the first's
+    address with its top bit set, so a bank is one address bit, not an
+    adder; else one image."""
+    if not double:
+        return frame_bytes
+    return (1 << max(1, (frame_bytes - 1).bit_length())) + frame_bytes
+
+
 def estimate(accelerator, device, image_in_bram: bool = True) -> Estimate:
     """The design's resources plus the host link's (its image buffer in
     block RAM unless ``image_in_bram`` is False: the UP5K build uses SPRAM)."""
@@ -189,14 +200,15 @@ def estimate(accelerator, device, image_in_bram: bool = True) -> Estimate:
         raise FitError(f"cannot estimate resources: {type(accelerator).__qualname__} is not an Amaranth design "
                        "and has no resource_estimate")
     h, w, c = accelerator.in_shape
-    image_bits = h * w * c * 8
+    image_bytes = link_buffer_bytes(h * w * c, double=False)
+    image_bits = image_bytes * 8
     lut = math.ceil((int(acc.lut) + LINK_LUT) * scale)
     dsp = int(acc.dsp)
     if device.dsp == 0:
         # Yosys maps multipliers to LUTs when the family has no DSP.
         lut += dsp * device.mult_lut_cost
         dsp = 0
-    image_blocks = memory_blocks(8, h * w * c, device.bram_shapes) if image_in_bram else 0
+    image_blocks = memory_blocks(8, image_bytes, device.bram_shapes) if image_in_bram else 0
     if acc.bram_blocks is not None:
         blocks = int(acc.bram_blocks) + image_blocks
     else:

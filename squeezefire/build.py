@@ -9,7 +9,8 @@ elaborate the board top (``fpga.top.BoardTop``: accelerator + UART host
 link + LEDs) with the amaranth-boards platform, then Yosys (the design's
 Verilog ``top.v``, then synthesis), nextpnr (``--seed``, ``--report``) and
 the bitstream packer, each run from the build folder.  Writes ``OUT/``
-(default ``build/<board>/``: bitstream, ``top.v``, ``report.json``, logs)
+(default ``build/<board>/``: bitstream, ``top.v``, ``report.json``, ``board.json`` --
+what a host needs, ``fpga.board_info`` --, logs)
 and prints a table.  Timing is judged from nextpnr's report: a missed clock
 is reported and exits 1 unless ``--allow-timing-fail``.  Bad input exits 2
 with a one-line message and writes nothing; a failing tool leaves its logs
@@ -36,13 +37,16 @@ from pathlib import Path
 
 
 from fpga.board_core import DEFAULT_BAUD, check_baud
+from fpga.board_info import BoardInfo, write_board_info
 from fpga.boards import BOARDS, Board, get_board
 from fpga.bram_rewrite import BRAM_TOOLS, BramTool, RewriteError
 from fpga.ice40_bram_map import MAP_FILE, fast_map_text, yosys_options
 from fpga.toolchain import (VERILOG_SCRIPT, ToolError, check_tools, overused, plan_commands, run_step,
                             verilog_command, verilog_script)
 from fpga.top import BoardTop
+from fpga.protocol import network_id
 from golden.bundle import Bundle
+from golden.checksum import file_sha256
 from golden.command import ArgumentParser, Interrupted, command_main
 from golden.counts import check_seed
 from rtl_gen.engine.engine import EngineParams, FireEngine
@@ -139,7 +143,8 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
     print(f"fit estimate ({est.source}): {est.summary(board.device)} -- fits {board.device.name}", flush=True)
 
     t = time.monotonic()
-    top = BoardTop(acc, baud=inputs.baud, image_ram=board.image_ram, pll=pll)
+    host = board_info(inputs, acc, clock_hz)
+    top = BoardTop(acc, baud=inputs.baud, image_ram=board.image_ram, pll=pll, network_id=host.network_id)
     plan = prepare_plan(board, top, seed, timing_driven or ARCHITECTURES[arch].timing_driven)
     commands = [verilog_command(board), *plan_commands(board, plan.files)]
     roms = rom_plan(inputs, acc)
@@ -155,8 +160,9 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
             proof = _run_tools(board, plan, commands, stage, heartbeat, seconds, roms)
             seconds["total"] = time.monotonic() - t0
             rewrite = None if proof is None else {"tool": roms.tool.rewrite_name, "proof": proof.summary()}
-            report = _report(inputs, stage.path, acc, est, clock_hz, pll, seconds, rewrite)
+            report = _report(inputs, stage.path, acc, est, clock_hz, pll, seconds, rewrite, host.network_id)
             (stage.path / "report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
+            write_board_info(stage.path, host)
     except KeyboardInterrupt:
         if failed is not None and failed.is_dir():
             raise Interrupted(f"the logs so far are kept in {failed}/") from None
@@ -169,6 +175,32 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
             raise TimingError(msg)
         print(f"warning: {msg} (--allow-timing-fail)")
     return report
+
+
+# the bitstream file each family's packer writes (Amaranth's names)
+BITSTREAM_SUFFIX = {"ice40": ".bin", "ecp5": ".bit", "gowin": ".fs"}
+
+
+def board_info(inputs: "_Inputs", acc, clock_hz: float) -> BoardInfo:
+    """What a host needs to talk to this build (``fpga.board_info``): the
+    board, baud, input shape, class names and the network's id."""
+    sig = acc.signature
+    network = inputs.bundle is not None and ARCHITECTURES[inputs.arch].computes_network
+    sha = file_sha256(inputs.bundle_path) if network else None
+    classes = inputs.bundle.classes if network else None
+    return BoardInfo(board=inputs.board.key, board_title=inputs.board.title,
+                     bitstream=NAME + BITSTREAM_SUFFIX[inputs.board.family], baud=inputs.baud,
+                     clock_hz=float(clock_hz), in_shape=tuple(sig.in_shape), num_classes=int(sig.num_classes),
+                     classes=None if classes is None else tuple(classes),
+                     network_id=network_id(sha) if sha else 0, bundle_sha256=sha)
+
+
+def resolve_inputs(board_key: str = "ice40", bundle_path=None, out=None, arch: str = DEFAULT_ARCH,
+                   baud: int | None = None, seed: int = 1) -> "_Inputs":
+    """The build's inputs checked and resolved as ``build`` does (``auto``
+    chosen), without building: what a simulation of the default bitstream
+    needs (``sim.lib.default_board``)."""
+    return _check_inputs(board_key, bundle_path, out, seed, arch, baud)
 
 
 @dataclass(frozen=True)
@@ -358,6 +390,7 @@ class BuildReport:
     verilog: str
     seconds: dict
     rom_rewrite: dict | None = None     # the ROM rewrite's tool and proof, on a rewrite-ready build
+    network_id: int | None = None       # the id the board's info reply carries (fpga.board_info)
 
     def to_json(self) -> dict:
         out = {}
@@ -371,7 +404,7 @@ class BuildReport:
 
 
 def _report(inputs: _Inputs, work: Path, acc, est, clock_hz: float, pll, seconds: dict,
-            rom_rewrite: dict | None) -> BuildReport:
+            rom_rewrite: dict | None, network_id: str | None = None) -> BuildReport:
     board, out = inputs.board, inputs.out
     pnr = json.loads((work / "nextpnr-report.json").read_text())
     keys = board.report_keys
@@ -396,7 +429,7 @@ def _report(inputs: _Inputs, work: Path, acc, est, clock_hz: float, pll, seconds
         weight_index_bits=est.weight_index_bits, codebook_bits=est.codebook_bits,
         bitstream=str(out / bitstream.name), bitstream_sha256=hashlib.sha256(bitstream.read_bytes()).hexdigest(),
         verilog=str(out / f"{NAME}.v"), seconds={k: round(v, 2) for k, v in seconds.items()},
-        rom_rewrite=rom_rewrite)
+        rom_rewrite=rom_rewrite, network_id=network_id)
 
 
 class TimingError(Exception):
@@ -456,7 +489,7 @@ def _parser() -> ArgumentParser:
     ap.add_argument("--out", type=Path, default=None, help="output folder (default build/<board>/)")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     ap.add_argument("--baud", type=int, default=None,
-                    help="host-link baud rate (default 1000000; the engine on the iCEBreaker 3000000)")
+                    help="host-link baud rate (default 1000000; the engine on the iCEBreaker 6000000)")
     ap.add_argument("--allow-timing-fail", action="store_true", help="exit 0 even if the clock is missed")
     ap.add_argument("--reuse", type=Path, default=None, metavar="BUILD",
                     help="new weights without synthesis or place and route: rewrite the block RAMs of the Fire-engine "

@@ -328,3 +328,10 @@ def test_feature_network_fits_the_up5k():
     params = EngineParams(feature_network(image=(32, 32, 3))[0], **engine_options(board))
     assert params.fill_ci_bits and params.write_back.logits and not params.program.pool_kind.ceil
     check_fit(estimate(params, board.device, image_in_bram=board.image_ram == "block"), board.device)
+
+
+def test_engine_package_exports_what_the_docs_name():
+    """README, docs/engine.md and docs/build.md name rtl_gen.engine.FireEngine."""
+    import rtl_gen.engine
+    from rtl_gen.engine.engine import EngineParams as Params, FireEngine as Engine
+    assert rtl_gen.engine.FireEngine is Engine and rtl_gen.engine.EngineParams is Params

@@ -30,7 +30,7 @@ def _acc(**est):
 def test_small_design_fits():
     est = estimate(_acc(dsp=4, bram_bits=72_544), UP5K)
     check_fit(est, UP5K)
-    assert est.bram_blocks == 18 + 2          # weights + the link's 784-byte image buffer
+    assert est.bram_blocks == 18 + 2          # weights + the link's 784-byte image buffer (one image in block RAM)
 
 
 @pytest.mark.parametrize("est, message", [

@@ -5,7 +5,7 @@ both lanes batch by batch (Python wakes only when ``batch_seq`` changes).
 Writes ``products_<n>`` (65 536 x 2 int16, in pair order) per run to the
 result arrays and, per run, the cycles taken and the ``captured`` count a
 few cycles after the last batch to the result; the comparison with the
-integer products is the pytest side's (``sim/test_dual_mult.py``).
+integer products is the pytest side's (``sim/tests/test_dual_mult.py``).
 """
 from __future__ import annotations
 

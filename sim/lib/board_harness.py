@@ -3,8 +3,8 @@
 ``fpga.top.BoardTop`` puts on the board's pins, with plain ports instead of
 a platform.
 
-The clock, baud rate and image buffer default to the iCEBreaker build's
-(24 MHz from its PLL, 1 Mbaud: 24 cycles per bit; the image in SPRAM, simulated with
+The clock, baud rate and image buffer default to the iCEBreaker pipeline
+build's (24 MHz from its PLL, 1 Mbaud: 24 cycles per bit; the image in SPRAM, simulated with
 ``sim/lib/models/SB_SPRAM256KA.v``), so the UART timing simulated is the
 board's.  ``cycle``
 counts clock cycles since reset, so the test can report cycles per round
@@ -26,8 +26,9 @@ BOARD_CLOCK_HZ, _ = get_board("ice40").clock()     # the iCEBreaker build's: its
 
 class BoardHarness(wiring.Component):
     def __init__(self, accelerator, *, clock_hz: float = BOARD_CLOCK_HZ, baud: int = DEFAULT_BAUD,
-                 timeout_s: float = LINK_TIMEOUT_S, image_ram: str = "spram"):
-        self.core = BoardCore(accelerator, clock_hz=clock_hz, baud=baud, timeout_s=timeout_s, image_ram=image_ram)
+                 timeout_s: float = LINK_TIMEOUT_S, image_ram: str = "spram", network_id: int = 0):
+        self.core = BoardCore(accelerator, clock_hz=clock_hz, baud=baud, timeout_s=timeout_s, image_ram=image_ram,
+                              network_id=network_id)
         self.models = ("SB_SPRAM256KA.v",) if image_ram == "spram" else ()
         self.divisor = self.core.divisor
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "frame_led": Out(1),

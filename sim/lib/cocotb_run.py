@@ -12,6 +12,7 @@ lz4.h is installed -- Debian's liblz4-dev -- else VCD; Icarus: FST).
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -86,21 +87,28 @@ def simulate(case_id: str, top, test_module: str, case: dict, sim: str | None = 
     ``sim_build/<case_id>``, run cocotb ``test_module`` with the case arrays
     in ``case.npz`` (env ``TB_CASE``).  The test module writes ``result.json``
     (env ``TB_RESULT``) and may write ``result.npz`` (env ``TB_ARRAYS``).
-    ``models``: Verilog files from ``sim/models`` for primitives the design
+    ``models``: Verilog files from ``sim/lib/models`` for primitives the design
     instantiates (e.g. ``SB_SPRAM256KA.v``).  ``progress(done)`` is called
     from a watcher thread whenever the test module reports more finished
     work items (``report_progress``).
 
     Returns the result dict plus ``arrays`` (dict), ``build_seconds``,
     ``sim_seconds`` and ``build_dir``."""
-    from amaranth.back import verilog
-    from cocotb_tools.runner import get_results, get_runner
-
     sim = sim or os.environ.get("SIM", "verilator")
     waves = bool(int(os.environ.get("WAVES", "0"))) if waves is None else waves
     check_simulator(sim)
     build_dir = BUILD_ROOT / case_id
     build_dir.mkdir(parents=True, exist_ok=True)
+    # cases sharing a build (one design, several scripts) may run in two
+    # pytest workers at once: one at a time in the folder
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _simulate(build_dir, top, test_module, case, sim, waves, models, progress)
+
+
+def _simulate(build_dir: Path, top, test_module: str, case: dict, sim: str, waves: bool, models, progress) -> dict:
+    from amaranth.back import verilog
+    from cocotb_tools.runner import get_results, get_runner
     source = build_dir / f"{TOPLEVEL}.v"
     text = verilog.convert(top, name=TOPLEVEL)
     if sim == "icarus":

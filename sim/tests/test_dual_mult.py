@@ -56,7 +56,7 @@ def verilator_runs(case_id: str, mult: DualMult) -> dict[int, np.ndarray]:
     """Products per stall setting from the cocotb testbench, with the
     SB_MAC16 model when ``mult`` instantiates the primitive."""
     models = (str(yosys_cell_model("SB_MAC16")),) if mult.impl == "sb_mac16" else ()
-    # an absolute path in models= replaces simulate's sim/models folder (pathlib join)
+    # an absolute path in models= replaces simulate's sim/lib/models folder (pathlib join)
     result = simulate(case_id, DualMultHarness(mult), "sim.benches.dual_mult_tb",
                       {"stalls": np.array(STALLS)}, models=models)
     assert result["passed"], result.get("message")
