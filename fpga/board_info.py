@@ -9,8 +9,10 @@
      "bundle_sha256": "…" or null, "protocol_version": 2}
 
 ``network_id`` is what the board's info reply names
-(``fpga.protocol.network_id``: the bundle's SHA-256, its first 4 bytes; 0
-for a build without a bundle).  Errors are one line naming the file.
+(``fpga.protocol.network_id`` of a SHA-256, its first 4 bytes; 0 for a
+build without a bundle): of the netlist's RTLIL with placeholder ROMs for a
+Fire engine built rewrite-ready (so a ``--reuse`` bitstream, whose logic
+is its build's, keeps it), else of the bundle (``squeezefire.build.board_info``).  Errors are one line naming the file.
 """
 from __future__ import annotations
 

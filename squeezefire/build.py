@@ -143,11 +143,11 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
     print(f"fit estimate ({est.source}): {est.summary(board.device)} -- fits {board.device.name}", flush=True)
 
     t = time.monotonic()
-    host = board_info(inputs, acc, clock_hz)
+    roms = rom_plan(inputs, acc)
+    host = board_info(inputs, acc, clock_hz, None if roms is None else roms.layout.digest)
     top = BoardTop(acc, baud=inputs.baud, image_ram=board.image_ram, pll=pll, network_id=host.network_id)
     plan = prepare_plan(board, top, seed, timing_driven or ARCHITECTURES[arch].timing_driven)
     commands = [verilog_command(board), *plan_commands(board, plan.files)]
-    roms = rom_plan(inputs, acc)
     if roms is not None:
         commands[2] = placeholder_output(commands[2], roms.tool)
     seconds["elaborate"] = time.monotonic() - t
@@ -181,18 +181,29 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
 BITSTREAM_SUFFIX = {"ice40": ".bin", "ecp5": ".bit", "gowin": ".fs"}
 
 
-def board_info(inputs: "_Inputs", acc, clock_hz: float) -> BoardInfo:
+def board_info(inputs: "_Inputs", acc, clock_hz: float, digest: str | None = None) -> BoardInfo:
     """What a host needs to talk to this build (``fpga.board_info``): the
-    board, baud, input shape, class names and the network's id."""
+    board, baud, input shape, class names and the network's id.
+
+    The id names the netlist: for a Fire engine whose ROMs can be rewritten
+    (``--reuse``) it is taken from ``digest``, the engine's RTLIL with
+    placeholder ROMs (``squeezefire.weights.netlist_digest``, computed here
+    when not given) -- the same for every bundle of the same shape, so a
+    bitstream with rewritten weights keeps it and equals a full build's;
+    else from the bundle's SHA-256.  ``bundle_sha256`` names the weights."""
     sig = acc.signature
     network = inputs.bundle is not None and ARCHITECTURES[inputs.arch].computes_network
     sha = file_sha256(inputs.bundle_path) if network else None
     classes = inputs.bundle.classes if network else None
+    params = getattr(acc, "params", None)
+    if network and digest is None and isinstance(params, EngineParams) and inputs.board.family in BRAM_TOOLS:
+        digest = netlist_digest(FireEngine(replace(params, placeholder_roms=True)))
+    source = digest or sha
     return BoardInfo(board=inputs.board.key, board_title=inputs.board.title,
                      bitstream=NAME + BITSTREAM_SUFFIX[inputs.board.family], baud=inputs.baud,
                      clock_hz=float(clock_hz), in_shape=tuple(sig.in_shape), num_classes=int(sig.num_classes),
                      classes=None if classes is None else tuple(classes),
-                     network_id=network_id(sha) if sha else 0, bundle_sha256=sha)
+                     network_id=network_id(source) if source else 0, bundle_sha256=sha)
 
 
 def resolve_inputs(board_key: str = "ice40", bundle_path=None, out=None, arch: str = DEFAULT_ARCH,

@@ -9,7 +9,12 @@ nothing written.  The new folder (``--out``, default ``BUILD-<bundle name>``,
 the rules of ``squeezefire.safe_output``) holds the new bitstream, the
 placed design, the ROM images and layout (so it can be reused in turn) and
 ``report.json``: BUILD's figures (same placement, same netlist) with the
-new bitstream, bundle and the rewrite's proof and seconds.
+new bitstream, bundle and the rewrite's proof and seconds, and
+``board.json`` for the host (``fpga.board_info``): BUILD's with the new
+bundle's SHA-256 and class names.  Its ``network_id`` stays BUILD's: the
+id is a constant of the link's logic, which the rewrite leaves as it is,
+so it names the netlist (the build) the bitstream came from, not the
+weights; ``bundle_sha256`` names the weights.
 """
 from __future__ import annotations
 
@@ -19,9 +24,10 @@ import json
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from fpga.board_info import BoardInfo, BoardInfoError, load_board_info, write_board_info
 from fpga.boards import Board, get_board
 from fpga.bram_rewrite import BRAM_TOOLS, BramTool
 from golden.bundle import Bundle
@@ -45,6 +51,7 @@ class _Reuse:
     build: Path
     report: dict
     out: Path
+    host: BoardInfo
 
 
 def default_out(build: Path, bundle_path: Path) -> Path:
@@ -71,11 +78,15 @@ def _check_build(board_key: str | None, build: Path, out: Path | None, bundle_pa
     missing = [name for name in (LAYOUT_FILE, tool.config) if not (build / name).is_file()]
     if missing:
         raise ReuseError(f"--reuse {build}: {missing[0]} is missing (built before builds kept their ROM images?)")
+    try:
+        host = load_board_info(build)
+    except BoardInfoError as e:
+        raise ReuseError(f"--reuse {build}: {e}") from None
     out = default_out(build, bundle_path) if out is None else Path(out)
     if out.resolve() == build.resolve():
         raise ReuseError(f"--out {out}: is the reused build; it is only read, choose a new folder")
     check_output_dir(out, MARKER)
-    return _Reuse(board, tool, build, report, out)
+    return _Reuse(board, tool, build, report, out, host)
 
 
 def _params(bundle_path: Path, board: Board) -> tuple[Bundle, EngineParams]:
@@ -142,6 +153,8 @@ def reuse(board_key: str | None, bundle_path: Path, build: Path, out: Path | Non
         seconds["total"] = time.monotonic() - t0
         report = _report(r, bundle, Path(bundle_path), stage.path, proof, seconds)
         (stage.path / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        write_board_info(stage.path, replace(r.host, bundle_sha256=report["bundle_sha256"],
+                                             classes=None if bundle.classes is None else tuple(bundle.classes)))
     print(f"new weights of {bundle_path} in {r.out / r.tool.bitstream}; checked {proof.summary()}")
     print(f"seconds: {', '.join(f'{k} {v:.2f}' for k, v in seconds.items())} (no synthesis, no place and route)")
     return report

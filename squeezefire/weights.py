@@ -67,6 +67,11 @@ class RomLayout:
                 return f"{what}: {have}, the build's {theirs.get(what, 'none')}"
         return None
 
+    @property
+    def digest(self) -> str:
+        """The netlist digest (``netlist_digest``) the layout was made with."""
+        return dict(self.items)[NETLIST]
+
     def to_json(self) -> str:
         return json.dumps({"items": [list(i) for i in self.items]}, indent=1) + "\n"
 

@@ -5,6 +5,7 @@ refusals of ``--reuse`` (one line, exit 2, nothing written), and (slow) the
 whole flow on the iCEBreaker and the ULX3S: a build, the rewrite with a
 second bundle of the same shape, the bitstream unpacked and every block
 RAM compared, and a full build of that bundle bit for bit the same."""
+import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -156,6 +157,9 @@ def _fake_build(folder: Path, bundle, board=ICE40, arch="engine", digest="0" * 6
     layout = rom_layout(bundle, _params(bundle, board), board.key, digest)
     (folder / LAYOUT_FILE).write_text(layout.to_json())
     (folder / BRAM_TOOLS[board.family].config if board.family in BRAM_TOOLS else folder / "x").write_text("")
+    from fpga.board_info import BoardInfo, write_board_info
+    write_board_info(folder, BoardInfo(board.key, board.title, "top.bin", 3_000_000, 36e6,
+                                       tuple(bundle.input.shape), bundle.output.shape.c, None, 7, None))
     return folder
 
 
@@ -280,6 +284,10 @@ def test_new_weights_without_resynthesis(tmp_path, capsys, board_key):
     assert (full / tool.bitstream).read_bytes() == (out / tool.bitstream).read_bytes()
     reused = json.loads((out / "report.json").read_text())
     assert reused["bitstream_sha256"] == json.loads((full / "report.json").read_text())["bitstream_sha256"]
+    # the host's description: the new weights, the netlist's id (the same as a full build's)
+    host, full_host = (json.loads((d / "board.json").read_text()) for d in (out, full))
+    assert host == full_host and host["bundle_sha256"] == hashlib.sha256(
+        (tmp_path / "second.bundle").read_bytes()).hexdigest()
     capsys.readouterr()
     rc = B.main(["--bundle", str(B.DEFAULT_BUNDLE), "--reuse", str(build), "--out", str(tmp_path / "other")])
     err = capsys.readouterr().err.strip()
