@@ -67,6 +67,7 @@ def _negative_controls(config, segments, tokens):
         assert not judge(config, segments, doctored).passed, f"the judge missed a {name} reply"
 
 
+@pytest.mark.slow      # ~5 min of simulation here: over the default suite's budget
 def test_link_fuzz_20k_bytes():
     config, segments, tokens, verdict = _run({"bytes": 20_000, "seed": 27})
     assert {s.kind for s in segments} >= {"random_bytes", "break", "wrong_baud_burst", "bad_crc"}
