@@ -15,7 +15,15 @@ export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 
 .PHONY: setup build compare test test-slow bench train clean
 
-setup: $(STAMP) $(DATASET)
+USB_LIBS := $(VENV)/.usb-libs
+
+setup: $(STAMP) $(DATASET) $(USB_LIBS)
+
+# openFPGALoader (python -m fpga.program) links against libusb and libftdi
+$(USB_LIBS):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq libusb-1.0-0 libftdi1-2
+	@mkdir -p $(VENV) && touch $@
 
 # Torch first and pinned: the CPU build 2.13.0; an unpinned torch pulls GBs of CUDA.
 # The ecp5 and gowin extras (YoWASP nextpnr-ecp5, nextpnr-himbaechel-gowin +
@@ -46,7 +54,7 @@ test-slow: setup
 	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
 
 bench: setup
-	$(BIN)/python sim/bench.py --json build/bench.json
+	$(BIN)/python sim/fire_bench.py --json build/bench.json
 
 train: setup
 	$(BIN)/python -m golden.train --epochs 60 --threads 1

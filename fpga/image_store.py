@@ -17,7 +17,7 @@ port with enable plus a write port:
 
 Latency: 1 cycle read.  Throughput: one access per cycle.  No back-pressure.
 Simulation of the SPRAM kind needs a model of ``SB_SPRAM256KA``
-(``sim/models/SB_SPRAM256KA.v`` for cocotb).
+(``sim/lib/models/SB_SPRAM256KA.v`` for cocotb).
 """
 from __future__ import annotations
 

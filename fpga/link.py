@@ -10,12 +10,18 @@ CRC16 is CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF; Python's
 ``binascii.crc_hqx(data, 0xFFFF)``) over everything after the sync bytes;
 sent MSB first, so running the CRC over the payload *and* its CRC gives 0.
 
-Design choice (correctness over latency): the image is stored in an
-``H*W*C``-byte memory and streamed into the accelerator only after the CRC
-has passed, so a bad, short or aborted frame never leaves a partial image
-inside the accelerator.  The reference image (784 bytes) takes two iCE40
-EBRs, or (``image_ram="spram"``, the UP5K build) part of one SPRAM
-(``fpga.image_store``).  The cost is one extra frame-time of latency (``H*W*C`` cycles, a few
+Design choice (correctness over latency): the image is stored in a
+memory and streamed into the accelerator only after the CRC has passed, so
+a bad, short or aborted frame never leaves a partial image inside the
+accelerator.  In an SPRAM (``image_ram="spram"``, the UP5K build) the
+memory holds two images (``rtl_gen.fit.link_buffer_bytes``: 1 808 bytes for
+28x28, part of one SPRAM; ``fpga.image_store``): the next request is
+received into one half while the accelerator computes the image fed from
+the other, so the link and the accelerator overlap (the info reply's
+version 2).  In block RAM, where a second image would cost blocks the
+boards need, it holds one and the info reply says version 1: one request
+at a time.
+The cost is one extra frame-time of latency (``H*W*C`` cycles, a few
 microseconds) -- nothing next to the UART time.
 """
 from __future__ import annotations
@@ -27,10 +33,11 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from fpga.protocol import SYNC, Status  # one definition of the wire constants, shared with the host
+from fpga.protocol import PROTOCOL_VERSION, SYNC, Status  # one definition of the wire constants, shared with the host
 from fpga.image_store import ImageStore, ImageStoreParams
 from fpga.uart import rx_layout
 from rtl_gen.accelerator import AcceleratorSignature
+from rtl_gen.fit import link_buffer_bytes
 from rtl_gen.params import ParamsFirst
 
 __all__ = ["HostLink", "LinkParams", "Status", "SYNC", "crc16_update"]
@@ -55,15 +62,20 @@ def crc16_update(crc, byte):
 class LinkParams:
     """``HostLink``'s parameters: the image ``in_shape`` (H, W, C; H, W <=
     65535, C <= 255, H*W*C <= 65535), ``num_classes`` 1..255,
-    ``timeout_cycles`` >= 16 and the ``image_ram`` kind
-    (``fpga.image_store.KINDS``).  ``in_shape`` is stored as a tuple of
-    ints; ``accelerator`` is the signature of the accelerator the link
-    drives (``rtl_gen.accelerator``)."""
+    ``timeout_cycles`` >= 16, the ``image_ram`` kind
+    (``fpga.image_store.KINDS``) and the ``network_id`` (u32) the info
+    reply names (``fpga.protocol.network_id``; 0: none) and
+    ``double_buffer`` (two images, so two requests outstanding; None: in
+    an SPRAM only).  ``in_shape`` is
+    stored as a tuple of ints; ``accelerator`` is the signature of the
+    accelerator the link drives (``rtl_gen.accelerator``)."""
     in_shape: tuple
     num_classes: int
     _: KW_ONLY
     timeout_cycles: int = 600_000
     image_ram: str = "block"
+    network_id: int = 0
+    double_buffer: bool | None = None       # None: where the second image is free (an SPRAM)
     accelerator: AcceleratorSignature = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -78,7 +90,11 @@ class LinkParams:
             raise ValueError(f"num_classes must be an integer in 1..255, got {self.num_classes!r}")
         if not isinstance(self.timeout_cycles, int) or self.timeout_cycles < 16:
             raise ValueError(f"timeout_cycles must be an integer >= 16, got {self.timeout_cycles!r}")
-        ImageStoreParams(h * w * c, self.image_ram)          # the image buffer's own checks
+        if not isinstance(self.network_id, int) or not 0 <= self.network_id <= 0xFFFF_FFFF:
+            raise ValueError(f"network_id must be an integer in 0..2**32-1, got {self.network_id!r}")
+        if self.double_buffer is None:
+            object.__setattr__(self, "double_buffer", self.image_ram == "spram")
+        ImageStoreParams(link_buffer_bytes(h * w * c, self.double_buffer), self.image_ram)   # its own checks
         object.__setattr__(self, "in_shape", (h, w, c))
         object.__setattr__(self, "accelerator", AcceleratorSignature((h, w, c), self.num_classes))
 
@@ -95,7 +111,7 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
         raster with first/last, and the class beats in (``class_layout``);
       * ``frame_led`` toggles per answered OK frame, ``error_led`` is lit
         from an error reply until the next OK frame; ``busy`` is high from
-        the first sync byte to the end of the reply.
+        the first sync byte to the end of the last reply.
 
     Errors are always answered, never hang: a header length other than
     ``H*W*C`` (or 0, the info query) is skipped byte by byte and answered
@@ -104,11 +120,16 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
     TIMEOUT (so a short frame cannot wedge the link); a CRC mismatch answers
     BAD_CHECKSUM.  After any reply the link hunts for ``A5 5A`` again.
 
-    Latency: the reply's first byte is offered to ``tx`` 1 cycle after the
-    last CRC byte is received; the accelerator is fed at one beat per cycle
-    (when it is ready) starting at the same time.
-    Throughput: one request at a time (half duplex); bytes arriving while a
-    reply is being sent are discarded.
+    Latency: the reply's first byte is offered to ``tx`` 2 cycles after the
+    last CRC byte is received (when no earlier reply is pending); the
+    accelerator is fed at one beat per cycle (when it is ready, and not on
+    a cycle the next image is written) starting at the same time.
+    Throughput: two requests may be outstanding (protocol version 2): the
+    next is received into the other half of the image buffer while the
+    accelerator computes, and its reply follows the first's.  A request
+    completed while a reply is pending waits (``HAND``) until that reply is
+    sent; bytes arriving then are discarded -- a host sends request ``k + 2``
+    only after reply ``k``, so none do.
     Back-pressure: ``rx.ready`` is always 1 (a UART cannot be stalled);
     ``acc_i`` honours the accelerator's ``ready``; ``acc_o.ready`` follows
     ``tx.ready`` once per 4 bytes sent (the sums are serialised straight from
@@ -123,6 +144,12 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
         h, w, c = self.in_shape
         self.frame_bytes = h * w * c
         self.timeout_cycles = params.timeout_cycles
+        self.network_id = params.network_id
+        # two images where the second is free (an SPRAM), else one: version 1, one request at a time
+        self.double = params.double_buffer
+        self.buffer_bytes = link_buffer_bytes(self.frame_bytes, self.double)
+        self.bank_bits = (self.buffer_bytes - self.frame_bytes).bit_length() - 1 if self.double else 16
+        self.version = PROTOCOL_VERSION if self.double else 1
         accelerator = params.accelerator.members
         super().__init__({
             "rx": In(stream.Signature(rx_layout)),
@@ -136,42 +163,49 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.image = image = ImageStore(self.frame_bytes, self.image_ram)
-        feeder = self._feeder(m, image)
+        m.submodules.image = image = ImageStore(self.buffer_bytes, self.image_ram)
         request = self._request_decoder(m, image)
+        feeder = self._feeder(m, image, request)
         reply = self._reply_encoder(m)
         self._crc_follow(m, reply)
         m.d.comb += [self.frame_led.eq(reply.frame_led), self.error_led.eq(reply.error_led)]
         # Two state machines, each with few states (short next-state logic):
-        # the request ends by raising ``go`` and WAITs until the reply,
-        # started by ``go``, raises ``done``.
-        with m.FSM(name="request") as fsm:
-            self._request_states(m, request, feeder)
-            self._check_state(m, request, feeder)
-            with m.State("WAIT"):
-                with m.If(reply.done):
-                    m.next = "HUNT"
-        with m.FSM(name="reply"):
+        # a finished request waits in HAND until the reply machine is IDLE
+        # (the previous reply sent), then raises ``go`` and hunts for the
+        # next request while the reply, started by ``go``, is sent.
+        with m.FSM(name="reply") as reply_fsm:
             with m.State("IDLE"):
                 with m.If(request.go):
                     m.next = "R_SYNC0"
             self._reply_header_states(m, request, reply)
             self._reply_body_states(m, reply)
             self._reply_trailer_states(m, reply, feeder)
-        m.d.comb += self.busy.eq(~fsm.ongoing("HUNT"))
+        with m.FSM(name="request") as fsm:
+            self._request_states(m, request, feeder)
+            self._check_state(m, request, feeder)
+            self._hand_state(m, request, feeder, reply_fsm.ongoing("IDLE"))
+        # ``go`` covers the cycle between HAND and the reply's start
+        m.d.comb += self.busy.eq(~fsm.ongoing("HUNT") | ~reply_fsm.ongoing("IDLE") | request.go)
         return m
 
-    def _feeder(self, m: Module, image) -> SimpleNamespace:
+    def _address(self, index, bank):
+        """An image byte's address: in the half ``bank`` names when double-buffered."""
+        return Cat(index[:self.bank_bits], bank) if self.double else index
+
+    def _feeder(self, m: Module, image, request) -> SimpleNamespace:
         """Image memory -> accelerator, started once per good frame
-        (``start``); ``feeding`` until the last byte is read."""
+        (``start``) from the half ``bank`` names; ``feeding`` until the
+        last byte is read.  It yields to the next frame's writes (one per
+        byte time): an SPRAM has one port."""
         N = self.frame_bytes
         rd = SimpleNamespace(en=image.r_en, addr=image.r_addr, data=image.r_data)
         start = Signal()
         feeding = Signal()
+        bank = Signal()                 # the half being fed
         raddr = Signal(range(N + 1))
         ai = self.acc_i
-        m.d.comb += [rd.addr.eq(raddr), ai.payload.data[0].eq(rd.data)]
-        advance = feeding & (~ai.valid | ai.ready)
+        m.d.comb += [rd.addr.eq(self._address(raddr, bank)), ai.payload.data[0].eq(rd.data)]
+        advance = feeding & (~ai.valid | ai.ready) & ~image.w_en
         # rd.en only on advance, so the read data (= payload) holds while the
         # accelerator stalls.  Assigned unconditionally: a read port's en
         # has init=1, so setting it only inside If(advance) would leave it
@@ -185,7 +219,7 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
             with m.If(raddr == N - 1):
                 m.d.sync += feeding.eq(0)
         with m.If(start):
-            m.d.sync += [feeding.eq(1), raddr.eq(0)]
+            m.d.sync += [feeding.eq(1), raddr.eq(0), bank.eq(request.bank)]
         return SimpleNamespace(start=start, feeding=feeding)
 
     def _request_decoder(self, m: Module, image) -> SimpleNamespace:
@@ -220,23 +254,25 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
         # that precede any read.
         store = Signal()
         go = Signal()                   # a one-cycle pulse: the reply may start
+        bank = Signal()                 # the half the frame is written to
         m.d.sync += go.eq(0)
-        m.d.sync += [wr.en.eq(store), wr.addr.eq(count), wr.data.eq(byte)]
+        m.d.sync += [wr.en.eq(store), wr.addr.eq(self._address(count, bank)), wr.data.eq(byte)]
         ferr = in_frame & rx.valid & rx.payload.ferr
         return SimpleNamespace(got=got, byte=byte, ferr=ferr, length=length, count=count, crc=crc,
                                crc_next=crc_next, status=status, in_frame=in_frame, timed_out=timed_out,
                                store=store, left=Signal(16), left_one=Signal(), len_ok=Signal(),
-                               len_zero=Signal(), go=go)
+                               len_zero=Signal(), go=go, bank=bank)
 
     def _reply_encoder(self, m: Module) -> SimpleNamespace:
         """Transmit side: the reply's running CRC, the class/byte counters,
         the best class, the info-reply bytes and the two LEDs."""
         h, w, c = self.in_shape
         tcrc = Signal(16)
-        idx = Signal(range(max(8, self.num_classes + 1)))
+        idx = Signal(range(max(16, self.num_classes + 1)))      # the info body or the classes
         sub = Signal(2)
         best = Signal(8)
-        info = Array(Const(v, 8) for v in (h & 0xFF, h >> 8, w & 0xFF, w >> 8, c, self.num_classes))
+        info = Array(Const(v, 8) for v in (h & 0xFF, h >> 8, w & 0xFF, w >> 8, c, self.num_classes,
+                                           self.version, *self.network_id.to_bytes(4, "little")))
         frame_led = Signal()
         error_led = Signal()
         done = Signal()                 # a one-cycle pulse: the reply is sent
@@ -263,14 +299,22 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
 
     @staticmethod
     def _answer(m: Module, request, code):
-        """Ends the request: the reply with status ``code`` starts next."""
-        m.d.sync += [request.status.eq(code), request.in_frame.eq(0), request.go.eq(1)]
-        m.next = "WAIT"
+        """Ends the request: the reply with status ``code`` is handed over next."""
+        m.d.sync += [request.status.eq(code), request.in_frame.eq(0)]
+        m.next = "HAND"
 
-    def _accept_image(self, m: Module, request, feeder):
-        """A good image: start feeding it to the accelerator and answer OK."""
-        m.d.comb += feeder.start.eq(1)
-        self._answer(m, request, Status.OK)
+    @staticmethod
+    def _hand_state(m: Module, request, feeder, reply_idle):
+        """The reply machine is free (the previous reply sent, so its image
+        fed): start the reply, and for a good image its feed from the half
+        just written; the next frame goes to the other half."""
+        with m.State("HAND"):
+            with m.If(reply_idle):
+                m.d.sync += request.go.eq(1)
+                with m.If(request.status == Status.OK):
+                    m.d.comb += feeder.start.eq(1)
+                    m.d.sync += request.bank.eq(~request.bank)
+                m.next = "HUNT"
 
     def _request_states(self, m: Module, request, feeder):
         """HUNT for ``A5 5A``, then the frame's states; framing errors and
@@ -339,7 +383,7 @@ class HostLink(wiring.Component, metaclass=ParamsFirst):
             with m.Elif(request.len_zero):
                 self._answer(m, request, Status.INFO)
             with m.Else():
-                self._accept_image(m, request, feeder)
+                self._answer(m, request, Status.OK)
 
     def _reply_header_states(self, m: Module, request, reply):
         """``A5 5A`` and the status byte, then the body that status calls for."""

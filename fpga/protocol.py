@@ -6,10 +6,14 @@ import binascii
 import struct
 from dataclasses import dataclass
 
-__all__ = ["SYNC", "Status", "LinkError", "Result", "Info", "crc16", "encode_request",
-           "encode_info_request", "read_reply"]
+__all__ = ["SYNC", "PROTOCOL_VERSION", "INFO_BODY", "Status", "LinkError", "Result", "Info", "crc16", "network_id",
+           "encode_request", "encode_info_request", "read_reply"]
 
 SYNC = bytes((0xA5, 0x5A))
+# 2: the info reply names the version and the network; two requests may be
+# outstanding (the board receives the next while it computes)
+PROTOCOL_VERSION = 2
+INFO_BODY = struct.Struct("<HHBBBI")        # H, W, C, classes, version, network id
 
 
 class Status:
@@ -35,8 +39,18 @@ class Result:
 
 @dataclass(frozen=True)
 class Info:
+    """The info reply: the board's input shape, class count, protocol
+    version and network id (``network_id``; 0 for none)."""
     shape: tuple[int, int, int]
     num_classes: int
+    version: int = PROTOCOL_VERSION
+    network: int = 0
+
+
+def network_id(bundle_sha256: str) -> int:
+    """A network's id on the link: the first 4 bytes of its bundle file's
+    SHA-256 (hex), as an unsigned 32-bit integer; 0 is kept for "none"."""
+    return int(bundle_sha256[:8], 16) or 1
 
 
 def crc16(data: bytes) -> int:
@@ -86,7 +100,7 @@ def read_reply(port, max_skip: int = 64):
         ncls = _read_exact(port, 1, "class count")[0]
         body = bytes([status, ncls]) + _read_exact(port, 4 * ncls + 1, "class sums")
     elif status == Status.INFO:
-        body = bytes([status]) + _read_exact(port, 6, "info body")
+        body = bytes([status]) + _read_exact(port, INFO_BODY.size, "info body")
     else:
         body = bytes([status])
     crc = _read_exact(port, 2, "reply checksum")
@@ -97,6 +111,6 @@ def read_reply(port, max_skip: int = 64):
         sums = struct.unpack(f"<{ncls}i", body[2:2 + 4 * ncls])
         return Result(cls=body[-1], sums=tuple(sums))
     if status == Status.INFO:
-        h, w, c, ncls = struct.unpack("<HHBB", body[1:])
-        return Info(shape=(h, w, c), num_classes=ncls)
+        h, w, c, ncls, version, net = INFO_BODY.unpack(body[1:])
+        return Info(shape=(h, w, c), num_classes=ncls, version=version, network=net)
     raise LinkError(f"board answered error 0x{status:02x}: {Status.NAMES.get(status, 'unknown status')}")

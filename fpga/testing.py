@@ -16,6 +16,7 @@ from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 
 from rtl_gen.accelerator import AcceleratorSignature
+from rtl_gen.fit import ResourceEstimate
 from rtl_gen.params import ParamsFirst
 
 __all__ = ["ClassSumStandIn", "StandInParams", "standin_reference"]
@@ -61,11 +62,12 @@ class ClassSumStandIn(wiring.Component, metaclass=ParamsFirst):
         h, w, c = self.in_shape
         self.cycles_per_frame = h * w * c + self.num_classes
         self.macs_per_frame = self.mac_lanes = 0          # adders only
-        # Per-class 32-bit accumulators in LUT flip-flops, plus counters and
-        # the output mux; no multipliers, no block RAM.
-        self.resource_estimate = {"lut": 60 * self.num_classes + 60, "ff": 34 * self.num_classes + 60,
-                                  "dsp": 0, "bram_bits": 0, "spram_bits": 0}
         super().__init__(signature)
+
+    def resource_estimate(self, device) -> ResourceEstimate:
+        # per-class 32-bit accumulators in LUT flip-flops, plus counters and
+        # the output mux; no multipliers, no block RAM
+        return ResourceEstimate(lut=60 * self.num_classes + 60, dsp=0, bram_bits=0)
 
     def elaborate(self, platform):
         m = Module()

@@ -7,7 +7,8 @@ the compute time of a frame (``cycles_per_frame``, about 0.9 M cycles for
 the reference network) is several times the UART transfer of the image, so
 the system clock sets the frame rate the host sees.
 
-Baud rate: 1 Mbaud by default.  At 12 MHz that is an exact divisor of 12
+Baud rate: 1 Mbaud by default (the Fire engine on the iCEBreaker: 6 Mbaud,
+``squeezefire.build.ENGINE_BAUD``).  At 12 MHz that is an exact divisor of 12
 cycles per bit (24 at 24 MHz; 0 % error on both sides: the FT2232H derives
 1 Mbaud exactly from its 3 MHz base rate), and 12 or more samples per bit
 leave a wide margin for the mid-bit sample.  3 Mbaud (divisor 4 at 12 MHz)
@@ -39,7 +40,8 @@ __all__ = ["BoardTop", "BoardTopParams", "DEFAULT_BAUD", "uart_divisor"]
 class BoardTopParams:
     """The ``accelerator`` (see ``BoardTop``), ``baud``, ``clock_hz`` (None:
     the PLL's output, else the platform's clock at elaboration),
-    ``timeout_s``, ``image_ram`` and an optional ``pll``."""
+    ``timeout_s``, ``image_ram``, an optional ``pll`` and the ``network_id``
+    the link's info reply names."""
     accelerator: object
     _: KW_ONLY
     baud: int = DEFAULT_BAUD
@@ -47,6 +49,7 @@ class BoardTopParams:
     timeout_s: float = LINK_TIMEOUT_S
     image_ram: str = "block"
     pll: PllConfig | None = None
+    network_id: int = 0
 
     def __post_init__(self):
         if self.clock_hz is None and self.pll is not None:
@@ -66,7 +69,7 @@ class BoardTop(Elaboratable, metaclass=ParamsFirst):
     the ``sync`` clock (iCE40 only); ``clock_hz`` then defaults to its output.
 
     Latency/throughput/back-pressure: those of ``HostLink`` and the UART
-    (one request at a time; 10 bit-times per byte each way).
+    (two requests outstanding; 10 bit-times per byte each way).
     """
 
     Params = BoardTopParams
@@ -80,13 +83,15 @@ class BoardTop(Elaboratable, metaclass=ParamsFirst):
         self.timeout_s = timeout_s
         self.image_ram = image_ram          # "spram" on the iCE40 UP5K (fpga.image_store)
         self.pll = pll
+        self.network_id = params.network_id
         self.core = None        # the BoardCore, once elaborated
 
     def elaborate(self, platform):
         m = Module()
         clock_hz = self.clock_hz if self.clock_hz is not None else platform.default_clk_frequency
         m.submodules.core = core = BoardCore(self.accelerator, clock_hz=clock_hz, baud=self.baud,
-                                             timeout_s=self.timeout_s, image_ram=self.image_ram)
+                                             timeout_s=self.timeout_s, image_ram=self.image_ram,
+                                             network_id=self.network_id)
         self.core = core
 
         if platform is not None:

@@ -18,13 +18,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from fpga.baud import MIN_DIVISOR       # the one definition, shared with the baud checks
 from rtl_gen.params import ParamsFirst
 
 __all__ = ["UARTRx", "UARTTx", "UartParams", "rx_layout", "MIN_DIVISOR"]
-
-# Mid-bit sampling needs a few cycles per bit to place the sample away from
-# the edges; with the 2-flop synchroniser, 4 is the practical floor.
-MIN_DIVISOR = 4
 
 rx_layout = data.StructLayout({"data": unsigned(8), "ferr": 1})
 

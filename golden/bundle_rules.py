@@ -26,6 +26,15 @@ VERSIONS = (VERSION, CODED_VERSION, LOGITS_VERSION)
 ACC_LIMIT = 2**31 - 1          # accumulators are int32 (docs/int8.md §3)
 M_MAX = 2**16 - 1              # multipliers are uint16
 SHIFT_RANGE = (1, 48)          # acc * M < 2**47, so larger shifts always give 0
+W_MAX = 127                    # |int8 weight| (-128 is refused)
+X_MAX = 255                    # uint8 activation
+
+
+def accumulator_bound(fan_in: int, max_bias: int = 0) -> int:
+    """The largest |accumulator| of ``fan_in`` products and a bias of at
+    most ``max_bias`` in magnitude: ``fan_in * 127 * 255 + max_bias``
+    (docs/int8.md §3)."""
+    return fan_in * W_MAX * X_MAX + max_bias
 
 
 class BundleError(ValueError):
@@ -273,7 +282,7 @@ def _validate_arrays(bundle: Bundle, layer: Layer, cin: int | None, where: str) 
         wgt = bundle.arrays[f"{name}/{prefix}weight"]
         bias = bundle.arrays[f"{name}/{prefix}bias"].astype(np.int64)
         fan_in = wgt.shape[1] * wgt.shape[2] * wgt.shape[3]
-        worst = fan_in * 127 * 255 + int(np.abs(bias).max(initial=0))
+        worst = accumulator_bound(fan_in, int(np.abs(bias).max(initial=0)))
         need(worst <= ACC_LIMIT, at, f"{prefix}accumulator may reach {worst} > int32 "
              f"(fan-in {fan_in}, max |bias| {int(np.abs(bias).max(initial=0))})")
         if isinstance(layer, ConvLayer) and layer.logits:

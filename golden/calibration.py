@@ -94,5 +94,9 @@ def activation_maxima(graph: list[dict], images_u8: np.ndarray, input_scale: flo
 def seeded_choice(images: np.ndarray, count: int) -> np.ndarray:
     """The calibration images: the first ``count`` of a seeded permutation
     of ``images``, in their original order (the same on every machine)."""
-    idx = np.random.default_rng(0).permutation(len(images))[:count]
-    return images[np.sort(idx)]
+    return images[seeded_indices(len(images), count)]
+
+
+def seeded_indices(n: int, count: int) -> np.ndarray:
+    """Which ``count`` of ``n`` images ``seeded_choice`` takes (sorted)."""
+    return np.sort(np.random.default_rng(0).permutation(n)[:count])

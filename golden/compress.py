@@ -26,13 +26,15 @@ import torch
 
 from golden import data
 from golden import graph as fgraph
-from golden.bundle import Bundle
 from golden.codebook import MAX_BITS
+from golden.command import ArgumentParser, Interrupted, command_main
+from golden.counts import MAX_THREADS, check_count, check_seed
+from golden.codebook_bundle import check_bits, codebook_bundle
 from golden.equalize import equalize
 from golden.models import NETWORKS, network_spec
 from golden.quantize import (CALIBRATION_IMAGES, calibration_images, check_bundle_out, file_sha256, load_model,
-                             quantize, source_record)
-from golden.weight_sharing import (MIN_SHARE_BITS, SharedWeights, codebook_graph, codebooks_of, load_shared,
+                             source_record)
+from golden.weight_sharing import (MIN_SHARE_BITS, SharedWeights, load_shared,
                                    plain_shared, save_shared, share_graph, shared_float_graph,
                                    per_key, weight_params)
 
@@ -75,14 +77,6 @@ def _finetune(graph, bits, prune, tuning: Finetuning, teacher):
                     teacher=teacher if tuning.distill else None)
 
 
-def codebook_bundle(graph: list[dict], shared: dict[str, SharedWeights], biases: dict | None, calib,
-                    name: str, meta: dict | None = None, m_bits: int = 16) -> Bundle:
-    """Quantise the graph with the codebooks' int8 weights (the multipliers
-    are computed for those weights); the bundle carries the codebooks."""
-    bundle = quantize(codebook_graph(graph, shared, biases), calib, name, meta=meta, m_bits=m_bits)
-    return bundle.with_codebooks(codebooks_of(shared))
-
-
 def parse_layer_bits(items: list[str], keys: list[str]) -> dict[str, int]:
     """``KEY=B`` options → {weight key: bits}; ValueError naming the bad one."""
     out = {}
@@ -94,14 +88,6 @@ def parse_layer_bits(items: list[str], keys: list[str]) -> dict[str, int]:
     return out
 
 
-def check_bits(value, what: str) -> int:
-    try:
-        bits = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what}: bits must be an integer from {MIN_SHARE_BITS} to {MAX_BITS}, got {value!r}") from None
-    if not MIN_SHARE_BITS <= bits <= MAX_BITS:
-        raise ValueError(f"{what}: bits must be from {MIN_SHARE_BITS} to {MAX_BITS}, got {bits}")
-    return bits
 
 
 def _check_options(args) -> None:
@@ -120,8 +106,13 @@ def _check_options(args) -> None:
         raise ValueError(f"--first-layers must be >= 0, got {args.first_layers}")
     if args.first_layers and not args.finetune_epochs:
         raise ValueError("--first-layers needs --finetune-epochs")
-    if args.finetune_images is not None and args.finetune_images < 1:
-        raise ValueError(f"--finetune-images must be >= 1, got {args.finetune_images}")
+    if args.finetune_images is not None:
+        check_count(args.finetune_images, "--finetune-images", 1, data.TRAIN_IMAGES,
+                    f"fashion-mnist/train has {data.TRAIN_IMAGES} images")
+    check_count(args.calibration_images, "--calibration-images", 1, data.TRAIN_IMAGES,
+                f"fashion-mnist/train has {data.TRAIN_IMAGES} images")
+    check_count(args.threads, "--threads", 1, MAX_THREADS)
+    check_seed(args.seed)
     if args.net not in NETWORKS:
         raise ValueError(f"unknown network {args.net!r}; known: {', '.join(NETWORKS)}")
     if not 8 <= args.multiplier_bits <= 16:
@@ -190,16 +181,22 @@ def run_compress(args) -> int:
             print(f"wrote {args.save_shared}", file=sys.stderr)
     print(f"calibrating on {len(calib)} training images", file=sys.stderr, flush=True)
     source = source_record(spec, args.checkpoint, CALIBRATION_CHOICE | {"images": len(calib)})
-    bundle = codebook_bundle(graph, shared, biases, calib, spec.name,
-                             meta={"classes": list(spec.classes), "source": source | {"compression": settings}},
-                             m_bits=args.multiplier_bits)
+    try:
+        bundle = codebook_bundle(graph, shared, biases, calib, spec.name,
+                                 meta={"classes": list(spec.classes), "source": source | {"compression": settings}},
+                                 m_bits=args.multiplier_bits)
+    except KeyboardInterrupt:
+        if args.save_shared is not None and args.shared is None and biases is not None:
+            raise Interrupted(f"the fine-tuned values are kept in {args.save_shared} (--shared makes the "
+                              "bundle from them); no bundle written") from None
+        raise
     bundle.save(args.out)
     print(f"wrote {args.out}: {bundle.index_bits()} index bits, {bundle.codebook_bits()} codebook bits")
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m golden.compress", description=__doc__.splitlines()[0])
+def parser() -> ArgumentParser:
+    ap = ArgumentParser(prog="python -m golden.compress", description=__doc__.splitlines()[0])
     ap.add_argument("--net", default="reference-fmnist", help=f"network by name: {', '.join(NETWORKS)}")
     ap.add_argument("--checkpoint", type=Path, help="float state_dict (python -m golden.train)")
     ap.add_argument("--bits", help=f"codebook index bits for every weight array, {MIN_SHARE_BITS}..{MAX_BITS}")
@@ -242,9 +239,10 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+@command_main
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(check_count(args.threads, "--threads", 1, MAX_THREADS))
     t0 = time.time()
     try:
         if args.report:

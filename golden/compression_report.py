@@ -12,7 +12,7 @@ import torch
 from golden import data, intref
 from golden import graph as fgraph
 from golden.bundle import Bundle
-from golden.compress import check_bits, codebook_bundle
+from golden.codebook_bundle import check_bits, codebook_bundle
 from golden.graph_copy import copy_graph
 from golden.model_size import (StageSize, codebook_size, float32_size, huffman_size, int8_size, pruned_size)
 from golden.models import NETWORKS, SqueezeNet, network_spec, squeezenet_v1_0, squeezenet_v1_1

@@ -13,6 +13,7 @@ import numpy as np
 
 DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
 PACKAGE = "dataset-fashion-mnist"
+TRAIN_IMAGES = 60000        # the training split's size (what counts of training images are checked against)
 
 
 class DatasetMissing(FileNotFoundError):
@@ -66,8 +67,12 @@ def load_npy(images_path: Path, labels_path: Path | None = None) -> tuple[np.nda
     if images.dtype != np.uint8 or images.ndim not in (3, 4):
         raise ValueError(f"{images_path}: images must be uint8 (N, H, W, C) or (N, H, W), "
                          f"got {images.dtype.name}{list(images.shape)}")
+    stored = list(images.shape)
     if images.ndim == 3:
         images = images[..., None]
+    if min(images.shape[1:3]) < 1 or not 1 <= images.shape[3] <= 4:
+        raise ValueError(f"{images_path}: images must be at least 1x1 with 1 to 4 channels, "
+                         f"got {images.dtype.name}{stored}")
     if labels_path is None:
         return images, None
     labels = _load_array(labels_path, "labels")

@@ -20,12 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from golden import data
+from golden.bad_input import BadInput
+from golden.calibration import seeded_indices
 from golden.images import ImageError, fit_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
-class DataError(ValueError):
+class DataError(BadInput):
     """Bad data: one line naming the file or folder."""
 
 
@@ -37,13 +39,51 @@ class ImageSet:
     classes: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True)
+class RawSet:
+    """Images as read, not yet fitted to the network (sizes may differ):
+    reading is quick, the resize is the long step, done last
+    (``fitted``) on the images actually used (``chosen``)."""
+    name: str
+    images: list[np.ndarray] | np.ndarray      # uint8 (H, W, C) each
+    labels: np.ndarray | None
+    classes: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def own_shape(self) -> tuple[int, int, int]:
+        """The images' one (H, W, C); DataError when they have several."""
+        sizes = {tuple(img.shape) for img in self.images}
+        if len(sizes) != 1:
+            raise DataError(f"{self.name}: images of {len(sizes)} different sizes; give the network's input shape "
+                            "(--input-shape H,W,C)")
+        return sizes.pop()
+
+    def chosen(self, count: int) -> "RawSet":
+        """The calibration images (``golden.calibration.seeded_indices``)."""
+        idx = seeded_indices(len(self), count)
+        images = self.images[idx] if isinstance(self.images, np.ndarray) else [self.images[i] for i in idx]
+        return RawSet(self.name, images, None if self.labels is None else self.labels[idx], self.classes)
+
+    def fitted(self, shape: tuple[int, int, int] | None) -> ImageSet:
+        """Every image fitted to ``shape`` (None: kept at their one size)."""
+        if shape is None:
+            shape = self.own_shape()
+        if isinstance(self.images, np.ndarray) and tuple(self.images.shape[1:]) == tuple(shape):
+            images = self.images
+        else:
+            images = _fit_all(self.images, shape, self.name)
+        return ImageSet(self.name, images, self.labels, self.classes)
+
+
 def _read_image(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path) as img:
             img = img.convert("RGB" if img.mode not in ("L", "I;16", "I") else "L")
             arr = np.asarray(img)
-    except (OSError, UnidentifiedImageError) as e:
+    except (OSError, UnidentifiedImageError, ValueError) as e:
         raise DataError(f"{path}: not a readable image ({type(e).__name__})") from None
     return arr[:, :, None] if arr.ndim == 2 else arr
 
@@ -76,37 +116,29 @@ def _npy(path: Path, labels: Path | None):
         raise DataError(str(e)) from None
 
 
-def _fit_or_keep(images, shape, name: str) -> np.ndarray:
-    """``images`` (a list or an array) fitted to ``shape``, or, without one,
-    as they are when they all have one size."""
-    if shape is None:
-        sizes = {img.shape for img in images}
-        if len(sizes) != 1:
-            raise DataError(f"{name}: images of {len(sizes)} different sizes; give the network's input shape "
-                            "(--input-shape H,W,C)")
-        return np.stack(images) if isinstance(images, list) else images
-    if not isinstance(images, list) and tuple(images.shape[1:]) == tuple(shape):
-        return images
-    return _fit_all(images, shape, name)
+def read(spec: str, labels: Path | None = None, split: str = "test", limit: int | None = None) -> RawSet:
+    """The images of ``spec`` as they are (the first ``limit`` only);
+    DataError when there are none."""
+    if spec == "fashion-mnist":
+        if labels is not None:
+            raise DataError("--labels goes with IMAGES.npy, not with fashion-mnist")
+        images, lab = data.load(split)
+        raw = RawSet(f"fashion-mnist/{split}", images[:limit], lab[:limit], None)
+    elif Path(spec).is_dir():
+        images, lab, classes = _folder(Path(spec))
+        raw = RawSet(str(spec), images[:limit], lab[:limit], classes)
+    elif Path(spec).suffix == ".npy":
+        images, lab = _npy(Path(spec), labels)
+        raw = RawSet(str(spec), images[:limit], None if lab is None else lab[:limit], None)
+    else:
+        raise DataError(f"data {spec}: not 'fashion-mnist', a folder or a .npy file")
+    if not len(raw):
+        raise DataError(f"{raw.name}: no images")
+    return raw
 
 
 def load(spec: str, shape: tuple[int, int, int] | None, labels: Path | None = None, split: str = "test",
          limit: int | None = None) -> ImageSet:
     """The images of ``spec`` fitted to ``shape`` (None: their own size,
     which must be one), the first ``limit`` only."""
-    if spec == "fashion-mnist":
-        if labels is not None:
-            raise DataError("--labels goes with IMAGES.npy, not with fashion-mnist")
-        images, lab = data.load(split)
-        images, lab = images[:limit], lab[:limit]
-        name = f"fashion-mnist/{split}"
-        return ImageSet(name, _fit_or_keep(images, shape, name), lab, None)
-    path = Path(spec)
-    if path.is_dir():
-        raw, lab, classes = _folder(path)
-        return ImageSet(str(path), _fit_or_keep(raw[:limit], shape, str(path)), lab[:limit], classes)
-    if path.suffix == ".npy":
-        images, lab = _npy(path, labels)
-        return ImageSet(str(path), _fit_or_keep(images[:limit], shape, str(path)),
-                        None if lab is None else lab[:limit], None)
-    raise DataError(f"data {spec}: not 'fashion-mnist', a folder or a .npy file")
+    return read(spec, labels, split, limit).fitted(shape)

@@ -130,12 +130,17 @@ def fit_image(img: np.ndarray, shape) -> np.ndarray:
         raise ImageError(f"cannot turn a {img.shape[2]}-channel image into {c} channels")
     img = img.astype(np.float64)
     sh, sw = img.shape[:2]
-    ys = _bins(sh, h)
-    xs = _bins(sw, w)
-    out = np.empty((h, w, c))
-    for i, (y0, y1) in enumerate(ys):
-        for j, (x0, x1) in enumerate(xs):
-            out[i, j] = img[y0:y1, x0:x1].mean(axis=(0, 1))
+    if min(sh, sw) < 1:
+        raise ImageError(f"the image is {sh}x{sw}: it has no pixels")
+    # Each output pixel is the mean of its source box, from a summed-area
+    # table: the pixels are integers, so every sum is exact in float64 and
+    # sum / count is bit for bit numpy's mean over the box, for a whole
+    # image at once rather than a Python loop per pixel.
+    (y0, y1), (x0, x1) = (np.array(_bins(sh, h)).T[:, :, None], np.array(_bins(sw, w)).T[:, None, :])
+    table = np.zeros((sh + 1, sw + 1, img.shape[2]))
+    table[1:, 1:] = img.cumsum(axis=0).cumsum(axis=1)
+    total = table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]
+    out = total / ((y1 - y0) * (x1 - x0))[:, :, None]
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import ClassVar, NamedTuple
 
-__all__ = ["Shape", "Layer", "ScaledLayer", "InputLayer", "ConvLayer", "FireLayer", "FireShifts", "MaxPoolLayer",
+__all__ = ["Shape", "Layer", "ScaledLayer", "InputLayer", "ConvLayer", "FireLayer", "FireShifts", "MaxPoolLayer", "PoolKind", "POOL_KINDS",
            "AddLayer", "GapLayer", "LAYER_TYPES", "parse_layer"]
 
 
@@ -99,12 +99,31 @@ class FireLayer(ScaledLayer):
         return {"squeeze": self.s1x1, "expand1x1": self.e1x1, "expand3x3": self.e3x3}[part]
 
 
+class PoolKind(NamedTuple):
+    """A max pool by its kernel, stride and ceil mode."""
+    kernel: int
+    stride: int
+    ceil: bool
+
+    def __str__(self):
+        return f"{self.kernel}x{self.kernel}/{self.stride} {'ceil' if self.ceil else 'floor'}-mode"
+
+
+# The max pools of the contract (docs/int8.md), which both architectures
+# build: SqueezeNet's, and PyTorch's MaxPool2d(2)
+POOL_KINDS = (PoolKind(3, 2, True), PoolKind(2, 2, False))
+
+
 @dataclass(frozen=True)
 class MaxPoolLayer(ScaledLayer):
     kernel: int
     stride: int
     ceil: bool
     kind: ClassVar[str] = "maxpool"
+
+    @property
+    def pool_kind(self) -> PoolKind:
+        return PoolKind(self.kernel, self.stride, self.ceil)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ committed reference bundle has codebook weights: ``golden.compress``, so
 """
 from __future__ import annotations
 
-import argparse
 import pickle
 import sys
 from pathlib import Path
@@ -30,10 +29,15 @@ import torch
 from golden import graph as fgraph
 from golden.calibration import activation_maxima, seeded_choice
 from golden import data, quantize_user
+from golden.bad_input import first_line
 from golden.checksum import file_sha256
+from golden.command import ArgumentParser, command_main
+from golden.counts import check_count
+from golden.bundle_rules import accumulator_bound
 from golden.bundle import ACC_LIMIT, FORMAT, M_MAX, SHIFT_RANGE, VERSION, Bundle, is_bundle_file, validate
 from golden.int8_weights import quantize_weights
-from golden.models import NETWORKS, Fire, SqueezeNet, network_spec, reference_spec, spec_to_json
+from golden.models import NETWORKS, Fire, SqueezeNet, network_spec, spec_to_json
+from golden.writable import check_file_out
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 REFERENCE_BUNDLE = REFERENCE_DIR / "reference.bundle"
@@ -83,7 +87,7 @@ def _weights_and_bias(p: dict, s_in: float, acc_limit: int, per_tensor: bool = F
     wq, s_w = p["int8_weight"] if "int8_weight" in p else quantize_weights(p["weight"], per_tensor)
     s_acc = s_in * s_w
     fan_in = int(np.prod(wq.shape[1:]))
-    bmax = acc_limit - fan_in * 127 * 255
+    bmax = acc_limit - accumulator_bound(fan_in)
     bq = np.clip(np.rint(p["bias"] / s_acc), -bmax, bmax).astype(np.int32)
     return wq, s_acc, bq
 
@@ -213,11 +217,6 @@ def source_record(spec, checkpoint: Path, calibration: dict) -> dict:
             "calibration": calibration}
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
 def load_model(path: Path, spec):
     """The float network ``spec`` with the state_dict in checkpoint ``path``
     (eval mode).  Raises ValueError / FileNotFoundError with one line."""
@@ -229,29 +228,22 @@ def load_model(path: Path, spec):
         raise ValueError(f"checkpoint {path} holds objects that torch.load(weights_only=True) refuses to "
                          "unpickle; save a plain state_dict (torch.save(model.state_dict(), path))") from None
     except Exception as e:            # torch raises many kinds for a broken file
-        raise ValueError(f"checkpoint {path} is not a readable PyTorch file: {_first_line(e)}") from None
+        raise ValueError(f"checkpoint {path} is not a readable PyTorch file: {first_line(e)}") from None
     model = SqueezeNet(spec)
     if not isinstance(state, dict):
         raise ValueError(f"checkpoint {path} holds a {type(state).__name__}, not a state_dict")
     try:
         model.load_state_dict(state)
     except Exception as e:
-        raise ValueError(f"checkpoint {path} does not hold network {spec.name!r}: {_first_line(e)}") from None
+        raise ValueError(f"checkpoint {path} does not hold network {spec.name!r}: {first_line(e)}") from None
     return model.eval()
-
-
-def load_reference_model(path: Path = REFERENCE_CHECKPOINT):
-    """The trained float reference network (eval mode)."""
-    return load_model(path, reference_spec(batchnorm=True))
 
 
 def calibration_images(count: int) -> np.ndarray:
     """A fixed, seeded choice of ``count`` Fashion-MNIST training images
     (the first of a seeded permutation, in file order)."""
     xtr, _ = data.load("train")
-    if not 1 <= count <= len(xtr):
-        raise ValueError(f"--calibration-images must be between 1 and {len(xtr)} (the training split), "
-                         f"got {count}")
+    count = check_count(count, "--calibration-images", 1, len(xtr), f"fashion-mnist/train has {len(xtr)} images")
     return seeded_choice(xtr, count)
 
 
@@ -263,17 +255,20 @@ def check_bundle_out(path: Path) -> None:
         raise ValueError(f"--out {path}: folder {path.parent} does not exist")
     if path.exists() and not is_bundle_file(path):
         raise ValueError(f"--out {path} exists and is not a bundle; refusing to overwrite it")
+    check_file_out(path, "--out")
 
 
+@command_main
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m golden.quantize", description=__doc__.splitlines()[0])
+    ap = ArgumentParser(prog="python -m golden.quantize", description=__doc__.splitlines()[0])
     ap.add_argument("--net", default=REFERENCE_NET, help=f"network by name: {', '.join(NETWORKS)} "
                     f"(default {REFERENCE_NET})")
     ap.add_argument("--checkpoint", type=Path, default=None,
                     help="float state_dict (default: the reference network's golden/reference/float.pt)")
     ap.add_argument("--out", type=Path, default=None, help="bundle to write")
-    ap.add_argument("--calibration-images", type=int, default=CALIBRATION_IMAGES,
-                    help=f"training images that set the activation scales (default {CALIBRATION_IMAGES})")
+    ap.add_argument("--calibration-images", type=int, default=None,
+                    help=f"training images that set the activation scales (default {CALIBRATION_IMAGES}, "
+                         "or all of a smaller --calib set)")
     ap.add_argument("--multiplier-bits", type=int, default=16,
                     help="width of the requantisation multipliers M, 8..16 (default 16; the UP5K engine's "
                          "reference uses 12: its multiplier in logic is the engine's largest block)")
@@ -300,7 +295,8 @@ def main(argv=None) -> int:
         check_bundle_out(out)
         spec = network_spec(args.net)
         model = load_model(checkpoint, spec)
-        calib = calibration_images(args.calibration_images)
+        calib = calibration_images(CALIBRATION_IMAGES if args.calibration_images is None
+                                   else args.calibration_images)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

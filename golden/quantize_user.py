@@ -11,10 +11,13 @@ import sys
 from pathlib import Path
 
 from golden import datasets
-from golden.calibration import seeded_choice
+from golden.counts import check_count
 from golden.importers.normalize import Normalization
+from golden.input_shape import InputShape
 from golden.importers.ops import ImportError_
 from golden.user_model import UserModel
+
+DEFAULT_IMAGES = 2000       # calibration images when --calibration-images is not given
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -31,41 +34,70 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--name", help="the bundle's network name (default: the --out file's stem)")
 
 
-def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise ImportError_(f"{what} must be comma-separated numbers, got {text!r}") from None
-
-
-def _shape(text: str) -> tuple[int, int, int]:
-    try:
-        h, w, c = (int(v) for v in text.split(","))
-    except ValueError:
-        raise ImportError_(f"--input-shape must be H,W,C (e.g. 32,32,3), got {text!r}") from None
-    if min(h, w) < 1 or c not in (1, 3):
-        raise ImportError_(f"--input-shape {text}: H and W >= 1 and C 1 or 3")
-    return (h, w, c)
-
-
 def user_model(args) -> UserModel:
-    mean, std = _floats(args.mean, "--mean"), _floats(args.std, "--std")
-    norm = None
-    if mean is not None or std is not None:
-        norm = Normalization(mean or (0.0,), std or (1.0,))
-    user = UserModel(args.model, args.onnx, args.checkpoint, norm)
+    """The user's model, its files and options checked (nothing run yet)."""
+    user = UserModel(args.model, args.onnx, args.checkpoint, Normalization.parse(args.mean, args.std))
     user.check()
+    if args.name is not None and not args.name.strip():
+        raise ImportError_(f"--name {args.name!r}: give the network a name")
     return user
 
 
-def calibration_set(args, user: UserModel) -> datasets.ImageSet:
-    """The calibration images at the network's input shape: ``--input-shape``,
-    else the ONNX file's, else the images' own size."""
-    shape = _shape(args.input_shape) if args.input_shape else user.input_shape()
-    data = datasets.load(args.calib, shape, split="train")
-    return datasets.ImageSet(data.name, seeded_choice(data.images, args.calibration_images), None, data.classes)
+def _input_shape(args, user: UserModel, raw: datasets.RawSet | None) -> InputShape:
+    """``--input-shape``, else the ONNX file's, else the images' own size
+    with the model's channels (the loader turns grey into RGB and back)."""
+    if args.input_shape:
+        return InputShape.parse(args.input_shape)
+    stated = user.input_shape()
+    if stated is not None:
+        return InputShape.of(stated, f"--onnx {args.onnx}")
+    h, w, c = raw.own_shape()
+    first = user.input_channels()
+    return InputShape.of((h, w, first[0] if first else c), f"--calib {args.calib}")
+
+
+def _graph(args, user: UserModel, shape: InputShape) -> list[dict]:
+    """The folded float graph, every check against the model done: its
+    channels, the normalisation's values per channel."""
+    first = user.input_channels()
+    if first is not None:
+        shape.check_channels(first[0], first[1])
+    if user.normalization is not None:
+        user.normalization.check(shape.c)
+    return user.graph(shape.hwc)
+
+
+def _check_classes(raw: datasets.RawSet, graph: list[dict], spec: str) -> None:
+    outputs = graph[-1]["shape"][2]
+    if raw.classes is not None and len(raw.classes) != outputs:
+        raise datasets.DataError(f"--calib {spec}: {len(raw.classes)} class folder(s) "
+                                 f"({', '.join(raw.classes[:3])}{', ...' if len(raw.classes) > 3 else ''}) "
+                                 f"but the model has {outputs} outputs; give one sub-folder per class")
+
+
+def calibration_count(args, raw: datasets.RawSet) -> int:
+    """``--calibration-images``: default all, up to ``DEFAULT_IMAGES``; never more than there are."""
+    if args.calibration_images is None:
+        return min(len(raw), DEFAULT_IMAGES)
+    return check_count(args.calibration_images, "--calibration-images", 1, len(raw),
+                       f"{raw.name} has {len(raw)} images")
+
+
+def prepare(args) -> tuple[UserModel, list[dict], datasets.ImageSet, InputShape]:
+    """Everything checked, then the calibration images fitted (the only
+    long step here): the model is imported on a known shape before the
+    data is read, and only the chosen images are resized."""
+    user = user_model(args)
+    known = args.input_shape or args.onnx is not None
+    shape = _input_shape(args, user, None) if known else None
+    graph = _graph(args, user, shape) if known else None
+    raw = datasets.read(args.calib, split="train")
+    if not known:
+        shape = _input_shape(args, user, raw)
+        graph = _graph(args, user, shape)
+    _check_classes(raw, graph, args.calib)
+    calib = raw.chosen(calibration_count(args, raw)).fitted(shape.hwc)
+    return user, graph, datasets.ImageSet(calib.name, calib.images, None, raw.classes), shape
 
 
 def run(args, quantize, check_bundle_out) -> int:
@@ -75,24 +107,17 @@ def run(args, quantize, check_bundle_out) -> int:
         return 2
     try:
         check_bundle_out(args.out)
-        user = user_model(args)
-        calib = calibration_set(args, user)
-        shape = tuple(calib.images.shape[1:])
-        graph = user.graph(shape)
-    except (ImportError_, datasets.DataError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    meta = {"source": {"user_model": user.record(), "calibration": {"data": calib.name, "images": len(calib.images),
-                                                                    "choice": "seeded permutation, seed 0"}}}
-    classes = calib.classes or None
-    if classes is not None:
-        meta["classes"] = list(classes)
-    try:
+        user, graph, calib, shape = prepare(args)
+        meta = {"source": {"user_model": user.record(),
+                           "calibration": {"data": calib.name, "images": len(calib.images),
+                                           "choice": "seeded permutation, seed 0"}}}
+        if calib.classes:
+            meta["classes"] = list(calib.classes)
         bundle = quantize(graph, calib.images, args.name or args.out.stem, meta=meta, m_bits=args.multiplier_bits)
-    except ValueError as e:
+    except ValueError as e:       # ImportError_, DataError, BadInput and the quantiser's own refusals
         print(f"error: {e}", file=sys.stderr)
         return 2
     bundle.save(args.out)
-    print(f"wrote {args.out}: {len(bundle.layers)} layers, input {list(shape)}, "
+    print(f"wrote {args.out}: {len(bundle.layers)} layers, input {list(shape.hwc)}, "
           f"{bundle.output.shape.c} classes, {bundle.uncoded_weight_bits() // 8} weight bytes")
     return 0

@@ -10,7 +10,6 @@ which ``--resume`` continues an interrupted run, bit for bit.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -24,10 +23,15 @@ from tqdm import tqdm
 
 from golden import data
 from golden.atomic import replacing
+from golden.bad_input import BadInput
+from golden.command import ArgumentParser, Interrupted, command_main
+from golden.counts import MAX_THREADS, check_count, check_seed
+from golden.writable import write_problem
 from golden.models import NETWORKS, SqueezeNet, network_spec
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 CHECKPOINT_FORMAT = "squeezefire-train-checkpoint"
+MAX_EPOCHS = 10000
 
 
 def to_float(images_u8: np.ndarray) -> torch.Tensor:
@@ -178,6 +182,9 @@ def _check_run(args, ckpt: Path) -> None:
     a file that is not ours."""
     if args.out.is_dir():
         raise CheckpointError(f"--out {args.out} is a folder; give a checkpoint file name")
+    problem = write_problem(args.out.parent)        # its folder is made if missing
+    if problem:
+        raise CheckpointError(f"--out {args.out}: {problem}")
     if args.resume:
         check_config(read_checkpoint(ckpt), TrainConfig(args.net, args.epochs, args.seed, limit=args.limit), ckpt)
     elif ckpt.exists():
@@ -186,8 +193,9 @@ def _check_run(args, ckpt: Path) -> None:
               file=sys.stderr)
 
 
+@command_main
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m golden.train", description=__doc__.splitlines()[0])
+    ap = ArgumentParser(prog="python -m golden.train", description=__doc__.splitlines()[0])
     ap.add_argument("--net", default="reference-fmnist", help=f"network by name: {', '.join(NETWORKS)}")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
@@ -199,26 +207,27 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None,
                     help="train and evaluate on the first N images only (quick runs, tests)")
     args = ap.parse_args(argv)
-    if args.epochs < 1:
-        ap.error(f"--epochs must be >= 1, got {args.epochs}")
-    if args.limit is not None and args.limit < 1:
-        ap.error(f"--limit must be >= 1, got {args.limit}")
+    check_count(args.epochs, "--epochs", 1, MAX_EPOCHS)
+    check_count(args.threads, "--threads", 1, MAX_THREADS)
+    check_seed(args.seed)
+    if args.limit is not None:
+        check_count(args.limit, "--limit", 1, data.TRAIN_IMAGES, f"fashion-mnist/train has {data.TRAIN_IMAGES} images")
     if args.net not in NETWORKS:
-        ap.error(f"unknown network {args.net!r}; known: {', '.join(NETWORKS)}")
+        raise BadInput(f"--net {args.net}: unknown network; known: {', '.join(NETWORKS)}")
     torch.set_num_threads(args.threads)
     ckpt = checkpoint_path(args.out)
     t0 = time.time()
     try:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         _check_run(args, ckpt)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         model = train(args.epochs, args.seed, net=args.net, checkpoint=ckpt, resume=args.resume, limit=args.limit)
     except (data.DatasetMissing, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted; python -m golden.train --resume with the same options continues from {ckpt}",
-              file=sys.stderr)
-        return 130
+        if ckpt.is_file():
+            raise Interrupted(f"python -m golden.train --resume with the same options continues from {ckpt}") from None
+        raise
     with replacing(args.out) as tmp:
         torch.save(model.state_dict(), tmp)
     print(f"wrote {args.out} after {time.time() - t0:.0f} s", file=sys.stderr)

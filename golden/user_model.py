@@ -16,9 +16,11 @@ import importlib.util
 import pickle
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from golden.checksum import file_sha256
+from golden.importers.guard import users_code
 from golden.importers.lowering import lower
 from golden.importers.normalize import Normalization, fold_normalization
 from golden.importers.ops import ImportError_
@@ -83,23 +85,47 @@ class UserModel:
                                    f"not {list(input_shape)}")
         else:
             from golden.importers.torch_fx import import_module
-            ops = import_module(self.build(), input_shape)
+            ops = import_module(self.module, input_shape)
         graph = lower(ops)
         if self.normalization is not None:
             graph = fold_normalization(graph, self.normalization)
         return graph
 
+    def input_channels(self) -> tuple[int, str] | None:
+        """(channels, first layer) the network reads, when it says (see
+        ``golden.importers.torch_fx.input_channels``); None for ONNX, whose
+        file states its whole input shape."""
+        if self.onnx is not None:
+            return None
+        from golden.importers.torch_fx import input_channels
+        return input_channels(self.module)
+
+    @cached_property
+    def module(self):
+        """``build()``, run once."""
+        return self.build()
+
     def build(self):
-        """The ``nn.Module``, with the checkpoint's weights (eval mode)."""
+        """The ``nn.Module``, with the checkpoint's weights (eval mode).
+        Anything the user's file does wrong -- an exception, ``sys.exit``,
+        a function that is not one or returns something else than an
+        ``nn.Module`` -- is one line; Ctrl-C stays Ctrl-C."""
+        from torch import nn
         file, _, func = self.model.rpartition(":")
+        where = f"--model {self.model!r}"
         spec = importlib.util.spec_from_file_location(f"user_model_{Path(file).stem}", file)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
-        try:
+        with users_code(f"{where}: running {file}"):
             spec.loader.exec_module(module)
-            model = getattr(module, func)()
-        except Exception as e:     # the user's code: any error, reported in one line
-            raise ImportError_(f"--model {self.model!r}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        build = getattr(module, func, None)
+        if not callable(build):
+            what = "not defined" if build is None else f"{type(build).__name__}, not a function"
+            raise ImportError_(f"{where}: {func} is {what} in {file}")
+        with users_code(f"{where}: {func}()"):
+            model = build()
+        if not isinstance(model, nn.Module):
+            raise ImportError_(f"{where}: {func}() returned {type(model).__name__}, not an nn.Module")
         if self.checkpoint is not None:
             _load_state(model, Path(self.checkpoint))
         return model.eval()

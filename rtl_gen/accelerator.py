@@ -1,6 +1,6 @@
 """The accelerator interface: one ``wiring.Signature`` that every
-architecture implements (the per-layer pipeline ``rtl_gen.network.Network``,
-later the Fire engine) and that the board core, the host link and the test
+architecture implements (the per-layer pipeline ``rtl_gen.pipeline.Pipeline``
+and the Fire engine ``rtl_gen.engine.FireEngine``) and that the board core, the host link and the test
 stand-in use.
 
 * ``i`` (in): the image's uint8 pixels, one channel per beat, NHWC raster

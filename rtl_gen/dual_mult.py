@@ -9,7 +9,7 @@ Both implementations compute, per lane ``k`` in 0..1::
 exactly (the extremes -32 640 and 32 385 fit int16), with the same timing.
 
 The ``SB_MAC16`` configuration (parameters ``SB_MAC16_DUAL_8X8``, checked in
-``sim/test_dual_mult.py`` against Yosys's own model of the primitive for all
+``sim/tests/test_dual_mult.py`` against Yosys's own model of the primitive for all
 65 536 pairs in both lanes):
 
 * ``MODE_8x8 = 1``: the top multiplier computes ``A[15:8] * B[15:8]`` (lane
@@ -48,15 +48,25 @@ the caller delays its own valid by ``LATENCY`` enabled cycles.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from types import MappingProxyType
 
 from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["DualMult", "IMPLEMENTATIONS", "LANES", "LATENCY", "SB_MAC16_DUAL_8X8", "check_impl"]
+from rtl_gen.params import ParamsFirst, check_choice
 
-IMPLEMENTATIONS = ("sb_mac16", "generic")
+__all__ = ["DualMult", "DualMultParams", "DspImpl", "LANES", "LATENCY", "SB_MAC16_DUAL_8X8", "check_impl"]
+
+
+class DspImpl(StrEnum):
+    """How a multiplier lane pair is built."""
+    SB_MAC16 = "sb_mac16"       # one iCE40 SB_MAC16 in dual 8x8 mode
+    GENERIC = "generic"         # Amaranth's ``*``: the tools infer DSPs or logic
+
+
 LANES = 2
 LATENCY = 3
 
@@ -79,29 +89,31 @@ _TIED_LOW = ("AHOLD", "BHOLD", "CHOLD", "DHOLD", "IRSTTOP", "IRSTBOT", "ORSTTOP"
              "CI", "ACCUMCI", "SIGNEXTIN")
 
 
-def check_impl(impl) -> str:
-    """``impl`` if it names an implementation, else ValueError (one line)."""
-    if not isinstance(impl, str) or impl not in IMPLEMENTATIONS:
-        raise ValueError(f"impl must be one of {', '.join(map(repr, IMPLEMENTATIONS))}, got {impl!r}")
-    return impl
+def check_impl(impl) -> DspImpl:
+    """``impl`` as a ``DspImpl``, else ValueError (one line)."""
+    return check_choice("impl", impl, DspImpl)
 
 
-class DualMult(wiring.Component):
+@dataclass(frozen=True)
+class DualMultParams:
+    """``DualMult``'s parameters: ``impl``, a ``DspImpl`` or its name."""
+    impl: DspImpl
+
+    def __post_init__(self):
+        object.__setattr__(self, "impl", check_impl(self.impl))
+
+
+class DualMult(wiring.Component, metaclass=ParamsFirst):
     """Two lanes ``p[k] = a[k] * w[k]`` (uint8 x int8 -> int16), latency
     ``LATENCY`` enabled cycles, clock enable ``en``; ``impl`` is
     ``"sb_mac16"`` (one iCE40 DSP) or ``"generic"`` (``*``).  Details in the
     module docstring."""
 
     SB_MAC16_PARAMS = SB_MAC16_DUAL_8X8
+    Params = DualMultParams
 
-    def __new__(cls, impl):
-        # Checked before the object exists: Amaranth warns about every
-        # Elaboratable that is created and never elaborated.
-        check_impl(impl)
-        return super().__new__(cls, src_loc_at=1)
-
-    def __init__(self, impl):
-        self.impl = impl
+    def __init__(self, params: DualMultParams):
+        self.impl = params.impl
         super().__init__({
             "en": In(1, init=1),
             "a": In(unsigned(8)).array(LANES),
@@ -111,7 +123,7 @@ class DualMult(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        if self.impl == "sb_mac16":
+        if self.impl == DspImpl.SB_MAC16:
             self._sb_mac16(m)
         else:
             self._generic(m)

@@ -4,11 +4,10 @@ in seconds, a design that cannot fit the board's device.
 The model (deliberately simple, documented, and reported next to nextpnr's
 actual numbers in ``report.json`` so it can be recalibrated):
 
-* the accelerator supplies ``resource_estimate_for(device)`` or
-  ``resource_estimate`` -- a dict with ``lut``, ``dsp``, ``bram_bits`` and
-  optionally ``bram_blocks``, ``spram_bits``, ``weight_index_bits`` and
-  ``codebook_bits`` -- if it has one (the Fire engine and the test
-  stand-in do);
+* the accelerator supplies ``resource_estimate(device)`` -- a
+  ``ResourceEstimate``, its LUTs already in what nextpnr counts on the
+  device -- if it has a resource model of its own (the Fire engine and the
+  test stand-in do);
 * otherwise it is an Amaranth design and the **design model** applies: the
   design is elaborated (well under a second for the reference network, no
   synthesis) and every elaboratable in it is priced:
@@ -21,19 +20,21 @@ actual numbers in ``report.json`` so it can be recalibrated):
     synchronous read port, which no block RAM has -- one LUT per bit
     (measured, 8 x 600 with an asynchronous read: 4 877 LUT4s, 0 blocks);
   - a block of the generator by its own ``resource_cost()``
-    (``rtl_gen.block_cost``: LUTs and multipliers measured per class with
+    (``rtl_gen.pipeline.block_cost``: LUTs and multipliers measured per class with
     Yosys ``synth_ice40 -dsp``);
   - Amaranth's own glue in ``ZERO_COST_GLUE`` costs nothing of its own;
   - anything else is an error naming its class, so a block that declares
     no cost cannot silently cost 0.
 
-  The total LUTs are scaled by the device's ``cells_per_lut``.  Blocks
+  The design model's LUTs (LUT4s), with the link's, are scaled by the
+  device's ``cells_per_lut``.  Blocks
   whose weights are codebook-coded also report their index ROM bits and
   codebook-table bits (``weight_index_bits``, ``codebook_bits``): already
   priced above (the ROM as a memory, the table in the block's LUTs), they
   are summed on their own for the report.
 * the host link adds ``LINK_LUT`` LUTs and, unless it lives in an SPRAM,
-  its image buffer (``H * W * C`` bytes, whole blocks);
+  its image buffer (one image, ``link_buffer_bytes``, whole blocks: the
+  link double-buffers only in an SPRAM, where the second image is free);
 * on a device without DSPs each multiplier costs ``device.mult_lut_cost``
   LUTs instead (on a device with DSPs, ``synth_ice40 -dsp`` maps every
   multiplier to one, so more multipliers than DSPs does not fit).
@@ -48,13 +49,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 
 from amaranth.hdl import Elaboratable, Fragment, Module, Shape
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 
-__all__ = ["Estimate", "FitError", "estimate", "check_fit", "design_model", "memory_blocks",
-           "LINK_LUT", "ZERO_COST_GLUE"]
+__all__ = ["Estimate", "EstimateSource", "ResourceEstimate", "FitError", "estimate", "link_buffer_bytes",
+           "check_fit", "design_model", "memory_blocks", "LINK_LUT", "ZERO_COST_GLUE"]
 
 LINK_LUT = 420         # UART RX + TX + HostLink, measured on iCE40 (~380 LC) plus margin
 
@@ -68,19 +70,43 @@ class FitError(Exception):
     """The design does not fit the device, or cannot be priced (one-line message)."""
 
 
-@dataclass
+class EstimateSource(StrEnum):
+    """Where an estimate's accelerator figures come from."""
+    MODEL = "accelerator's resource model"      # its ``resource_estimate(device)``
+    DESIGN = "design model"                     # the elaborated design, block by block
+
+
+@dataclass(frozen=True)
+class ResourceEstimate:
+    """An accelerator's own resources (without the host link).  ``lut``:
+    in what nextpnr counts on the device for a resource model's figures,
+    LUT4s for the design model's (``Estimate`` scales those);
+    ``bram_blocks`` None: ``bram_bits`` in whole blocks.  The codebook
+    figures are within the others, for the report."""
+    lut: int
+    dsp: int
+    bram_bits: int
+    bram_blocks: int | None = None
+    spram_bits: int = 0
+    weight_index_bits: int = 0      # of codebook-coded weight ROMs (within bram_bits)
+    codebook_bits: int = 0          # of their codebook tables
+
+
+@dataclass(frozen=True)
 class Estimate:
+    """The fit model's figures for the whole design (accelerator and host
+    link) on a device; ``to_json()`` is the report's ``estimate``."""
     lut: int
     dsp: int
     bram_blocks: int
     bram_bits: int
     spram_bits: int
-    source: str
+    source: EstimateSource
     weight_index_bits: int = 0      # of codebook-coded weight ROMs (within bram_bits)
     codebook_bits: int = 0          # of their codebook tables
 
-    def as_dict(self):
-        return asdict(self)
+    def to_json(self) -> dict:
+        return {**asdict(self), "source": str(self.source)}
 
     def usage(self, device) -> list[tuple[str, int, int]]:
         """(resource, needed, the device has) for every resource."""
@@ -134,11 +160,11 @@ def _add_block(block, device, totals: _Totals) -> None:
     elif not isinstance(block, ZERO_COST_GLUE):
         kind = type(block)
         raise FitError(f"cannot estimate resources: block {kind.__module__}.{kind.__qualname__} declares no "
-                       "resource_cost() (see rtl_gen/block_cost.py)")
+                       "resource_cost() (see rtl_gen/pipeline/block_cost.py)")
 
 
-def design_model(design, device) -> dict:
-    """Elaborate ``design`` and price every elaboratable in it once."""
+def design_model(design, device) -> ResourceEstimate:
+    """Elaborate ``design`` and price every elaboratable in it once (LUT4s)."""
     totals = _Totals()
     seen = set()
     pending = [Fragment.get(design, None)]
@@ -149,41 +175,49 @@ def design_model(design, device) -> dict:
                 seen.add(id(block))
                 _add_block(block, device, totals)
         pending.extend(sub for sub, _, _ in fragment.subfragments)
-    return {**asdict(totals), "spram_bits": 0}
+    return ResourceEstimate(**asdict(totals))
+
+
+def link_buffer_bytes(frame_bytes: int, double: bool = True) -> int:
+    """The host link's image buffer (``fpga.link``): with ``double``, two
+    images (one received while the other is fed), the second at the first's
+    address with its top bit set, so a bank is one address bit, not an
+    adder; else one image."""
+    if not double:
+        return frame_bytes
+    return (1 << max(1, (frame_bytes - 1).bit_length())) + frame_bytes
 
 
 def estimate(accelerator, device, image_in_bram: bool = True) -> Estimate:
     """The design's resources plus the host link's (its image buffer in
     block RAM unless ``image_in_bram`` is False: the UP5K build uses SPRAM)."""
     own = getattr(accelerator, "resource_estimate", None)
-    per_device = getattr(accelerator, "resource_estimate_for", None)
-    if per_device is not None:
-        acc, source = dict(per_device(device)), "accelerator's resource model"
-    elif own is not None:
-        acc, source = dict(own), "accelerator.resource_estimate"
+    if own is not None:
+        acc, source, scale = own(device), EstimateSource.MODEL, 1.0
     elif isinstance(accelerator, Elaboratable):
-        acc, source = design_model(accelerator, device), "design model"
+        acc, source, scale = design_model(accelerator, device), EstimateSource.DESIGN, device.cells_per_lut
     else:
         raise FitError(f"cannot estimate resources: {type(accelerator).__qualname__} is not an Amaranth design "
                        "and has no resource_estimate")
     h, w, c = accelerator.in_shape
-    image_bits = h * w * c * 8
-    lut = math.ceil((int(acc["lut"]) + LINK_LUT) * (device.cells_per_lut if source == "design model" else 1.0))
-    dsp = int(acc.get("dsp", 0))
+    image_bytes = link_buffer_bytes(h * w * c, double=False)
+    image_bits = image_bytes * 8
+    lut = math.ceil((int(acc.lut) + LINK_LUT) * scale)
+    dsp = int(acc.dsp)
     if device.dsp == 0:
         # Yosys maps multipliers to LUTs when the family has no DSP.
         lut += dsp * device.mult_lut_cost
         dsp = 0
-    image_blocks = memory_blocks(8, h * w * c, device.bram_shapes) if image_in_bram else 0
-    if "bram_blocks" in acc:
-        blocks = int(acc["bram_blocks"]) + image_blocks
+    image_blocks = memory_blocks(8, image_bytes, device.bram_shapes) if image_in_bram else 0
+    if acc.bram_blocks is not None:
+        blocks = int(acc.bram_blocks) + image_blocks
     else:
-        blocks = math.ceil(int(acc.get("bram_bits", 0)) / device.bram_block_bits) + image_blocks
-    spram_bits = int(acc.get("spram_bits", 0)) + (0 if image_in_bram else 256 * 1024)
+        blocks = math.ceil(int(acc.bram_bits) / device.bram_block_bits) + image_blocks
+    spram_bits = int(acc.spram_bits) + (0 if image_in_bram else 256 * 1024)
     return Estimate(lut=lut, dsp=dsp, bram_blocks=blocks,
-                    bram_bits=int(acc.get("bram_bits", 0)) + (image_bits if image_in_bram else 0),
-                    spram_bits=spram_bits, source=source, weight_index_bits=int(acc.get("weight_index_bits", 0)),
-                    codebook_bits=int(acc.get("codebook_bits", 0)))
+                    bram_bits=int(acc.bram_bits) + (image_bits if image_in_bram else 0),
+                    spram_bits=spram_bits, source=source, weight_index_bits=int(acc.weight_index_bits),
+                    codebook_bits=int(acc.codebook_bits))
 
 
 def check_fit(est: Estimate, device) -> None:

@@ -16,7 +16,9 @@ parameters while checking its own and builds the sub-blocks afterwards.
 """
 from __future__ import annotations
 
-__all__ = ["ParamsFirst", "check_int", "WeightShape"]
+from enum import StrEnum
+
+__all__ = ["ParamsFirst", "check_int", "check_choice", "WeightShape"]
 
 
 class ParamsFirst(type):
@@ -37,6 +39,15 @@ def check_int(name: str, value, low: int) -> None:
     """Raise ``ValueError`` unless ``value`` is an integer (not a bool) >= ``low``."""
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def check_choice(name: str, value, kind: type[StrEnum]) -> StrEnum:
+    """``value`` as a member of the mode enum ``kind`` (a member, or its
+    string), or ``ValueError`` naming ``name`` and the choices."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"{name} must be one of {', '.join(repr(k.value) for k in kind)}, got {value!r}") from None
 
 
 class WeightShape:

@@ -9,7 +9,7 @@ checks every class sum against ``golden.intref`` (a wrong result fails the
 run), and reports per pair: simulated cycles per image (the second frame),
 the cycle model's figure, MACs per image, MAC lanes, utilisation = MACs ÷
 (lanes × simulated cycles), and images/s at the architecture's iCEBreaker
-clock (``squeezefire.build.arch_clock``).
+clock (``squeezefire.architectures.arch_clock``).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fpga.boards import get_board
 from golden import atomic, intref
-from squeezefire.build import arch_clock
+from squeezefire.architectures import arch_clock, network_architectures
 from squeezefire.cli import prog_name
 from squeezefire.compare import simulated_design
 
@@ -30,7 +30,7 @@ NETWORKS = ("reference", "bypass-simple", "bypass-complex")
 
 def network(name: str):
     """(bundle, two images) of a benchmark network."""
-    from sim.network_cases import fashion_images, random_network, reference, small_bypass_spec
+    from sim.lib.network_cases import fashion_images, random_network, reference, small_bypass_spec
     if name == "reference":
         return reference(), fashion_images(2)
     bundle, images = random_network(small_bypass_spec(name.split("-")[1]), seed=21, calib_images=4)
@@ -38,16 +38,17 @@ def network(name: str):
 
 
 def measure(name: str, arch: str) -> dict:
-    from sim.network_sim import run_network
+    from sim.lib.network_sim import run_network
     bundle, images = network(name)
     sums, classes = intref.classify(bundle, images)
-    design = simulated_design(bundle, arch, "small")
+    board = get_board("ice40")
+    design = simulated_design(bundle, arch, board)
     acc = design.accelerator
     res = run_network(f"bench-{name}-{design.key}", acc, images, sums, classes, models=design.models)
     if not res["passed"]:
         raise SystemExit(f"{name} on {arch}: {res['message']}")
     cycles = res["cycles_per_frame"][-1]
-    clock_hz = arch_clock(get_board("ice40"), arch)[0]
+    clock_hz = arch_clock(board, arch)[0]
     return {"network": name, "arch": arch, "design": design.label, "cycles_per_image_simulated": cycles,
             "cycles_per_image_model": int(acc.cycles_per_frame), "macs_per_image": int(acc.macs_per_frame),
             "mac_lanes": int(acc.mac_lanes), "utilisation": acc.macs_per_frame / (acc.mac_lanes * cycles),
@@ -56,7 +57,7 @@ def measure(name: str, arch: str) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog=prog_name("python -m squeezefire.bench"), description=__doc__.splitlines()[0])
-    ap.add_argument("--arch", default="pipeline,engine")
+    ap.add_argument("--arch", default=",".join(network_architectures()))
     ap.add_argument("--networks", default=",".join(NETWORKS))
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)

@@ -4,12 +4,13 @@
                             [--baud N] [--allow-timing-fail] [--timing-driven]
 
 Steps: load the bundle, make the accelerator of the chosen architecture
-(``ARCHITECTURES``), fit check (seconds; refuses a design that cannot fit),
+(``squeezefire.architectures.ARCHITECTURES``), fit check (seconds; refuses a design that cannot fit),
 elaborate the board top (``fpga.top.BoardTop``: accelerator + UART host
 link + LEDs) with the amaranth-boards platform, then Yosys (the design's
 Verilog ``top.v``, then synthesis), nextpnr (``--seed``, ``--report``) and
 the bitstream packer, each run from the build folder.  Writes ``OUT/``
-(default ``build/<board>/``: bitstream, ``top.v``, ``report.json``, logs)
+(default ``build/<board>/``: bitstream, ``top.v``, ``report.json``, ``board.json`` --
+what a host needs, ``fpga.board_info`` --, logs)
 and prints a table.  Timing is judged from nextpnr's report: a missed clock
 is reported and exits 1 unless ``--allow-timing-fail``.  Bad input exits 2
 with a one-line message and writes nothing; a failing tool leaves its logs
@@ -23,39 +24,42 @@ refused before any work.
 
 ``--arch standin`` (for tests and for exercising the flow) builds the
 ``fpga.testing.ClassSumStandIn`` TEST STAND-IN instead of the network.
-``--accelerator network|standin`` is the deprecated old name of ``--arch``.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from amaranth.lib import wiring
 
 from fpga.board_core import DEFAULT_BAUD, check_baud
+from fpga.board_info import BoardInfo, write_board_info
 from fpga.boards import BOARDS, Board, get_board
+from fpga.bram_rewrite import BRAM_TOOLS, BramTool, RewriteError
 from fpga.ice40_bram_map import MAP_FILE, fast_map_text, yosys_options
-from fpga.testing import ClassSumStandIn
 from fpga.toolchain import (VERILOG_SCRIPT, ToolError, check_tools, overused, plan_commands, run_step,
                             verilog_command, verilog_script)
 from fpga.top import BoardTop
+from fpga.protocol import network_id
 from golden.bundle import Bundle
+from golden.checksum import file_sha256
+from golden.command import ArgumentParser, Interrupted, command_main
+from golden.counts import check_seed
 from rtl_gen.engine.engine import EngineParams, FireEngine
+from rtl_gen.engine.rom_images import EngineRoms
 from rtl_gen.fit import Estimate, FitError, check_fit, estimate
-from rtl_gen.network import Network
 from squeezefire import measured
+from squeezefire.architectures import (ARCHITECTURES, AUTO, ArchitectureError, arch_clock, choose_arch,
+                                       make_accelerator)
 from squeezefire.cli import prog_name
 from squeezefire.safe_output import check_output_dir, staged_output_dir
+from squeezefire.weights import RomLayout, netlist_digest, rom_layout, write_roms
 
-__all__ = ["Architecture", "ARCHITECTURES", "BuildError", "make_accelerator", "prepare_plan", "build", "main",
-           "DEFAULT_BUNDLE", "MARKER"]
+__all__ = ["BuildError", "prepare_plan", "build", "main", "DEFAULT_BUNDLE", "MARKER"]
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parent.parent / "golden" / "reference" / "reference.bundle"
 NAME = "top"
@@ -68,96 +72,7 @@ class BuildError(Exception):
     """Bad input or an impossible build (one-line message)."""
 
 
-@dataclass(frozen=True)
-class Architecture:
-    """An accelerator architecture the build can make.
-
-    ``make(bundle, board)`` returns a ``wiring.Component`` whose signature
-    is an ``rtl_gen.accelerator.AcceleratorSignature`` (what the board core
-    and the host link rely on) and which has ``cycles_per_frame`` (its
-    performance model's figure), ``macs_per_frame`` and ``mac_lanes``, and
-    optionally ``resource_cost``/``resource_estimate`` for the fit check
-    (``rtl_gen.fit``); a ``ValueError`` names what it cannot generate.
-    ``computes_network``: it computes the bundle's network (so it needs the
-    bundle, and its weights count); False for a test stand-in, which gets
-    the bundle only for its shapes and None without ``--bundle``.
-    ``measured_key(board)``: the name its simulated cycles are kept under
-    (``squeezefire.measured``).  ``clock_mhz(board)``: the system clock it
-    runs at on ``board`` (None: the board's own).  ``timing_driven``: always
-    place timing-driven (its clock is close to its fmax).
-    """
-    make: Callable[[Bundle | None, Board], wiring.Component]
-    description: str
-    computes_network: bool = True
-    measured_key: Callable[[Board], str] = lambda board: "none"
-    clock_mhz: Callable[[Board], float | None] = lambda board: None
-    timing_driven: bool = False
-    # its figures without making the hardware (``cycles_per_frame``, ``in_shape``
-    # and ``resource_estimate_for``), for ``auto``; None: ``make`` is used
-    assess: Callable[[Bundle, Board], object] | None = None
-    baud: Callable[[Board], int | None] = lambda board: None    # its default host-link baud (None: DEFAULT_BAUD)
-
-
-def _standin(bundle: Bundle | None, board: Board) -> ClassSumStandIn:
-    if bundle is None:
-        return ClassSumStandIn((28, 28, 1), 10)
-    return ClassSumStandIn(tuple(bundle.input.shape), bundle.output.shape.c)
-
-
-# the engine's PLL target per board, where it is not the board's own.  UP5K:
-# the whole board meets 36 MHz (fmax 38.8, seed 1); at 42 MHz it reaches
-# 37.1 -- the host link's and the UART receiver's state machines, at 90 % of
-# the cells, are the critical paths; the engine alone reaches 43.5
-# (docs/engine.md, "Measured")
-ENGINE_CLOCK_MHZ: dict[str, float] = {"ice40": 36.0}
-# 3 Mbaud: the iCEBreaker's FT2232H makes it exactly (12 MHz / 4), and so does
-# the engine's clock (36 MHz / 12), so the link keeps up with the engine
-ENGINE_BAUD: dict[str, int] = {"ice40": 3_000_000}
-
-
-def engine_options(board: Board) -> dict:
-    """The Fire engine's parts on ``board``: the UP5K's eight SB_MAC16 in
-    dual 8x8 mode and its SPRAMs where the device has them, else inferred
-    multipliers and block RAM."""
-    dsp = "sb_mac16" if board.family == "ice40" and board.device.dsp >= 8 else "generic"
-    return {"dsp": dsp, "banks": "spram" if board.device.spram_bits else "block"}
-
-
-# Another architecture is one more entry: a factory and a line saying what it is.
-ARCHITECTURES = {
-    "pipeline": Architecture(lambda bundle, board: Network(bundle, style=board.style),
-                             "per-layer streaming pipeline (rtl_gen.network.Network)",
-                             measured_key=lambda board: measured.arch_key("pipeline", board.style)),
-    "engine": Architecture(lambda bundle, board: FireEngine(bundle, **engine_options(board)),
-                           "Fire engine: one convolution datapath reused pass by pass, 16 MAC lanes "
-                           "(rtl_gen.engine.FireEngine)",
-                           measured_key=lambda board: measured.arch_key("engine", engine_options(board)["dsp"]),
-                           clock_mhz=lambda board: ENGINE_CLOCK_MHZ.get(board.key), timing_driven=True,
-                           baud=lambda board: ENGINE_BAUD.get(board.key),
-                           assess=lambda bundle, board: EngineParams(bundle, **engine_options(board))),
-    "standin": Architecture(_standin, "TEST STAND-IN (fpga.testing.ClassSumStandIn: per-class pixel sums), "
-                                      "not the network", computes_network=False),
-}
-AUTO = "auto"               # pick by the fit and performance models (``choose_arch``)
 DEFAULT_ARCH = AUTO
-
-
-def arch_clock(board: Board, arch: str):
-    """(system clock in Hz, PLL config or None) of ``arch`` on ``board``."""
-    return board.clock(ARCHITECTURES[arch].clock_mhz(board))
-
-
-# the deprecated --accelerator flag's names
-ACCELERATOR_ALIASES = {"network": "pipeline", "standin": "standin"}
-
-
-def make_accelerator(bundle, board: Board, arch: str = "pipeline"):
-    """The one place an accelerator is made: ``arch`` of ``ARCHITECTURES``
-    from ``bundle`` for ``board``."""
-    try:
-        return ARCHITECTURES[arch].make(bundle, board)
-    except ValueError as e:
-        raise BuildError(f"cannot generate the {arch} accelerator: {e}") from None
 
 
 def _load_bundle(path: Path) -> Bundle:
@@ -200,8 +115,8 @@ def _link_frame_bytes(in_shape, num_classes):
 
 def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str = DEFAULT_ARCH,
           allow_timing_fail: bool = False, baud: int | None = None, heartbeat: float = 15.0,
-          timing_driven: bool = False) -> dict:
-    """Run the whole flow; returns the report dict.  Raises BuildError,
+          timing_driven: bool = False) -> BuildReport:
+    """Run the whole flow; returns the report (``BuildReport``).  Raises BuildError,
     FitError, OutputError or ToolError with one-line messages, every bad
     input before the fit check and the tools."""
     seconds = {}
@@ -217,34 +132,75 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
     assess = ARCHITECTURES[arch].assess
     try:
         figures = assess(inputs.bundle, board) if assess else make_accelerator(inputs.bundle, board, arch)
+    except ArchitectureError:
+        raise
     except ValueError as e:
-        raise BuildError(f"cannot generate the {arch} accelerator: {e}") from None
+        raise ArchitectureError(f"cannot generate the {arch} accelerator: {e}") from None
     est = estimate(figures, board.device, image_in_bram=board.image_ram == "block")
     check_fit(est, board.device)
-    acc = make_accelerator(inputs.bundle, board, arch) if assess else figures
+    acc = rewrite_ready(figures, board) or (make_accelerator(inputs.bundle, board, arch) if assess else figures)
     seconds["fit"] = time.monotonic() - t
     print(f"fit estimate ({est.source}): {est.summary(board.device)} -- fits {board.device.name}", flush=True)
 
     t = time.monotonic()
-    top = BoardTop(acc, baud=inputs.baud, image_ram=board.image_ram, pll=pll)
+    host = board_info(inputs, acc, clock_hz)
+    top = BoardTop(acc, baud=inputs.baud, image_ram=board.image_ram, pll=pll, network_id=host.network_id)
     plan = prepare_plan(board, top, seed, timing_driven or ARCHITECTURES[arch].timing_driven)
     commands = [verilog_command(board), *plan_commands(board, plan.files)]
+    roms = rom_plan(inputs, acc)
+    if roms is not None:
+        commands[2] = placeholder_output(commands[2], roms.tool)
     seconds["elaborate"] = time.monotonic() - t
 
-    with staged_output_dir(inputs.out, MARKER, f"python -m rtl_gen.build --board {board.key}",
-                           keep_failed_on=(ToolError, KeyboardInterrupt)) as stage:
-        _run_tools(board, plan, commands, stage, heartbeat, seconds)
-        seconds["total"] = time.monotonic() - t0
-        report = _report(inputs, stage.path, acc, est, clock_hz, pll, seconds)
-        (stage.path / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    failed = None
+    try:
+        with staged_output_dir(inputs.out, MARKER, f"python -m rtl_gen.build --board {board.key}",
+                               keep_failed_on=(ToolError, RewriteError, KeyboardInterrupt)) as stage:
+            failed = stage.failed
+            proof = _run_tools(board, plan, commands, stage, heartbeat, seconds, roms)
+            seconds["total"] = time.monotonic() - t0
+            rewrite = None if proof is None else {"tool": roms.tool.rewrite_name, "proof": proof.summary()}
+            report = _report(inputs, stage.path, acc, est, clock_hz, pll, seconds, rewrite, host.network_id)
+            (stage.path / "report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
+            write_board_info(stage.path, host)
+    except KeyboardInterrupt:
+        if failed is not None and failed.is_dir():
+            raise Interrupted(f"the logs so far are kept in {failed}/") from None
+        raise
     print_table(report)
-    if not report["timing_met"]:
-        msg = (f"timing FAILED: fmax {report['fmax_mhz']} MHz < clock {report['clock_mhz']:g} MHz"
-               if report["fmax_mhz"] is not None else "timing unknown: nextpnr reported no fmax")
+    if not report.timing_met:
+        msg = (f"timing FAILED: fmax {report.fmax_mhz} MHz < clock {report.clock_mhz:g} MHz"
+               if report.fmax_mhz is not None else "timing unknown: nextpnr reported no fmax")
         if not allow_timing_fail:
             raise TimingError(msg)
         print(f"warning: {msg} (--allow-timing-fail)")
     return report
+
+
+# the bitstream file each family's packer writes (Amaranth's names)
+BITSTREAM_SUFFIX = {"ice40": ".bin", "ecp5": ".bit", "gowin": ".fs"}
+
+
+def board_info(inputs: "_Inputs", acc, clock_hz: float) -> BoardInfo:
+    """What a host needs to talk to this build (``fpga.board_info``): the
+    board, baud, input shape, class names and the network's id."""
+    sig = acc.signature
+    network = inputs.bundle is not None and ARCHITECTURES[inputs.arch].computes_network
+    sha = file_sha256(inputs.bundle_path) if network else None
+    classes = inputs.bundle.classes if network else None
+    return BoardInfo(board=inputs.board.key, board_title=inputs.board.title,
+                     bitstream=NAME + BITSTREAM_SUFFIX[inputs.board.family], baud=inputs.baud,
+                     clock_hz=float(clock_hz), in_shape=tuple(sig.in_shape), num_classes=int(sig.num_classes),
+                     classes=None if classes is None else tuple(classes),
+                     network_id=network_id(sha) if sha else 0, bundle_sha256=sha)
+
+
+def resolve_inputs(board_key: str = "ice40", bundle_path=None, out=None, arch: str = DEFAULT_ARCH,
+                   baud: int | None = None, seed: int = 1) -> "_Inputs":
+    """The build's inputs checked and resolved as ``build`` does (``auto``
+    chosen), without building: what a simulation of the default bitstream
+    needs (``sim.lib.default_board``)."""
+    return _check_inputs(board_key, bundle_path, out, seed, arch, baud)
 
 
 @dataclass(frozen=True)
@@ -264,8 +220,7 @@ def _check_inputs(board_key, bundle_path, out, seed, arch, baud) -> _Inputs:
     board = get_board(board_key)
     if arch not in ARCHITECTURES and arch != AUTO:
         raise BuildError(f"unknown architecture {arch!r}; choose one of: {', '.join([*ARCHITECTURES, AUTO])}")
-    if not isinstance(seed, int) or seed < 0:
-        raise BuildError(f"seed must be a non-negative integer, got {seed!r}")
+    check_seed(seed)
     out = Path(out) if out is not None else Path("build") / board.key
     check_output_dir(out, MARKER)
     check_tools(board)
@@ -278,63 +233,6 @@ def _check_inputs(board_key, bundle_path, out, seed, arch, baud) -> _Inputs:
     baud = (ARCHITECTURES[arch].baud(board) or DEFAULT_BAUD) if baud is None else baud
     check_baud(arch_clock(board, arch)[0], baud)
     return _Inputs(board, out, bundle, None if bundle_path is None else Path(bundle_path), baud, arch, seed)
-
-
-@dataclass(frozen=True)
-class ArchAssessment:
-    """What the fit and cycle models say of ``arch`` on a board: the
-    estimate (None when the accelerator cannot be generated), the cycles
-    and images/s at the architecture's clock, and why it does not fit (None
-    when it does)."""
-    arch: str
-    est: Estimate | None
-    cycles_per_frame: int | None
-    images_per_s: float | None
-    clock_hz: float | None
-    refusal: str | None
-
-    @property
-    def fits(self) -> bool:
-        return self.refusal is None
-
-
-def assess_arch(bundle: Bundle, board: Board, name: str) -> ArchAssessment:
-    arch = ARCHITECTURES[name]
-    try:
-        # the pipeline's fit model elaborates it: made, it is also used
-        acc = (arch.assess or arch.make)(bundle, board)
-        est = estimate(acc, board.device, image_in_bram=board.image_ram == "block")
-    except ValueError as e:
-        return ArchAssessment(name, None, None, None, None, str(e).splitlines()[0])
-    clock_hz = arch_clock(board, name)[0]
-    cycles = int(acc.cycles_per_frame)
-    try:
-        check_fit(est, board.device)
-        refusal = None
-    except FitError as e:
-        refusal = str(e).splitlines()[0]
-    return ArchAssessment(name, est, cycles, clock_hz / cycles, clock_hz, refusal)
-
-
-def choose_arch(bundle: Bundle, board: Board) -> tuple[str, str]:
-    """``auto``: of the architectures that compute the network and fit
-    ``board`` by the fit model, the one with the most images/s per DSP by
-    the cycle model at its clock (the engine where the pipeline does not fit
-    or is slower per DSP); (name, why).  FitError when none fits."""
-    scores, refusals = {}, []
-    for name, arch in ARCHITECTURES.items():
-        if not arch.computes_network:
-            continue
-        a = assess_arch(bundle, board, name)
-        if not a.fits:
-            refusals.append(f"{name}: {a.refusal}")
-            continue
-        scores[name] = (a.images_per_s / max(a.est.dsp, 1), a.images_per_s, a.est.dsp)
-    if not scores:
-        raise FitError("no architecture fits: " + "; ".join(refusals))
-    best = max(scores, key=lambda n: scores[n][0])
-    why = ", ".join(f"{n} {v[1]:.1f} images/s on {v[2]} DSP (model)" for n, v in scores.items())
-    return best, why + ("; " + "; ".join(refusals) if refusals else "")
 
 
 def prepare_plan(board, top, seed: int = 1, timing_driven: bool = False):
@@ -366,20 +264,62 @@ def prepare_plan(board, top, seed: int = 1, timing_driven: bool = False):
     return plan
 
 
-def _run_tools(board, plan, commands, stage, heartbeat: float, seconds: dict) -> None:
-    """The plan's files and tools in ``stage.path``; a failing tool's error
-    names the resources nextpnr found over capacity and the log it leaves
-    in ``stage.failed``."""
+@dataclass(frozen=True)
+class RomPlan:
+    """A build whose ROMs hold placeholders: the tool that writes ``real`` in
+    after place and route, and the layout a ``--reuse`` will compare."""
+    tool: BramTool
+    real: EngineRoms
+    layout: RomLayout
+
+
+def rewrite_ready(figures, board: Board) -> FireEngine | None:
+    """The Fire engine of ``figures`` (its ``EngineParams``) with placeholder
+    ROMs, on a board whose block RAMs can be rewritten; else None."""
+    if not isinstance(figures, EngineParams) or board.family not in BRAM_TOOLS:
+        return None
+    return FireEngine(replace(figures, placeholder_roms=True))
+
+
+def rom_plan(inputs: _Inputs, acc) -> RomPlan | None:
+    """The ROM rewrite of a Fire engine built with placeholders, else None."""
+    params = getattr(acc, "params", None)
+    if not isinstance(params, EngineParams) or not params.placeholder_roms:
+        return None
+    layout = rom_layout(inputs.bundle, params, inputs.board.key, netlist_digest(FireEngine(params)))
+    return RomPlan(BRAM_TOOLS[inputs.board.family], params.rom_images(), layout)
+
+
+def placeholder_output(argv: list[str], tool: BramTool) -> list[str]:
+    """nextpnr's argv writing the placed design to ``tool.config`` (the
+    rewrite makes the packer's input from it)."""
+    return [tool.config if a == tool.rewritten else a for a in argv]
+
+
+def _run_tools(board, plan, commands, stage, heartbeat: float, seconds: dict, roms: RomPlan | None = None):
+    """The plan's files and tools in ``stage.path`` (with ``roms``: their
+    contents written in before the packer, which the rewrite runs; returns
+    its ``RewriteProof``); a failing tool's error names the resources
+    nextpnr found over capacity and the log it leaves in ``stage.failed``."""
     plan.extract(str(stage.path))
     log = (stage.path / "build.log").resolve()
+    proof = None
     try:
         for name, argv in zip(STEPS, commands):
+            if name == "pack" and roms is not None:
+                t = time.monotonic()
+                print("  roms     placeholders -> the bundle's ROM images, then the packer ...", flush=True)
+                proof = write_roms(stage.path, roms.tool, roms.real, roms.layout, log)
+                seconds["roms+pack"] = time.monotonic() - t
+                print(f"  roms     done in {seconds['roms+pack']:.1f} s: {proof.summary()}", flush=True)
+                continue
             seconds[name] = run_step(name, argv, stage.path, log, heartbeat)
     except ToolError as e:
         logs = "".join(f.read_text(errors="replace") for f in sorted(stage.path.glob("*.tim")))
         over = overused(logs)
         fit = f"; does not fit {board.device.name}: {', '.join(over)}" if over else ""
         raise ToolError(f"{e}{fit} (log: {stage.failed / 'build.log'})") from None
+    return proof
 
 
 def simulated_cycles(inputs: _Inputs) -> int | None:
@@ -393,22 +333,78 @@ def simulated_cycles(inputs: _Inputs) -> int | None:
     return None if record is None else record.cycles_per_frame
 
 
-def frame_figures(acc, inputs: _Inputs, clock_hz: float) -> dict:
+@dataclass(frozen=True)
+class FrameFigures:
     """Cycles and frames per second, the model's and the simulated ones,
     each named as such; the work per frame; what the link could carry."""
+    cycles_per_frame_model: int
+    cycles_per_frame_simulated: int | None
+    frames_per_s_model: float
+    frames_per_s_simulated: float | None
+    macs_per_frame: int
+    mac_lanes: int
+    baud: int
+    link_frames_per_s: float
+
+
+def frame_figures(acc, inputs: _Inputs, clock_hz: float) -> FrameFigures:
     model, simulated = int(acc.cycles_per_frame), simulated_cycles(inputs)
     sig = acc.signature
     req_bytes, rep_bytes = _link_frame_bytes(sig.in_shape, sig.num_classes)
-    return {
-        "cycles_per_frame_model": model, "cycles_per_frame_simulated": simulated,
-        "frames_per_s_model": round(clock_hz / model, 1),
-        "frames_per_s_simulated": None if simulated is None else round(clock_hz / simulated, 1),
-        "macs_per_frame": int(acc.macs_per_frame), "mac_lanes": int(acc.mac_lanes),
-        "baud": inputs.baud, "link_frames_per_s": round(inputs.baud / 10 / (req_bytes + rep_bytes), 1),
-    }
+    return FrameFigures(model, simulated, round(clock_hz / model, 1),
+                        None if simulated is None else round(clock_hz / simulated, 1),
+                        int(acc.macs_per_frame), int(acc.mac_lanes), inputs.baud,
+                        round(inputs.baud / 10 / (req_bytes + rep_bytes), 1))
 
 
-def _report(inputs: _Inputs, work: Path, acc, est, clock_hz: float, pll, seconds: dict) -> dict:
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build made and measured; ``to_json()`` is ``report.json``
+    (keys as docs/build.md documents them)."""
+    board: str
+    board_title: str
+    device: str
+    arch: str
+    arch_description: str
+    seed: int
+    lut_used: int
+    lut_total: int
+    dsp_used: int
+    dsp_total: int
+    bram_used: int
+    bram_total: int
+    bram_block_bits: int
+    spram_used: int
+    spram_total: int
+    estimate: Estimate
+    fmax_mhz: float | None
+    clock_mhz: float
+    clock_source: str
+    timing_met: bool
+    frames: FrameFigures
+    weight_bits: int
+    weight_index_bits: int          # of the weights the hardware holds as codebook indices (the fit model's)
+    codebook_bits: int
+    bitstream: str
+    bitstream_sha256: str
+    verilog: str
+    seconds: dict
+    rom_rewrite: dict | None = None     # the ROM rewrite's tool and proof, on a rewrite-ready build
+    network_id: int | None = None       # the id the board's info reply carries (fpga.board_info)
+
+    def to_json(self) -> dict:
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "frames":
+                out.update(asdict(value))
+            else:
+                out[f.name] = value.to_json() if f.name == "estimate" else value
+        return out
+
+
+def _report(inputs: _Inputs, work: Path, acc, est, clock_hz: float, pll, seconds: dict,
+            rom_rewrite: dict | None, network_id: str | None = None) -> BuildReport:
     board, out = inputs.board, inputs.out
     pnr = json.loads((work / "nextpnr-report.json").read_text())
     keys = board.report_keys
@@ -420,118 +416,118 @@ def _report(inputs: _Inputs, work: Path, acc, est, clock_hz: float, pll, seconds
     fmax, timing_met = judge_timing(pnr, clock_mhz)
     bitstream = next(p for p in sorted(work.iterdir()) if p.suffix in (".bin", ".bit", ".fs"))
     arch = ARCHITECTURES[inputs.arch]
-    return {
-        "board": board.key, "board_title": board.title, "device": board.device.name,
-        "arch": inputs.arch, "arch_description": arch.description,
-        "seed": inputs.seed,
-        "lut_used": lut_used, "lut_total": lut_total,
-        "dsp_used": dsp_used, "dsp_total": dsp_total,
-        "bram_used": bram_used, "bram_total": bram_total, "bram_block_bits": board.device.bram_block_bits,
-        "spram_used": spram_used, "spram_total": spram_total,
-        "estimate": est.as_dict(),
-        "fmax_mhz": round(fmax, 2) if fmax is not None else None, "clock_mhz": clock_mhz,
-        "clock_source": pll.describe() if pll is not None else "oscillator",
-        "timing_met": timing_met,
-        **frame_figures(acc, inputs, clock_hz),
-        "weight_bits": inputs.bundle.weight_bits() if arch.computes_network else 0,
-        # of the weights the hardware holds as codebook indices (the fit model's)
-        "weight_index_bits": est.weight_index_bits, "codebook_bits": est.codebook_bits,
-        "bitstream": str(out / bitstream.name),
-        "bitstream_sha256": hashlib.sha256(bitstream.read_bytes()).hexdigest(),
-        "verilog": str(out / f"{NAME}.v"),
-        "seconds": {k: round(v, 2) for k, v in seconds.items()},
-    }
+    return BuildReport(
+        board=board.key, board_title=board.title, device=board.device.name,
+        arch=inputs.arch, arch_description=arch.description, seed=inputs.seed,
+        lut_used=lut_used, lut_total=lut_total, dsp_used=dsp_used, dsp_total=dsp_total,
+        bram_used=bram_used, bram_total=bram_total, bram_block_bits=board.device.bram_block_bits,
+        spram_used=spram_used, spram_total=spram_total, estimate=est,
+        fmax_mhz=round(fmax, 2) if fmax is not None else None, clock_mhz=clock_mhz,
+        clock_source=pll.describe() if pll is not None else "oscillator", timing_met=timing_met,
+        frames=frame_figures(acc, inputs, clock_hz),
+        weight_bits=inputs.bundle.weight_bits() if arch.computes_network else 0,
+        weight_index_bits=est.weight_index_bits, codebook_bits=est.codebook_bits,
+        bitstream=str(out / bitstream.name), bitstream_sha256=hashlib.sha256(bitstream.read_bytes()).hexdigest(),
+        verilog=str(out / f"{NAME}.v"), seconds={k: round(v, 2) for k, v in seconds.items()},
+        rom_rewrite=rom_rewrite, network_id=network_id)
 
 
 class TimingError(Exception):
     """nextpnr missed the clock (exit 1 unless --allow-timing-fail)."""
 
 
-def _frame_rows(r: dict) -> list[tuple[str, str]]:
-    simulated = r["cycles_per_frame_simulated"]
+def _frame_rows(f: FrameFigures) -> list[tuple[str, str]]:
+    simulated = f.cycles_per_frame_simulated
     sim_cycles = "not simulated" if simulated is None else f"{simulated} simulated"
-    sim_rate = "" if simulated is None else f", {r['frames_per_s_simulated']} simulated"
+    sim_rate = "" if simulated is None else f", {f.frames_per_s_simulated} simulated"
     return [
-        ("cycles/frame", f"{r['cycles_per_frame_model']} modelled, {sim_cycles}"),
-        ("frames/s", f"{r['frames_per_s_model']} modelled{sim_rate} (compute); "
-                     f"{r['link_frames_per_s']} over the {r['baud']} baud link"),
-        ("MACs", f"{r['macs_per_frame']} per frame on {r['mac_lanes']} MAC lanes"),
+        ("cycles/frame", f"{f.cycles_per_frame_model} modelled, {sim_cycles}"),
+        ("frames/s", f"{f.frames_per_s_model} modelled{sim_rate} (compute); "
+                     f"{f.link_frames_per_s} over the {f.baud} baud link"),
+        ("MACs", f"{f.macs_per_frame} per frame on {f.mac_lanes} MAC lanes"),
     ]
 
 
-def _codebook_text(r: dict) -> str:
-    if not r["weight_index_bits"] and not r["codebook_bits"]:
+def _codebook_text(r: BuildReport) -> str:
+    if not r.weight_index_bits and not r.codebook_bits:
         return ""
-    return f"; in hardware as {r['weight_index_bits']} index bits + {r['codebook_bits']} codebook-table bits"
+    return f"; in hardware as {r.weight_index_bits} index bits + {r.codebook_bits} codebook-table bits"
 
 
-def print_table(r: dict) -> None:
-    e = r["estimate"]
+def print_table(r: BuildReport) -> None:
+    e = r.estimate
     rows = [
-        ("board", f"{r['board']} -- {r['board_title']} ({r['device']})"),
-        ("arch", f"{r['arch']} -- {r['arch_description']}"),
-        ("LUT", f"{r['lut_used']} / {r['lut_total']}   (estimate {e['lut']})"),
-        ("DSP", f"{r['dsp_used']} / {r['dsp_total']}   (estimate {e['dsp']})"),
-        ("BRAM blocks", f"{r['bram_used']} / {r['bram_total']}   (estimate {e['bram_blocks']})"),
-        ("SPRAM", f"{r['spram_used']} / {r['spram_total']}"),
-        ("clock", f"{r['clock_mhz']:g} MHz, fmax {r['fmax_mhz']} MHz -- "
-                  f"{'met' if r['timing_met'] else 'NOT MET'}; {r['clock_source']}"),
-        *_frame_rows(r),
-        ("weights", f"{r['weight_bits']} bits" + _codebook_text(r)),
-        ("bitstream", r["bitstream"]),
-        ("seconds", ", ".join(f"{k} {v}" for k, v in r["seconds"].items())),
+        ("board", f"{r.board} -- {r.board_title} ({r.device})"),
+        ("arch", f"{r.arch} -- {r.arch_description}"),
+        ("LUT", f"{r.lut_used} / {r.lut_total}   (estimate {e.lut})"),
+        ("DSP", f"{r.dsp_used} / {r.dsp_total}   (estimate {e.dsp})"),
+        ("BRAM blocks", f"{r.bram_used} / {r.bram_total}   (estimate {e.bram_blocks})"),
+        ("SPRAM", f"{r.spram_used} / {r.spram_total}"),
+        ("clock", f"{r.clock_mhz:g} MHz, fmax {r.fmax_mhz} MHz -- "
+                  f"{'met' if r.timing_met else 'NOT MET'}; {r.clock_source}"),
+        *_frame_rows(r.frames),
+        ("weights", f"{r.weight_bits} bits" + _codebook_text(r)),
+        ("bitstream", r.bitstream),
+        *([("ROMs", f"{r.rom_rewrite['tool']}: {r.rom_rewrite['proof']} (rewrite-ready: --reuse)")]
+          if r.rom_rewrite else []),
+        ("seconds", ", ".join(f"{k} {v}" for k, v in r.seconds.items())),
     ]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog=prog_name("python -m rtl_gen.build"), description=__doc__.splitlines()[0])
-    ap.add_argument("--board", default="ice40", help=f"one of: {', '.join(BOARDS)} (default ice40)")
+def _parser() -> ArgumentParser:
+    ap = ArgumentParser(prog=prog_name("python -m rtl_gen.build"), description=__doc__.splitlines()[0])
+    ap.add_argument("--board", default=None, help=f"one of: {', '.join(BOARDS)} (default ice40; with --reuse, "
+                                                  "the reused build's)")
     ap.add_argument("--arch", default=None, choices=[*ARCHITECTURES, AUTO],
                     help=f"accelerator architecture (default {DEFAULT_ARCH}: the most images/s per DSP among those that "
                          "fit, by the models): "
                          + "; ".join(f"{k}: {a.description}" for k, a in ARCHITECTURES.items()))
-    ap.add_argument("--accelerator", default=None, choices=list(ACCELERATOR_ALIASES),
-                    help="deprecated name of --arch ('network' is --arch pipeline)")
     ap.add_argument("--bundle", type=Path, default=None, help=f"network bundle (default {DEFAULT_BUNDLE.name})")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default build/<board>/)")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     ap.add_argument("--baud", type=int, default=None,
-                    help="host-link baud rate (default 1000000; the engine on the iCEBreaker 3000000)")
+                    help="host-link baud rate (default 1000000; the engine on the iCEBreaker 6000000)")
     ap.add_argument("--allow-timing-fail", action="store_true", help="exit 0 even if the clock is missed")
+    ap.add_argument("--reuse", type=Path, default=None, metavar="BUILD",
+                    help="new weights without synthesis or place and route: rewrite the block RAMs of the Fire-engine "
+                         "build in BUILD (iCE40, ECP5; only read) with --bundle's ROM images, which must make the same "
+                         "hardware; the bitstream goes to --out (default BUILD-<bundle name>)")
     ap.add_argument("--timing-driven", action="store_true",
                     help="timing-driven placement where the board skips it for speed (iCE40: higher fmax, ~10 s more)")
     return ap
 
 
-def _arch_of(args) -> str:
-    """``--arch``, or the deprecated ``--accelerator`` it replaces (with a notice)."""
-    if args.accelerator is None:
-        return args.arch or DEFAULT_ARCH
-    alias = ACCELERATOR_ALIASES[args.accelerator]
-    if args.arch is not None and args.arch != alias:
-        raise BuildError(f"--accelerator {args.accelerator} (deprecated) contradicts --arch {args.arch}")
-    print(f"notice: --accelerator is deprecated; use --arch {alias}", file=sys.stderr)
-    return alias
+def _reuse(args) -> int:
+    """``--reuse``: the flags a rewrite does not take are refused, not ignored."""
+    from squeezefire.reuse import reuse
+    given = [flag for flag, value in (("--arch", args.arch), ("--baud", args.baud),
+                                      ("--timing-driven", args.timing_driven or None)) if value is not None]
+    if given:
+        raise BuildError(f"--reuse keeps the build's hardware: {given[0]} cannot be given with it")
+    if args.bundle is None:
+        raise BuildError("--reuse needs --bundle: the bundle whose weights go into the build")
+    reuse(args.board, args.bundle, args.reuse, args.out)
+    return 0
 
 
+@command_main
 def main(argv=None) -> int:
     """The command (also the ``squeezefire-build`` console script); returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        build(args.board, args.bundle, args.out, args.seed, _arch_of(args), args.allow_timing_fail, args.baud,
-              timing_driven=args.timing_driven)
+        if args.reuse is not None:
+            return _reuse(args)
+        build(args.board or "ice40", args.bundle, args.out, args.seed, args.arch or DEFAULT_ARCH, args.allow_timing_fail,
+              args.baud, timing_driven=args.timing_driven)
     except TimingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except (BuildError, FitError, ToolError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
     return 0
 
 

@@ -21,11 +21,12 @@ import json
 import os
 import secrets
 import shutil
-import tempfile
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
+
+from golden.writable import write_problem
 
 __all__ = ["OutputError", "Staging", "check_output_dir", "staged_output_dir"]
 
@@ -77,18 +78,7 @@ def _content_problem(target: Path, marker_name: str) -> str | None:
 
 
 def _parent_problem(target: Path) -> str | None:
-    ancestor = target.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        return f"{ancestor} is a file, not a folder"
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=ancestor)
-    except OSError as e:
-        return f"cannot write in {ancestor} ({e.strerror or type(e).__name__})"
-    os.close(fd)
-    os.unlink(probe)
-    return None
+    return write_problem(target.parent)
 
 
 def _entries(folder: Path) -> set[str]:

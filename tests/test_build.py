@@ -13,7 +13,8 @@ import pytest
 
 from rtl_gen.accelerator import AcceleratorSignature
 from golden.quantize import FIRE1_BUNDLE
-from squeezefire import build as B
+from recorded import recorded_nextpnr
+from squeezefire import architectures as A, build as B
 from squeezefire import measured
 from squeezefire.measured import SimulatedCycles
 from fpga.boards import BOARDS
@@ -35,7 +36,6 @@ def _run(capsys, *argv):
     (STANDIN + ["--baud", "7000000"], "too fast"),
     (STANDIN + ["--baud", "1300000"], "off at 24 MHz"),
     (STANDIN + ["--seed", "-3"], "seed"),
-    (["--accelerator", "network", "--arch", "standin"], "--accelerator network (deprecated) contradicts --arch standin"),
     # a byte longer than the link's 50 ms inter-byte timeout: no frame could ever arrive
     (STANDIN + ["--baud", "123"], "123 baud is too slow for the host link: a byte (10 bits) takes 81.3 ms, "
                                   "more than a quarter of its 50 ms inter-byte timeout; use at least 800 baud"),
@@ -55,14 +55,6 @@ def _refused(capsys, out, needle):
     assert "fit estimate" not in capsys.readouterr().out
 
 
-def test_deprecated_accelerator_flag_still_works(tmp_path, capsys):
-    rc, err = _run(capsys, "--board", "ice40", "--accelerator", "standin", "--baud", "7000000",
-                   "--out", str(tmp_path / "o"))
-    notice, error = err.splitlines()
-    assert rc == 2 and notice == "notice: --accelerator is deprecated; use --arch standin"
-    assert error.startswith("error: 7000000 baud is too fast") and os.listdir(tmp_path) == []
-
-
 def test_report_names_modelled_and_simulated_cycles(tmp_path, monkeypatch):
     """``cycles_per_frame_simulated`` is what ``golden/compare.py`` recorded
     for this bundle, architecture and style (``squeezefire.measured``), and
@@ -75,15 +67,15 @@ def test_report_names_modelled_and_simulated_cycles(tmp_path, monkeypatch):
                           signature=AcceleratorSignature((28, 28, 1), 10))
     clock_hz = board.clock()[0]
     before = B.frame_figures(acc, inputs, clock_hz)
-    assert before["cycles_per_frame_model"] == 1000 and before["cycles_per_frame_simulated"] is None
-    assert before["frames_per_s_model"] == round(clock_hz / 1000, 1) and before["frames_per_s_simulated"] is None
+    assert before.cycles_per_frame_model == 1000 and before.cycles_per_frame_simulated is None
+    assert before.frames_per_s_model == round(clock_hz / 1000, 1) and before.frames_per_s_simulated is None
     bundle_bytes = B.DEFAULT_BUNDLE.read_bytes()
     measured.remember(bundle_bytes, measured.arch_key("pipeline", "fast"), SimulatedCycles(1100, 1400, 2, "t"))
-    assert B.frame_figures(acc, inputs, clock_hz)["cycles_per_frame_simulated"] is None     # another style
+    assert B.frame_figures(acc, inputs, clock_hz).cycles_per_frame_simulated is None     # another style
     measured.remember(bundle_bytes, measured.arch_key("pipeline", board.style), SimulatedCycles(1200, 1300, 2, "t"))
     after = B.frame_figures(acc, inputs, clock_hz)
-    assert after["cycles_per_frame_simulated"] == 1200
-    assert after["frames_per_s_simulated"] == round(clock_hz / 1200, 1)
+    assert after.cycles_per_frame_simulated == 1200
+    assert after.frames_per_s_simulated == round(clock_hz / 1200, 1)
     rows = dict(B._frame_rows(after))
     assert rows["cycles/frame"] == "1000 modelled, 1200 simulated"
     assert rows["MACs"] == "4000 per frame on 5 MAC lanes"
@@ -140,7 +132,7 @@ def _failing_step(step, error):
 
 @pytest.mark.parametrize("error, rc, line", [
     (ToolError("synth failed (exit 1) after 3 s: ERROR: x"), 2, "error: synth failed (exit 1) after 3 s: ERROR: x"),
-    (KeyboardInterrupt(), 130, "error: interrupted"),
+    (KeyboardInterrupt(), 130, "interrupted; the logs so far are kept in"),
 ])
 def test_failure_mid_build_leaves_only_the_marked_logs(tmp_path, capsys, monkeypatch, error, rc, line):
     monkeypatch.setattr(B, "run_step", _failing_step("synth", error))
@@ -255,7 +247,7 @@ def test_network_rtl_and_verilog_are_deterministic(tmp_path):
     board = BOARDS["ice40"]
     verilog = []
     for run in ("a", "b"):
-        acc = B.make_accelerator(B._load_bundle(FIRE1_BUNDLE), board, "pipeline")
+        acc = A.make_accelerator(B._load_bundle(FIRE1_BUNDLE), board, "pipeline")
         plan = B.prepare_plan(board, BoardTop(acc, image_ram="spram", pll=board.clock()[1]))
         (tmp_path / run).mkdir()
         verilog.append(_verilog(tmp_path / run, plan))
@@ -302,12 +294,12 @@ def test_auto_picks_by_the_models():
     pipeline fits there but makes 26.6 images/s on 5 DSPs against the
     engine's 334 on 8, by the models), the pipeline on the HX8K where the
     engine's maps do not fit.  The four-Fire reference fits only the engine."""
-    arch, why = B.choose_arch(B._load_bundle(B.DEFAULT_BUNDLE), BOARDS["ice40"])
+    arch, why = A.choose_arch(B._load_bundle(B.DEFAULT_BUNDLE), BOARDS["ice40"])
     assert arch == "engine" and "pipeline: does not fit iCE40 UP5K" in why, why
     bundle = B._load_bundle(FIRE1_BUNDLE)
-    arch, why = B.choose_arch(bundle, BOARDS["ice40"])
+    arch, why = A.choose_arch(bundle, BOARDS["ice40"])
     assert arch == "engine" and "pipeline 26.6 images/s on 5 DSP (model)" in why
-    arch, why = B.choose_arch(bundle, BOARDS["ice40-hx8k"])
+    arch, why = A.choose_arch(bundle, BOARDS["ice40-hx8k"])
     assert arch == "pipeline" and re.search(r"engine: does not fit iCE40 HX8K: .*needs \d+ block RAM blocks \(has 32\)",
                                             why), why
 
@@ -326,7 +318,11 @@ def test_ice40_default_build_is_the_engine(tmp_path, capsys):
     assert text.startswith("--arch auto: engine (")
     r = json.loads((out / "report.json").read_text())
     assert r["arch"] == "engine" and r["dsp_used"] == 8 and r["mac_lanes"] == 16
-    assert r["timing_met"] and r["clock_mhz"] == B.ENGINE_CLOCK_MHZ["ice40"] and r["baud"] == 3_000_000
+    assert r["timing_met"] and r["clock_mhz"] == A.ENGINE_CLOCK_MHZ["ice40"] and r["baud"] == 3_000_000
     assert r["lut_used"] <= r["estimate"]["lut"] and r["bram_used"] <= r["estimate"]["bram_blocks"]
+    # the hardware the resource model is checked against (tests/test_engine_program.py)
+    recorded = recorded_nextpnr("ice40/engine")["reference"]["lut_used"]
+    assert r["lut_used"] == recorded, (f"nextpnr placed {r['lut_used']} cells, {recorded} recorded: re-measure and "
+                                       "update tests/data/nextpnr_results.json")
     # the reference's 3-bit codebook weights: 16 lanes x 3 bits x 1 017 rows, 14 tables of 8 values
     assert r["weight_index_bits"] == 48816 and r["codebook_bits"] == 896

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from squeezefire import build as B
+from squeezefire import architectures as A, build as B
 from fpga.boards import BOARDS
 from fpga.toolchain import ToolError, check_tools
 
@@ -85,14 +85,14 @@ def test_engine_builds_on_board(board, out_dir, capsys):
     extra = ()
     if board == "ice40-hx8k":
         from golden.models import tiny_spec
-        from sim.network_cases import random_network
+        from sim.lib.network_cases import random_network
         bundle, _ = random_network(tiny_spec(), seed=3, calib_images=4)
         bundle.save(out_dir / "tiny.bundle")
         extra = ("--bundle", str(out_dir / "tiny.bundle"))
     report = _build(board, "engine", out_dir / board, capsys, *extra)
     assert report["arch"] == "engine" and report["mac_lanes"] == 16 and report["timing_met"] is True
     if board == "ice40":
-        assert report["dsp_used"] == 8 and report["clock_mhz"] == B.ENGINE_CLOCK_MHZ["ice40"]
+        assert report["dsp_used"] == 8 and report["clock_mhz"] == A.ENGINE_CLOCK_MHZ["ice40"]
     _remove(out_dir)
 
 

@@ -20,13 +20,14 @@ import pytest
 from amaranth.sim import Simulator
 
 from golden import intref
+from recorded import recorded_nextpnr
 from golden.models import squeezenet_v1_1
 from rtl_gen.engine.delay_line import DelayLine
-from rtl_gen.engine.engine import FireEngine
+from rtl_gen.engine import FireEngine
 from rtl_gen.engine.execute import run_program
 from rtl_gen.engine.program import LANES, ProgramError, plan_program
 from rtl_gen.engine.tree_mul import TreeMul
-from sim.network_cases import (fashion_images, feature_network, fire1, random_network, reference, small_bypass_spec,
+from sim.lib.network_cases import (fashion_images, feature_network, fire1, random_network, reference, small_bypass_spec,
                                with_random_codebooks)
 
 
@@ -128,17 +129,16 @@ def test_a_map_larger_than_an_spram_is_refused_naming_it():
 
 
 def test_fit_model_on_the_up5k_builds_measured():
-    """The resource model against the three UP5K builds it was calibrated
-    on (with the host link): at or above each measured cell count, within
-    1.5 % (those builds predate issue 13's write-back changes; the coded
-    reference measured 5 211 against its estimate of 5 244); so the
-    simple-bypass network is built and the complex one refused, as nextpnr
-    decided (5 087 and 5 420 of 5 280 cells)."""
+    """The resource model against the recorded nextpnr results of whole
+    UP5K builds (``tests/data/nextpnr_results.json``, with the host link):
+    at or above each measured cell count, within 1.5 %; so the simple-bypass
+    network is built and the complex one refused, as nextpnr decided."""
     from fpga.boards import BOARDS
-    from rtl_gen.engine.engine import EngineParams
+    from rtl_gen.engine import EngineParams
     from rtl_gen.fit import estimate
     device = BOARDS["ice40"].device
-    measured = {"fire1": 4757, "reference": 5211, "bypass-simple": 5087, "bypass-complex": 5420}
+    measured = {name: r["lut_used"] for name, r in recorded_nextpnr("ice40/engine").items()}
+    assert len(measured) == 4
     for name, bundle, _ in _networks():
         if name not in measured:
             continue
@@ -189,7 +189,7 @@ def test_codebook_weights_in_the_engine():
     """A coded bundle makes a coded engine: b-bit rows in the weight ROM and
     each pass's table; an int8 bundle keeps int8 rows; a table too big for
     the pair decode falls back to int8 rows and says why."""
-    from rtl_gen.engine.engine import EngineParams
+    from rtl_gen.engine import EngineParams
     bundle, _ = random_network(small_bypass_spec("simple"), seed=21, calib_images=2)
     assert not EngineParams(bundle).codes.coded
     for bits in (2, 3):
@@ -259,8 +259,8 @@ def test_features_are_built_only_where_the_program_has_them():
     """The padding multiplexer, the logits path and the floor pool exist
     only in a program that uses them: the reference's descriptor, taps and
     write-back are as before issue 14 (its Verilog is unchanged)."""
-    from rtl_gen.engine.engine import EngineParams
-    from rtl_gen.engine.program import POOL_KINDS
+    from rtl_gen.engine import EngineParams
+    from rtl_gen.int8 import POOL_KINDS
     ref = EngineParams(reference())
     assert ref.fill_ci_bits == 0 and ref.write_back.logits is None and "fill" not in ref.table.layout.members
     assert ref.program.pool_kind == POOL_KINDS[0]
@@ -321,10 +321,17 @@ def test_feature_network_fits_the_up5k():
     """A 32x32x3 network with all three of issue 14's cases fits the
     iCEBreaker by the fit model, as the build would make it."""
     from fpga.boards import get_board
-    from rtl_gen.engine.engine import EngineParams
+    from rtl_gen.engine import EngineParams
     from rtl_gen.fit import check_fit, estimate
-    from squeezefire.build import engine_options
+    from squeezefire.architectures import engine_options
     board = get_board("ice40")
     params = EngineParams(feature_network(image=(32, 32, 3))[0], **engine_options(board))
     assert params.fill_ci_bits and params.write_back.logits and not params.program.pool_kind.ceil
     check_fit(estimate(params, board.device, image_in_bram=board.image_ram == "block"), board.device)
+
+
+def test_engine_package_exports_what_the_docs_name():
+    """README, docs/engine.md and docs/build.md name rtl_gen.engine.FireEngine."""
+    import rtl_gen.engine
+    from rtl_gen.engine.engine import EngineParams as Params, FireEngine as Engine
+    assert rtl_gen.engine.FireEngine is Engine and rtl_gen.engine.EngineParams is Params

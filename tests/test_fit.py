@@ -12,24 +12,25 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
 
-from squeezefire import build as B
-from rtl_gen.block_cost import BlockCost
+from squeezefire import architectures as A, build as B
+from rtl_gen.pipeline.block_cost import BlockCost
 from fpga.boards import BOARDS
-from rtl_gen.broadcast import Broadcast
-from rtl_gen.fit import LINK_LUT, FitError, check_fit, design_model, estimate
+from rtl_gen.pipeline.broadcast import Broadcast
+from rtl_gen.fit import LINK_LUT, FitError, ResourceEstimate, check_fit, design_model, estimate
 
 UP5K = BOARDS["ice40"].device
 HX8K = BOARDS["ice40-hx8k"].device
 
 
 def _acc(**est):
-    return SimpleNamespace(in_shape=(28, 28, 1), resource_estimate={"lut": 100, "dsp": 0, "bram_bits": 0, **est})
+    figures = ResourceEstimate(**{"lut": 100, "dsp": 0, "bram_bits": 0, **est})
+    return SimpleNamespace(in_shape=(28, 28, 1), resource_estimate=lambda device: figures)
 
 
 def test_small_design_fits():
     est = estimate(_acc(dsp=4, bram_bits=72_544), UP5K)
     check_fit(est, UP5K)
-    assert est.bram_blocks == 18 + 2          # weights + the link's 784-byte image buffer
+    assert est.bram_blocks == 18 + 2          # weights + the link's 784-byte image buffer (one image in block RAM)
 
 
 @pytest.mark.parametrize("est, message", [
@@ -54,20 +55,20 @@ def test_no_dsp_device_pays_in_luts():
 def test_every_resource_over_its_limit_in_one_line(monkeypatch, tmp_path, capsys):
     """Through the build command: one line with need and have for each of
     LUT, DSP, block RAM blocks and bits and SPRAM, exit 2, nothing written."""
-    huge = {"lut": 200_000, "dsp": 40, "bram_bits": 1_000_000, "spram_bits": 2_000_000}
+    huge = ResourceEstimate(lut=200_000, dsp=40, bram_bits=1_000_000, spram_bits=2_000_000)
 
     def huge_accelerator(bundle, style):
-        return SimpleNamespace(in_shape=(28, 28, 1), num_classes=10, resource_estimate=huge)
+        return SimpleNamespace(in_shape=(28, 28, 1), num_classes=10, resource_estimate=lambda device: huge)
 
-    monkeypatch.setitem(B.ARCHITECTURES, "huge", B.Architecture(huge_accelerator, "too big", computes_network=False))
+    monkeypatch.setitem(A.ARCHITECTURES, "huge", A.Architecture(huge_accelerator, "too big", computes_network=False))
     out = tmp_path / "o"
     t = time.monotonic()
     assert B.main(["--board", "ice40", "--arch", "huge", "--out", str(out)]) == 2
-    spram = huge["spram_bits"] + 256 * 1024         # the UP5K build keeps the link's image in an SPRAM
+    spram = huge.spram_bits + 256 * 1024         # the UP5K build keeps the link's image in an SPRAM
     assert capsys.readouterr().err.strip() == (
-        f"error: does not fit iCE40 UP5K: needs {huge['lut'] + LINK_LUT} LUT (has {UP5K.lut}), "
-        f"{huge['dsp']} DSP (has 8), {-(-huge['bram_bits'] // 4096)} block RAM blocks (has 30), "
-        f"{huge['bram_bits']} block RAM bits (has {30 * 4096}), {spram} SPRAM bits (has {4 * 256 * 1024})")
+        f"error: does not fit iCE40 UP5K: needs {huge.lut + LINK_LUT} LUT (has {UP5K.lut}), "
+        f"{huge.dsp} DSP (has 8), {-(-huge.bram_bits // 4096)} block RAM blocks (has 30), "
+        f"{huge.bram_bits} block RAM bits (has {30 * 4096}), {spram} SPRAM bits (has {4 * 256 * 1024})")
     assert time.monotonic() - t < 10 and not out.exists()
 
 
@@ -82,7 +83,7 @@ def two_fire_bundle(tmp_path_factory):
     with a simple bypass -> conv10 (10) on 28x28x1, random seeded weights:
     the network a fit check passed although place & route then failed."""
     from golden.models import FireSpec, NetSpec
-    from sim.network_cases import random_network
+    from sim.lib.network_cases import random_network
     spec = NetSpec("two-fire-bypass", 1, 28, 10, (("conv1", 32, 3, 1, 1), ("pool",), ("fire", FireSpec(8, 16, 16)),
                                                   ("fire", FireSpec(8, 16, 16, "simple"))))
     bundle, _ = random_network(spec, seed=0)
@@ -97,7 +98,7 @@ def test_two_fire_network_refused_in_seconds(two_fire_bundle, tmp_path):
     tool runs, naming every resource it lacks."""
     from golden.bundle import Bundle
     bundle = Bundle.load(two_fire_bundle)
-    est = estimate(B.make_accelerator(bundle, BOARDS["ice40"]), UP5K, image_in_bram=False)
+    est = estimate(A.make_accelerator(bundle, BOARDS["ice40"]), UP5K, image_in_bram=False)
     assert est.bram_blocks >= TWO_FIRE_NEXTPNR_BLOCKS
     out = tmp_path / "o"
     t = time.monotonic()
@@ -156,7 +157,7 @@ def test_memories_priced_from_their_public_shape(read_domains, blocks, lut):
     """An 8 x 600 memory (Yosys synth_ice40, measured: 2 blocks; 4 with two
     read ports; 0 blocks and 4 877 LUT4s with an asynchronous read)."""
     model = design_model(_Holder(Broadcast(), _memory(read_domains)), UP5K)
-    assert (model["bram_blocks"], model["lut"]) == (blocks, lut)
+    assert (model.bram_blocks, model.lut) == (blocks, lut)
 
 
 # nextpnr's block-RAM count for the reference network (docs/build.md: 30 / 30)
@@ -170,15 +171,15 @@ def test_reference_network_design_model():
     style (3 DSPs per lane) does not."""
     from golden.bundle import Bundle
     from golden.quantize import FIRE1_BUNDLE
-    from rtl_gen.network import Network
+    from rtl_gen.pipeline import Pipeline
     bundle = Bundle.load(FIRE1_BUNDLE)
-    est = estimate(Network(bundle, style="small"), UP5K, image_in_bram=False)
+    est = estimate(Pipeline(bundle, style="small"), UP5K, image_in_bram=False)
     assert est.source == "design model" and est.dsp == 5 and est.bram_blocks <= 30     # one DSP per MAC unit
     assert est.bram_blocks >= REFERENCE_NEXTPNR_BLOCKS
     assert est.spram_bits == 256 * 1024
     check_fit(est, UP5K)
     with pytest.raises(FitError, match=r"does not fit iCE40 UP5K: needs .*\b\d+ DSP \(has 8\)"):
-        check_fit(estimate(Network(bundle, style="fast"), UP5K), UP5K)
+        check_fit(estimate(Pipeline(bundle, style="fast"), UP5K), UP5K)
 
 
 # nextpnr's block-RAM count for feature_network(image=(32, 32, 3)), small style
@@ -190,9 +191,9 @@ def test_feature_network_design_model():
     """Issue 14's features on the UP5K: 2x2 floor pools (one row buffer
     each, fewer block RAMs than 3x3 pools' window rings), the padding
     value and a logits classifier fit, priced at least at nextpnr's count."""
-    from rtl_gen.network import Network
-    from sim.network_cases import feature_network
-    est = {pool: estimate(Network(feature_network(image=(32, 32, 3), pool=pool)[0], style="small"), UP5K,
+    from rtl_gen.pipeline import Pipeline
+    from sim.lib.network_cases import feature_network
+    est = {pool: estimate(Pipeline(feature_network(image=(32, 32, 3), pool=pool)[0], style="small"), UP5K,
                           image_in_bram=False) for pool in ((2, 2, False), (3, 2, True))}
     check_fit(est[(2, 2, False)], UP5K)
     assert est[(2, 2, False)].bram_blocks >= FEATURES_NEXTPNR_BLOCKS
@@ -206,21 +207,21 @@ def test_codebook_network_design_model():
     index ROMs at b bits per weight and adds the decoders' LUTs; the summary
     names the two figures.  The same weights in int8 ROMs report none."""
     from golden.bundle import Bundle
-    from rtl_gen.network import Network
-    from sim.network_cases import coarse_codebooks, random_network, tiny_bypass_spec
+    from rtl_gen.pipeline import Pipeline
+    from sim.lib.network_cases import coarse_codebooks, random_network, tiny_bypass_spec
     bundle, _ = random_network(tiny_bypass_spec(), seed=30, calib_images=2)
     bits = {"conv1/weight": 2, "fire2/expand3x3/weight": 5, "fire2_bypass/weight": 3, "fire3/expand1x1/weight": 8}
     coded = coarse_codebooks(bundle, bits, seed=1)
     plain = Bundle(dict(coded.graph, version=1), coded.arrays)      # the same integers, no codebooks
     narrow = [coded.codebooks[key] for key, b in bits.items() if b < 8]
-    model, int8 = (design_model(Network(b, style="small"), UP5K) for b in (coded, plain))
-    assert model["weight_index_bits"] == sum(cb.index_bits() for cb in narrow) > 0
-    assert model["codebook_bits"] == sum(cb.table_bits() for cb in narrow) == 8 * (4 + 32 + 8)
-    assert int8["weight_index_bits"] == int8["codebook_bits"] == 0
-    assert int8["bram_bits"] - model["bram_bits"] == sum(cb.indices.size * (8 - cb.bits) for cb in narrow)
-    assert model["lut"] > int8["lut"]
-    est = estimate(Network(coded, style="small"), UP5K, image_in_bram=False)
-    assert (est.weight_index_bits, est.codebook_bits) == (model["weight_index_bits"], model["codebook_bits"])
+    model, int8 = (design_model(Pipeline(b, style="small"), UP5K) for b in (coded, plain))
+    assert model.weight_index_bits == sum(cb.index_bits() for cb in narrow) > 0
+    assert model.codebook_bits == sum(cb.table_bits() for cb in narrow) == 8 * (4 + 32 + 8)
+    assert int8.weight_index_bits == int8.codebook_bits == 0
+    assert int8.bram_bits - model.bram_bits == sum(cb.indices.size * (8 - cb.bits) for cb in narrow)
+    assert model.lut > int8.lut
+    est = estimate(Pipeline(coded, style="small"), UP5K, image_in_bram=False)
+    assert (est.weight_index_bits, est.codebook_bits) == (model.weight_index_bits, model.codebook_bits)
     assert (f"(codebook weights: {est.weight_index_bits} index bits, {est.codebook_bits} table bits)"
             in est.summary(UP5K))
 

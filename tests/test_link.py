@@ -18,10 +18,11 @@ from rtl_gen.accelerator import AcceleratorSignature, class_layout
 
 
 class _Bench:
-    def __init__(self, shape, ncls, timeout=400, acc_stall=0):
+    def __init__(self, shape, ncls, timeout=400, acc_stall=0, network_id=0, double=None):
         self.m = Module()
         self.m.submodules.acc = self.acc = ClassSumStandIn(shape, ncls)
-        self.m.submodules.link = self.link = HostLink(shape, ncls, timeout_cycles=timeout)
+        self.m.submodules.link = self.link = HostLink(shape, ncls, timeout_cycles=timeout, network_id=network_id,
+                                                      double_buffer=double)
         if acc_stall:
             # The stand-in never stalls inside a frame, but the real network
             # does; block the image handshake on acc_stall/256 of the cycles
@@ -36,10 +37,23 @@ class _Bench:
         wiring.connect(self.m, self.acc.o, self.link.acc_o)
 
 
-def run_session(shape, ncls, events, seed=0, timeout=400, tx_stall=0.3, settle=600, acc_stall=0):
+def _complete_replies(stream: bytes) -> int:
+    """How many whole replies ``stream`` holds (``sim.benches.board_uart_tb.parse_reply``)."""
+    from sim.benches.board_uart_tb import parse_reply
+    n = 0
+    while (parsed := parse_reply(stream)) is not None:
+        stream, n = stream[parsed[0]:], n + 1
+    return n
+
+
+def run_session(shape, ncls, events, seed=0, timeout=400, tx_stall=0.3, settle=600, acc_stall=0, window=1,
+                network_id=0, double=None):
     """events: ("bytes", b) | ("ferr", byte) | ("idle", cycles).  Returns the
-    reply byte stream and the frame/error LED values at the end."""
-    b = _Bench(shape, ncls, timeout, acc_stall)
+    reply byte stream and the frame/error LED values at the end.  A host
+    with ``window`` 1 waits for each reply before its next request (the
+    link's ``busy``); with 2 it sends request ``k`` once reply ``k - 2`` is
+    complete (protocol version 2: the board receives while it computes)."""
+    b = _Bench(shape, ncls, timeout, acc_stall, network_id, double=True if window == 2 else double)
     link = b.link
     out = bytearray()
     leds = {}
@@ -47,20 +61,31 @@ def run_session(shape, ncls, events, seed=0, timeout=400, tx_stall=0.3, settle=6
 
     async def source(ctx):
         rng = random.Random(seed)
+        sent = 0
         for kind, arg in events:
             if kind == "idle":
                 await ctx.tick().repeat(arg)
                 continue
-            # A host waits for the reply before its next request (half duplex).
-            if kind == "bytes" and bytes(arg[:2]) == protocol.SYNC and ctx.get(link.busy):
+            request = kind == "bytes" and bytes(arg[:2]) == protocol.SYNC
+            if request and window == 1 and ctx.get(link.busy):
                 await ctx.tick().until(~link.busy)
+            while request and window == 2 and _complete_replies(bytes(out)) < sent - 1:
+                await ctx.tick().repeat(50)
+            if request and window == 2:
+                # a host hears a reply's last byte a UART byte after the link
+                # hands it over (>= 40 cycles), and its next byte takes
+                # another; the link needs 3 to be hunting again
+                await ctx.tick().repeat(40)
+            sent += request
             data = bytes(arg) if kind == "bytes" else bytes([arg])
             for v in data:
                 ctx.set(link.rx.payload, {"data": v, "ferr": int(kind == "ferr")})
                 ctx.set(link.rx.valid, 1)
                 await ctx.tick()
                 ctx.set(link.rx.valid, 0)
-                for _ in range(rng.randrange(0, 4)):
+                # back to back, a request may follow a frame only a UART byte
+                # later (>= 40 cycles); CHECK and HAND take 2 of them
+                for _ in range(rng.randrange(0, 4) + 3 * (window == 2)):
                     await ctx.tick()
         done.append(True)
 
@@ -155,8 +180,30 @@ def test_link_speaks_the_accelerator_signature():
 
 
 def test_info_query():
-    out, _ = run_session(SHAPE, NCLS, [("bytes", protocol.encode_info_request())])
-    assert replies(out) == [Info(shape=SHAPE, num_classes=NCLS)]
+    out, _ = run_session(SHAPE, NCLS, [("bytes", protocol.encode_info_request())], network_id=0xDEADBEEF)
+    assert replies(out) == [Info(shape=SHAPE, num_classes=NCLS, version=1, network=0xDEADBEEF)]   # block RAM: one image
+    out, _ = run_session(SHAPE, NCLS, [("bytes", protocol.encode_info_request())], double=True)
+    assert replies(out) == [Info(shape=SHAPE, num_classes=NCLS, version=2, network=0)]
+
+
+@pytest.mark.parametrize("acc_stall", [0, 200])
+def test_two_requests_outstanding(acc_stall):
+    """Protocol version 2: the host sends request k + 1 before reply k (and
+    k + 2 once reply k is in), error frames among them; every reply comes
+    back in order and every image's sums are its own, also while the
+    accelerator stalls the feed (the next image is written into the other
+    half of the buffer meanwhile)."""
+    imgs = [_image(s) for s in range(30, 36)]
+    bad = bytearray(protocol.encode_request(imgs[0].tobytes()))
+    bad[7] ^= 1
+    frames = [protocol.encode_request(im.tobytes()) for im in imgs]
+    events = [("bytes", f) for f in (frames[0], frames[1], bytes(bad), frames[2], protocol.encode_info_request(),
+                                     *frames[3:])]
+    out, leds = run_session(SHAPE, NCLS, events, window=2, acc_stall=acc_stall)
+    want = [_expect(imgs[0]), _expect(imgs[1]), "board answered error 0x02: bad checksum", _expect(imgs[2]),
+            Info(shape=SHAPE, num_classes=NCLS, version=2), *map(_expect, imgs[3:])]
+    assert replies(out) == want
+    assert leds["error"] == 0
 
 
 def test_bad_checksum_then_recovers():

@@ -82,7 +82,7 @@ def test_top_serial_round_trip():
     out = _serial_session(top, [protocol.encode_info_request(), bytes(bad),
                                 protocol.encode_request(img.tobytes())], divisor)
     port = io.BytesIO(out)
-    assert protocol.read_reply(port) == protocol.Info(shape=shape, num_classes=ncls)
+    assert protocol.read_reply(port) == protocol.Info(shape=shape, num_classes=ncls, version=1)    # block RAM: one image
     try:
         protocol.read_reply(port)
         raise AssertionError("bad checksum not reported")

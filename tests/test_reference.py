@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from golden.bundle import Bundle
 from golden.compress import main as compress_main
 from golden.quantize import REFERENCE_BUNDLE, REFERENCE_CHECKPOINT, REFERENCE_DIR
@@ -34,6 +36,7 @@ def test_constants_leave_room_in_block_ram():
     assert bundle.weight_bits() <= UP5K_EBR_BITS * 2 // 3
 
 
+@pytest.mark.slow      # the float model and the integer reference on all 10 000 test images
 def test_compare_meets_the_accuracy_targets(tmp_path):
     out = tmp_path / "out.json"
     r = subprocess.run([sys.executable, "golden/compare.py", "--images", "0", "--json", str(out)], cwd=ROOT,

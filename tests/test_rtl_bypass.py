@@ -7,7 +7,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from golden import intref
-from rtl_gen.bypass import BypassAdd
+from rtl_gen.pipeline.bypass import BypassAdd
 
 
 def _run(dut, a, b, channels, seed):

@@ -6,10 +6,10 @@ import pytest
 from golden import intref
 from golden.codebook import Codebook
 from golden.quantize import random_fire_bundle
-from rtl_gen.fire import Fire, Folding
-from rtl_gen.window import WindowGenerator
-from sim.network_cases import coarse_codebooks
-from sim.pysim import run_stream
+from rtl_gen.pipeline.fire import Fire, Folding
+from rtl_gen.pipeline.window import WindowGenerator
+from sim.lib.network_cases import coarse_codebooks
+from sim.lib.pysim import run_stream
 
 
 def _beats(x):

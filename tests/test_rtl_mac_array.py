@@ -4,8 +4,8 @@ import pytest
 
 from golden.codebook import Codebook
 from golden.intref import conv
-from rtl_gen.mac_array import MacArray
-from sim.pysim import run_stream
+from rtl_gen.pipeline.mac_array import MacArray
+from sim.lib.pysim import run_stream
 
 
 def _case(cin, cout, pixels, seed):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from golden import intref
-from rtl_gen.classifier import Classifier
-from rtl_gen.maxpool import MaxPool
-from sim.pysim import run_stream
+from rtl_gen.pipeline.classifier import Classifier
+from rtl_gen.pipeline.maxpool3x3 import MaxPool3x3
+from sim.lib.pysim import run_stream
 
 
 def _beats(frames):
@@ -23,7 +23,7 @@ def test_maxpool_matches_golden(c, h, w, rows):
     rng = np.random.default_rng(c * 100 + h * 10 + w)
     frames = rng.integers(0, 256, (3, h, w, c)).astype(np.uint8)
     want = intref.maxpool(frames)
-    out, _ = run_stream(MaxPool(c, h, w, rows), _beats(frames), want.size, seed=3, bubbles=0.3, stalls=0.3)
+    out, _ = run_stream(MaxPool3x3(c, h, w, rows), _beats(frames), want.size, seed=3, bubbles=0.3, stalls=0.3)
     assert [v for v, _, _ in out] == want.reshape(-1).tolist()
     per = want[0].size
     assert [f for _, f, _ in out] == ([1] + [0] * (per - 1)) * 3
@@ -49,7 +49,7 @@ def test_classifier_sums_and_argmax(c, h, w):
                                                       (3, 6, 3, 2, 0, 9, 9, 3),      # v1.1 conv1 shape
                                                       (1, 4, 3, 1, 1, 6, 5, 4)])     # grayscale, padded
 def test_conv_layer_matches_golden(cin, cout, k, s, p, h, w, lanes):
-    from rtl_gen.conv import Conv
+    from rtl_gen.pipeline.conv import Conv
     rng = np.random.default_rng(k * 10 + cin)
     frames = rng.integers(0, 256, (2, h, w, cin)).astype(np.uint8)
     weight = rng.integers(-127, 128, (cout, cin, k, k)).astype(np.int8)
@@ -68,7 +68,7 @@ def test_codebook_conv_matches_golden(bits, lanes):
     """A padded 3x3 conv whose ROM holds codebook indices, reordered to the
     window's (ky, kx, c) order with the weights: bit-exact."""
     from golden.codebook import Codebook
-    from rtl_gen.conv import Conv
+    from rtl_gen.pipeline.conv import Conv
     cin, cout, h, w = 2, 4, 5, 6
     rng = np.random.default_rng(bits)
     frames = rng.integers(0, 256, (2, h, w, cin)).astype(np.uint8)
@@ -89,7 +89,7 @@ def test_codebook_conv_matches_golden(bits, lanes):
 def test_maxpool2x2_matches_golden(c, h, w, block_ram):
     """2x2/2 floor mode, an odd last row or column dropped; C = 1 reads
     what the previous beat wrote (the transparent port)."""
-    from rtl_gen.maxpool2x2 import MaxPool2x2
+    from rtl_gen.pipeline.maxpool2x2 import MaxPool2x2
     rng = np.random.default_rng(c * 100 + h * 10 + w)
     frames = rng.integers(0, 256, (3, h, w, c)).astype(np.uint8)
     want = intref.maxpool(frames, 2, 2, False)
@@ -105,7 +105,7 @@ def test_maxpool2x2_matches_golden(c, h, w, block_ram):
 def test_maxpool2x2_takes_a_beat_per_cycle():
     """Unthrottled, the pool takes one input beat per cycle: its last output
     leaves 1 cycle after its last input beat."""
-    from rtl_gen.maxpool2x2 import MaxPool2x2
+    from rtl_gen.pipeline.maxpool2x2 import MaxPool2x2
     frames = np.random.default_rng(9).integers(0, 256, (1, 6, 8, 3)).astype(np.uint8)
     want = intref.maxpool(frames, 2, 2, False)
     out, cycles = run_stream(MaxPool2x2(3, 6, 8), _beats(frames), want.size)
@@ -120,7 +120,7 @@ def test_maxpool2x2_takes_a_beat_per_cycle():
 def test_conv_pads_with_the_fill(cin, k, s, p, h, w, fill):
     """The window generator pads channel c with ``fill[c]``, exactly
     ``golden.intref``'s padding with the input's ``pad``."""
-    from rtl_gen.conv import Conv
+    from rtl_gen.pipeline.conv import Conv
     rng = np.random.default_rng(cin * 10 + k + s)
     frames = rng.integers(0, 256, (2, h, w, cin)).astype(np.uint8)
     weight = rng.integers(-127, 128, (3, cin, k, k)).astype(np.int8)
@@ -139,7 +139,7 @@ def test_zero_fill_is_the_same_hardware():
 
     from amaranth.back import verilog
 
-    from rtl_gen.window import WindowGenerator
+    from rtl_gen.pipeline.window import WindowGenerator
     text = [re.sub(r'\(\* src = "[^"]*" \*\)', "", verilog.convert(WindowGenerator(3, 5, 6, **kw), name="w"))
             for kw in ({}, {"fill": (0, 0, 0)})]
     assert text[0] == text[1]
@@ -154,7 +154,7 @@ def _acc(payload):
 def test_logits_conv_sends_its_accumulators(options, lanes, k, p):
     """A logits conv (``raw``): the int32 accumulators themselves, signed,
     through the output register (serial) or the FIFO (parallel)."""
-    from rtl_gen.conv import Conv
+    from rtl_gen.pipeline.conv import Conv
     cin, cout, h, w = 4, 6, 3, 4
     rng = np.random.default_rng(lanes * 10 + k)
     frames = rng.integers(0, 256, (3, h, w, cin)).astype(np.uint8)
@@ -191,7 +191,7 @@ def test_classifier_sums_signed_logits(c, h, w, acc_bits):
 
 
 def test_bad_fill_and_accumulator_width_are_refused():
-    from rtl_gen.window import WindowGenerator
+    from rtl_gen.pipeline.window import WindowGenerator
     with pytest.raises(ValueError, match=r"fill must hold 3 pixel values 0\.\.255"):
         WindowGenerator(3, 4, 4, fill=(1, 2))
     with pytest.raises(ValueError, match="fill must hold 1 pixel values"):

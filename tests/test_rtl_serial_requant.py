@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from golden import intref
-from rtl_gen.serial_requant import CYCLES_PER_VALUE, SerialRequant
-from sim.pysim import run_stream
+from rtl_gen.pipeline.serial_requant import CYCLES_PER_VALUE, SerialRequant
+from sim.lib.pysim import run_stream
 
 
 def _run(accs, m, shift, acc_bits, **kw):

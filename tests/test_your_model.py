@@ -74,7 +74,7 @@ def test_compare_float_and_int8_columns(bundles, trained, tmp_path):
     (["--model", "nowhere.py:build"], "file nowhere.py not found"),
     (["--model", "examples/my_net.py"], "expected FILE.py:FUNCTION"),
     (["--model", MODEL, "--onnx", "x.onnx"], "exactly one of --model"),
-    (["--model", MODEL, "--mean", "0.5,0.5"], "--mean has 2 values; the input has 1 channels"),
+    (["--model", MODEL, "--mean", "0.5,0.5"], "--mean 0.5,0.5 has 2 values; the input has 1 channels"),
     (["--model", MODEL, "--input-shape", "28,28"], "--input-shape must be H,W,C"),
     (["--model", MODEL, "--calib", "nowhere/"], "data nowhere/: not 'fashion-mnist', a folder or a .npy"),
 ])

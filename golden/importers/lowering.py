@@ -15,9 +15,8 @@ import numpy as np
 
 from golden.batchnorm import fold_batchnorm
 from golden.importers.ops import ImportError_, Op
+from golden.layers import POOL_KINDS
 from golden.shapes import output_size
-
-POOLS = ((3, 2, True), (2, 2, False))      # the max pools the hardware has: kernel, stride, ceil
 
 
 class _Graph:
@@ -218,7 +217,7 @@ class _Emitter:
 
     def emit_maxpool(self, op: Op) -> None:
         h, w, _ = self.g.ops[op.inputs[0]].shape
-        for k, s, ceil in POOLS:
+        for k, s, ceil in POOL_KINDS:
             if (op.kernel, op.stride) == (k, s) and all(
                     output_size(n, k, s, 0, ceil) == output_size(n, k, s, 0, op.ceil) for n in (h, w)):
                 self.add_layer(op, {"kind": "maxpool", "inputs": [self.src(op)], "kernel": k, "stride": s,

@@ -34,6 +34,8 @@ class _Reader:
             model = shape_inference.infer_shapes(model)
         except Exception as e:     # protobuf and onnx raise several types for a bad file
             raise ImportError_(f"{path}: not a readable ONNX model ({str(e).splitlines()[0]})") from None
+        if not model.graph.node:        # protobuf reads most bytes as an empty model
+            raise ImportError_(f"{path}: not a readable ONNX model (no graph nodes)")
         self.graph = model.graph
         self.consts = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in self.graph.initializer}
         self.shapes = {}

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from golden.bad_input import BadInput
+
 # What an op may be.  Everything else is refused by the importer that meets it.
 KINDS = ("input", "conv", "batchnorm", "relu", "relu6", "maxpool", "gap", "cat", "add", "linear", "identity",
          "output")
 
 
-class ImportError_(ValueError):
+class ImportError_(BadInput):
     """A network the importers cannot take: one line naming the module or
     node, its type and why."""
 

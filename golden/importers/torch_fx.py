@@ -1,8 +1,10 @@
 """A user's ``nn.Module`` as ``Op``s, traced with ``torch.fx``.
 
 ``symbolic_trace`` records the module calls and functions ``forward``
-runs; ``ShapeProp`` runs it once on a zero image to learn every output
-shape.  Each call becomes one ``Op`` (``golden.importers.ops``) or is
+runs; ``_Shapes`` (a ``torch.fx.Interpreter``) runs it once on a zero image
+to learn every output shape -- not torch's ``ShapeProp``, which prints a
+traceback of its own before raising.  The user's code runs inside
+``golden.importers.guard.users_code``: whatever it raises is one line.  Each call becomes one ``Op`` (``golden.importers.ops``) or is
 refused in one line naming the module or function, its type and why.
 Non-tensor values (``x.size(0)``, ``x.shape``) are skipped: they only feed
 a reshape, which is checked on its tensor input.
@@ -15,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
-from torch.fx.passes.shape_prop import ShapeProp
 
+from golden.importers.guard import users_code
 from golden.importers.ops import ImportError_, Op, layer_name, square
 
 _IDENTITY_MODULES = (nn.Dropout, nn.Dropout2d, nn.Dropout1d, nn.AlphaDropout, nn.Identity, nn.Flatten)
@@ -31,11 +33,20 @@ def _f64(t: torch.Tensor | None) -> np.ndarray | None:
     return None if t is None else t.detach().cpu().numpy().astype(np.float64)
 
 
+class _Shapes(fx.Interpreter):
+    """Runs the traced module, keeping each node's output shape in ``node.meta["shape"]``."""
+
+    def run_node(self, n: fx.Node):
+        result = super().run_node(n)
+        if isinstance(result, torch.Tensor):
+            n.meta["shape"] = tuple(result.shape)
+        return result
+
+
 def _shape(node: fx.Node) -> tuple[int, int, int] | None:
-    meta = node.meta.get("tensor_meta")
-    if meta is None or not hasattr(meta, "shape"):
+    s = node.meta.get("shape")
+    if s is None:
         return None
-    s = tuple(meta.shape)
     if len(s) == 4:
         return (s[2], s[3], s[1])
     if len(s) == 2:
@@ -45,18 +56,19 @@ def _shape(node: fx.Node) -> tuple[int, int, int] | None:
 
 class _Tracer:
     def __init__(self, model: nn.Module, input_shape: tuple[int, int, int]):
-        model = model.eval()
-        try:
+        name = type(model).__name__
+        with users_code(f"{name}.eval()"):
+            model = model.eval()
+        with users_code(f"torch.fx cannot trace {name}"):      # torch.fx raises many types
             self.gm = fx.symbolic_trace(model)
-        except Exception as e:    # torch.fx raises many types; the user needs the first line
-            raise ImportError_(f"torch.fx cannot trace {type(model).__name__}: {str(e).splitlines()[0]}") from None
+        inputs = [n.name for n in self.gm.graph.nodes if n.op == "placeholder"]
+        if len(inputs) != 1:
+            raise ImportError_(f"{name}.forward takes {len(inputs)} inputs ({', '.join(inputs)}); "
+                               "the network must take one image")
         h, w, c = input_shape
-        try:
+        with users_code(f"{name} does not run on a {h}x{w}x{c} image"), torch.no_grad():
             dtype = next((p.dtype for p in model.parameters()), torch.float32)
-            ShapeProp(self.gm).propagate(torch.zeros(1, c, h, w, dtype=dtype))
-        except Exception as e:
-            raise ImportError_(f"{type(model).__name__} does not run on a {h}x{w}x{c} image: "
-                               f"{str(e).splitlines()[0]}") from None
+            _Shapes(self.gm).run(torch.zeros(1, c, h, w, dtype=dtype))
         self.modules = dict(self.gm.named_modules())
         self.taken: set[str] = set()
         self.names: dict[str, str] = {}      # fx node name -> op name
@@ -194,6 +206,21 @@ def _conv_params(mod: nn.Conv2d, origin: str) -> dict:
         padding = 0
     return {"weight": _f64(mod.weight), "bias": _f64(mod.bias), "kernel": k,
             "stride": square(mod.stride, "stride", origin), "padding": square(padding, "padding", origin)}
+
+
+def input_channels(model: nn.Module) -> tuple[int, str] | None:
+    """(channels, "'name' (Conv2d)") of the first layer that reads the
+    image, when it is a module that says how many it takes; else None.
+    Cheap (a trace, no run): asked before any image is resized."""
+    with users_code(f"torch.fx cannot trace {type(model).__name__}"):
+        gm = fx.symbolic_trace(model)
+    modules = dict(gm.named_modules())
+    for node in gm.graph.nodes:
+        if node.op == "call_module" and any(a.op == "placeholder" for a in node.all_input_nodes):
+            mod = modules[node.target]
+            channels = getattr(mod, "in_channels", None) or getattr(mod, "num_features", None)
+            return (channels, f"{node.target!r} ({type(mod).__name__})") if channels else None
+    return None
 
 
 def import_module(model: nn.Module, input_shape: tuple[int, int, int]) -> list[Op]:

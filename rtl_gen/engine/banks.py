@@ -18,20 +18,51 @@ read or one write per cycle.  Back-pressure: none.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
+
 from amaranth.hdl import Array, ClockSignal, Instance, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["FeatureBanks", "KINDS", "SPRAM_BYTES"]
+from rtl_gen.params import ParamsFirst, check_choice, check_int
 
-KINDS = ("block", "spram")
+__all__ = ["FeatureBanks", "BanksParams", "BankKind", "SPRAM_BYTES"]
+
 SPRAM_BYTES = 16384
 
 
-class FeatureBanks(wiring.Component):
-    def __init__(self, sizes: tuple[int, ...], addr_bits: int, kind: str = "block"):
-        self.sizes, self.addr_bits, self.kind = tuple(max(1, s) for s in sizes), addr_bits, kind
+class BankKind(StrEnum):
+    """What a feature-map bank is built of."""
+    BLOCK = "block"             # an ``amaranth.lib.memory.Memory`` (block RAM, or logic when small)
+    SPRAM = "spram"             # one iCE40 UP5K SB_SPRAM256KA
+
+
+@dataclass(frozen=True)
+class BanksParams:
+    """``FeatureBanks``' parameters: the banks' ``sizes`` in bytes (at least
+    one bank; a size below 1 is taken as 1), ``addr_bits`` of the ports,
+    ``kind`` a ``BankKind`` or its name."""
+    sizes: tuple[int, ...]
+    addr_bits: int
+    kind: BankKind = BankKind.BLOCK
+
+    def __post_init__(self):
+        if not len(self.sizes):
+            raise ValueError("sizes must name at least one bank")
+        check_int("addr_bits", self.addr_bits, 1)
+        object.__setattr__(self, "sizes", tuple(max(1, int(s)) for s in self.sizes))
+        object.__setattr__(self, "kind", check_choice("banks", self.kind, BankKind))
+
+
+class FeatureBanks(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``BanksParams``."""
+    Params = BanksParams
+
+    def __init__(self, params: BanksParams):
+        self.sizes, self.addr_bits, self.kind = params.sizes, params.addr_bits, params.kind
+        addr_bits = self.addr_bits
         bank = range(len(self.sizes))
         super().__init__({"src_bank": In(bank), "side_bank": In(bank), "side_en": In(1), "dst_bank": In(bank),
                           "mac_addr": In(addr_bits), "mac_data": Out(8),
@@ -56,7 +87,7 @@ class FeatureBanks(wiring.Component):
         return m
 
     def _bank(self, m, b, size, rd_addr, write, w_addr, w_data):
-        if self.kind == "block":
+        if self.kind == BankKind.BLOCK:
             mem = Memory(shape=unsigned(8), depth=size, init=[])
             m.submodules[f"bank{b}"] = mem
             rd, wr = mem.read_port(), mem.write_port()

@@ -17,12 +17,16 @@ until taken.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Module, Mux, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from rtl_gen import int8
 from rtl_gen.accelerator import class_layout
+from rtl_gen.params import ParamsFirst, check_int
 
 __all__ = ["ClassSums", "sum_shape"]
 
@@ -32,9 +36,33 @@ def sum_shape(pixels: int, values: range = range(256)) -> Shape:
     return Shape.cast(range(min(0, pixels * values.start), max(0, pixels * (values.stop - 1)) + 1))
 
 
-class ClassSums(wiring.Component):
-    def __init__(self, num_classes: int, depth: int, c_bits: int, pixels: int, values: range = range(256)):
-        self.num_classes, self.depth, self.c_bits = num_classes, max(depth, num_classes), c_bits
+@dataclass(frozen=True)
+class ClassSumsParams:
+    """``ClassSums``' parameters: ``num_classes`` (>= 1), the sums' ``depth``
+    (at least ``num_classes``; fewer is taken as that), the class index's
+    ``c_bits``, the ``pixels`` summed and the range of the ``values`` added."""
+    num_classes: int
+    depth: int
+    c_bits: int
+    pixels: int
+    values: range = range(256)
+
+    def __post_init__(self):
+        check_int("num_classes", self.num_classes, 1)
+        check_int("c_bits", self.c_bits, 1)
+        check_int("pixels", self.pixels, 1)
+        if not isinstance(self.values, range) or not len(self.values):
+            raise ValueError(f"values must be a non-empty range, got {self.values!r}")
+        object.__setattr__(self, "depth", max(int(self.depth), self.num_classes))
+
+
+class ClassSums(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``ClassSumsParams``."""
+    Params = ClassSumsParams
+
+    def __init__(self, params: ClassSumsParams):
+        num_classes, c_bits, pixels, values = params.num_classes, params.c_bits, params.pixels, params.values
+        self.num_classes, self.depth, self.c_bits = num_classes, params.depth, c_bits
         self.values, self.sum_shape = values, sum_shape(pixels, values)
         super().__init__({"add_valid": In(1), "add_y": In(values), "add_c": In(c_bits),
                           "add_fresh": In(1), "start": In(1), "busy": Out(1),
@@ -68,7 +96,7 @@ class ClassSums(wiring.Component):
         # one; the upper halves compare as the sums do (signed or not), the lower unsigned
         first, hi_gt, hi_eq, lo_gt = Signal(), Signal(), Signal(), Signal()
         upper = (lambda v: v[half:].as_signed()) if self.sum_shape.signed else (lambda v: v[half:])
-        better = first | hi_gt | (hi_eq & lo_gt)
+        better = int8.takes_lead(first, hi_gt, hi_eq & lo_gt)
         m.d.comb += [o.payload.data.eq(current), o.payload.first.eq(index == 0), o.payload.last.eq(index == n - 1),
                      o.payload.argmax.eq(Mux(better, index, best_index))]
         with m.FSM():

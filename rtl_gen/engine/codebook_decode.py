@@ -20,6 +20,8 @@ word is written, ``write_cycles`` cycles.  Back-pressure: none.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
@@ -27,9 +29,9 @@ from amaranth.lib.wiring import In, Out
 
 from rtl_gen.engine.program import LANES
 from rtl_gen.engine.weight_codes import MAX_DECODE_BITS
-from rtl_gen.params import check_int
+from rtl_gen.params import ParamsFirst, check_int
 
-__all__ = ["CodebookDecode", "write_cycles"]
+__all__ = ["CodebookDecode", "DecodeParams", "write_cycles"]
 
 
 def write_cycles(bits: int) -> int:
@@ -38,18 +40,26 @@ def write_cycles(bits: int) -> int:
     return (2 ** bits) * (2 ** bits + 1)
 
 
-class CodebookDecode(wiring.Component):
+@dataclass(frozen=True)
+class DecodeParams:
+    """``CodebookDecode``'s parameters: the index ``bits``, 1..``MAX_DECODE_BITS``."""
+    bits: int
+
+    def __post_init__(self):
+        check_int("bits", self.bits, 1)
+        if self.bits > MAX_DECODE_BITS:
+            raise ValueError(f"bits must be at most {MAX_DECODE_BITS} (pair tables of 2**(2 bits) words), "
+                             f"got {self.bits}")
+
+
+class CodebookDecode(wiring.Component, metaclass=ParamsFirst):
     """``book``: the next pass's ``2**bits`` values, 8 bits each, value 0
-    lowest (the engine fetches them with that pass's descriptor)."""
+    lowest (the engine fetches them with that pass's descriptor).
+    Arguments: those of ``DecodeParams``."""
+    Params = DecodeParams
 
-    def __new__(cls, bits: int):
-        check_int("bits", bits, 1)
-        if bits > MAX_DECODE_BITS:
-            raise ValueError(f"bits must be at most {MAX_DECODE_BITS} (pair tables of 2**(2 bits) words), got {bits}")
-        return super().__new__(cls, src_loc_at=1)
-
-    def __init__(self, bits: int):
-        self.bits = bits
+    def __init__(self, params: DecodeParams):
+        bits = self.bits = params.bits
         super().__init__({"idx": In(data.ArrayLayout(unsigned(bits), LANES)), "slot": In(1),
                           "w": Out(signed(8)).array(LANES),
                           "book": In(unsigned(8 << bits)), "load": In(1), "load_slot": In(1), "busy": Out(1)})

@@ -2,10 +2,11 @@
 takes it as the accelerator's ``resource_estimate``).
 
 Logic is priced per part from the program's widths and features, in LUT4s,
-then scaled to iCE40 logic cells by ``CELLS_PER_LUT`` (or to what nextpnr
-counts on another family, the device's ``engine_lut_scale``: ECP5 measured); the constants were
-measured with Yosys ``synth_ice40`` per part and calibrated with nextpnr on
-three whole builds (``CELLS_PER_LUT``): the model is 0.1-0.5 % above each.  Memories
+then scaled to what nextpnr counts on the device by its
+``engine_lut_scale`` (``fpga.boards.Device``: iCE40 logic cells per LUT4,
+calibrated with nextpnr on three whole UP5K builds, the model 0.1-0.5 %
+above each; ECP5 measured); the constants were measured with Yosys
+``synth_ice40`` per part.  Memories
 are counted in whole blocks over the device's (depth, width) shapes, like
 the design model does.  Multipliers: eight ``SB_MAC16`` for the iCE40 dual
 8x8 lanes, else one inferred multiplier per 8x8 product.
@@ -14,16 +15,15 @@ from __future__ import annotations
 
 from amaranth.hdl import Shape
 
+from rtl_gen.dual_mult import DspImpl
+from rtl_gen.engine.banks import BankKind
 from rtl_gen.engine.class_sums import sum_shape
 from rtl_gen.engine.program import LANES
 from rtl_gen.engine.roms import bias_bits
-from rtl_gen.fit import memory_blocks
+from rtl_gen.fit import ResourceEstimate, memory_blocks
 
-__all__ = ["engine_resources", "CELLS_PER_LUT"]
+__all__ = ["engine_resources"]
 
-# measured on the UP5K with the host link (LINK_LUT more): reference 4 757
-# cells, four-Fire simple bypass 5 087, four-Fire complex bypass 5 420
-CELLS_PER_LUT = 1.22
 LUT_MULTIPLIER_CELLS = 150  # one uint8 x int8 product in iCE40 logic, with its registers
 DECODE_LUT = 100
 # measured with Yosys synth_ice40 on the issue-14 feature network (12x12x3):
@@ -61,9 +61,8 @@ def _logic(params) -> int:
     return lanes + sequencer + write_back + pool + sums + control + decode + fill
 
 
-def engine_resources(params, device) -> dict:
-    """``{"lut", "dsp", "bram_blocks", "bram_bits", "spram_bits"}`` of the
-    engine ``params`` (``EngineParams``) on ``device``."""
+def engine_resources(params, device) -> ResourceEstimate:
+    """The resources of the engine ``params`` (``EngineParams``) on ``device``."""
     prog, table, shapes = params.program, params.table, device.bram_shapes
     adds = any(p.add for p in prog.passes)
     wb = params.write_back
@@ -83,17 +82,17 @@ def engine_resources(params, device) -> dict:
     memories.append((1 + c_bits + xy_bits + 1 + params.addr_bits, 16))
     if codes.coded:
         memories += [(16, 2 * 4 ** codes.bits)] * (LANES // 2)          # the pair tables
-    if params.banks == "block":
+    if params.banks == BankKind.BLOCK:
         memories += [(8, size) for size in prog.banks]
     blocks = sum(_blocks(w, d, shapes) for w, d in memories)
     bits = sum(w * d for w, d in memories)
-    dsp = 8 if params.dsp == "sb_mac16" else LANES + (2 if adds else 0)
-    lut = round(_logic(params) * (device.engine_lut_scale or CELLS_PER_LUT))
+    dsp = 8 if params.dsp == DspImpl.SB_MAC16 else LANES + (2 if adds else 0)
+    lut = round(_logic(params) * device.engine_lut_scale)
     if device.dsp == 0:
         # the 8x8 products in logic: measured on the HX8K, the four-Fire
         # complex-bypass network's engine took 8 130 cells with its link
         lut, dsp = lut + dsp * LUT_MULTIPLIER_CELLS, 0
     index_bits = codes.rom_width * LANES * table.weight_depth if codes.coded else 0
-    return {"lut": lut, "dsp": dsp, "bram_blocks": blocks, "bram_bits": bits,
-            "weight_index_bits": index_bits, "codebook_bits": codes.codebook_bits(),
-            "spram_bits": len(prog.banks) * 256 * 1024 if params.banks == "spram" else 0}
+    return ResourceEstimate(lut=lut, dsp=dsp, bram_blocks=blocks, bram_bits=bits, weight_index_bits=index_bits,
+                            codebook_bits=codes.codebook_bits(),
+                            spram_bits=len(prog.banks) * 256 * 1024 if params.banks == BankKind.SPRAM else 0)

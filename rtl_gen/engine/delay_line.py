@@ -9,25 +9,36 @@ output until the pipeline has filled, as the engine's drain does).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.params import check_int
+from rtl_gen.params import ParamsFirst, check_int
 
-__all__ = ["DelayLine"]
+__all__ = ["DelayLine", "DelayParams"]
 
 
-class DelayLine(wiring.Component):
-    def __new__(cls, shape, cycles: int):
-        # checked before the object exists (Amaranth warns about every
-        # Elaboratable created and never elaborated)
-        check_int("cycles", cycles, 2)
-        return super().__new__(cls, src_loc_at=1)
+@dataclass(frozen=True)
+class DelayParams:
+    """``DelayLine``'s parameters: the value's ``shape`` and the delay in
+    ``cycles`` (>= 2)."""
+    shape: object
+    cycles: int
 
-    def __init__(self, shape, cycles: int):
-        self.shape, self.cycles = shape, cycles
+    def __post_init__(self):
+        check_int("cycles", self.cycles, 2)
+
+
+class DelayLine(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``DelayParams``."""
+    Params = DelayParams
+
+    def __init__(self, params: DelayParams):
+        shape, self.cycles = params.shape, params.cycles
+        self.shape = shape
         super().__init__({"i": In(shape), "o": Out(shape)})
 
     def elaborate(self, platform):

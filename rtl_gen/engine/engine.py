@@ -29,23 +29,25 @@ from dataclasses import dataclass, field
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
-from amaranth.lib.memory import Memory
 
 from rtl_gen.accelerator import AcceleratorSignature
-from rtl_gen.dual_mult import LATENCY as DSP_LATENCY, check_impl
-from rtl_gen.engine.banks import KINDS as BANK_KINDS, SPRAM_BYTES, FeatureBanks
+from rtl_gen.dual_mult import LATENCY as DSP_LATENCY, DspImpl, check_impl
+from rtl_gen.engine.banks import SPRAM_BYTES, BankKind, FeatureBanks
 from rtl_gen.engine.class_sums import ClassSums
 from rtl_gen.engine.cost import engine_resources
+from rtl_gen.fit import ResourceEstimate
 from rtl_gen.engine.descriptor import ADD_NONE, WORD_BITS, DescriptorTable, descriptor_table
 from rtl_gen.engine.lanes import MacLanes
 from rtl_gen.engine.pool import LATENCY as POOL_LATENCY, PoolOnWrite
 from rtl_gen.engine.program import LANES, EngineProgram, ProgramError, plan_program
 from rtl_gen.engine.codebook_decode import CodebookDecode, write_cycles
-from rtl_gen.engine.roms import bias_bits, channel_constants, lane_rows
+from rtl_gen.engine.rom_images import EngineRoms, RomImage, engine_rom_images, rom_memory
+from rtl_gen.engine.roms import bias_bits
 from rtl_gen.engine.sequencer import TapSequencer, meta_layout
 from rtl_gen.engine.weight_codes import WeightCodes, weight_codes
 from rtl_gen.engine.writeback import WriteBack, WriteBackConfig, write_back_config, write_back_latency
-from rtl_gen.params import ParamsFirst
+from rtl_gen import int8
+from rtl_gen.params import ParamsFirst, check_choice
 
 __all__ = ["FireEngine", "EngineParams", "drain_cycles"]
 
@@ -65,22 +67,26 @@ def drain_cycles(write_back_latency: int) -> int:
 @dataclass(frozen=True, eq=False)
 class EngineParams:
     """``bundle``: a ``golden.bundle.Bundle``; ``dsp``: the multiplier
-    (``rtl_gen.dual_mult.IMPLEMENTATIONS``); ``banks``: the feature-map RAM
-    (``rtl_gen.engine.banks.KINDS``).  Checking plans the program;
-    a problem is a ``ProgramError`` naming the layer."""
+    (``rtl_gen.dual_mult.DspImpl``, or its name); ``banks``: the feature-map
+    RAM (``rtl_gen.engine.banks.BankKind``, or its name); ``rom_segment``:
+    each ROM's depth a multiple of it, ``placeholder_roms``: the ROMs hold
+    seeded random contents, for the bitstream's to be rewritten
+    (``rom_images``).  Checking plans the program; a problem is a
+    ``ProgramError`` naming the layer."""
     bundle: object
-    dsp: str = "generic"
-    banks: str = "block"
+    dsp: DspImpl = DspImpl.GENERIC
+    banks: BankKind = BankKind.BLOCK
+    rom_segment: int = 1
+    placeholder_roms: bool = False
     program: EngineProgram = field(init=False)
     table: DescriptorTable = field(init=False)
     codes: WeightCodes = field(init=False)
 
     def __post_init__(self):
-        check_impl(self.dsp)
-        if self.banks not in BANK_KINDS:
-            raise ValueError(f"banks must be one of {', '.join(map(repr, BANK_KINDS))}, got {self.banks!r}")
+        object.__setattr__(self, "dsp", check_impl(self.dsp))
+        object.__setattr__(self, "banks", check_choice("banks", self.banks, BankKind))
         program = plan_program(self.bundle)
-        if self.banks == "spram" and max(program.banks) > SPRAM_BYTES:
+        if self.banks == BankKind.SPRAM and max(program.banks) > SPRAM_BYTES:
             big = max(range(len(program.banks)), key=lambda b: program.banks[b])
             name = next(n for n, info in program.maps.items() if info.bank == big and info.size == program.banks[big])
             raise ProgramError(f"bundle {self.bundle.name!r}: map {name!r} needs {program.banks[big]} bytes, "
@@ -122,7 +128,8 @@ class EngineParams:
 
     @property
     def acc_bits(self) -> int:
-        return max(p.taps * 255 * 128 for p in self.program.passes).bit_length() + 1
+        # the lanes sum products only; the write-back adds the bias
+        return max(int8.acc_bits(p.taps) for p in self.program.passes)
 
     @property
     def in_shape(self) -> tuple[int, int, int]:
@@ -159,6 +166,15 @@ class EngineParams:
                 words += self.codes.book_rom_words((i + 1) % n)
         return words
 
+    def rom_images(self) -> EngineRoms:
+        """The three ROMs' real contents (``rom_images``)."""
+        return engine_rom_images(self, self.rom_segment)
+
+    def netlist_roms(self) -> EngineRoms:
+        """What the netlist's ROMs hold: the real contents or their placeholders."""
+        real = self.rom_images()
+        return real.placeholders() if self.placeholder_roms else real
+
     def pass_cycles(self) -> list[int]:
         """Each pass from its start to the next one's, without waits."""
         per_pass = self.fetch_words + 4 + self.drain      # FETCH, START, RUN's end, DRAIN
@@ -175,7 +191,7 @@ class EngineParams:
         before = [load_and_output + self.fetch_words + TABLE_WAIT_SLACK] + lengths[:-1]
         return [max(0, need - span) for span in before]
 
-    def resource_estimate_for(self, device) -> dict:
+    def resource_estimate(self, device) -> ResourceEstimate:
         """The resource model's figures on ``device`` (``rtl_gen.engine.cost``):
         the fit check takes these parameters as well as the engine."""
         return engine_resources(self, device)
@@ -194,8 +210,8 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         self.cycles_per_frame = params.cycles_per_frame     # the model's figure (exact)
         super().__init__(AcceleratorSignature(self.in_shape, self.num_classes))
 
-    def resource_estimate_for(self, device) -> dict:
-        return self.params.resource_estimate_for(device)
+    def resource_estimate(self, device) -> ResourceEstimate:
+        return self.params.resource_estimate(device)
 
     def elaborate(self, platform):
         m = Module()
@@ -205,8 +221,8 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         m.submodules.seq = seq = TapSequencer(t.layout, p.addr_bits, w_bits, p.fill_ci_bits)
         meta = meta_layout(t.layout)
         m.submodules.lanes = lanes = MacLanes(p.dsp, p.acc_bits, meta)
-        constants = channel_constants(self.program)
-        m.submodules.wb = wb = WriteBack(t.layout, meta, p.write_back, constants)
+        roms = p.netlist_roms()
+        m.submodules.wb = wb = WriteBack(t.layout, meta, p.write_back, roms.constants)
         pool = None
         if any(q.pool for q in self.program.passes):
             m.submodules.pool = pool = PoolOnWrite(t.layout, wb.o.shape(), p.addr_bits,
@@ -220,7 +236,7 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
                                              logits or range(256))
         m.d.comb += [seq.desc.eq(desc), wb.desc.eq(desc)]
         slot = Signal()            # the pair-table slot of the running pass: its index's parity
-        decode = self._mac_path(m, seq, lanes, banks, slot)
+        decode = self._mac_path(m, seq, lanes, banks, slot, roms.weights)
         m.d.comb += [wb.i.eq(lanes.o), banks.side_addr.eq(wb.side_addr), wb.side_data.eq(banks.side_data)]
         # the gap sums the logits pass's accumulators, or the uint8 values
         m.d.comb += [sums.add_valid.eq(wb.o.valid & desc.gap), sums.add_y.eq(wb.o.acc if logits else wb.o.y),
@@ -230,21 +246,20 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         m.submodules.out = out = SyncFIFOBuffered(width=sums.o.payload.shape().size, depth=2)
         m.d.comb += [out.w_en.eq(sums.o.valid), out.w_data.eq(sums.o.payload.as_value()), sums.o.ready.eq(out.w_rdy),
                      self.o.valid.eq(out.r_rdy), self.o.payload.as_value().eq(out.r_data), out.r_en.eq(self.o.ready)]
-        self._control(m, desc, seq, banks, wb, pool, sums, decode, slot)
+        self._control(m, desc, seq, banks, wb, pool, sums, decode, slot, roms.descriptors)
         return m
 
-    def _mac_path(self, m, seq, lanes, banks, slot):
+    def _mac_path(self, m, seq, lanes, banks, slot, image: RomImage):
         """Tap -> bank and weight ROM reads -> (the codebook look-up) -> the
         lanes; returns the decode (None for int8 ROM rows)."""
         tap, codes = seq.tap, self.params.codes
         m.d.comb += banks.mac_addr.eq(tap.addr)
         # one memory, a row of 16 weights (or indices) per address: each lane
         # reads its own every cycle, and the tools choose the block shapes
-        rows = [list(r) for r in zip(*lane_rows(self.program, self.table, codes.rom_arrays(self.program)))]
         lane_shape = unsigned(codes.bits) if codes.coded else signed(8)
-        rom = Memory(shape=data.ArrayLayout(lane_shape, LANES), depth=len(rows), init=rows)
-        m.submodules.weights = rom
+        m.submodules.weights = rom = rom_memory(image)
         port = rom.read_port()
+        row = data.ArrayLayout(lane_shape, LANES)(port.data)
         staged = self.params.input_stage and not codes.coded
         if staged:
             # the padding choice is a LUT level behind the banks' multiplexer, too many before a DSP
@@ -261,10 +276,10 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         decode = None
         if codes.coded:
             m.submodules.decode = decode = CodebookDecode(codes.bits)
-            m.d.comb += [decode.idx.eq(port.data), decode.slot.eq(slot)]
+            m.d.comb += [decode.idx.eq(row), decode.slot.eq(slot)]
             weights = decode.w
         else:
-            weights = port.data
+            weights = row
         if self.params.input_stage:
             # the activation and the tap's flags wait for the look-up (or meet the later weights)
             later, a_later = Signal.like(tap), Signal.like(a)
@@ -288,26 +303,25 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         m.d.sync += fill.eq(Mux(desc.fill, value, 0))
         return fill
 
-    def _descriptors(self, m, desc):
+    def _descriptors(self, m, desc, image: RomImage):
         """The descriptor ROM and the shift register that is ``desc`` (and,
         coded, the next pass's codebook values after it): returns (the ROM's
         word pointer, the shift register, the read port)."""
-        words = self.params.descriptor_rom()
-        rom = Memory(shape=unsigned(WORD_BITS), depth=len(words), init=words)
-        m.submodules.descriptors = rom
+        m.submodules.descriptors = rom = rom_memory(image)
         rd = rom.read_port()
-        word_ptr = Signal(range(len(words) + 1), init=len(words) - self.params.fetch_words)
+        words = image.entries
+        word_ptr = Signal(range(words + 1), init=words - self.params.fetch_words)
         shifter = Signal(self.params.fetch_words * WORD_BITS)
         m.d.comb += [rd.addr.eq(word_ptr), desc.as_value().eq(shifter[:self.table.layout.size])]
         return word_ptr, shifter, rd
 
-    def _control(self, m, desc, seq, banks, wb, pool, sums, decode, slot):
+    def _control(self, m, desc, seq, banks, wb, pool, sums, decode, slot, descriptors: RomImage):
         """[BOOT: the codebook values of pass 0] -> LOAD the image (its
         ``last`` beat ends it) -> per pass FETCH, [WAIT for its codebook
         tables,] START, RUN, DRAIN -> OUTPUT.  Each phase has its own small
         counter, so no wide comparison sits in front of the state register."""
         prog, fetch_words = self.program, self.params.fetch_words
-        word_ptr, shifter, rd = self._descriptors(m, desc)
+        word_ptr, shifter, rd = self._descriptors(m, desc, descriptors)
         pixel = Signal(range(prog.in_shape[0] * prog.in_shape[1] * prog.in_shape[2] + 1))
         step = Signal(range(max(self.params.drain, fetch_words) + 2))
         index, last_pass = Signal(range(len(prog.passes))), Signal()

@@ -17,12 +17,15 @@ serializer ahead of the next pixel (the result registers are overwritten
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.dual_mult import LATENCY, DualMult
+from rtl_gen.dual_mult import LATENCY, DspImpl, DualMult, check_impl
 from rtl_gen.engine.program import LANES
+from rtl_gen.params import ParamsFirst, check_int
 
 __all__ = ["MacLanes", "value_layout"]
 
@@ -32,12 +35,28 @@ def value_layout(acc_bits: int, meta: data.StructLayout) -> data.StructLayout:
     return data.StructLayout({"valid": 1, "value": signed(acc_bits), "lane": range(LANES), "meta": meta})
 
 
-class MacLanes(wiring.Component):
+@dataclass(frozen=True)
+class LanesParams:
+    """``MacLanes``' parameters: the multipliers' ``impl`` (a
+    ``rtl_gen.dual_mult.DspImpl`` or its name), the accumulators' signed
+    width ``acc_bits`` and the pixel's ``meta`` layout."""
+    impl: DspImpl
+    acc_bits: int
+    meta: data.StructLayout
+
+    def __post_init__(self):
+        object.__setattr__(self, "impl", check_impl(self.impl))
+        check_int("acc_bits", self.acc_bits, 2)
+
+
+class MacLanes(wiring.Component, metaclass=ParamsFirst):
     """Inputs, all of one tap in the same cycle: ``valid``/``last`` of the
     tap (``last``: the pixel's last), ``a`` (in the padding: 0, or the image's ``pad`` value),
-    ``w[LANES]`` and the pixel's ``meta``."""
+    ``w[LANES]`` and the pixel's ``meta``.  Arguments: those of ``LanesParams``."""
+    Params = LanesParams
 
-    def __init__(self, impl: str, acc_bits: int, meta: data.StructLayout):
+    def __init__(self, params: LanesParams):
+        impl, acc_bits, meta = params.impl, params.acc_bits, params.meta
         self.impl, self.acc_bits, self.meta_layout = impl, acc_bits, meta
         super().__init__({"valid": In(1), "last": In(1), "a": In(unsigned(8)),
                           "w": In(signed(8)).array(LANES), "meta": In(meta),

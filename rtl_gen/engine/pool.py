@@ -25,12 +25,16 @@ value.  Back-pressure: none.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.engine.program import LANES, PoolKind
+from rtl_gen.engine.program import LANES
+from rtl_gen.int8 import POOL_KINDS, PoolKind
+from rtl_gen.params import ParamsFirst, check_int
 
 __all__ = ["LATENCY", "PoolOnWrite", "write_layout"]
 
@@ -49,17 +53,36 @@ def completes(kind: PoolKind, x, last, twice_out, tail):
     return (~x[0] & (x >= 2) & (x <= twice_out)) | (tail & (x == last))
 
 
-class PoolOnWrite(wiring.Component):
+@dataclass(frozen=True)
+class PoolParams:
+    """``PoolOnWrite``'s parameters (see the class); ``max_pooled_w`` below 1
+    is taken as 1."""
+    desc: data.StructLayout
+    in_layout: data.StructLayout
+    addr_bits: int
+    max_pooled_w: int
+    kind: PoolKind
+
+    def __post_init__(self):
+        check_int("addr_bits", self.addr_bits, 1)
+        if self.kind not in POOL_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(map(str, POOL_KINDS))}, got {self.kind!r}")
+        object.__setattr__(self, "max_pooled_w", max(1, int(self.max_pooled_w)))
+
+
+class PoolOnWrite(wiring.Component, metaclass=ParamsFirst):
     """``i``: the write-back's values (``writeback.out_layout``); ``o``: the
     pooled values with their addresses.  ``max_pooled_w``: the widest pooled
     row of the program (the row buffer's size); ``kind``: the program's
-    ``pool_kind`` (one of ``program.POOL_KINDS``)."""
+    ``pool_kind`` (one of ``rtl_gen.int8.POOL_KINDS``).  Arguments: those
+    of ``PoolParams``."""
+    Params = PoolParams
 
-    def __init__(self, desc: data.StructLayout, in_layout: data.StructLayout, addr_bits: int, max_pooled_w: int,
-                 kind: PoolKind):
-        self.desc_layout, self.addr_bits, self.max_pooled_w = desc, addr_bits, max(1, max_pooled_w)
-        self.kind = kind
-        super().__init__({"desc": In(desc), "i": In(in_layout), "o": Out(write_layout(addr_bits))})
+    def __init__(self, params: PoolParams):
+        self.desc_layout, self.addr_bits, self.max_pooled_w = params.desc, params.addr_bits, params.max_pooled_w
+        self.kind = params.kind
+        super().__init__({"desc": In(params.desc), "i": In(params.in_layout),
+                          "o": Out(write_layout(params.addr_bits))})
 
     def elaborate(self, platform):
         m = Module()

@@ -33,34 +33,20 @@ it lives, and the maps a pass reads and writes are always in different banks
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 
 from golden.codebook import Codebook
 from golden.layers import AddLayer, ConvLayer, FireLayer, GapLayer, InputLayer, Layer, MaxPoolLayer
 from golden.shapes import output_size
+from rtl_gen.int8 import POOL_KINDS, PoolKind
 from rtl_gen.params import WeightShape
 
-__all__ = ["LANES", "MIN_PERIOD", "POOL_KINDS", "AddStep", "EnginePass", "EngineProgram", "PoolKind", "ProgramError",
+__all__ = ["LANES", "MIN_PERIOD", "AddStep", "EnginePass", "EngineProgram", "ProgramError",
            "plan_program"]
 
 LANES = 16          # MAC lanes: output channels computed at once
 MIN_PERIOD = 4      # cycles per output pixel at least (write-back read-modify-write spacing)
-
-
-class PoolKind(NamedTuple):
-    """A max pool the write-back does: kernel, stride, ceil mode."""
-    kernel: int
-    stride: int
-    ceil: bool
-
-    def __str__(self):
-        return f"{self.kernel}x{self.kernel}/{self.stride} {'ceil' if self.ceil else 'floor'}-mode"
-
-
-# SqueezeNet's pool, and PyTorch's MaxPool2d(2)
-POOL_KINDS = (PoolKind(3, 2, True), PoolKind(2, 2, False))
 
 
 class ProgramError(ValueError):
@@ -358,7 +344,7 @@ def _pool_kind(bundle) -> PoolKind | None:
     for lay in bundle.layers:
         if not isinstance(lay, MaxPoolLayer):
             continue
-        this = PoolKind(lay.kernel, lay.stride, lay.ceil)
+        this = lay.pool_kind
         if this not in POOL_KINDS:
             raise ProgramError(f"layer {lay.name!r}: a {this} max pool; the engine supports "
                                + " and ".join(map(str, POOL_KINDS)))

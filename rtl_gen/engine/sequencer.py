@@ -18,6 +18,7 @@ Back-pressure: none; the engine is statically scheduled (``docs/engine.md``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
@@ -25,6 +26,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.engine.program import LANES
+from rtl_gen.params import ParamsFirst, check_int
 
 __all__ = ["TapSequencer", "meta_layout", "tap_layout"]
 
@@ -42,10 +44,29 @@ def tap_layout(desc: data.StructLayout, addr_bits: int, w_addr_bits: int, ci_bit
                               "meta": meta_layout(desc), **({"ci": unsigned(ci_bits)} if ci_bits else {})})
 
 
-class TapSequencer(wiring.Component):
-    """``desc`` must hold still from ``start`` until ``busy`` falls."""
+@dataclass(frozen=True)
+class SequencerParams:
+    """``TapSequencer``'s parameters: the descriptor's layout ``desc``, the
+    feature-map and weight address widths, and ``ci_bits`` of the input
+    channel a padding tap carries (0: no padding values)."""
+    desc: data.StructLayout
+    addr_bits: int
+    w_addr_bits: int
+    ci_bits: int = 0
 
-    def __init__(self, desc: data.StructLayout, addr_bits: int, w_addr_bits: int, ci_bits: int = 0):
+    def __post_init__(self):
+        check_int("addr_bits", self.addr_bits, 1)
+        check_int("w_addr_bits", self.w_addr_bits, 1)
+        check_int("ci_bits", self.ci_bits, 0)
+
+
+class TapSequencer(wiring.Component, metaclass=ParamsFirst):
+    """``desc`` must hold still from ``start`` until ``busy`` falls.
+    Arguments: those of ``SequencerParams``."""
+    Params = SequencerParams
+
+    def __init__(self, params: SequencerParams):
+        desc, addr_bits, w_addr_bits, ci_bits = params.desc, params.addr_bits, params.w_addr_bits, params.ci_bits
         self.desc_layout, self.addr_bits, self.w_addr_bits, self.ci_bits = desc, addr_bits, w_addr_bits, ci_bits
         super().__init__({"desc": In(desc), "start": In(1), "busy": Out(1),
                           "tap": Out(tap_layout(desc, addr_bits, w_addr_bits, ci_bits))})

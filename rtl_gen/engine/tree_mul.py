@@ -11,9 +11,13 @@ Throughput: one product per cycle.  Back-pressure: none.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+from rtl_gen.params import ParamsFirst, check_int
 
 __all__ = ["TreeMul", "tree_latency"]
 
@@ -22,9 +26,23 @@ def tree_latency(b_bits: int) -> int:
     return max(1, (b_bits - 1).bit_length())
 
 
-class TreeMul(wiring.Component):
-    def __init__(self, a_bits: int, b_bits: int):
-        self.a_bits, self.b_bits = a_bits, b_bits
+@dataclass(frozen=True)
+class TreeMulParams:
+    """``TreeMul``'s parameters: the signed ``a``'s and the unsigned ``b``'s widths."""
+    a_bits: int
+    b_bits: int
+
+    def __post_init__(self):
+        check_int("a_bits", self.a_bits, 1)
+        check_int("b_bits", self.b_bits, 1)
+
+
+class TreeMul(wiring.Component, metaclass=ParamsFirst):
+    """Arguments: those of ``TreeMulParams``."""
+    Params = TreeMulParams
+
+    def __init__(self, params: TreeMulParams):
+        a_bits, b_bits = self.a_bits, self.b_bits = params.a_bits, params.b_bits
         self.latency = tree_latency(b_bits)
         super().__init__({"a": In(signed(a_bits)), "b": In(b_bits), "p": Out(signed(a_bits + b_bits))})
 

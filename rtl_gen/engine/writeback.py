@@ -31,15 +31,17 @@ from types import SimpleNamespace
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rtl_gen.engine.descriptor import ADD_COMPLEX, ADD_NONE
 from rtl_gen.engine.delay_line import DelayLine
 from rtl_gen.engine.lanes import value_layout
 from rtl_gen.engine.tree_mul import TreeMul, tree_latency
+from rtl_gen.engine import rom_images
+from rtl_gen.int8 import clamp_u8
+from rtl_gen.params import ParamsFirst
 
-__all__ = ["WriteBack", "RoundedShift", "write_back_latency", "WriteBackConfig", "const_layout", "out_layout", "clamp_u8", "write_back_config"]
+__all__ = ["WriteBack", "RoundedShift", "write_back_latency", "WriteBackConfig", "const_layout", "out_layout", "write_back_config"]
 
 
 @dataclass(frozen=True)
@@ -94,14 +96,6 @@ def out_layout(meta: data.StructLayout, c_bits: int, addr_bits: int, logits: ran
     return data.StructLayout({**fields, **({"acc": logits} if logits else {})})
 
 
-def clamp_u8(value):
-    """clamp(value, 0, 255) of a signed value: its sign bit and an OR of
-    the bits above 7, so no comparison's carry chain."""
-    if not value.shape().signed:
-        return Mux(value[8:].any(), 255, value[:8])
-    return Mux(value[-1], 0, Mux(value[8:].any(), 255, value[:8]))
-
-
 class RoundedShift:
     """``clamp((value + 2**(shift-1)) >> shift, 0, 255)`` (floor) for
     ``shift`` in ``span``, in two registered steps: the rounding add and a
@@ -126,15 +120,34 @@ class RoundedShift:
         return clamp_u8(shifted >> self.rest)
 
 
-class WriteBack(wiring.Component):
-    """``constants``: the channel-constant ROM's rows (dicts of
-    ``const_layout``); ``side_addr``/``side_data``: the side map's read
-    port (data one cycle after the address)."""
+@dataclass(frozen=True, eq=False)
+class WriteBackParams:
+    """``WriteBack``'s parameters: the descriptor's and the lanes' meta
+    layouts, the ``WriteBackConfig`` and the channel-constant ROM's image
+    (``rom_images.RomImage``, words of ``const_layout``, at least one entry)."""
+    desc: data.StructLayout
+    meta: data.StructLayout
+    config: WriteBackConfig
+    constants: rom_images.RomImage
 
-    def __init__(self, desc: data.StructLayout, meta: data.StructLayout, config: WriteBackConfig,
-                 constants: list[dict]):
+    def __post_init__(self):
+        if not isinstance(self.config, WriteBackConfig):
+            raise ValueError(f"config must be a WriteBackConfig, got {type(self.config).__name__}")
+        if not isinstance(self.constants, rom_images.RomImage) or self.constants.entries < 1:
+            raise ValueError("constants must be a RomImage of at least one entry")
+
+
+class WriteBack(wiring.Component, metaclass=ParamsFirst):
+    """``constants``: the channel-constant ROM's image; ``side_addr``/
+    ``side_data``: the side map's read port (data one cycle after the
+    address).  Arguments: those of ``WriteBackParams``."""
+
+    Params = WriteBackParams
+
+    def __init__(self, params: WriteBackParams):
+        desc, meta, config, constants = params.desc, params.meta, params.config, params.constants
         self.desc_layout, self.meta_layout, self.config = desc, meta, config
-        self.c_bits = max(1, (len(constants) - 1).bit_length())
+        self.c_bits = max(1, (constants.entries - 1).bit_length())
         self.constants = constants
         self.latency = write_back_latency(config)
         super().__init__({"desc": In(desc), "i": In(value_layout(config.acc_bits, meta)),
@@ -144,12 +157,13 @@ class WriteBack(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, d = self.config, self.desc
-        rom = Memory(shape=const_layout(cfg), depth=len(self.constants), init=self.constants)
-        m.submodules.constants = rom
+        image = self.constants
+        m.submodules.constants = rom = rom_images.rom_memory(image)
         port = rom.read_port()
+        port_data = const_layout(cfg)(port.data)
         second = self._address(m, port)
         passing = self._pass_through(m, second)
-        stage = self._bias(m, SimpleNamespace(v=second.v), port)
+        stage = self._bias(m, SimpleNamespace(v=second.v), port_data)
         stage = self._multiply(m, stage)
         requant = RoundedShift(m, d.shift, cfg.shifts, stage.prod.shape().width)
         stage = self._stage(m, stage, z=requant.add(stage.prod))
@@ -219,10 +233,10 @@ class WriteBack(wiring.Component):
         m.d.comb += self.side_addr.eq(second.addr)
         return second
 
-    def _bias(self, m, s1, port):
-        s2 = self._stage(m, s1, v=s1.v + port.data.bias)
-        s2.k = Signal.like(port.data)
-        m.d.sync += s2.k.eq(port.data)
+    def _bias(self, m, s1, constants):
+        s2 = self._stage(m, s1, v=s1.v + constants.bias)
+        s2.k = Signal(constants.shape())
+        m.d.sync += s2.k.eq(constants)
         return s2
 
     def _add_sum(self, m, stage):

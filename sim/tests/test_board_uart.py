@@ -19,11 +19,11 @@ from fpga import protocol
 from fpga.protocol import Status
 from golden import intref
 from fpga.boards import BOARDS
-from rtl_gen.network import Network
-from sim.board_harness import BoardHarness
-from sim.board_uart_tb import ReplyChecker
-from sim.cocotb_run import simulate
-from sim.network_cases import fashion_images, feature_network, fire1, reference
+from rtl_gen.pipeline import Pipeline
+from sim.lib.board_harness import BoardHarness
+from sim.benches.board_uart_tb import ReplyChecker
+from sim.lib.cocotb_run import simulate
+from sim.lib.network_cases import fashion_images, feature_network, fire1, reference
 
 CASE_ID = "board_uart"
 
@@ -38,9 +38,9 @@ def _step(name, data: bytes, expect, ferr_at=()):
 
 
 def _run(steps, seed, timeout_cycles=3_000_000):     # one image is ~0.9 M cycles of compute
-    harness = BoardHarness(Network(fire1(), style=BOARDS["ice40"].style), image_ram=BOARDS["ice40"].image_ram)
+    harness = BoardHarness(Pipeline(fire1(), style=BOARDS["ice40"].style), image_ram=BOARDS["ice40"].image_ram)
     script = {"seed": seed, "divisor": harness.divisor, "timeout_cycles": timeout_cycles, "steps": steps}
-    res = simulate(CASE_ID, harness, "sim.board_uart_tb", {"script": json.dumps(script)}, models=harness.models)
+    res = simulate(CASE_ID, harness, "sim.benches.board_uart_tb", {"script": json.dumps(script)}, models=harness.models)
     print(f"build {res['build_seconds']:.1f} s, simulation {res['sim_seconds']:.1f} s, "
           f"{res.get('sim_cycles')} cycles; cycles per request/reply: {res.get('cycles')}")
     assert res["passed"], res["message"]
@@ -110,34 +110,44 @@ def test_short_frame_times_out_then_good_frame():
     ], seed=3, timeout_cycles=3_000_000)
 
 
-def _engine_round_trip(case_id: str, bundle, images, seed: int):
+def _engine_round_trip(case_id: str, bundle, images, seed: int, tmp_path):
     """``images`` through the iCEBreaker build of the Fire engine for
-    ``bundle``, at the pin level; returns (result, engine, clock)."""
-    from rtl_gen.engine.engine import FireEngine
-    from sim.yosys_models import engine_models
-    from squeezefire.build import ENGINE_BAUD, arch_clock, engine_options
+    ``bundle``, at the pin level; returns (result, engine, clock).  The
+    reference's is ``make build``'s board (``sim.lib.default_board``)."""
+    from rtl_gen.engine import FireEngine
+    from sim.lib.default_board import default_board
+    from sim.lib.yosys_models import engine_models
+    from squeezefire.architectures import ENGINE_BAUD, arch_clock, engine_options
     board = BOARDS["ice40"]
     clock_hz = arch_clock(board, "engine")[0]
-    options = engine_options(board)
-    engine = FireEngine(bundle, **options)
-    harness = BoardHarness(engine, clock_hz=clock_hz, baud=ENGINE_BAUD["ice40"], image_ram=board.image_ram)
+    if bundle is None:
+        default = default_board(tmp_path / "build")
+        engine, harness, models, bundle = default.accelerator, default.harness, default.models, reference()
+    else:
+        options = engine_options(board)
+        engine = FireEngine(bundle, **options)
+        harness = BoardHarness(engine, clock_hz=clock_hz, baud=ENGINE_BAUD["ice40"], image_ram=board.image_ram)
+        models = tuple(dict.fromkeys(harness.models + engine_models(**options)))
     steps = [_step(f"image {k}", protocol.encode_request(img.tobytes()), _expect_image(bundle, img))
              for k, img in enumerate(images)]
     script = {"seed": seed, "divisor": harness.divisor, "timeout_cycles": 2_000_000, "steps": steps}
-    res = simulate(case_id, harness, "sim.board_uart_tb", {"script": json.dumps(script)},
-                   models=tuple(dict.fromkeys(harness.models + engine_models(**options))))
+    res = simulate(case_id, harness, "sim.benches.board_uart_tb", {"script": json.dumps(script)}, models=models)
     assert res["passed"], res["message"]
-    assert harness.divisor == 12 and len(res["replies"]) == len(images)
+    assert harness.divisor == 6 and len(res["replies"]) == len(images)
     return res, engine, clock_hz
 
 
-def test_engine_board_round_trip():
+@pytest.mark.slow
+def test_engine_board_round_trip(tmp_path):
     """The iCEBreaker build of the Fire engine at the pin level: its clock
-    (36 MHz from the PLL), 3 Mbaud (12 cycles per bit), eight SB_MAC16
-    (Yosys's model) and SPRAM feature maps.  Two real images back to back
-    come back with the golden class and sums; the cycles per round trip give
-    the end-to-end images/s, link included."""
-    res, engine, clock_hz = _engine_round_trip("board_uart_engine", reference(), fashion_images(2, offset=3), seed=4)
+    (36 MHz from the PLL), 6 Mbaud (6 cycles per bit), eight SB_MAC16
+    (Yosys's model) and SPRAM feature maps.  Two real images, one request
+    at a time, come back with the golden class and sums; the cycles per
+    round trip give the end-to-end images/s of a host that does not overlap
+    (slow: the default suite runs this board through a PTY,
+    ``sim/tests/test_pty_run.py``)."""
+    res, engine, clock_hz = _engine_round_trip("board_uart_engine", None, fashion_images(2, offset=3), seed=4,
+                                               tmp_path=tmp_path)
     per_image = res["cycles"][1]
     print(f"engine board round trip: {per_image} cycles per image at {clock_hz / 1e6:g} MHz = "
           f"{clock_hz / per_image:.1f} images/s end to end ({engine.cycles_per_frame} of them compute)")
@@ -145,10 +155,10 @@ def test_engine_board_round_trip():
 
 
 @pytest.mark.slow
-def test_engine_board_negative_class_sums():
+def test_engine_board_negative_class_sums(tmp_path):
     """A logits classifier's signed class sums (issue 14), some negative,
     cross the link as int32 two's complement and are read back exactly by
     the host's codec (``fpga.protocol``)."""
     bundle, images = feature_network(image=(13, 11, 3), seed=14)
     assert (intref.classify(bundle, images[:2])[0] < 0).any()
-    _engine_round_trip("board_uart_engine_features", bundle, images[:2], seed=5)
+    _engine_round_trip("board_uart_engine_features", bundle, images[:2], seed=5, tmp_path=tmp_path)

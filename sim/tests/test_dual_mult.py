@@ -18,9 +18,9 @@ import pytest
 from amaranth.sim import Simulator
 
 from rtl_gen.dual_mult import SB_MAC16_DUAL_8X8, DualMult
-from sim.cocotb_run import simulate
-from sim.dual_mult_harness import BATCH, PAIRS, DualMultHarness, unpack_batch
-from sim.yosys_models import yosys_cell_model
+from sim.lib.cocotb_run import simulate
+from sim.lib.dual_mult_harness import BATCH, PAIRS, DualMultHarness, unpack_batch
+from sim.lib.yosys_models import yosys_cell_model
 
 STALLS = (0, 96)            # 256ths of the cycles with the clock enable low
 
@@ -56,8 +56,8 @@ def verilator_runs(case_id: str, mult: DualMult) -> dict[int, np.ndarray]:
     """Products per stall setting from the cocotb testbench, with the
     SB_MAC16 model when ``mult`` instantiates the primitive."""
     models = (str(yosys_cell_model("SB_MAC16")),) if mult.impl == "sb_mac16" else ()
-    # an absolute path in models= replaces simulate's sim/models folder (pathlib join)
-    result = simulate(case_id, DualMultHarness(mult), "sim.dual_mult_tb",
+    # an absolute path in models= replaces simulate's sim/lib/models folder (pathlib join)
+    result = simulate(case_id, DualMultHarness(mult), "sim.benches.dual_mult_tb",
                       {"stalls": np.array(STALLS)}, models=models)
     assert result["passed"], result.get("message")
     print(f"{case_id}: Verilator build {result['build_seconds']:.1f} s, simulation {result['sim_seconds']:.1f} s; "

@@ -12,16 +12,17 @@ import pytest
 
 from golden import intref
 from golden.models import family, squeezenet_v1_1
-from rtl_gen.engine.engine import FireEngine
-from sim.network_cases import (fashion_images, feature_network, random_network, reference, small_bypass_spec,
+from rtl_gen.engine import FireEngine
+from sim.lib.network_cases import (fashion_images, feature_network, random_network, reference, small_bypass_spec,
                                with_random_codebooks)
-from sim.network_sim import NetStimulus, run_network
-from sim.yosys_models import engine_models
+from sim.lib.network_sim import run_network
+from sim.lib.stimulus import Stimulus
+from sim.lib.yosys_models import engine_models
 
 
-def _run(case_id, bundle, images, stimulus, dsp="sb_mac16", banks="block"):
+def _run(case_id, bundle, images, stimulus, dsp="sb_mac16", banks="block", rom_segment=1):
     sums, classes = intref.classify(bundle, images)
-    engine = FireEngine(bundle, dsp=dsp, banks=banks)
+    engine = FireEngine(bundle, dsp=dsp, banks=banks, rom_segment=rom_segment)
     res = run_network(case_id, engine, images, sums, classes, stimulus, models=engine_models(dsp, banks))
     assert res["passed"], res["message"]
     assert res["beats"] == len(images) * engine.num_classes
@@ -31,19 +32,20 @@ def _run(case_id, bundle, images, stimulus, dsp="sb_mac16", banks="block"):
 
 def test_reference_real_images_under_stalls_and_reset():
     """The iCEBreaker's engine -- eight SB_MAC16 and SPRAM feature maps, on
-    their models -- on real Fashion-MNIST images, with random input
-    throttling, output back-pressure, and a reset half-way through a frame
-    first."""
+    their models, its ROMs padded to whole 256-word slices as the build
+    makes them (``rtl_gen.engine.rom_images``) -- on real Fashion-MNIST
+    images, with random input throttling, output back-pressure, and a
+    reset half-way through a frame first."""
     res, engine = _run("engine_reference_stalls", reference(), fashion_images(4),
-                       NetStimulus(seed=11, in_stall=100, py_bubbles=0.03, py_stalls=0.3, reset_mid_frame=True),
-                       banks="spram")
+                       Stimulus(seed=11, in_stall=100, py_bubbles=0.03, py_stalls=0.3, reset_mid_frame=True),
+                       banks="spram", rom_segment=256)
 
 
 def test_reference_back_to_back_frames():
     """Frames back to back with the input always valid and the output
     always ready: every frame takes the same number of cycles, exactly the
     engine's cycle model (it has no data-dependent timing)."""
-    res, engine = _run("engine_reference_frames", reference(), fashion_images(6, offset=100), NetStimulus(seed=12))
+    res, engine = _run("engine_reference_frames", reference(), fashion_images(6, offset=100), Stimulus(seed=12))
     steady = res["cycles_per_frame"][1:]
     assert len(set(steady)) == 1, f"frame periods vary: {sorted(set(steady))}"
     assert steady[0] == engine.cycles_per_frame, (steady[0], engine.cycles_per_frame)
@@ -53,7 +55,7 @@ def test_reference_back_to_back_frames():
 def test_four_fire_bypass_network(bypass):
     bundle, images = random_network(small_bypass_spec(bypass), seed=21, calib_images=4)
     _run(f"engine_bypass_{bypass}", bundle, images,
-         NetStimulus(seed=22, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True))
+         Stimulus(seed=22, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True))
 
 
 @pytest.mark.parametrize("bypass,bits", [("simple", 3), pytest.param("complex", 4, marks=pytest.mark.slow)])
@@ -64,7 +66,7 @@ def test_codebook_weights(bypass, bits):
     bundle, images = random_network(small_bypass_spec(bypass), seed=23, calib_images=3, m_bits=12)
     bundle = with_random_codebooks(bundle, bits, seed=bits)
     res, engine = _run(f"engine_codebook_{bypass}_{bits}", bundle, images,
-                       NetStimulus(seed=24, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True))
+                       Stimulus(seed=24, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True))
     assert engine.params.codes.bits == bits
 
 
@@ -76,7 +78,7 @@ def test_codebook_table_waits_are_in_the_cycle_model():
                   bypass=None, in_channels=1, image_size=6, num_classes=3, name="short-passes")
     bundle, images = random_network(spec, seed=3, calib_images=3)
     bundle = with_random_codebooks(bundle, 4, seed=3)
-    res, engine = _run("engine_codebook_waits", bundle, images, NetStimulus(seed=12))
+    res, engine = _run("engine_codebook_waits", bundle, images, Stimulus(seed=12))
     lengths = engine.params.pass_cycles()
     assert sum(engine.params.table_waits(lengths, 6 * 6 + 4 * 3 + 2)) > 0
     assert set(res["cycles_per_frame"][1:]) == {engine.cycles_per_frame}
@@ -93,7 +95,7 @@ def test_odd_shapes_generic_multipliers():
     bundle, images = random_network(odd_spec(), seed=5, calib_images=3)
     shapes = [tuple(lay.shape) for lay in bundle.layers]
     assert (1, 1) in {s[:2] for s in shapes}, shapes
-    _run("engine_odd_shapes", bundle, images, NetStimulus(seed=5, in_stall=30, py_stalls=0.2), dsp="generic")
+    _run("engine_odd_shapes", bundle, images, Stimulus(seed=5, in_stall=30, py_stalls=0.2), dsp="generic")
 
 
 def test_user_model_features_through_compare():
@@ -109,9 +111,9 @@ def test_user_model_features_through_compare():
     sums, classes = intref.classify(bundle, images)
     assert (sums < 0).any() and (sums > 0).any()
     rtl = simulate_rtl(bundle, images, sums, arch="engine")
-    assert np.array_equal(rtl["sums"], sums) and np.array_equal(rtl["classes"], classes)
-    assert rtl["rtl_mismatches"] == 0
-    assert rtl["cycles_per_image"] == rtl["cycles_per_image_model"]
+    assert np.array_equal(rtl.sums, sums) and np.array_equal(rtl.classes, classes)
+    assert rtl.rtl_mismatches == 0
+    assert rtl.cycles_per_image == rtl.cycles_per_image_model
 
 
 @pytest.mark.slow
@@ -128,13 +130,13 @@ def test_user_model_features_variants(name, kw):
     under throttling, back-pressure and a reset mid-frame."""
     bundle, images = feature_network(**kw, seed=3)
     _run(f"engine_features_{name}", bundle, images,
-         NetStimulus(seed=4, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True), dsp="generic")
+         Stimulus(seed=4, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True), dsp="generic")
 
 
 @pytest.mark.slow
 def test_squeezenet_v1_1_full_size():
     """SqueezeNet v1.1 at 224x224x3, 1000 classes, one image bit-exact."""
     bundle, images = random_network(squeezenet_v1_1(), seed=0, calib_images=2)
-    res, engine = _run("engine_squeezenet_v1_1", bundle, images[:1], NetStimulus(seed=1, timeout_cycles=200_000_000))
+    res, engine = _run("engine_squeezenet_v1_1", bundle, images[:1], Stimulus(seed=1, timeout_cycles=200_000_000))
     print(f"SqueezeNet v1.1 on the engine: {res['cycles_per_frame'][0]} cycles, "
           f"{engine.macs_per_frame} MACs, build {res['build_seconds']:.0f} s, simulation {res['sim_seconds']:.0f} s")

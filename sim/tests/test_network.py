@@ -5,17 +5,25 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fpga.boards import BOARDS
 from golden import intref
 from golden.models import squeezenet_v1_1
-from rtl_gen.network import STYLES, Network, NetworkError
-from sim.network_cases import (coarse_codebooks, fashion_images, feature_network, fire1, random_network,
+from rtl_gen.pipeline import STYLES, Pipeline, PipelineError
+from sim.lib.network_cases import (coarse_codebooks, fashion_images, feature_network, fire1, random_network,
                                small_bypass_spec, tiny_bypass_spec)
-from sim.network_sim import NetStimulus, run_network
+from sim.lib.network_sim import run_network
+from sim.lib.stimulus import Stimulus
+
+
+# the small style's steady frame period over the cycle model's (a lower
+# bound: the slowest unit's cycles): the serial requantisers' hand-offs add
+# 6.7 % on fire1 (docs/network.md); at 7 % a slowdown of 0.3 % or more fails
+SMALL_STYLE_BOUND = 1.07
 
 
 def _run(case_id, bundle, images, stimulus, **kw):
     sums, classes = intref.classify(bundle, images)
-    net = Network(bundle, **kw)
+    net = Pipeline(bundle, **kw)
     res = run_network(case_id, net, images, sums, classes, stimulus)
     assert res["passed"], res["message"]
     assert res["beats"] == len(images) * net.num_classes
@@ -28,7 +36,7 @@ def test_reference_network_real_images_under_stalls(style):
     """Real Fashion-MNIST images, random input throttling and output
     back-pressure, and a reset half-way through a frame first."""
     _run(f"net_reference_stalls_{style}", fire1(), fashion_images(8),
-         NetStimulus(seed=11, in_stall=100, py_bubbles=0.03, py_stalls=0.3, reset_mid_frame=True), style=style)
+         Stimulus(seed=11, in_stall=100, py_bubbles=0.03, py_stalls=0.3, reset_mid_frame=True), style=style)
 
 
 @pytest.mark.parametrize("style,frames", [("fast", 100), ("small", 12)])
@@ -37,10 +45,13 @@ def test_reference_network_frames_back_to_back(style, frames):
     valid and the output always ready, the pipeline settles to one frame per
     the slowest stage's period."""
     res, net = _run(f"net_reference_{frames}_{style}", fire1(), fashion_images(frames, offset=100),
-                    NetStimulus(seed=12), style=style)
+                    Stimulus(seed=12), style=style)
     steady = res["cycles_per_frame"][1:]
     assert len(set(steady)) == 1, f"frame periods vary: {sorted(set(steady))}"
-    assert net.cycles_per_frame <= steady[0] <= 1.25 * net.cycles_per_frame
+    if style == "fast":     # the model is exact: every unit keeps its period
+        assert steady[0] == net.cycles_per_frame
+    else:                   # docs/network.md: measured 963 536 = model 903 168 + 6.7 %
+        assert net.cycles_per_frame <= steady[0] <= SMALL_STYLE_BOUND * net.cycles_per_frame
 
 
 @pytest.mark.parametrize("style", STYLES)
@@ -50,7 +61,7 @@ def test_bypass_network(bypass, style):
     kinds = [lay.bypass for lay in bundle.layers if lay.kind == "add"]
     assert kinds == (["simple", "simple"] if bypass == "simple" else ["complex", "simple", "complex", "simple"])
     _run(f"net_bypass_{bypass}_{style}", bundle, images,
-         NetStimulus(seed=22, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True), style=style)
+         Stimulus(seed=22, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True), style=style)
 
 
 # b per weight: every decoder width from 1 to 6 bits; fire3's expand1x1 has an
@@ -71,7 +82,7 @@ def test_codebook_network():
     # with them whatever a wrong weight upstream would have changed)
     assert (sums > 0).any(axis=0).all(), "every class sum must depend on the weights"
     _, net = _run("net_codebook", coded, images,
-                  NetStimulus(seed=33, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True))
+                  Stimulus(seed=33, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True))
     roms = {"conv1": net.blocks["conv1"].mac, "fire2_bypass": net.side_convs["fire2_bypass"],
             "conv10": net.blocks["conv10"].mac,
             **{f"{f}/{p}": getattr(net.blocks[f], p) for f in ("fire2", "fire3")
@@ -86,8 +97,8 @@ def test_unsupported_layer_is_refused_before_elaboration():
     layers = [dict(lay) for lay in bundle.graph["layers"]]
     layers[2].update(kernel=2, stride=2, ceil=True)           # valid (28 -> 14), not in the generator
     bad = type(bundle)(dict(bundle.graph, layers=layers), bundle.arrays)
-    with pytest.raises(NetworkError, match="layer 'pool1': a 2x2/2 ceil-mode max pool"):
-        Network(bad)
+    with pytest.raises(PipelineError, match="layer 'pool1': a 2x2/2 ceil-mode max pool"):
+        Pipeline(bad)
 
 
 def _feature_case(seed=0, extra_images=2, **features):
@@ -115,10 +126,10 @@ def test_features_through_compare_path():
     from squeezefire.compare import simulate_rtl
     bundle, images = _feature_case(image=(13, 11, 3))
     sums, classes = intref.classify(bundle, images)
-    res = simulate_rtl(bundle, images, sums, "pipeline", "small")
-    assert res["rtl_mismatches"] == 0
-    assert np.array_equal(res["sums"], sums) and np.array_equal(res["classes"], classes)
-    assert res["cycles_per_image"] >= res["cycles_per_image_model"]
+    res = simulate_rtl(bundle, images, sums, "pipeline", BOARDS["ice40"])
+    assert res.rtl_mismatches == 0
+    assert np.array_equal(res.sums, sums) and np.array_equal(res.classes, classes)
+    assert res.cycles_per_image >= res.cycles_per_image_model
 
 
 @pytest.mark.slow
@@ -133,7 +144,7 @@ def test_feature_network_under_stalls(style, features):
     bundle, images = _feature_case(seed=3, **features)
     key = "_".join(f"{k}{v}" for k, v in features.items()).translate({ord(c): None for c in " (),"})
     _run(f"net_features_{style}_{key}", bundle, images,
-         NetStimulus(seed=41, in_stall=60, py_bubbles=0.05, py_stalls=0.3, reset_mid_frame=True), style=style)
+         Stimulus(seed=41, in_stall=60, py_bubbles=0.05, py_stalls=0.3, reset_mid_frame=True), style=style)
 
 
 @pytest.mark.slow
@@ -141,6 +152,6 @@ def test_squeezenet_v1_1_full_size():
     """The paper's SqueezeNet v1.1 at 224x224x3, 1000 classes (seeded random
     weights through the golden quantiser), one image bit-exact."""
     bundle, images = random_network(squeezenet_v1_1(), seed=0, calib_images=2)
-    res, net = _run("net_squeezenet_v1_1", bundle, images[:1], NetStimulus(seed=1, timeout_cycles=60_000_000))
+    res, net = _run("net_squeezenet_v1_1", bundle, images[:1], Stimulus(seed=1, timeout_cycles=60_000_000))
     print(f"SqueezeNet v1.1: {res['cycles_per_frame'][0]} cycles for the first image, "
           f"{net.mac_lanes} MAC lanes, build {res['build_seconds']:.0f} s, simulation {res['sim_seconds']:.0f} s")

@@ -15,12 +15,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from golden.models import FASHION_CLASSES, NetSpec, family
+from squeezefire.dse.grid_schema import GridError, check_document, check_values
 
-BYPASSES = ("none", "simple", "complex")
-
-
-class GridError(ValueError):
-    """A bad grid: one line naming the point and the key."""
 
 
 @dataclass(frozen=True)
@@ -43,15 +39,8 @@ class DsePoint:
                 f"-c{self.conv1}")
 
     def check(self, where: str) -> None:
-        if self.bypass not in BYPASSES:
-            raise GridError(f"{where}: bypass must be one of {', '.join(BYPASSES)}, got {self.bypass!r}")
-        if not 0 < self.sr <= 1 or not 0 <= self.pct3x3 <= 1:
-            raise GridError(f"{where}: sr must be in (0, 1] and pct3x3 in [0, 1], got {self.sr}, {self.pct3x3}")
-        for name in ("base_e", "freq", "conv1"):
-            if getattr(self, name) < 1:
-                raise GridError(f"{where}: {name} must be >= 1, got {getattr(self, name)}")
-        if any(not 2 <= b <= 8 for b in self.bits):
-            raise GridError(f"{where}: codebook bits must be 2..8, got {list(self.bits)}")
+        """Every key in the schema's range (``squeezefire.dse.grid_schema``)."""
+        check_values(point_record(self), where)
 
     def spec(self) -> NetSpec:
         """The network: the reference's shape for 28x28x1 data (conv1 3x3,
@@ -91,36 +80,28 @@ def quick_grid() -> list[DsePoint]:
     return [tiny, replace(tiny, sr=0.5), replace(tiny, bypass="none")]
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path) -> object:
     if not path.is_file():
         raise GridError(f"--grid {path}: file not found")
-    text = path.read_text()
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise GridError(f"--grid {path}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise GridError(f"--grid {path}: cannot be read ({e.strerror})") from None
     try:
         if path.suffix == ".toml":
             import tomllib
             return tomllib.loads(text)
         return json.loads(text)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise GridError(f"--grid {path}: not valid {path.suffix[1:].upper() or 'JSON'} ({e})") from None
 
 
 def grid_from_file(path: Path) -> list[DsePoint]:
-    raw = _read(path)
-    names = {f.name for f in fields(DsePoint)}
-    base_raw = raw.get("base", {})
-    points_raw = raw.get("points")
-    if not isinstance(points_raw, list) or not points_raw:
-        raise GridError(f"--grid {path}: needs a non-empty 'points' list")
-    points = []
-    for i, p in enumerate(points_raw):
-        merged = {**base_raw, **p}
-        unknown = sorted(set(merged) - names)
-        if unknown:
-            raise GridError(f"--grid {path}: point {i}: unknown key {unknown[0]!r} (known: {', '.join(sorted(names))})")
-        if "bits" in merged:
-            merged["bits"] = tuple(merged["bits"])
-        points.append(DsePoint(**merged))
-    return points
+    """The points of a grid file (``squeezefire.dse.grid_schema``), every key checked."""
+    base, points = check_document(_read(path), f"--grid {path}")
+    return [DsePoint(**{k: tuple(v) if k == "bits" else v for k, v in {**base, **p}.items()}) for p in points]
 
 
 def check_grid(points: list[DsePoint]) -> None:

@@ -1,7 +1,7 @@
 """The hardware columns of a sweep point: for each board and architecture,
 whether the fit model says it fits, its estimated cells, DSPs and block
 RAMs, and the cycle model's cycles per image and images/s at the
-architecture's clock on that board (``squeezefire.build.assess_arch``, the
+architecture's clock on that board (``squeezefire.architectures.assess_arch``, the
 models the build's ``--arch auto`` chooses by).  Every figure here is the
 MODEL's; ``--validate`` measures some.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from fpga.boards import get_board
-from squeezefire.build import assess_arch
+from squeezefire.architectures import assess_arch, network_architectures
 
 BOARDS = ("ice40", "ice40-hx8k", "ecp5", "gowin")
-ARCHS = ("engine", "pipeline")
+ARCHS = tuple(sorted(network_architectures()))      # engine, pipeline
 
 
 @dataclass(frozen=True)

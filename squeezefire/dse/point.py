@@ -69,7 +69,8 @@ def evaluate_point(point: DsePoint, schedule: TrainSchedule, bundle_dir=None, se
     codebook bundles are saved there (``<key>.int8.bundle``, ``<key>.b3.bundle``)."""
     import torch
     from golden import data
-    from golden.compress import cluster, codebook_bundle
+    from golden.codebook_bundle import codebook_bundle
+    from golden.compress import cluster
     from golden.graph import extract
     from golden.models import count_parameters
     from golden.quantize import calibration_images, quantize

@@ -11,13 +11,15 @@ import json
 from pathlib import Path
 
 from golden import atomic
+from golden.bad_input import BadInput
+from golden.writable import write_problem
 from squeezefire.dse.grid import DsePoint, TrainSchedule
 from squeezefire.dse.point import PointResult
 
 MARKER = ".squeezefire-dse"
 
 
-class StoreError(ValueError):
+class StoreError(BadInput):
     """An output folder the sweep may not use (one line)."""
 
 
@@ -29,6 +31,9 @@ def open_store(out: Path) -> Path:
         raise StoreError(f"--out {out} is a non-empty folder that no sweep wrote; choose a new or empty folder")
     if not out.parent.is_dir():
         raise StoreError(f"--out {out}: folder {out.parent} does not exist")
+    problem = write_problem(out)
+    if problem:
+        raise StoreError(f"--out {out}: {problem}")
     (out / "points").mkdir(parents=True, exist_ok=True)
     if not (out / MARKER).is_file():
         atomic.write_text(out / MARKER, "a design-space sweep (python -m squeezefire.dse) writes here\n")

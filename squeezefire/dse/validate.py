@@ -19,6 +19,7 @@ from golden.quantize import calibration_images
 from squeezefire.dse.grid import DsePoint
 from squeezefire.dse.point import PointResult
 from squeezefire.dse.report import csv_text
+from fpga.boards import get_board
 from golden import atomic
 
 ORDER = (("ice40", "engine"), ("ice40", "pipeline"), ("ecp5", "engine"), ("ecp5", "pipeline"))
@@ -42,9 +43,9 @@ def _measure(out: Path, point: DsePoint, weights: str, col: dict) -> dict:
                    arch=col["arch"], allow_timing_fail=True)
     images = calibration_images(2)
     sums, _ = intref.classify(bundle, images)
-    sim = simulate_rtl(bundle, images, sums, col["arch"], "small")
-    return {"lut_nextpnr": report["lut_used"], "fmax_mhz": report["fmax_mhz"], "clock_mhz": report["clock_mhz"],
-            "cycles_simulated": sim["cycles_per_image"], "rtl_mismatches": sim["rtl_mismatches"]}
+    sim = simulate_rtl(bundle, images, sums, col["arch"], get_board(col["board"]))
+    return {"lut_nextpnr": report.lut_used, "fmax_mhz": report.fmax_mhz, "clock_mhz": report.clock_mhz,
+            "cycles_simulated": sim.cycles_per_image, "rtl_mismatches": sim.rtl_mismatches}
 
 
 def validate(out: Path, points: list[DsePoint], results: list[PointResult], n: int) -> list[Path]:

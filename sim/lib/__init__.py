@@ -1,0 +1,1 @@
+"""The simulation library: runners, harnesses, cases, primitive models."""
