@@ -33,8 +33,8 @@ from amaranth.lib import wiring
 
 from fpga.link import HostLink, Status, SYNC, crc16_update
 from fpga.testing import ClassSumStandIn
-from sim.formal import Mode, Proof, run_proof
-from sim.stream_checks import fresh_after_reset, monitor
+from sim.lib.formal import Mode, Proof, run_proof
+from sim.lib.stream_checks import fresh_after_reset, monitor
 
 pytestmark = pytest.mark.formal
 

@@ -1,5 +1,5 @@
 """SymbiYosys proofs of the stream contract of every generic stream block
-(``sim.stream_checks``): handshake rules (assumed on inputs, asserted on
+(``sim.lib.stream_checks``): handshake rules (assumed on inputs, asserted on
 outputs), nothing in flight after reset, no beat created or lost once
 drained within the documented latency, and a cover of full throughput.
 
@@ -19,14 +19,14 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 
 from rtl_gen import stream as tstream
-from rtl_gen.broadcast import Broadcast
-from rtl_gen.channel_reduce import ChannelReduce, ReduceParams
-from rtl_gen.concat import ChannelConcat
-from rtl_gen.maxpool import MaxPool
-from rtl_gen.maxpool2x2 import MaxPool2x2
-from rtl_gen.stream_fifo import StreamFifo
-from sim.formal import Mode, Proof, run_proof
-from sim.stream_checks import Contract, StreamProof
+from rtl_gen.pipeline.broadcast import Broadcast
+from rtl_gen.pipeline.channel_reduce import ChannelReduce, ReduceParams
+from rtl_gen.pipeline.concat import ChannelConcat
+from rtl_gen.pipeline.maxpool3x3 import MaxPool3x3
+from rtl_gen.pipeline.maxpool2x2 import MaxPool2x2
+from rtl_gen.pipeline.stream_fifo import StreamFifo
+from sim.lib.formal import Mode, Proof, run_proof
+from sim.lib.stream_checks import Contract, StreamProof
 
 pytestmark = pytest.mark.formal
 
@@ -57,7 +57,7 @@ CASES = [
          Contract(("i",), ("o",), latency=3, capacity=1, num=1, den=2, frames=(("i", 4),), throughput=("o", 2)),
          bmc=24, induction=4, cover=12),
     # 3x3x1 in, 1x1 out: 1 beat per 9 (the window generator's ring holds a frame)
-    Case("maxpool", lambda: MaxPool(1, 3, 3),
+    Case("maxpool", lambda: MaxPool3x3(1, 3, 3),
          Contract(("i",), ("o",), latency=16, capacity=1, num=1, den=9, frames=(("i", 9),)),
          bmc=40, induction=None, cover=30),
     # 2x2x2 in, 1x1x2 out

@@ -1,4 +1,4 @@
-"""The host link fuzzed on the simulated board (``sim.link_fuzz``): seeded
+"""The host link fuzzed on the simulated board (``sim.lib.link_fuzz``): seeded
 hostile byte streams into the RX pin of ``fpga.board_core.BoardCore``
 (UART + host link + the test stand-in accelerator), every reply read off
 the TX pin and judged.  After every disturbance the next valid frame must
@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from fpga.testing import ClassSumStandIn
-from sim.cocotb_run import simulate
-from sim.fuzz_harness import CHECK, SATURATED, FuzzHarness
-from sim.link_fuzz import FuzzConfig, generate, judge
+from sim.lib.cocotb_run import simulate
+from sim.lib.fuzz_harness import CHECK, SATURATED, FuzzHarness
+from sim.lib.link_fuzz import FuzzConfig, generate, judge
 
 CASE_ID = "link_fuzz"
 SHAPE, CLASSES = (4, 4, 1), 4
@@ -34,7 +34,7 @@ def _run(config_changes: dict):
     config = dataclasses.replace(config, **config_changes)
     cmds, segments, sent = generate(config)
     checks = sum(1 for c in cmds if c >> 30 == CHECK)
-    res = simulate(CASE_ID, harness, "sim.board_fuzz_tb",
+    res = simulate(CASE_ID, harness, "sim.benches.board_fuzz_tb",
                    {"cmds": np.array(cmds, dtype=np.uint32), "checks": checks,
                     "hang_cycles": 20 * config.recovery_bound + 200 * 10 * config.divisor})
     assert res["passed"], res["message"]

@@ -1,7 +1,7 @@
 """The link fuzzer's simulation top: ``fpga.board_core.BoardCore`` (the
 board's UART + host link + accelerator) with a *line player* on its RX pin
 and a host receiver on its TX pin, so the cocotb testbench
-(``sim.board_fuzz_tb``) wakes once per command, not once per bit.
+(``sim.benches.board_fuzz_tb``) wakes once per command, not once per bit.
 
 Line-player commands (``uint32``, written into a FIFO by the testbench;
 ``encode_*`` below):

@@ -1,5 +1,5 @@
 """The host-link fuzzer: a seeded generator of hostile byte streams for the
-simulated board (``sim.fuzz_harness``), and the judge of what came back.
+simulated board (``sim.lib.fuzz_harness``), and the judge of what came back.
 
 The stream is a sequence of segments, each a *disturbance* -- random
 bytes, a truncated frame, a doubled frame, a wrong length, a bad CRC, a
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from fpga import protocol
 from fpga.testing import standin_reference
-from sim.fuzz_harness import GUARD, SATURATED, encode_byte, encode_check, encode_hold
+from sim.lib.fuzz_harness import GUARD, SATURATED, encode_byte, encode_check, encode_hold
 
 __all__ = ["FuzzConfig", "Segment", "generate", "judge", "Verdict", "DISTURBANCES"]
 
@@ -221,7 +221,7 @@ def _judge_part(config, part: bytes, checked: bytes | None, embedded: list, wher
 
 
 def judge(config: FuzzConfig, segments: list[Segment], tokens) -> Verdict:
-    """Checks the host tokens (``sim.fuzz_harness``) against the segments:
+    """Checks the host tokens (``sim.lib.fuzz_harness``) against the segments:
     per segment two checks, so two parts -- the disturbance's replies, then
     the valid frame's, which must be exactly one OK reply equal to the
     golden answer."""

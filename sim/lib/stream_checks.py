@@ -1,5 +1,5 @@
 """Formal properties of ``amaranth.lib.stream`` ports, for wrappers that
-SymbiYosys proves (``sim.formal``).
+SymbiYosys proves (``sim.lib.formal``).
 
 A wrapper ``assume``s the rules on a block's *input* streams (the
 environment's promises) and ``assert``s them on its *output* streams (the
@@ -151,7 +151,7 @@ class StreamProof(Elaboratable):
     ``contract``.  ``counts=False`` leaves out the beat counting (which
     k-induction cannot bound without the block's internals), for an
     unbounded proof of the handshake rules alone.  ``ports``: the free
-    inputs, for ``sim.formal.run_proof``."""
+    inputs, for ``sim.lib.formal.run_proof``."""
 
     def __init__(self, dut, contract: Contract, *, counts: bool = True):
         self.dut, self.contract, self.counts = dut, contract, counts
