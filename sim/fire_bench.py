@@ -11,7 +11,6 @@ included; process start and build excluded).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -19,6 +18,10 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from golden.bad_input import BadInput  # noqa: E402
+from golden.command import ArgumentParser, command_main  # noqa: E402
+from golden.counts import check_count  # noqa: E402
+from golden.writable import check_file_out  # noqa: E402
 from rtl_gen.pipeline.fire import Fire, Folding  # noqa: E402
 from sim.lib.fire_cases import fire2, random_fire  # noqa: E402
 from sim.lib.fire_sim import run_fire_case
@@ -49,14 +52,22 @@ def explain(fire: Fire, simulated: float) -> str:
             f"on a {fire.height}x{fire.width} frame")
 
 
+@command_main
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = ArgumentParser(prog="python sim/fire_bench.py", description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--frames", type=int, default=2)
     args = ap.parse_args(argv)
+    cases = args.cases.split(",")
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        raise BadInput(f"--cases {unknown[0]!r}: not one of {', '.join(CASES)}")
+    check_count(args.frames, "--frames", 1, 100)
+    if args.json is not None:
+        check_file_out(args.json, "--json")
     rows = []
-    for name in args.cases.split(","):
+    for name in cases:
         case, folding = CASES[name](args.frames)
         fire = Fire.from_bundle(case.bundle, case.layer, folding)
         result = run_fire_case(f"bench_{name}", fire, case.images, case.expected, FireStimulus(seed=0))

@@ -13,13 +13,15 @@ clock (``squeezefire.architectures.arch_clock``).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 
 from fpga.boards import get_board
+from golden.bad_input import BadInput
+from golden.command import ArgumentParser, command_main
+from golden.writable import check_file_out
 from golden import atomic, intref
 from squeezefire.architectures import arch_clock, network_architectures
 from squeezefire.cli import prog_name
@@ -55,13 +57,27 @@ def measure(name: str, arch: str) -> dict:
             "clock_mhz": clock_hz / 1e6, "images_per_s": clock_hz / cycles}
 
 
+def _names(value: str, known, flag: str) -> list[str]:
+    """A comma-separated list of known names, or BadInput naming the first other."""
+    names = value.split(",")
+    for name in names:
+        if name not in known:
+            raise BadInput(f"{flag} {name!r}: not one of {', '.join(known)}")
+    return names
+
+
+@command_main
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog=prog_name("python -m squeezefire.bench"), description=__doc__.splitlines()[0])
+    ap = ArgumentParser(prog=prog_name("python -m squeezefire.bench"), description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default=",".join(network_architectures()))
     ap.add_argument("--networks", default=",".join(NETWORKS))
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    rows = [measure(n, a) for n in args.networks.split(",") for a in args.arch.split(",")]
+    networks = _names(args.networks, list(NETWORKS), "--networks")
+    archs = _names(args.arch, list(network_architectures()), "--arch")
+    if args.json is not None:
+        check_file_out(args.json, "--json")
+    rows = [measure(n, a) for n in networks for a in archs]
     print(f"{'network':<16} {'arch':<9} {'cycles (sim)':>13} {'model':>10} {'MACs':>10} {'lanes':>5} "
           f"{'util':>6} {'MHz':>5} {'images/s':>9}")
     for r in rows:
