@@ -29,19 +29,25 @@ def test_compare_through_the_simulated_chip(tmp_path):
     assert np.array_equal(np.load(dump / "rtl_sums.npy"), sums)
     assert np.array_equal(np.load(dump / "golden_classes.npy"), classes)
     assert np.array_equal(np.load(dump / "rtl_classes.npy"), classes)
-    # More images asked for than the data holds: a notice, then all of them,
-    # with the progress bar; the earlier dump is replaced, a user's file is not.
+    # More images asked for than the data holds: refused in one line before
+    # anything runs (issue 23: never clamped); then all of them, with the
+    # progress bar; the earlier dump is replaced, a user's file is not.
     np.save(tmp_path / "x.npy", images[:2])
     np.save(tmp_path / "y.npy", np.load(dump / "golden_classes.npy")[:2])
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "keep.txt").write_text("mine")
-    base = [sys.executable, "golden/compare.py", "--data", str(tmp_path / "x.npy"), "--labels",
-            str(tmp_path / "y.npy"), "--images", "100000", "--json", str(out)]
+    data = [sys.executable, "golden/compare.py", "--data", str(tmp_path / "x.npy"), "--labels",
+            str(tmp_path / "y.npy"), "--json", str(out)]
+    r = subprocess.run(data + ["--images", "100000", "--dump", str(dump)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "--images 100000" in r.stderr and "has 2 images" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert len(np.load(dump / "images.npy")) == 5           # the earlier dump untouched
+    base = data + ["--images", "2"]
     r = subprocess.run(base + ["--dump", str(tmp_path / "mine")], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "mine" in r.stderr and "Traceback" not in r.stderr
     assert (tmp_path / "mine" / "keep.txt").read_text() == "mine"
     r = subprocess.run(base + ["--dump", str(dump)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "notice: --images 100000, but" in r.stderr and "2/2" in r.stderr
+    assert "2/2" in r.stderr
     assert json.loads(out.read_text())["images_rtl"] == 2
     assert len(np.load(dump / "images.npy")) == 2
