@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fpga.protocol import LinkError, Result, encode_request, read_reply
+from golden import atomic
 
 __all__ = ["classify_many", "ResultsFile", "ResultsError", "window_for"]
 
@@ -99,9 +100,4 @@ class ResultsFile:
 
     def write(self, rows: list[dict]) -> None:
         """Rows of ``index``, ``label`` (or None), ``class``, ``sums``."""
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        try:
-            tmp.write_text(self._text(rows))
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic.write_text(self.path, self._text(rows))     # a temporary file of its own, then a rename

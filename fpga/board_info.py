@@ -17,11 +17,11 @@ is its build's, keeps it), else of the bundle (``squeezefire.build.board_info``)
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fpga.protocol import PROTOCOL_VERSION
+from golden import atomic
 
 __all__ = ["BoardInfo", "BoardInfoError", "BOARD_FILE", "load_board_info", "write_board_info"]
 
@@ -54,9 +54,7 @@ class BoardInfo:
 def write_board_info(folder: Path, info: BoardInfo) -> Path:
     """``folder/board.json``, written to a temporary name and renamed."""
     path = Path(folder) / BOARD_FILE
-    tmp = path.with_name(f".{BOARD_FILE}.tmp")
-    tmp.write_text(info.as_json())
-    os.replace(tmp, path)
+    atomic.write_text(path, info.as_json())
     return path
 
 
