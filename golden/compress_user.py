@@ -109,7 +109,7 @@ def _held_out(args, raw: datasets.RawSet, graph: list[dict], spec: str):
             raise BadInput("--held-out and --test-data: give one (a test set needs no split)")
         test = datasets.read(args.test_data, args.test_labels, split="test")
         quantize_user.check_classes(test, graph, f"--test-data {args.test_data}")
-        return raw, test, f"--test-data {args.test_data}: {len(test)} images, none of them trained on"
+        return raw, test, f"--test-data {args.test_data}: your test set, {len(test)} images"
     if spec == DEFAULT_DATA and args.held_out is None:
         test = datasets.read(DEFAULT_DATA, split="test")
         return raw, test, f"{test.name}: Fashion-MNIST's test split ({len(test)} images), never trained on"
@@ -245,12 +245,14 @@ def _print_accuracy(args, p: Prepared, bundle, calib: np.ndarray) -> None:
         return
     try:
         test = held_out_images(args, p)
-        print(f"top-1 on {len(test.images)} held-out images ({p.held_out_how}):", flush=True)
-        print(f"  float (your model, as imported)  {evaluate(GraphModule(p.graph), test.images, test.labels):.4f}",
-              flush=True)
-        int8 = quantize(p.graph, calib, bundle.name, m_bits=args.multiplier_bits)
-        print(f"  int8 (golden.quantize)           {top1(int8, test.images, test.labels):.4f}", flush=True)
-        print(f"  compressed ({args.out.name})     {top1(bundle, test.images, test.labels):.4f}", flush=True)
+        print(f"top-1 on {len(test.images)} held-out images ({p.held_out_how}), measured:", flush=True)
+        rows = [("float (your model, as imported)", lambda: evaluate(GraphModule(p.graph), test.images, test.labels)),
+                ("int8 (golden.quantize, golden.intref)", lambda: top1(
+                    quantize(p.graph, calib, bundle.name, m_bits=args.multiplier_bits), test.images, test.labels)),
+                (f"compressed ({args.out.name}, golden.intref)", lambda: top1(bundle, test.images, test.labels))]
+        width = max(len(label) for label, _ in rows) + 2
+        for label, measure in rows:
+            print(f"  {label:<{width}}{measure():.4f}", flush=True)
     except KeyboardInterrupt:
         raise Interrupted(f"{args.out} was written; the accuracy was not measured") from None
 

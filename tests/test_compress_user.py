@@ -147,6 +147,24 @@ def test_saved_shared_values_remake_the_bundle(user, tmp_path):
     assert remade.read_bytes() == tuned.read_bytes()
 
 
+def test_an_onnx_export_compresses_to_the_same_network(user, tmp_path):
+    """--onnx instead of --model: the same layers and codebooks (the
+    constants may differ in a last rounding: the exporter folds in float32)."""
+    net = _example().build_tiny()
+    net.load_state_dict(torch.load(user / "tiny.pt"))
+    torch.onnx.export(net.eval(), (torch.zeros(1, 1, 28, 28),), str(tmp_path / "tiny.onnx"), dynamo=False)
+    common = ["--data", str(user / "images.npy"), "--labels", str(user / "labels.npy"), *NORM,
+              "--bits", "3", "--calibration-images", "32", "--images", "8"]
+    assert compress.main(["--onnx", str(tmp_path / "tiny.onnx"), *common, "--out", str(tmp_path / "o.bundle")]) == 0
+    assert compress.main(["--model", MODEL, "--checkpoint", str(user / "tiny.pt"), *common,
+                          "--out", str(tmp_path / "m.bundle")]) == 0
+    a, b = Bundle.load(tmp_path / "o.bundle"), Bundle.load(tmp_path / "m.bundle")
+    assert [layer.kind for layer in a.layers] == [layer.kind for layer in b.layers]
+    assert len(a.codebooks) == len(b.codebooks) == 11 and {cb.bits for cb in a.codebooks.values()} == {3}
+    images = np.load(user / "images.npy")[:64]
+    assert np.mean(intref.classify(a, images)[1] == intref.classify(b, images)[1]) >= 0.9
+
+
 def test_a_logits_layer_keeps_one_weight_scale(user):
     """A final conv without ReLU: its accumulators are the logits, compared
     with each other, so clustering and fine-tuning keep one scale for all
