@@ -38,8 +38,8 @@ from golden.counts import MAX_THREADS, check_count, check_seed
 from golden.codebook_bundle import check_bits, codebook_bundle
 from golden.equalize import equalize
 from golden.models import NETWORKS, network_spec
-from golden.quantize import (CALIBRATION_IMAGES, REFERENCE_NET, calibration_images, check_bundle_out, file_sha256, load_model,
-                             source_record)
+from golden.quantize import (CALIBRATION_IMAGES, REFERENCE_NET, calibration_images, check_bundle_out, file_sha256,
+                             load_model, source_record)
 from golden.weight_sharing import (MIN_SHARE_BITS, SharedWeights, load_shared,
                                    plain_shared, save_shared, share_graph, shared_float_graph,
                                    per_key, weight_params)
