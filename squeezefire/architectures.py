@@ -25,9 +25,9 @@ from rtl_gen.fit import Estimate, FitError, check_fit, estimate
 from rtl_gen.pipeline import Pipeline
 from squeezefire import measured
 
-__all__ = ["Architecture", "ARCHITECTURES", "AUTO", "ArchitectureError", "ArchAssessment", "ArchOptions", "DEFAULT_OPTIONS",
-           "engine_options", "rom_options",
-           "arch_clock", "check_options", "make_accelerator", "network_architectures", "assess_arch", "choose_arch", "ENGINE_CLOCK_MHZ", "ENGINE_BAUD"]
+__all__ = ["Architecture", "ARCHITECTURES", "AUTO", "ArchitectureError", "ArchAssessment", "ArchOptions",
+           "DEFAULT_OPTIONS", "engine_options", "rom_options", "arch_clock", "check_options", "make_accelerator",
+           "network_architectures", "assess_arch", "choose_arch", "ENGINE_CLOCK_MHZ", "ENGINE_BAUD"]
 
 
 class ArchitectureError(ValueError):
