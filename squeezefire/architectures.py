@@ -238,7 +238,8 @@ def choose_arch(bundle: Bundle, board: Board, options: ArchOptions = DEFAULT_OPT
     """``auto``: of the architectures that compute the network and fit
     ``board`` by the fit model, the one with the most images/s per DSP by
     the cycle model at its clock (the engine where the pipeline does not fit
-    or is slower per DSP); (name, why).  FitError when none fits."""
+    or is slower per DSP); (name, why).  FitError when none fits;
+    ``ArchitectureError`` when ``options`` choose lanes and the choice has none."""
     scores, refusals = {}, []
     for name in network_architectures():
         a = assess_arch(bundle, board, name, options)
@@ -250,4 +251,8 @@ def choose_arch(bundle: Bundle, board: Board, options: ArchOptions = DEFAULT_OPT
         raise FitError("no architecture fits: " + "; ".join(refusals))
     best = max(scores, key=lambda n: scores[n][0])
     why = ", ".join(f"{n} {v[1]:.1f} images/s on {v[2]} DSP (model)" for n, v in scores.items())
-    return best, why + ("; " + "; ".join(refusals) if refusals else "")
+    why += "; " + "; ".join(refusals) if refusals else ""
+    if options.lanes is not None and not ARCHITECTURES[best].takes_lanes:
+        # the user's --lanes would be dropped without a word: refused instead
+        raise ArchitectureError(f"--lanes {options.lanes}: --arch auto chose the {best}, which has no lanes ({why})")
+    return best, why

@@ -247,8 +247,6 @@ def _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes=None) -> 
     if arch == AUTO:
         arch, why = choose_arch(bundle, board, options)
         print(f"--arch auto: {arch} ({why})", flush=True)
-        if not ARCHITECTURES[arch].takes_lanes:
-            options = ArchOptions()         # the pipeline won: it has no lanes
     baud = (ARCHITECTURES[arch].baud(board) or DEFAULT_BAUD) if baud is None else baud
     check_baud(arch_clock(board, arch)[0], baud)
     return _Inputs(board, out, bundle, None if bundle_path is None else Path(bundle_path), baud, arch, seed, options)

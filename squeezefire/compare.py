@@ -381,8 +381,6 @@ def plan_rtl(args, bundle: Bundle, available: int, name: str) -> RtlRun:
     if arch == AUTO:
         arch, why = choose_arch(bundle, board, options)
         print(f"--arch auto: {arch} ({why})", file=sys.stderr)
-        if not ARCHITECTURES[arch].takes_lanes:
-            options = DEFAULT_OPTIONS
     design = simulated_design(bundle, arch, board, options)
     return RtlRun(n, design, check_run_time(int(design.accelerator.cycles_per_frame), n, args.long))
 

@@ -285,3 +285,22 @@ def test_grid_error_messages_hold_the_value(tmp_path, capsys):
     grid.write_text(json.dumps({"base": {"base_e": 8}, "points": [{"sr": 0.5, "bits": [4, 3]}]}))
     (point,) = grid_from_file(grid)
     assert point.sr == 0.5 and point.bits == (4, 3) and point.base_e == 8
+
+
+def test_lanes_are_not_dropped_when_auto_picks_the_pipeline(tmp_path, capsys, monkeypatch):
+    """When ``--arch auto`` picks the pipeline (here: the engine made to
+    refuse the bundle; the one-Fire pipeline fits the UP5K), ``--lanes`` is
+    refused naming the lanes and the choice, not built without them."""
+    from dataclasses import replace
+
+    from squeezefire import architectures as A, build
+
+    def refuse(*args):
+        raise ValueError("refused for this test")
+    monkeypatch.setitem(A.ARCHITECTURES, "engine", replace(A.ARCHITECTURES["engine"], assess=refuse))
+    monkeypatch.setattr(build, "check_fit", _fails)
+    bundle = build.DEFAULT_BUNDLE.with_name("fire1.bundle")
+    assert build.main(["--board", "ice40", "--bundle", str(bundle), "--lanes", "8",
+                       "--out", str(tmp_path / "out")]) == 2
+    one_line(capsys, 2, "--lanes 8", "--arch auto chose the pipeline, which has no lanes", "refused for this test")
+    assert os.listdir(tmp_path) == []
