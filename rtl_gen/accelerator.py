@@ -22,7 +22,8 @@ from amaranth.lib.wiring import In, Out
 
 from rtl_gen import stream as tstream
 
-__all__ = ["AcceleratorSignature", "class_layout"]
+__all__ = ["AcceleratorSignature", "class_layout", "frame_interval", "frames_per_interval", "images_per_second",
+           "steady_intervals"]
 
 
 def class_layout(num_classes: int) -> data.StructLayout:
@@ -50,3 +51,31 @@ class AcceleratorSignature(wiring.Signature):
 
     def __repr__(self):
         return f"AcceleratorSignature({self.in_shape!r}, {self.num_classes})"
+
+
+def frames_per_interval(acc) -> int:
+    """How many frames an accelerator (or its parameters) finishes every
+    ``frame_interval(acc)`` cycles in steady state: its ``copies`` (an
+    ``rtl_gen.engine.EngineArray``'s engines), else 1."""
+    return int(getattr(acc, "copies", 1))
+
+
+def frame_interval(acc) -> int:
+    """Its cycle model's cycles per ``frames_per_interval(acc)`` frames in
+    steady state: ``frame_interval`` where it has one (an engine array),
+    else ``cycles_per_frame`` (one frame at a time)."""
+    return int(getattr(acc, "frame_interval", acc.cycles_per_frame))
+
+
+def images_per_second(acc, clock_hz: float) -> float:
+    """The cycle model's throughput at ``clock_hz``."""
+    return clock_hz * frames_per_interval(acc) / frame_interval(acc)
+
+
+def steady_intervals(end_cycles, frames: int) -> list[int]:
+    """What ``frame_interval`` predicts, measured: from the cycles on which
+    successive frames' last class beats left, each frame's distance to the
+    one ``frames`` later (for one frame at a time: the frame periods after
+    the first)."""
+    ends = [int(c) for c in end_cycles]
+    return [b - a for a, b in zip(ends, ends[frames:])]

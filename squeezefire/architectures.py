@@ -18,7 +18,9 @@ from fpga.bram_rewrite import BRAM_TOOLS
 from fpga.testing import ClassSumStandIn
 from golden.bundle import Bundle
 from rtl_gen.dual_mult import DspImpl
-from rtl_gen.engine import EngineParams, FireEngine
+from rtl_gen.accelerator import images_per_second
+from rtl_gen.engine import ArrayParams, EngineArray, EngineParams, FireEngine
+from rtl_gen.engine.array import check_copies
 from rtl_gen.engine.banks import BankKind
 from rtl_gen.engine.program import DEFAULT_LANES, check_lanes
 from rtl_gen.fit import Estimate, FitError, check_fit, estimate
@@ -39,12 +41,22 @@ class ArchOptions:
     """What a user chooses of an architecture beyond the board (the build's
     and the comparison's flags): ``lanes``, the Fire engine's MAC lanes
     (None: its default, ``DEFAULT_LANES``; else checked by
-    ``rtl_gen.engine.program.check_lanes``, a one-line ``ValueError``)."""
+    ``rtl_gen.engine.program.check_lanes``, a one-line ``ValueError``);
+    ``copies``: how many Fire engines work on successive images
+    (``rtl_gen.engine.EngineArray``; None: one, the plain ``FireEngine``;
+    else ``rtl_gen.engine.array.check_copies``)."""
     lanes: int | None = None
+    copies: int | None = None
 
     def __post_init__(self):
         if self.lanes is not None:
             check_lanes(self.lanes)
+        if self.copies is not None:
+            check_copies(self.copies)
+
+    @property
+    def engines(self) -> int:
+        return self.copies or 1
 
 
 DEFAULT_OPTIONS = ArchOptions()
@@ -82,7 +94,7 @@ class Architecture:
     assess: Callable[[Bundle, Board, ArchOptions], object] | None = None
     baud: Callable[[Board], int | None] = lambda board: None    # its default host-link baud (None: DEFAULT_BAUD)
     describe: Callable[[Board, ArchOptions], str] = lambda board, options: ""
-    takes_lanes: bool = False   # ``ArchOptions.lanes`` means something to it
+    takes_lanes: bool = False   # ``ArchOptions.lanes`` and ``copies`` mean something to it
     sim_models: Callable[[Board], tuple[str, ...]] = lambda board: ()
 
 
@@ -134,18 +146,28 @@ def _engine_models(board: Board) -> tuple[str, ...]:
 def _describe_engine(board: Board, options: ArchOptions = DEFAULT_OPTIONS) -> str:
     parts = engine_options(board, options)
     lanes = parts.get("lanes", DEFAULT_LANES)
-    return f"engine, {lanes} lanes, {parts['dsp']} multipliers, {parts['banks']} feature maps"
+    copies = f"{options.engines} engines of " if options.engines > 1 else ""
+    return f"engine, {copies}{lanes} lanes, {parts['dsp']} multipliers, {parts['banks']} feature maps"
 
 
 def _engine_key(board: Board, options: ArchOptions) -> str:
     """The engine's measured-cycles key: its multipliers, and its lanes when not the default."""
     key = measured.arch_key("engine", engine_options(board)["dsp"])
     lanes = options.lanes or DEFAULT_LANES
-    return key if lanes == DEFAULT_LANES else f"{key}-{lanes}lanes"
+    key = key if lanes == DEFAULT_LANES else f"{key}-{lanes}lanes"
+    return key if options.engines == 1 else f"{key}-x{options.engines}"
 
 
-def _engine_params(bundle, board: Board, options: ArchOptions = DEFAULT_OPTIONS) -> EngineParams:
-    return EngineParams(bundle, **engine_options(board, options), **rom_options(board))
+def _engine_params(bundle, board: Board, options: ArchOptions = DEFAULT_OPTIONS) -> EngineParams | ArrayParams:
+    """One engine's parameters, or (``copies`` > 1) the array's."""
+    engine = EngineParams(bundle, **engine_options(board, options), **rom_options(board))
+    return engine if options.engines == 1 else ArrayParams(engine, options.engines)
+
+
+def _make_engine(bundle, board: Board, options: ArchOptions = DEFAULT_OPTIONS):
+    # one engine is the plain FireEngine (no array around it: the same Verilog as before arrays)
+    params = _engine_params(bundle, board, options)
+    return FireEngine(params) if isinstance(params, EngineParams) else EngineArray(params)
 
 
 # Another architecture is one more entry: a factory and a line saying what it is.
@@ -155,10 +177,10 @@ ARCHITECTURES = {
                              measured_key=lambda board, options=DEFAULT_OPTIONS: measured.arch_key("pipeline",
                                                                                                   board.style),
                              describe=lambda board, options=DEFAULT_OPTIONS: f"pipeline, {board.style} style"),
-    "engine": Architecture(lambda bundle, board, options=DEFAULT_OPTIONS: FireEngine(_engine_params(bundle, board,
-                                                                                                    options)),
+    "engine": Architecture(_make_engine,
                            f"Fire engine: one convolution datapath reused pass by pass, --lanes MAC lanes "
-                           f"(default {DEFAULT_LANES}; rtl_gen.engine.FireEngine)",
+                           f"(default {DEFAULT_LANES}; rtl_gen.engine.FireEngine); --engines N of them on "
+                           f"successive images (rtl_gen.engine.EngineArray)",
                            measured_key=lambda board, options=DEFAULT_OPTIONS: _engine_key(board, options),
                            clock_mhz=lambda board: ENGINE_CLOCK_MHZ.get(board.key), timing_driven=True,
                            baud=lambda board: ENGINE_BAUD.get(board.key),
@@ -187,6 +209,9 @@ def check_options(arch: str, options: ArchOptions) -> None:
     if options.lanes is not None and arch != AUTO and not ARCHITECTURES[arch].takes_lanes:
         raise ArchitectureError(f"--lanes {options.lanes}: the {arch} architecture has no lanes to choose "
                                 f"(only the engine's: --arch engine or auto)")
+    if options.copies is not None and arch != AUTO and not ARCHITECTURES[arch].takes_lanes:
+        raise ArchitectureError(f"--engines {options.copies}: the {arch} architecture has no engines to copy "
+                                f"(only the Fire engine: --arch engine or auto)")
 
 
 def make_accelerator(bundle, board: Board, arch: str = "pipeline", options: ArchOptions = DEFAULT_OPTIONS):
@@ -202,7 +227,8 @@ def make_accelerator(bundle, board: Board, arch: str = "pipeline", options: Arch
 class ArchAssessment:
     """What the fit and cycle models say of ``arch`` on a board: the
     estimate (None when the accelerator cannot be generated), the cycles
-    and images/s at the architecture's clock, and why it does not fit (None
+    (one frame's) and images/s (``rtl_gen.accelerator.images_per_second``:
+    an engine array's ``copies`` frames per interval) at the architecture's clock, and why it does not fit (None
     when it does)."""
     arch: str
     est: Estimate | None
@@ -231,7 +257,7 @@ def assess_arch(bundle: Bundle, board: Board, name: str, options: ArchOptions = 
         refusal = None
     except FitError as e:
         refusal = str(e).splitlines()[0]
-    return ArchAssessment(name, est, cycles, clock_hz / cycles, clock_hz, refusal)
+    return ArchAssessment(name, est, cycles, images_per_second(acc, clock_hz), clock_hz, refusal)
 
 
 def choose_arch(bundle: Bundle, board: Board, options: ArchOptions = DEFAULT_OPTIONS) -> tuple[str, str]:
@@ -255,4 +281,7 @@ def choose_arch(bundle: Bundle, board: Board, options: ArchOptions = DEFAULT_OPT
     if options.lanes is not None and not ARCHITECTURES[best].takes_lanes:
         # the user's --lanes would be dropped without a word: refused instead
         raise ArchitectureError(f"--lanes {options.lanes}: --arch auto chose the {best}, which has no lanes ({why})")
+    if options.copies is not None and not ARCHITECTURES[best].takes_lanes:
+        raise ArchitectureError(f"--engines {options.copies}: --arch auto chose the {best}, which has no engines "
+                                f"to copy ({why})")
     return best, why

@@ -1,6 +1,6 @@
 """``python -m rtl_gen.build`` (also ``squeezefire-build``): bundle -> board bitstream + report.
 
-    python -m rtl_gen.build --board ice40 [--arch auto|engine|pipeline] [--lanes N] [--bundle FILE] [--out DIR]
+    python -m rtl_gen.build --board ice40 [--arch auto|engine|pipeline] [--lanes N] [--engines N] [--bundle FILE] [--out DIR]
                             [--seed N] [--baud N] [--allow-timing-fail] [--timing-driven]
 
 Steps: load the bundle, make the accelerator of the chosen architecture
@@ -49,6 +49,7 @@ from golden.bundle import Bundle
 from golden.checksum import file_sha256
 from golden.command import ArgumentParser, Interrupted, command_main
 from golden.counts import check_seed
+from rtl_gen.accelerator import frame_interval, frames_per_interval, images_per_second
 from rtl_gen.engine.engine import EngineParams, FireEngine
 from rtl_gen.engine.rom_images import EngineRoms
 from rtl_gen.fit import Estimate, FitError, check_fit, estimate
@@ -115,14 +116,15 @@ def _link_frame_bytes(in_shape, num_classes):
 
 def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str = DEFAULT_ARCH,
           allow_timing_fail: bool = False, baud: int | None = None, heartbeat: float = 15.0,
-          timing_driven: bool = False, lanes: int | None = None) -> BuildReport:
+          timing_driven: bool = False, lanes: int | None = None, engines: int | None = None) -> BuildReport:
     """Run the whole flow; returns the report (``BuildReport``).  Raises BuildError,
     FitError, OutputError or ToolError with one-line messages, every bad
     input before the fit check and the tools.  ``lanes``: the Fire engine's
-    MAC lanes (None: its default)."""
+    MAC lanes (None: its default); ``engines``: how many Fire engines on
+    successive images (None: one)."""
     seconds = {}
     t0 = time.monotonic()
-    inputs = _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes)
+    inputs = _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes, engines)
     board, arch, options = inputs.board, inputs.arch, inputs.options         # ``auto`` resolved
     clock_hz, pll = arch_clock(board, arch)
     seconds["load"] = time.monotonic() - t0
@@ -210,11 +212,12 @@ def board_info(inputs: "_Inputs", acc, clock_hz: float, digest: str | None = Non
 
 
 def resolve_inputs(board_key: str = "ice40", bundle_path=None, out=None, arch: str = DEFAULT_ARCH,
-                   baud: int | None = None, seed: int = 1, lanes: int | None = None) -> "_Inputs":
+                   baud: int | None = None, seed: int = 1, lanes: int | None = None,
+                   engines: int | None = None) -> "_Inputs":
     """The build's inputs checked and resolved as ``build`` does (``auto``
     chosen), without building: what a simulation of the default bitstream
     needs (``sim.lib.default_board``)."""
-    return _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes)
+    return _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes, engines)
 
 
 @dataclass(frozen=True)
@@ -229,13 +232,13 @@ class _Inputs:
     options: ArchOptions = ArchOptions()
 
 
-def _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes=None) -> _Inputs:
+def _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes=None, engines=None) -> _Inputs:
     """Every input checked, the output folder first (``squeezefire.safe_output``),
     in a second or two; ``auto`` resolved to an architecture."""
     board = get_board(board_key)
     if arch not in ARCHITECTURES and arch != AUTO:
         raise BuildError(f"unknown architecture {arch!r}; choose one of: {', '.join([*ARCHITECTURES, AUTO])}")
-    options = ArchOptions(lanes)        # a bad --lanes: one line naming it
+    options = ArchOptions(lanes, engines)        # a bad --lanes or --engines: one line naming it
     check_options(arch, options)
     check_seed(seed)
     out = Path(out) if out is not None else Path("build") / board.key
@@ -340,7 +343,7 @@ def _run_tools(board, plan, commands, stage, heartbeat: float, seconds: dict, ro
 
 
 def simulated_cycles(inputs: _Inputs) -> int | None:
-    """Cycles per frame a simulation of this bundle, architecture and style
+    """Cycles per frame (an engine array's: per ``engines`` frames) a simulation of this bundle, architecture and style
     measured (``squeezefire.measured``, recorded by ``golden/compare.py``),
     or None when it was never simulated."""
     if inputs.bundle_path is None:
@@ -356,6 +359,9 @@ class FrameFigures:
     each named as such; the work per frame; what the link could carry."""
     cycles_per_frame_model: int
     cycles_per_frame_simulated: int | None
+    engines: int                    # frames finished every ``frame_interval_*`` cycles (an engine array's copies)
+    frame_interval_model: int       # cycles per ``engines`` frames in steady state (one engine: cycles_per_frame)
+    frame_interval_simulated: int | None
     frames_per_s_model: float
     frames_per_s_simulated: float | None
     macs_per_frame: int
@@ -365,11 +371,14 @@ class FrameFigures:
 
 
 def frame_figures(acc, inputs: _Inputs, clock_hz: float) -> FrameFigures:
-    model, simulated = int(acc.cycles_per_frame), simulated_cycles(inputs)
+    # the simulation records the steady-state interval per ``engines`` frames
+    # (squeezefire.compare); one engine's frame cycles only for one engine
+    engines, interval, simulated = frames_per_interval(acc), frame_interval(acc), simulated_cycles(inputs)
     sig = acc.signature
     req_bytes, rep_bytes = _link_frame_bytes(sig.in_shape, sig.num_classes)
-    return FrameFigures(model, simulated, round(clock_hz / model, 1),
-                        None if simulated is None else round(clock_hz / simulated, 1),
+    return FrameFigures(int(acc.cycles_per_frame), simulated if engines == 1 else None, engines, interval, simulated,
+                        round(images_per_second(acc, clock_hz), 1),
+                        None if simulated is None else round(clock_hz * engines / simulated, 1),
                         int(acc.macs_per_frame), int(acc.mac_lanes), inputs.baud,
                         round(inputs.baud / 10 / (req_bytes + rep_bytes), 1))
 
@@ -454,11 +463,15 @@ class TimingError(Exception):
 
 
 def _frame_rows(f: FrameFigures) -> list[tuple[str, str]]:
-    simulated = f.cycles_per_frame_simulated
+    simulated = f.frame_interval_simulated
     sim_cycles = "not simulated" if simulated is None else f"{simulated} simulated"
     sim_rate = "" if simulated is None else f", {f.frames_per_s_simulated} simulated"
+    cycles = [("cycles/frame", f"{f.cycles_per_frame_model} modelled, {sim_cycles}")] if f.engines == 1 else [
+        ("cycles/frame", f"{f.cycles_per_frame_model} modelled (one engine's frame)"),
+        (f"cycles/{f.engines} frames", f"{f.frame_interval_model} modelled, {sim_cycles} (steady state, "
+                                       f"{f.engines} engines)")]
     return [
-        ("cycles/frame", f"{f.cycles_per_frame_model} modelled, {sim_cycles}"),
+        *cycles,
         ("frames/s", f"{f.frames_per_s_model} modelled{sim_rate} (compute); "
                      f"{f.link_frames_per_s} over the {f.baud} baud link"),
         ("MACs", f"{f.macs_per_frame} per frame on {f.mac_lanes} MAC lanes"),
@@ -505,6 +518,10 @@ def _parser() -> ArgumentParser:
     ap.add_argument("--lanes", type=int, default=None, metavar="N",
                     help="the Fire engine's MAC lanes: an even number from 2 to 64 (default 16); the fit check "
                          "refuses what the board cannot hold (iCE40 UP5K: 16, its 8 SB_MAC16)")
+    ap.add_argument("--engines", type=int, default=None, metavar="N",
+                    help="N identical Fire engines on successive images (rtl_gen.engine.EngineArray; default 1): "
+                         "N times the images/s, each image's latency unchanged; the fit check refuses what the "
+                         "board cannot hold")
     ap.add_argument("--bundle", type=Path, default=None, help=f"network bundle (default {DEFAULT_BUNDLE.name})")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default build/<board>/)")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
@@ -524,7 +541,7 @@ def _reuse(args) -> int:
     """``--reuse``: the flags a rewrite does not take are refused, not ignored."""
     from squeezefire.reuse import reuse
     given = [flag for flag, value in (("--arch", args.arch), ("--baud", args.baud), ("--lanes", args.lanes),
-                                      ("--timing-driven", args.timing_driven or None)) if value is not None]
+                                      ("--engines", args.engines), ("--timing-driven", args.timing_driven or None)) if value is not None]
     if given:
         raise BuildError(f"--reuse keeps the build's hardware: {given[0]} cannot be given with it")
     if args.bundle is None:
@@ -541,7 +558,7 @@ def main(argv=None) -> int:
         if args.reuse is not None:
             return _reuse(args)
         build(args.board or "ice40", args.bundle, args.out, args.seed, args.arch or DEFAULT_ARCH, args.allow_timing_fail,
-              args.baud, timing_driven=args.timing_driven, lanes=args.lanes)
+              args.baud, timing_driven=args.timing_driven, lanes=args.lanes, engines=args.engines)
     except TimingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -1,7 +1,7 @@
 """Chip (simulated) vs integer golden vs float model, on real images.
 
     python golden/compare.py [--bundle FILE] [--checkpoint FILE] [--data fashion-mnist | IMAGES.npy --labels LABELS.npy]
-                             [--images N] [--arch pipeline|engine|auto] [--board BOARD] [--lanes N]
+                             [--images N] [--arch pipeline|engine|auto] [--board BOARD] [--lanes N] [--engines N]
                              [--json FILE] [--dump DIR]
 
 Evaluates the float model the bundle was made from and the int8 integer
@@ -34,6 +34,7 @@ from golden.command import ArgumentParser, command_main
 from golden.counts import check_count
 from golden.writable import check_file_out
 from golden.quantize import REFERENCE_BUNDLE, REFERENCE_CHECKPOINT, file_sha256, load_model
+from rtl_gen.accelerator import frame_interval, frames_per_interval, steady_intervals
 from squeezefire.architectures import (ARCHITECTURES, AUTO, DEFAULT_OPTIONS, ArchOptions, check_options, choose_arch,
                                        make_accelerator, network_architectures)
 from squeezefire.cli import prog_name
@@ -140,8 +141,8 @@ class RtlResult:
     sums: np.ndarray
     classes: np.ndarray
     rtl_mismatches: int
-    cycles_per_image: int | None        # steady state: the largest after the first image
-    cycles_per_image_model: int
+    cycles_per_image: int | None        # steady state: the largest after the first image (per ``engines`` images)
+    cycles_per_image_model: int         # the cycle model's (``rtl_gen.accelerator.frame_interval``)
     first_image_cycles: int | None
     arch: str
     design: str
@@ -150,6 +151,7 @@ class RtlResult:
     macs_per_image: int
     mac_utilisation: float | None
     seconds: dict
+    engines: int = 1                    # an engine array's copies: the cycles are per that many images
 
 
 @dataclass(frozen=True)
@@ -234,17 +236,19 @@ def simulate_rtl(bundle: Bundle, images: np.ndarray, golden_sums: np.ndarray, ar
         raise RuntimeError(f"the simulation produced no output: {res.get('message')}")
     sums, classes = res["arrays"]["sums"], res["arrays"]["argmax"]
     cycles = res["cycles_per_frame"]
-    steady = cycles[1:] or cycles
+    engines = frames_per_interval(net)
+    # every ``engines`` frames' interval: an array's frames end in bursts, each engine's once an interval
+    steady = steady_intervals(res["arrays"]["end_cycles"], engines) if engines > 1 else (cycles[1:] or cycles)
     return RtlResult(
         sums=sums, classes=classes,
         rtl_mismatches=int(sum(not np.array_equal(sums[i], golden_sums[i]) for i in range(len(images)))),
-        cycles_per_image=int(max(steady)) if steady else None, cycles_per_image_model=int(net.cycles_per_frame),
+        cycles_per_image=int(max(steady)) if steady else None, cycles_per_image_model=frame_interval(net),
         first_image_cycles=int(cycles[0]) if cycles else None,
         arch=arch, design=design.label, measured_key=design.key, mac_lanes=int(net.mac_lanes),
         macs_per_image=int(net.macs_per_frame),
-        mac_utilisation=(net.macs_per_frame / (net.mac_lanes * max(steady))) if steady else None,
+        mac_utilisation=(engines * net.macs_per_frame / (net.mac_lanes * max(steady))) if steady else None,
         seconds={"rtl_build": round(res["build_seconds"], 1), "rtl_sim": round(res["sim_seconds"], 1),
-                 "rtl_total": round(time.time() - t0, 1)})
+                 "rtl_total": round(time.time() - t0, 1)}, engines=engines)
 
 
 DUMP_README = """# RTL vs golden dump
@@ -295,9 +299,10 @@ def table(result: CompareResult) -> str:
     if rtl is not None:
         rows += [("RTL top-1", f"{result.rtl_top1:.4f} (first {n} images)"),
                  ("RTL vs golden mismatches", f"{rtl.rtl_mismatches} of {n} images"),
-                 ("cycles per image", f"{rtl.cycles_per_image} simulated (steady state; first image "
-                                      f"{rtl.first_image_cycles} incl. pipeline fill)"),
-                 ("cycles per image (model)", f"{rtl.cycles_per_image_model}"),
+                 (per := "cycles per image" if rtl.engines == 1 else f"cycles per {rtl.engines} images",
+                  f"{rtl.cycles_per_image} simulated (steady state; first image "
+                  f"{rtl.first_image_cycles} incl. pipeline fill)"),
+                 (f"{per} (model)", f"{rtl.cycles_per_image_model}"),
                  ("MAC utilisation", f"{rtl.mac_utilisation:.3f} ({rtl.macs_per_image} MACs on {rtl.mac_lanes} "
                                      f"MAC lanes; {rtl.design})")]
     w = max(len(k) for k, _ in rows)
@@ -349,12 +354,14 @@ def parse_args(argv):
     ap.add_argument("--lanes", type=int, default=None, metavar="N",
                     help="the Fire engine's MAC lanes, as rtl_gen.build --lanes: an even number from 2 to 64 "
                          "(default 16)")
+    ap.add_argument("--engines", type=int, default=None, metavar="N",
+                    help="N Fire engines on successive images, as rtl_gen.build --engines (default 1)")
     return ap.parse_args(argv)
 
 
 def arch_options(args) -> ArchOptions:
-    """``--lanes`` checked (one line naming it) against ``--arch``."""
-    options = ArchOptions(args.lanes)
+    """``--lanes`` and ``--engines`` checked (one line naming them) against ``--arch``."""
+    options = ArchOptions(args.lanes, args.engines)
     check_options(args.arch, options)
     return options
 

@@ -75,6 +75,9 @@ def _check_build(board_key: str | None, build: Path, out: Path | None, bundle_pa
     if report.get("arch") != "engine":
         raise ReuseError(f"--reuse {build}: its architecture is {report.get('arch')!r}; only the Fire engine's "
                          "weights are all in block RAM (the pipeline decodes codebooks and requantises in logic)")
+    if int(report.get("engines", 1)) > 1:
+        raise ReuseError(f"--reuse {build}: built with --engines {report['engines']}; only a one-engine build's ROMs "
+                         "can be rewritten (each copy's would need it): build it again with the bundle")
     missing = [name for name in (LAYOUT_FILE, tool.config) if not (build / name).is_file()]
     if missing:
         raise ReuseError(f"--reuse {build}: {missing[0]} is missing (built before builds kept their ROM images?)")

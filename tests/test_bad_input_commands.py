@@ -268,6 +268,49 @@ def test_bad_lanes_are_one_line_before_any_step(argv, needles, tmp_path, capsys,
     one_line(capsys, 2, *needles)
 
 
+@pytest.mark.parametrize("argv, needles", [
+    (["--engines", "0"], ("copies must be an integer >= 1", "got 0")),
+    (["--engines", "-2"], ("copies must be an integer >= 1", "got -2")),
+    (["--engines", "two"], ("--engines", "invalid int value")),
+    (["--engines", "2", "--arch", "pipeline"], ("--engines 2", "pipeline", "no engines to copy")),
+])
+def test_bad_engines_are_one_line_before_any_step(argv, needles, tmp_path, capsys, monkeypatch):
+    """``--engines`` on the build and the comparison: one line naming it,
+    exit 2, before the fit check (the build) or any evaluation (compare)."""
+    _bad_option_checks(argv, needles, tmp_path, capsys, monkeypatch)
+
+
+def _bad_option_checks(argv, needles, tmp_path, capsys, monkeypatch):
+    from squeezefire import build
+    monkeypatch.setattr(build, "check_fit", _fails)
+    monkeypatch.setattr(build, "choose_arch", _fails)
+    assert build.main(["--board", "ice40", "--out", str(tmp_path / "out"), *argv]) == 2
+    one_line(capsys, 2, *needles)
+    assert os.listdir(tmp_path) == []
+    monkeypatch.setattr(compare, "evaluate", _fails)
+    monkeypatch.setattr(compare.Bundle, "load", _fails)
+    assert compare.main(["--images", "1", *argv]) == 2
+    one_line(capsys, 2, *needles)
+
+
+def test_engines_the_board_cannot_hold_are_refused_by_the_fit_check(tmp_path, capsys, monkeypatch):
+    """More engines than the ULX3S's multipliers hold: the fit model refuses
+    them naming the DSPs needed (the copies times one engine's) and the
+    chip's 156, before any tool; ``--reuse`` takes no ``--engines``."""
+    from squeezefire import build
+    from squeezefire.architectures import _engine_params
+    monkeypatch.setattr(build, "prepare_plan", _fails)
+    one = _engine_params(build._load_bundle(build.DEFAULT_BUNDLE), build.get_board("ecp5"))
+    copies = 156 // one.resource_estimate(build.get_board("ecp5").device).dsp + 1
+    assert build.main(["--board", "ecp5", "--arch", "engine", "--engines", str(copies),
+                       "--out", str(tmp_path / "out")]) == 2
+    dsp = copies * one.resource_estimate(build.get_board("ecp5").device).dsp
+    one_line(capsys, 2, "does not fit", f"{dsp} DSP (has 156)")
+    assert os.listdir(tmp_path) == []
+    assert build.main(["--reuse", str(tmp_path), "--bundle", str(build.DEFAULT_BUNDLE), "--engines", "2"]) == 2
+    one_line(capsys, 2, "--reuse keeps the build's hardware: --engines")
+
+
 def test_lanes_the_up5k_cannot_hold_are_refused_by_the_fit_check(tmp_path, capsys, monkeypatch):
     """32 lanes on the iCEBreaker: the fit model refuses them naming the
     DSPs needed (32 / 2 SB_MAC16) and the chip's 8, before any tool."""
