@@ -110,3 +110,16 @@ def test_assessment_and_report_use_the_interval(tmp_path, monkeypatch, engine):
     assert f.frames_per_s_model == round(25e6 * 3 / array.frame_interval, 1)
     rows = dict(B._frame_rows(f))
     assert rows["cycles/3 frames"].startswith(f"{array.frame_interval} modelled")
+
+
+def test_reuse_refuses_a_build_of_several_engines(tmp_path):
+    """``--reuse`` rewrites one engine's ROMs: a build of more is refused in
+    one line naming ``--engines`` and the count, before anything else."""
+    import json
+
+    from squeezefire.reuse import ReuseError, _check_build
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "report.json").write_text(json.dumps({"board": "ecp5", "arch": "engine", "engines": 3}))
+    with pytest.raises(ReuseError, match="^--reuse .*: built with --engines 3; only a one-engine build's ROMs"):
+        _check_build(None, build, tmp_path / "out", B.DEFAULT_BUNDLE)
