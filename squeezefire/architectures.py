@@ -29,7 +29,8 @@ from squeezefire import measured
 
 __all__ = ["Architecture", "ARCHITECTURES", "AUTO", "ArchitectureError", "ArchAssessment", "ArchOptions",
            "DEFAULT_OPTIONS", "engine_options", "rom_options", "arch_clock", "check_options", "make_accelerator",
-           "network_architectures", "assess_arch", "choose_arch", "ENGINE_CLOCK_MHZ", "ENGINE_BAUD"]
+           "network_architectures", "assess_arch", "choose_arch", "engines_arg", "most_engines", "resolve_engines",
+           "check_auto_engines", "ENGINE_CLOCK_MHZ", "ENGINE_BAUD"]
 
 
 class ArchitectureError(ValueError):
@@ -258,6 +259,57 @@ def assess_arch(bundle: Bundle, board: Board, name: str, options: ArchOptions = 
     except FitError as e:
         refusal = str(e).splitlines()[0]
     return ArchAssessment(name, est, cycles, images_per_second(acc, clock_hz), clock_hz, refusal)
+
+
+def engines_arg(value: str) -> int | str:
+    """``--engines``' value: an integer (checked later, by ``ArchOptions``) or ``auto``."""
+    return AUTO if value == AUTO else int(value)
+
+
+engines_arg.__name__ = "integer or 'auto'"      # argparse names the type in its one-line refusal
+
+
+def most_engines(bundle: Bundle, board: Board, options: ArchOptions = DEFAULT_OPTIONS) -> tuple[int, str]:
+    """``--engines auto``: the largest number of engines the fit model
+    accepts on ``board`` (at ``options``' lanes), and why not one more;
+    FitError when not even one fits."""
+    engine = _engine_params(bundle, board, ArchOptions(options.lanes))
+
+    def refusal(n: int) -> str | None:
+        try:
+            check_fit(estimate(ArrayParams(engine, n), board.device, image_in_bram=board.image_ram == "block"),
+                      board.device)
+        except FitError as e:
+            return str(e).splitlines()[0]
+        return None
+
+    if (why := refusal(1)) is not None:
+        raise FitError(f"--engines auto: not even one engine fits: {why}")
+    n = 1
+    while (why := refusal(n + 1)) is None:
+        n += 1
+    return n, f"{n + 1} would not (model): {why}"
+
+
+def check_auto_engines(arch: str) -> None:
+    """``--engines auto`` with an architecture that has no engines: refused in one line."""
+    if arch != AUTO and not ARCHITECTURES[arch].takes_lanes:
+        raise ArchitectureError(f"--engines auto: the {arch} architecture has no engines to copy "
+                                f"(only the Fire engine: --arch engine or auto)")
+
+
+def resolve_engines(bundle: Bundle, board: Board, arch: str, lanes: int | None, engines) -> tuple[ArchOptions, str]:
+    """The options of ``--lanes`` and ``--engines`` (an integer, None, or
+    ``auto``: ``most_engines``) checked against ``arch``, and what auto chose
+    ("" when not auto), for the caller to say."""
+    note = ""
+    if engines == AUTO:
+        check_auto_engines(arch)
+        engines, why = most_engines(bundle, board, ArchOptions(lanes))
+        note = f"--engines auto: {engines}, the most the fit model accepts on {board.device.name} ({why})"
+    options = ArchOptions(lanes, engines)
+    check_options(arch, options)
+    return options, note
 
 
 def choose_arch(bundle: Bundle, board: Board, options: ArchOptions = DEFAULT_OPTIONS) -> tuple[str, str]:

@@ -55,7 +55,7 @@ from rtl_gen.engine.rom_images import EngineRoms
 from rtl_gen.fit import Estimate, FitError, check_fit, estimate
 from squeezefire import measured
 from squeezefire.architectures import (ARCHITECTURES, AUTO, ArchitectureError, ArchOptions, arch_clock,
-                                       check_options, choose_arch, make_accelerator)
+                                      check_auto_engines, check_options, choose_arch, engines_arg, make_accelerator, resolve_engines)
 from squeezefire.cli import prog_name
 from squeezefire.safe_output import check_output_dir, staged_output_dir
 from squeezefire.weights import RomLayout, netlist_digest, rom_layout, write_roms
@@ -116,12 +116,12 @@ def _link_frame_bytes(in_shape, num_classes):
 
 def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str = DEFAULT_ARCH,
           allow_timing_fail: bool = False, baud: int | None = None, heartbeat: float = 15.0,
-          timing_driven: bool = False, lanes: int | None = None, engines: int | None = None) -> BuildReport:
+          timing_driven: bool = False, lanes: int | None = None, engines: int | str | None = None) -> BuildReport:
     """Run the whole flow; returns the report (``BuildReport``).  Raises BuildError,
     FitError, OutputError or ToolError with one-line messages, every bad
     input before the fit check and the tools.  ``lanes``: the Fire engine's
     MAC lanes (None: its default); ``engines``: how many Fire engines on
-    successive images (None: one)."""
+    successive images (None: one; "auto": the most the fit model accepts)."""
     seconds = {}
     t0 = time.monotonic()
     inputs = _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes, engines)
@@ -238,8 +238,10 @@ def _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes=None, eng
     board = get_board(board_key)
     if arch not in ARCHITECTURES and arch != AUTO:
         raise BuildError(f"unknown architecture {arch!r}; choose one of: {', '.join([*ARCHITECTURES, AUTO])}")
-    options = ArchOptions(lanes, engines)        # a bad --lanes or --engines: one line naming it
+    options = ArchOptions(lanes, None if engines == AUTO else engines)    # a bad --lanes or --engines: one line
     check_options(arch, options)
+    if engines == AUTO:
+        check_auto_engines(arch)
     check_seed(seed)
     out = Path(out) if out is not None else Path("build") / board.key
     check_output_dir(out, MARKER)
@@ -247,6 +249,11 @@ def _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes=None, eng
     if bundle_path is None and (arch == AUTO or ARCHITECTURES[arch].computes_network):
         bundle_path = DEFAULT_BUNDLE
     bundle = _load_bundle(Path(bundle_path)) if bundle_path is not None else None
+    if engines == AUTO:
+        if bundle is None:
+            raise BuildError("--engines auto needs the network's bundle (not --arch standin)")
+        options, note = resolve_engines(bundle, board, arch, lanes, engines)
+        print(note, flush=True)
     if arch == AUTO:
         arch, why = choose_arch(bundle, board, options)
         print(f"--arch auto: {arch} ({why})", flush=True)
@@ -518,10 +525,10 @@ def _parser() -> ArgumentParser:
     ap.add_argument("--lanes", type=int, default=None, metavar="N",
                     help="the Fire engine's MAC lanes: an even number from 2 to 64 (default 16); the fit check "
                          "refuses what the board cannot hold (iCE40 UP5K: 16, its 8 SB_MAC16)")
-    ap.add_argument("--engines", type=int, default=None, metavar="N",
+    ap.add_argument("--engines", type=engines_arg, default=None, metavar="N|auto",
                     help="N identical Fire engines on successive images (rtl_gen.engine.EngineArray; default 1): "
                          "N times the images/s, each image's latency unchanged; the fit check refuses what the "
-                         "board cannot hold")
+                         "board cannot hold; auto: the most the fit model accepts")
     ap.add_argument("--bundle", type=Path, default=None, help=f"network bundle (default {DEFAULT_BUNDLE.name})")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default build/<board>/)")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")

@@ -35,8 +35,9 @@ from golden.counts import check_count
 from golden.writable import check_file_out
 from golden.quantize import REFERENCE_BUNDLE, REFERENCE_CHECKPOINT, file_sha256, load_model
 from rtl_gen.accelerator import frame_interval, frames_per_interval, steady_intervals
-from squeezefire.architectures import (ARCHITECTURES, AUTO, DEFAULT_OPTIONS, ArchOptions, check_options, choose_arch,
-                                       make_accelerator, network_architectures)
+from squeezefire.architectures import (ARCHITECTURES, AUTO, DEFAULT_OPTIONS, ArchOptions, check_auto_engines,
+                                       check_options, choose_arch, engines_arg, make_accelerator, network_architectures,
+                                       resolve_engines)
 from squeezefire.cli import prog_name
 from squeezefire.measured import SimulatedCycles, now, remember
 from squeezefire.safe_output import OutputError, check_output_dir, staged_output_dir
@@ -354,15 +355,18 @@ def parse_args(argv):
     ap.add_argument("--lanes", type=int, default=None, metavar="N",
                     help="the Fire engine's MAC lanes, as rtl_gen.build --lanes: an even number from 2 to 64 "
                          "(default 16)")
-    ap.add_argument("--engines", type=int, default=None, metavar="N",
-                    help="N Fire engines on successive images, as rtl_gen.build --engines (default 1)")
+    ap.add_argument("--engines", type=engines_arg, default=None, metavar="N|auto",
+                    help="N Fire engines on successive images, as rtl_gen.build --engines (default 1; auto: the "
+                         "most the fit model accepts on --board)")
     return ap.parse_args(argv)
 
 
 def arch_options(args) -> ArchOptions:
     """``--lanes`` and ``--engines`` checked (one line naming them) against ``--arch``."""
-    options = ArchOptions(args.lanes, args.engines)
+    options = ArchOptions(args.lanes, None if args.engines == AUTO else args.engines)
     check_options(args.arch, options)
+    if args.engines == AUTO:
+        check_auto_engines(args.arch)
     return options
 
 
@@ -385,6 +389,9 @@ def plan_rtl(args, bundle: Bundle, available: int, name: str) -> RtlRun:
     if not n:
         return RtlRun(0)
     arch, board, options = args.arch, get_board(args.board), arch_options(args)
+    if args.engines == AUTO:
+        options, note = resolve_engines(bundle, board, arch, args.lanes, AUTO)
+        print(note, file=sys.stderr)
     if arch == AUTO:
         arch, why = choose_arch(bundle, board, options)
         print(f"--arch auto: {arch} ({why})", file=sys.stderr)

@@ -271,7 +271,8 @@ def test_bad_lanes_are_one_line_before_any_step(argv, needles, tmp_path, capsys,
 @pytest.mark.parametrize("argv, needles", [
     (["--engines", "0"], ("copies must be an integer >= 1", "got 0")),
     (["--engines", "-2"], ("copies must be an integer >= 1", "got -2")),
-    (["--engines", "two"], ("--engines", "invalid int value")),
+    (["--engines", "two"], ("--engines", "invalid integer or 'auto' value", "two")),
+    (["--engines", "auto", "--arch", "pipeline"], ("--engines auto", "pipeline", "no engines to copy")),
     (["--engines", "2", "--arch", "pipeline"], ("--engines 2", "pipeline", "no engines to copy")),
 ])
 def test_bad_engines_are_one_line_before_any_step(argv, needles, tmp_path, capsys, monkeypatch):

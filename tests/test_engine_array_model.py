@@ -65,7 +65,7 @@ def test_resources_follow_the_copies(engine, board_key):
     for n in (1, 2, 5):
         r = ArrayParams(engine, n).resource_estimate(device)
         assert r.dsp == n * one.dsp and r.bram_blocks == n * one.bram_blocks and r.bram_bits == n * one.bram_bits
-        assert r.lut == n * (one.lut + ARRAY_LUT_PER_COPY) and r.spram_bits == n * one.spram_bits
+        assert r.lut == n * one.lut + (n * ARRAY_LUT_PER_COPY if n > 1 else 0) and r.spram_bits == n * one.spram_bits
 
 
 def test_fit_refuses_the_copy_past_the_multipliers(engine):
@@ -123,3 +123,23 @@ def test_reuse_refuses_a_build_of_several_engines(tmp_path):
     (build / "report.json").write_text(json.dumps({"board": "ecp5", "arch": "engine", "engines": 3}))
     with pytest.raises(ReuseError, match="^--reuse .*: built with --engines 3; only a one-engine build's ROMs"):
         _check_build(None, build, tmp_path / "out", B.DEFAULT_BUNDLE)
+
+
+def test_engines_auto_is_the_largest_the_fit_model_accepts():
+    """``--engines auto``: N fits by the model, N + 1 does not (the reason
+    names the resource); on the UP5K the one engine the build makes."""
+    from squeezefire.architectures import _engine_params, most_engines
+    bundle = Bundle.load(REFERENCE_BUNDLE)
+    for key in ("ecp5", "ice40"):
+        board = get_board(key)
+        n, why = most_engines(bundle, board)
+        for m, fits in ((n, True), (n + 1, False)):
+            est = estimate(ArrayParams(_engine_params(bundle, board), m), board.device,
+                           image_in_bram=board.image_ram == "block")
+            if fits:
+                check_fit(est, board.device)
+            else:
+                with pytest.raises(FitError):
+                    check_fit(est, board.device)
+        assert why.startswith(f"{n + 1} would not (model): does not fit")
+    assert most_engines(bundle, get_board("ice40"))[0] == 1

@@ -109,10 +109,13 @@ class ArrayParams:
 
     def resource_estimate(self, device) -> ResourceEstimate:
         """``copies`` times the engine's (``rtl_gen.engine.cost``), plus the
-        dispatcher's and collector's logic."""
+        dispatcher's and collector's logic (``ARRAY_LUT_PER_COPY`` per
+        engine, none for one)."""
         one = self.engine.resource_estimate(device)
         n = self.copies
-        return ResourceEstimate(lut=n * one.lut + n * ARRAY_LUT_PER_COPY, dsp=n * one.dsp,
+        # one engine's multiplexers are wires (and one engine is built without them, as FireEngine)
+        glue = n * ARRAY_LUT_PER_COPY if n > 1 else 0
+        return ResourceEstimate(lut=n * one.lut + glue, dsp=n * one.dsp,
                                 bram_bits=n * one.bram_bits,
                                 bram_blocks=None if one.bram_blocks is None else n * one.bram_blocks,
                                 spram_bits=n * one.spram_bits, weight_index_bits=n * one.weight_index_bits,
