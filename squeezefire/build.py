@@ -1,6 +1,7 @@
 """``python -m rtl_gen.build`` (also ``squeezefire-build``): bundle -> board bitstream + report.
 
-    python -m rtl_gen.build --board ice40 [--arch auto|engine|pipeline] [--lanes N] [--engines N] [--bundle FILE] [--out DIR]
+    python -m rtl_gen.build --board ice40 [--arch auto|engine|pipeline] [--lanes N] [--engines N|auto]
+                            [--bundle FILE] [--out DIR]
                             [--seed N] [--baud N] [--allow-timing-fail] [--timing-driven]
 
 Steps: load the bundle, make the accelerator of the chosen architecture
@@ -55,7 +56,8 @@ from rtl_gen.engine.rom_images import EngineRoms
 from rtl_gen.fit import Estimate, FitError, check_fit, estimate
 from squeezefire import measured
 from squeezefire.architectures import (ARCHITECTURES, AUTO, ArchitectureError, ArchOptions, arch_clock,
-                                      check_auto_engines, check_options, choose_arch, engines_arg, make_accelerator, resolve_engines)
+                                      check_auto_engines, check_options, choose_arch, engines_arg, make_accelerator,
+                                      resolve_engines)
 from squeezefire.cli import prog_name
 from squeezefire.safe_output import check_output_dir, staged_output_dir
 from squeezefire.weights import RomLayout, netlist_digest, rom_layout, write_roms
