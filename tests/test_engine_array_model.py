@@ -7,6 +7,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from amaranth.hdl import Fragment
 
 from fpga.boards import get_board
 from golden.bundle import Bundle
@@ -89,10 +90,13 @@ def test_bad_copies_are_one_line_naming_them(engine, bad):
 
 def test_one_engine_is_the_plain_fire_engine_and_more_make_an_array():
     bundle, board = Bundle.load(REFERENCE_BUNDLE), get_board("ecp5")
-    assert type(make_accelerator(bundle, board, "engine", ArchOptions(copies=1))) is FireEngine
+    one = make_accelerator(bundle, board, "engine", ArchOptions(copies=1))
+    assert type(one) is FireEngine
     array = make_accelerator(bundle, board, "engine", ArchOptions(copies=2))
     assert isinstance(array, EngineArray) and array.signature == AcceleratorSignature((28, 28, 1), 10)
     assert array.mac_lanes == 32 and array.frame_interval == array.params.frame_interval
+    for acc in (one, array):        # elaborated: none is left unused (and the array elaborates)
+        Fragment.get(acc, None)
 
 
 def test_assessment_and_report_use_the_interval(tmp_path, monkeypatch, engine):
@@ -110,6 +114,7 @@ def test_assessment_and_report_use_the_interval(tmp_path, monkeypatch, engine):
     assert f.frames_per_s_model == round(25e6 * 3 / array.frame_interval, 1)
     rows = dict(B._frame_rows(f))
     assert rows["cycles/3 frames"].startswith(f"{array.frame_interval} modelled")
+    Fragment.get(acc, None)         # made, so elaborated (none left unused)
 
 
 def test_reuse_refuses_a_build_of_several_engines(tmp_path):
