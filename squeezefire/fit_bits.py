@@ -52,7 +52,8 @@ from golden.command import command_main
 from golden.weight_sharing import (MIN_SHARE_BITS, SharedWeights, is_logits, normalise, share_weights,
                                    weight_params)
 from rtl_gen.fit import FitError
-from squeezefire.architectures import ArchAssessment, assess_arch, choose_arch, network_architectures
+from squeezefire.architectures import (ARCHITECTURES, DEFAULT_OPTIONS, ArchAssessment, ArchOptions, assess_arch,
+                                       choose_arch, network_architectures)
 
 __all__ = ["SEARCH_CALIBRATION", "FitSearch", "BitsChoice", "greedy_bits", "choose_bits", "FitRefused", "main"]
 
@@ -75,12 +76,14 @@ class FitSearch:
     prune: float = 0.0
     m_bits: int = 16
     archs: tuple[str, ...] = ()
+    options: ArchOptions = DEFAULT_OPTIONS      # --lanes: only the architectures that take lanes
     checks: int = 0
 
     def __post_init__(self):
         self._params = dict(weight_params(self.graph))
         self._cache: dict[tuple[str, int], SharedWeights] = {}
-        self.archs = self.archs or tuple(network_architectures())
+        self.archs = self.archs or tuple(n for n in network_architectures()
+                                         if self.options.lanes is None or ARCHITECTURES[n].takes_lanes)
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -102,7 +105,7 @@ class FitSearch:
         bundle = self.bundle(bits)
         out = []
         for name in self.archs:
-            a = assess_arch(bundle, self.board, name)
+            a = assess_arch(bundle, self.board, name, self.options)
             out.append(a)
             if a.fits:                      # one that fits is enough: auto chooses among those that fit
                 break
@@ -116,7 +119,7 @@ class FitSearch:
         FitRefused when none does."""
         fewest = {k: MIN_SHARE_BITS for k in self._params}
         bundle = self.bundle(fewest)
-        found = [assess_arch(bundle, self.board, name) for name in self.archs]
+        found = [assess_arch(bundle, self.board, name, self.options) for name in self.archs]
         if not any(a.fits for a in found):
             why = "; ".join(f"{a.arch}: {a.refusal}" for a in found)
             raise FitRefused(f"no bits fit {self.board.key} ({self.board.title}): at {MIN_SHARE_BITS} bits "
@@ -174,6 +177,8 @@ def parser():
     ap.prog = "python -m squeezefire.fit_bits"
     ap.description = __doc__.splitlines()[0]
     ap.add_argument("--board", help="the board to fit: " + ", ".join(_board_keys()))
+    ap.add_argument("--lanes", type=int, help="the Fire engine's MAC lanes (default: its own); the search then "
+                                              "considers only the architectures that have lanes")
     return ap
 
 
@@ -200,6 +205,7 @@ def _check_args(args) -> Board:
     if args.board is None:
         raise BadInput("--board is missing: the board to fit (" + ", ".join(_board_keys()) + ")")
     board = get_board(args.board)
+    args.arch_options = ArchOptions(args.lanes)
     for flag, value in (("--report", args.report), ("--shared", args.shared), ("--save-shared", args.save_shared)):
         if value:
             raise BadInput(f"{flag} does not go with --board: the bits are chosen by clustering")
@@ -295,10 +301,11 @@ def _print_accuracy(src: Source, graph, bundle) -> None:
     print(f"  {'chosen bits (golden.intref)':<34}{top1(bundle, images, labels):.4f}", flush=True)
 
 
-def _zeros(bundle) -> None:
+def _zeros(bundle, lanes: int | None) -> None:
+    from rtl_gen.engine.program import DEFAULT_LANES
     from squeezefire.zero_taps import format_zeros, zero_taps
     print("zero weights per engine pass (squeezefire.zero_taps):")
-    print(format_zeros(zero_taps(bundle)))
+    print(format_zeros(zero_taps(bundle, lanes or DEFAULT_LANES)))
 
 
 def run(args) -> int:
@@ -308,7 +315,8 @@ def run(args) -> int:
     src = _user_source(args) if user else _family_source(args)
     graph = equalize(src.graph) if args.equalize else src.graph
     start = _start(args, graph)
-    search = FitSearch(graph, src.calib[:SEARCH_CALIBRATION], board, src.name, args.prune, args.multiplier_bits)
+    search = FitSearch(graph, src.calib[:SEARCH_CALIBRATION], board, src.name, args.prune, args.multiplier_bits,
+                       options=args.arch_options)
     print(f"choosing bits for {board.key}: {len(start)} weight arrays, {prune_text(args.prune)}, "
           f"architectures {', '.join(search.archs)}", file=sys.stderr, flush=True)
     choice = choose_bits(search, start)
@@ -317,15 +325,15 @@ def run(args) -> int:
           file=sys.stderr, flush=True)
     bundle = _final(args, src, graph, choice.bits)
     try:
-        arch, _ = choose_arch(bundle, board)
+        arch, _ = choose_arch(bundle, board, args.arch_options)
     except FitError as e:
         raise FitRefused(f"the chosen bits, fine-tuned and calibrated, do not fit {board.key}: {e} (fit model)") from None
-    print(format_choice(choice, search.sizes, assess_arch(bundle, board, arch), board))
+    print(format_choice(choice, search.sizes, assess_arch(bundle, board, arch, args.arch_options), board))
     if args.out is not None:
         bundle.save(args.out)
         print(f"wrote {args.out}: {bundle.index_bits()} index bits, {bundle.codebook_bits()} codebook bits")
     if args.prune:
-        _zeros(bundle)
+        _zeros(bundle, args.lanes)
     _print_accuracy(src, graph, bundle)
     return 0
 

@@ -4,7 +4,8 @@ the cycle model (``docs/compression.md``, "Zero weights and the engine").
     python -m squeezefire.zero_taps --bundle FILE.bundle
 
 The engine issues ``period = max(K, lanes written, 4)`` cycles per output
-pixel and group, all 16 lanes at once (``docs/engine.md``): each cycle is
+pixel and group, all its lanes at once (``docs/engine.md``; 16 unless
+``--lanes``): each cycle is
 one tap (ky, kx, ci) for every lane.  A zero weight is skippable only where
 the same tap is zero in every lane of the group, so this counts, per pass:
 the zero weights (what ``--prune`` made, plus weights that round to 0),
@@ -25,7 +26,7 @@ import numpy as np
 
 from golden.bundle import Bundle
 from golden.command import ArgumentParser, command_main
-from rtl_gen.engine.program import LANES, MIN_PERIOD, EngineProgram, EnginePass, plan_program
+from rtl_gen.engine.program import DEFAULT_LANES, MIN_PERIOD, EngineProgram, EnginePass, check_lanes, plan_program
 
 __all__ = ["PassZeros", "pass_zeros", "zero_taps", "format_zeros", "main"]
 
@@ -52,27 +53,27 @@ class PassZeros:
         return self.all_lane_zero / self.group_taps
 
 
-def zero_group_taps(weight: np.ndarray) -> np.ndarray:
-    """Per group of ``LANES`` output channels, how many of the K taps are
+def zero_group_taps(weight: np.ndarray, lanes: int = DEFAULT_LANES) -> np.ndarray:
+    """Per group of ``lanes`` output channels, how many of the K taps are
     zero in all its lanes (int [groups])."""
     cout = weight.shape[0]
     flat = weight.reshape(cout, -1) != 0
-    groups = -(-cout // LANES)
-    return np.array([int((~flat[g * LANES:(g + 1) * LANES].any(axis=0)).sum()) for g in range(groups)])
+    groups = -(-cout // lanes)
+    return np.array([int((~flat[g * lanes:(g + 1) * lanes].any(axis=0)).sum()) for g in range(groups)])
 
 
 def pass_zeros(program: EngineProgram, p: EnginePass) -> PassZeros:
     oh, ow = program.out_shape(p)
-    skip = zero_group_taps(p.weight)
-    written = min(p.cout, LANES)
+    skip = zero_group_taps(p.weight, p.lanes)
+    written = min(p.cout, p.lanes)
     skipping = sum(oh * ow * max(p.taps - int(s), written, MIN_PERIOD) for s in skip)
     return PassZeros(p.name, int(p.weight.size), int((p.weight == 0).sum()), p.groups * p.taps, int(skip.sum()),
                      program.issue_cycles(p), skipping)
 
 
-def zero_taps(bundle: Bundle) -> list[PassZeros]:
-    """Every pass of the engine's program for ``bundle``, in program order."""
-    program = plan_program(bundle)
+def zero_taps(bundle: Bundle, lanes: int = DEFAULT_LANES) -> list[PassZeros]:
+    """Every pass of the engine's program for ``bundle`` on ``lanes`` lanes, in program order."""
+    program = plan_program(bundle, lanes)
     return [pass_zeros(program, p) for p in program.passes]
 
 
@@ -96,14 +97,17 @@ def format_zeros(rows: list[PassZeros]) -> str:
 def main(argv=None) -> int:
     ap = ArgumentParser(prog="python -m squeezefire.zero_taps", description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", type=Path, required=True, help="a bundle (e.g. golden.compress --prune's)")
+    ap.add_argument("--lanes", type=int, default=DEFAULT_LANES,
+                    help=f"the engine's MAC lanes (default {DEFAULT_LANES})")
     args = ap.parse_args(argv)
     try:
+        check_lanes(args.lanes)
         bundle = Bundle.load(args.bundle)
-        rows = zero_taps(bundle)
+        rows = zero_taps(bundle, args.lanes)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{bundle.name}: zero weights per engine pass ({LANES} lanes)")
+    print(f"{bundle.name}: zero weights per engine pass ({args.lanes} lanes)")
     print(format_zeros(rows))
     return 0
 

@@ -13,7 +13,7 @@ from golden import graph as fgraph
 from golden.models import SqueezeNet, tiny_spec
 from golden.quantize import calibration_images
 from golden.weight_sharing import MIN_SHARE_BITS, weight_params
-from rtl_gen.engine.program import LANES, MIN_PERIOD, plan_program
+from rtl_gen.engine.program import DEFAULT_LANES as LANES, MIN_PERIOD, plan_program
 from squeezefire import fit_bits, zero_taps
 from squeezefire.fit_bits import FitRefused, FitSearch, choose_bits, greedy_bits
 
@@ -106,6 +106,7 @@ def _run(capsys, *argv):
     (["--board", "ecp5", "--net", "tiny-fmnist", "--checkpoint", "x.pt", "--report"], "--report does not go"),
     (["--board", "ecp5", "--net", "tiny-fmnist", "--checkpoint", "x.pt", "--bits", "9"], "--bits"),
     (["--board", "ecp5", "--net", "tiny-fmnist"], "needs --checkpoint"),
+    (["--board", "ecp5", "--net", "tiny-fmnist", "--checkpoint", "x.pt", "--lanes", "3"], "lanes must be"),
 ])
 def test_bad_input_is_one_line_exit_2(capsys, argv, words):
     code, out, err = _run(capsys, *argv)
