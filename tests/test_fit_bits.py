@@ -171,3 +171,22 @@ def test_zero_taps_of_a_seeded_array():
     flat = w.reshape(40, 45)
     assert list(counted) == [sum(1 for t in range(45) if not flat[g:g + 16, t].any()) for g in (0, 16, 32)]
     assert counted[1] >= 9
+
+
+def test_the_command_refuses_in_one_line_when_nothing_fits(capsys, tmp_path, monkeypatch):
+    ck = tmp_path / "tiny.pt"
+    torch.save(SqueezeNet(tiny_spec()).state_dict(), ck)
+    monkeypatch.setattr(fit_bits, "get_board", lambda key: _limited(1000))
+    out_path = tmp_path / "fit.bundle"
+    code, out, err = _run(capsys, "--board", "ecp5", "--net", "tiny-fmnist", "--checkpoint", str(ck),
+                          "--calibration-images", "20", "--images", "20", "--out", str(out_path))
+    assert code == 2 and out == "" and not out_path.exists()
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("error: no bits fit") and "block RAM bits (has 1000)" in line, err
+
+
+def test_zero_taps_bad_input_is_one_line(capsys, tmp_path):
+    assert zero_taps.main(["--bundle", str(tmp_path / "none.bundle")]) == 2
+    assert zero_taps.main(["--bundle", str(tmp_path / "none.bundle"), "--lanes", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "not found" in err[0] and "lanes must be" in err[1]
