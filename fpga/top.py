@@ -30,7 +30,7 @@ from amaranth.build import ResourceError
 from amaranth.lib import io
 
 from fpga.board_core import DEFAULT_BAUD, LINK_TIMEOUT_S, BoardCore, check_link, uart_divisor
-from fpga.pll import Ice40Pll, PllConfig
+from fpga.plls import AnyPllConfig, pll_block
 from rtl_gen.params import ParamsFirst
 
 __all__ = ["BoardTop", "BoardTopParams", "DEFAULT_BAUD", "uart_divisor"]
@@ -48,7 +48,7 @@ class BoardTopParams:
     clock_hz: float | None = None
     timeout_s: float = LINK_TIMEOUT_S
     image_ram: str = "block"
-    pll: PllConfig | None = None
+    pll: AnyPllConfig | None = None
     network_id: int = 0
 
     def __post_init__(self):
@@ -65,8 +65,8 @@ class BoardTop(Elaboratable, metaclass=ParamsFirst):
     ``rtl_gen.accelerator.AcceleratorSignature``.  ``clock_hz``: overrides the platform's
     default clock frequency (used for simulation without a platform, where
     the serial lines are ``core.rx``/``core.tx``, ``core`` being set by
-    elaboration).  ``pll``: an ``fpga.pll.PllConfig`` whose output becomes
-    the ``sync`` clock (iCE40 only); ``clock_hz`` then defaults to its output.
+    elaboration).  ``pll``: a PLL config (``fpga.plls``: iCE40, ECP5, Gowin) whose
+    output becomes the ``sync`` clock; ``clock_hz`` then defaults to its output.
 
     Latency/throughput/back-pressure: those of ``HostLink`` and the UART
     (two requests outstanding; 10 bit-times per byte each way).
@@ -97,7 +97,7 @@ class BoardTop(Elaboratable, metaclass=ParamsFirst):
         if platform is not None:
             if self.pll is not None:
                 m.domains.sync = ClockDomain()
-                m.submodules.pll = Ice40Pll(self.pll)
+                m.submodules.pll = pll_block(self.pll)
             # dir="-" for every subsignal: some boards' UART also has handshake
             # lines (ULX3S: rts, dtr; HX8K breakout: rts..dcd), left unconnected.
             uart = platform.request("uart", 0, dir="-")

@@ -192,18 +192,19 @@ def assess_arch(bundle: Bundle, board: Board, name: str) -> ArchAssessment:
 
 def choose_arch(bundle: Bundle, board: Board) -> tuple[str, str]:
     """``auto``: of the architectures that compute the network and fit
-    ``board`` by the fit model, the one with the most images/s per DSP by
-    the cycle model at its clock (the engine where the pipeline does not fit
-    or is slower per DSP); (name, why).  FitError when none fits."""
-    scores, refusals = {}, []
+    ``board`` by the fit model, the one with the most images/s by the cycle
+    model at its own clock on the board; of equally fast ones, the one with
+    fewer DSPs by the fit model; (name, why).  FitError when none fits."""
+    fits, refusals = [], []
     for name in network_architectures():
         a = assess_arch(bundle, board, name)
-        if not a.fits:
+        if a.fits:
+            fits.append(a)
+        else:
             refusals.append(f"{name}: {a.refusal}")
-            continue
-        scores[name] = (a.images_per_s / max(a.est.dsp, 1), a.images_per_s, a.est.dsp)
-    if not scores:
+    if not fits:
         raise FitError("no architecture fits: " + "; ".join(refusals))
-    best = max(scores, key=lambda n: scores[n][0])
-    why = ", ".join(f"{n} {v[1]:.1f} images/s on {v[2]} DSP (model)" for n, v in scores.items())
-    return best, why + ("; " + "; ".join(refusals) if refusals else "")
+    best = min(fits, key=lambda a: (-a.images_per_s, a.est.dsp))
+    why = ", ".join(f"{a.arch} {a.images_per_s:.1f} images/s (model) at {a.clock_hz / 1e6:g} MHz on "
+                    f"{a.est.dsp} DSP (model)" for a in fits)
+    return best.arch, why + ("; " + "; ".join(refusals) if refusals else "")
