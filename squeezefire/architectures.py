@@ -73,17 +73,29 @@ def _standin(bundle: Bundle | None, board: Board) -> ClassSumStandIn:
     return ClassSumStandIn(tuple(bundle.input.shape), bundle.output.shape.c)
 
 
-# the engine's PLL target per board, where it is not the board's own.  UP5K:
-# the whole board meets 36 MHz (fmax 38.8, seed 1); at 42 MHz it reaches
-# 37.1 -- the host link's and the UART receiver's state machines, at 90 % of
-# the cells, are the critical paths; the engine alone reaches 43.5
-# (docs/engine.md, "Measured")
-ENGINE_CLOCK_MHZ: dict[str, float] = {"ice40": 36.0}
-# 6 Mbaud: the iCEBreaker's FT2232H makes it exactly (12 MHz / 2), and so does
-# the engine's clock (36 MHz / 6); the receiver takes a host clock -3.0 % ..
-# +5.5 % off at 6 cycles per bit (python -m sim.uart_margin), so the link
-# (759 images/s) outruns the engine (369, modelled)
-ENGINE_BAUD: dict[str, int] = {"ice40": 6_000_000}
+# the engine's PLL target per board (python -m rtl_gen.build --board B --arch
+# engine --pll-mhz F --seed S; every run in docs/engine.md, "Clocks and links").
+# UP5K: the whole board meets 36 MHz (fmax 38.8, seed 1); at 42 MHz it
+# reaches 37.1 -- the host link's and the UART receiver's state machines, at
+# 90 % of the cells, are the critical paths; the engine alone reaches 43.5.
+# ECP5 (EHXPLLL from 25 MHz): 90 MHz fails (fmax 89.5: the pool's row-buffer
+# DP16KD read, 5.8 ns clock-to-out, into its max compare); 80 meets with 85.4
+# and 89.6 MHz, 75 with 87.7 -- 75 is taken: 3 Mbaud, the FT231X's most,
+# divides it exactly (25 cycles per bit), 80 only 2 Mbaud, and the link binds.
+# Gowin (rPLL from 27 MHz): 81 MHz meets with 108.2 MHz (seed 1); 90 fails
+# (87.6 routed: the host link's reply/request state machines in fpga/link.py,
+# 11.4 ns), so 81 -- 3 Mbaud in exactly 27 cycles per bit.
+ENGINE_CLOCK_MHZ: dict[str, float] = {"ice40": 36.0, "ecp5": 75.0, "gowin": 81.0}
+# the fastest rate each board's USB bridge makes exactly that the engine's
+# clock divides within 1 % at 6 or more cycles per bit
+# (fpga.usb_bridge.fastest_baud; tests/test_usb_bridge.py checks these are
+# it).  iCEBreaker: 6 Mbaud, FT2232H 12 MHz / 2 and 36 MHz / 6; the receiver
+# takes a host clock -3.0 % .. +5.5 % off at 6 cycles per bit (python -m
+# sim.uart_margin), so the link (759 images/s) outruns the engine (369,
+# modelled).  ULX3S: 3 Mbaud (FT231X), 25 cycles at 75 MHz.  Tang Nano 9K:
+# 3 Mbaud, the BL702's FTDI emulation's most (fpga/usb_bridge.py), 27 cycles
+# at 81 MHz.  Both links (358.4 images/s) are slower than their engines.
+ENGINE_BAUD: dict[str, int] = {"ice40": 6_000_000, "ecp5": 3_000_000, "gowin": 3_000_000}
 
 
 def engine_options(board: Board) -> dict:
