@@ -1,14 +1,18 @@
 """The board top: accelerator + UART host link + status LEDs.
 
-Clock: the board's default oscillator, or a PLL from it where the board
-entry asks for one (``fpga.boards.Board.pll_mhz``; iCEBreaker: 24 MHz
-from its 12 MHz oscillator, ``fpga.pll``).  In the small accelerator style
+Clock: the board's crystal, or a PLL from it (``fpga.plls``: iCE40, ECP5,
+Gowin) where the board entry or the architecture asks for one
+(``fpga.boards.Board.pll_mhz``, ``Board.clock``; iCEBreaker: 24 MHz from
+its 12 MHz crystal for the pipeline; the Fire engine's
+``squeezefire.architectures.ENGINE_CLOCK_MHZ``).  In the small accelerator style
 the compute time of a frame (``cycles_per_frame``, about 0.9 M cycles for
 the reference network) is several times the UART transfer of the image, so
 the system clock sets the frame rate the host sees.
 
-Baud rate: 1 Mbaud by default (the Fire engine on the iCEBreaker: 6 Mbaud,
-``squeezefire.build.ENGINE_BAUD``).  At 12 MHz that is an exact divisor of 12
+Baud rate: 1 Mbaud by default; the Fire engine's is the fastest its board's
+USB bridge makes that its clock divides (``squeezefire.architectures.ENGINE_BAUD``,
+``fpga.usb_bridge``: 6 Mbaud on the iCEBreaker, 3 Mbaud on the ULX3S and the
+Tang Nano 9K).  At 12 MHz 1 Mbaud is an exact divisor of 12
 cycles per bit (24 at 24 MHz; 0 % error on both sides: the FT2232H derives
 1 Mbaud exactly from its 3 MHz base rate), and 12 or more samples per bit
 leave a wide margin for the mid-bit sample.  3 Mbaud (divisor 4 at 12 MHz)
