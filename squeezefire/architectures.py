@@ -80,9 +80,10 @@ def _standin(bundle: Bundle | None, board: Board) -> ClassSumStandIn:
 # 90 % of the cells, are the critical paths; the engine alone reaches 43.5.
 # ECP5 (EHXPLLL from 25 MHz): 90 MHz fails (fmax 89.5: the pool's row-buffer
 # DP16KD read, 5.8 ns clock-to-out, into its max compare); 80 meets with 85.4
-# and 89.6 MHz, 75 with 87.7 -- 75 is taken: 3 Mbaud, the FT231X's most,
-# divides it exactly (25 cycles per bit), 80 only 2 Mbaud, and the link binds.
-# Gowin (rPLL from 27 MHz): 81 MHz meets with 108.2 MHz (seed 1); 90 fails
+# and 89.6 MHz, 75 with 87.7, 92.7, 88.0 on seeds 1-3 -- 75 is taken: 3 Mbaud,
+# the FT231X's most, divides it exactly (25 cycles per bit), 80 only 2 Mbaud,
+# and the link binds.
+# Gowin (rPLL from 27 MHz): 81 MHz meets with 108.2, 101.5, 110.9 (seeds 1-3); 90 fails
 # (87.6 routed: the host link's reply/request state machines in fpga/link.py,
 # 11.4 ns), so 81 -- 3 Mbaud in exactly 27 cycles per bit.
 ENGINE_CLOCK_MHZ: dict[str, float] = {"ice40": 36.0, "ecp5": 75.0, "gowin": 81.0}
