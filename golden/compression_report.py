@@ -18,7 +18,7 @@ from golden.model_size import (StageSize, codebook_size, float32_size, huffman_s
 from golden.models import NETWORKS, SqueezeNet, network_spec, squeezenet_v1_0, squeezenet_v1_1
 from golden.quantize import calibration_images, load_model, quantize
 from golden.train import evaluate
-from golden.weight_sharing import normalise, plain_shared, prune_mask, share_graph, weight_params
+from golden.weight_sharing import is_logits, normalise, plain_shared, prune_mask, share_graph, weight_params
 
 IMAGENET_NETS = {"squeezenet-v1.0": squeezenet_v1_0, "squeezenet-v1.1": squeezenet_v1_1}
 
@@ -85,7 +85,7 @@ def pruned_graph(graph: list[dict], fraction: float) -> list[dict]:
     """A copy of the graph with each layer's smallest weights set to 0."""
     out = copy_graph(graph)
     for _, p in weight_params(out):
-        p["weight"] = np.where(prune_mask(normalise(p["weight"])[0], fraction), 0.0, p["weight"])
+        p["weight"] = np.where(prune_mask(normalise(p["weight"], is_logits(p))[0], fraction), 0.0, p["weight"])
     return out
 
 
@@ -98,10 +98,10 @@ def _bundle_size(bundle: Bundle, label: str) -> StageSize:
                      bundle.bias_and_multiplier_bits())
 
 
-def trained_rows(args, graph, model, calib, images, labels) -> tuple[list[StageSize], list[float]]:
+def trained_rows(args, graph, model, name: str, calib, images, labels) -> tuple[list[StageSize], list[float]]:
     """Sizes and int8 top-1 of every stage (clustering without
-    fine-tuning), then of each ``--bundle``."""
-    name = model.spec.name
+    fine-tuning), then of each ``--bundle``; ``model``: the float network
+    (an ``nn.Module`` on float NCHW images in [0, 1])."""
     sizes, accs = [float32_size(graph)], [evaluate(model, images, labels)]
     print("report: int8", file=sys.stderr, flush=True)
     sizes.append(int8_size(graph))
@@ -125,8 +125,10 @@ def report_bits(args) -> list[int]:
     return [check_bits(b, "--report-bits") for b in str(args.report_bits).split(",")]
 
 
-def _check_report(args) -> list[str]:
-    names = [n for n in args.report_nets.split(",") if n]
+def check_report_options(args, nets: str) -> list[str]:
+    """The report's options that do not depend on the network (``nets``:
+    the size table's, comma-separated); the names of those networks."""
+    names = [n for n in nets.split(",") if n]
     for name in names:
         if name not in IMAGENET_NETS and name not in NETWORKS:
             raise ValueError(f"--report-nets: unknown network {name!r}; known: "
@@ -134,10 +136,15 @@ def _check_report(args) -> list[str]:
     report_bits(args)
     if not 0 <= args.report_prune < 1:
         raise ValueError(f"--report-prune must be a fraction in [0, 1), got {args.report_prune}")
-    if not 1 <= args.images <= 10000:
-        raise ValueError(f"--images must be from 1 to 10000, got {args.images}")
     for path in args.bundle:
         Bundle.load(path)
+    return names
+
+
+def _check_report(args) -> list[str]:
+    names = check_report_options(args, args.report_nets)
+    if not 1 <= args.images <= 10000:
+        raise ValueError(f"--images must be from 1 to 10000, got {args.images}")
     return names
 
 
@@ -154,7 +161,7 @@ def run_report(args) -> int:
     if trained:
         model, calib, images, labels = trained
         graph = fgraph.extract(model)
-        sizes, accs = trained_rows(args, graph, model, calib, images, labels)
+        sizes, accs = trained_rows(args, graph, model, model.spec.name, calib, images, labels)
         print(format_table(f"{args.net}, trained ({args.checkpoint}), Fashion-MNIST test top-1 on "
                            f"{len(images)} images: float, then int8 by golden.intref; codebook stages "
                            "without fine-tuning", sizes, accs))

@@ -62,9 +62,12 @@ class RawSet:
 
     def chosen(self, count: int) -> "RawSet":
         """The calibration images (``golden.calibration.seeded_indices``)."""
-        idx = seeded_indices(len(self), count)
+        return self.subset(seeded_indices(len(self), count))
+
+    def subset(self, idx: np.ndarray, name: str | None = None) -> "RawSet":
+        """The images at ``idx`` (in that order), with their labels."""
         images = self.images[idx] if isinstance(self.images, np.ndarray) else [self.images[i] for i in idx]
-        return RawSet(self.name, images, None if self.labels is None else self.labels[idx], self.classes)
+        return RawSet(name or self.name, images, None if self.labels is None else self.labels[idx], self.classes)
 
     def fitted(self, shape: tuple[int, int, int] | None) -> ImageSet:
         """Every image fitted to ``shape`` (None: kept at their one size)."""

@@ -24,11 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from golden.graph import FloatOps, walk
+from golden.graph import FloatOps, pad_with, walk
 from golden.graph_copy import copy_graph
 from golden.train import augment, to_float
 from golden.int8_weights import per_channel
-from golden.weight_sharing import SharedWeights, weight_params
+from golden.weight_sharing import SharedWeights, is_logits, weight_params
 
 
 class SharedConv(nn.Module):
@@ -38,17 +38,24 @@ class SharedConv(nn.Module):
     indices are not fixed: every step points each weight at the centroid
     nearest its latent value, and the latent values train through that
     rounding as if it were the identity (straight-through estimator); the
-    pruned weights stay at the pinned zero."""
+    pruned weights stay at the pinned zero.
+
+    ``fill`` (per input channel): the value padding takes, a folded
+    ``Normalize``'s zero (``golden.graph``), as the quantised network pads;
+    ``per_tensor``: one scale for every channel, trained as one (a logits
+    layer, ``golden.weight_sharing.is_logits``)."""
 
     def __init__(self, shared: SharedWeights, bias: np.ndarray, stride: int, padding: int,
-                 latent: np.ndarray | None = None):
+                 latent: np.ndarray | None = None, fill: np.ndarray | None = None, per_tensor: bool = False):
         super().__init__()
         self.centroids = nn.Parameter(torch.tensor(shared.centroids, dtype=torch.float32))
         self.bias = nn.Parameter(torch.tensor(bias, dtype=torch.float32))
         self.register_buffer("indices", torch.from_numpy(shared.indices.astype(np.int64)))
         # The per-channel scale trains too (as a logarithm, so it stays positive): the hardware
         # takes it for free, in the channel's requantisation multiplier.
-        self.log_scale = nn.Parameter(torch.tensor(np.log(shared.scale), dtype=torch.float32).reshape(-1, 1, 1, 1))
+        scale = shared.scale[:1] if per_tensor else shared.scale
+        self.log_scale = nn.Parameter(torch.tensor(np.log(scale), dtype=torch.float32).reshape(-1, 1, 1, 1))
+        self.fill = None if fill is None else torch.tensor(np.asarray(fill), dtype=torch.float32)
         self.latent = None if latent is None else nn.Parameter(torch.tensor(latent, dtype=torch.float32))
         self.pinned = shared.pinned
         self.stride, self.padding = stride, padding
@@ -77,7 +84,10 @@ class SharedConv(nn.Module):
             values = values + (self.latent - self.latent.detach())       # straight-through
             values = self.hardness * values + (1 - self.hardness) * self.latent
         weight = values * self.log_scale.exp()
-        return F.conv2d(x, weight, self.bias, stride=self.stride, padding=self.padding)
+        padding = self.padding
+        if padding and self.fill is not None:
+            x, padding = pad_with(x, padding, self.fill), 0
+        return F.conv2d(x, weight, self.bias, stride=self.stride, padding=padding)
 
     @torch.no_grad()
     def keep_in_range(self):
@@ -103,7 +113,7 @@ class SharedWeightNet(nn.Module):
             self.keys.append(key)
             latent = p["weight"] / per_channel(shared[key].scale, p["weight"].ndim) if reassign else None
             convs[key.replace("/", "_")] = SharedConv(shared[key], p["bias"], p.get("stride", 1), p.get("padding", 0),
-                                                      latent)
+                                                      latent, p.get("fill"), is_logits(p))
         self.convs = nn.ModuleDict(convs)
         self.ops = FloatOps(conv=lambda x, p: self.conv(p["key"])(x), relu=torch.relu,
                             maxpool=lambda x, k, s, ceil: F.max_pool2d(x, k, s, ceil_mode=ceil),
@@ -129,8 +139,9 @@ class SharedWeightNet(nn.Module):
         out, biases = {}, {}
         for key in self.keys:
             conv = self.conv(key)
+            scale = conv.log_scale.detach().double().exp().numpy().reshape(-1)
             out[key] = replace(before[key], centroids=conv.centroids.detach().double().numpy().copy(),
-                               scale=conv.log_scale.detach().double().exp().numpy().reshape(-1),
+                               scale=np.broadcast_to(scale, before[key].scale.shape).copy(),
                                indices=conv.current_indices().numpy().astype(np.uint8))
             biases[key] = conv.bias.detach().double().numpy().copy()
         return out, biases

@@ -171,12 +171,12 @@ def walk(graph: list[dict], x, ops: FloatOps) -> dict:
 def _conv(x, p):
     pad = p.get("padding", 0)
     if pad and p.get("fill") is not None:
-        x, pad = _pad_with(x, pad, torch.as_tensor(p["fill"], dtype=x.dtype)), 0
+        x, pad = pad_with(x, pad, torch.as_tensor(p["fill"], dtype=x.dtype)), 0
     return F.conv2d(x, torch.from_numpy(p["weight"]).to(x.dtype), torch.from_numpy(p["bias"]).to(x.dtype),
                     stride=p.get("stride", 1), padding=pad)
 
 
-def _pad_with(x: torch.Tensor, pad: int, fill: torch.Tensor) -> torch.Tensor:
+def pad_with(x: torch.Tensor, pad: int, fill: torch.Tensor) -> torch.Tensor:
     """``x`` (NCHW) padded by ``pad`` on each side with ``fill[c]`` per channel."""
     n, c, h, w = x.shape
     out = fill.reshape(1, c, 1, 1).expand(n, c, h + 2 * pad, w + 2 * pad).clone()
@@ -197,3 +197,18 @@ def forward(graph: list[dict], x: torch.Tensor) -> dict[str, torch.Tensor]:
     quantiser's calibration uses ``golden.calibration`` instead, whose
     results do not depend on the machine.)"""
     return walk(graph, x, TORCH_OPS)
+
+
+class GraphModule(nn.Module):
+    """The folded float graph as an ``nn.Module``: float NCHW images in
+    [0, 1] to the class scores (its last layer's output, the global
+    average pool's).  A user's model as the importer folded it (its
+    ``Normalize`` inside), for evaluation and as the distillation teacher
+    of ``golden.finetune``; it has no parameters of its own."""
+
+    def __init__(self, graph: list[dict]):
+        super().__init__()
+        self.graph = graph
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return walk(self.graph, x, TORCH_OPS)[self.graph[-1]["name"]]

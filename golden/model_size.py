@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from golden.huffman import coded_bits
-from golden.weight_sharing import SharedWeights, normalise, prune_mask, weight_params
+from golden.weight_sharing import SharedWeights, is_logits, normalise, prune_mask, weight_params
 
 GAP_BITS = 4            # sparse format: a 4-bit relative index per stored weight
 HUFFMAN_LENGTH_BITS = 8  # a code length per codebook entry, stored with the code
@@ -78,7 +78,8 @@ def sparse_entries(kept: np.ndarray) -> int:
 def pruned_size(graph: list[dict], fraction: float) -> StageSize:
     """int8 values of the kept weights in the sparse format (the stored
     relative indices as tables)."""
-    entries = sum(sparse_entries(~prune_mask(normalise(p["weight"])[0], fraction)) for _, p in weight_params(graph))
+    entries = sum(sparse_entries(~prune_mask(normalise(p["weight"], is_logits(p))[0], fraction))
+                  for _, p in weight_params(graph))
     return StageSize(f"pruned {fraction:.0%} (sparse)", entries * 8, entries * GAP_BITS, int8_other_bits(graph))
 
 

@@ -21,17 +21,24 @@ DEFAULT_IMAGES = 2000       # calibration images when --calibration-images is no
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    g = ap.add_argument_group("your own model (docs/your-model.md)")
-    g.add_argument("--model", help="FILE.py:FUNCTION returning your nn.Module (with --checkpoint: its state_dict)")
-    g.add_argument("--onnx", type=Path, help="an ONNX export of your network")
+    g = add_model_arguments(ap)
     g.add_argument("--calib", default="fashion-mnist",
                    help="calibration images: fashion-mnist (its training split), a folder (one sub-folder per "
                         "class) or IMAGES.npy (default fashion-mnist)")
+
+
+def add_model_arguments(ap: argparse.ArgumentParser):
+    """The options that name the user's model and its input (``golden.quantize``
+    and ``golden.compress`` both); returns their argument group."""
+    g = ap.add_argument_group("your own model (docs/your-model.md)")
+    g.add_argument("--model", help="FILE.py:FUNCTION returning your nn.Module (with --checkpoint: its state_dict)")
+    g.add_argument("--onnx", type=Path, help="an ONNX export of your network")
     g.add_argument("--input-shape", help="H,W,C of the network's input (default: the ONNX file's, or the "
                                          "calibration images' own size)")
     g.add_argument("--mean", help="Normalize mean per channel, in 0..1, e.g. 0.485,0.456,0.406 (default: none)")
     g.add_argument("--std", help="Normalize std per channel (default 1)")
     g.add_argument("--name", help="the bundle's network name (default: the --out file's stem)")
+    return g
 
 
 def user_model(args) -> UserModel:
@@ -43,7 +50,7 @@ def user_model(args) -> UserModel:
     return user
 
 
-def _input_shape(args, user: UserModel, raw: datasets.RawSet | None) -> InputShape:
+def _input_shape(args, user: UserModel, raw: datasets.RawSet | None, data: str) -> InputShape:
     """``--input-shape``, else the ONNX file's, else the images' own size
     with the model's channels (the loader turns grey into RGB and back)."""
     if args.input_shape:
@@ -53,7 +60,7 @@ def _input_shape(args, user: UserModel, raw: datasets.RawSet | None) -> InputSha
         return InputShape.of(stated, f"--onnx {args.onnx}")
     h, w, c = raw.own_shape()
     first = user.input_channels()
-    return InputShape.of((h, w, first[0] if first else c), f"--calib {args.calib}")
+    return InputShape.of((h, w, first[0] if first else c), data)
 
 
 def _graph(args, user: UserModel, shape: InputShape) -> list[dict]:
@@ -67,10 +74,10 @@ def _graph(args, user: UserModel, shape: InputShape) -> list[dict]:
     return user.graph(shape.hwc)
 
 
-def _check_classes(raw: datasets.RawSet, graph: list[dict], spec: str) -> None:
+def check_classes(raw: datasets.RawSet, graph: list[dict], data: str) -> None:
     outputs = graph[-1]["shape"][2]
     if raw.classes is not None and len(raw.classes) != outputs:
-        raise datasets.DataError(f"--calib {spec}: {len(raw.classes)} class folder(s) "
+        raise datasets.DataError(f"{data}: {len(raw.classes)} class folder(s) "
                                  f"({', '.join(raw.classes[:3])}{', ...' if len(raw.classes) > 3 else ''}) "
                                  f"but the model has {outputs} outputs; give one sub-folder per class")
 
@@ -83,19 +90,28 @@ def calibration_count(args, raw: datasets.RawSet) -> int:
                        f"{raw.name} has {len(raw)} images")
 
 
-def prepare(args) -> tuple[UserModel, list[dict], datasets.ImageSet, InputShape]:
-    """Everything checked, then the calibration images fitted (the only
-    long step here): the model is imported on a known shape before the
-    data is read, and only the chosen images are resized."""
+def import_model(args, spec: str, option: str = "--calib", labels: Path | None = None
+                 ) -> tuple[UserModel, list[dict], datasets.RawSet, InputShape]:
+    """The user's model imported and its images read, not yet resized:
+    (model, folded float graph, the images of ``spec`` -- the option
+    ``option`` -- as read, input shape).  The model is imported on a known
+    shape before the data is read; every check is done here."""
     user = user_model(args)
     known = args.input_shape or args.onnx is not None
-    shape = _input_shape(args, user, None) if known else None
+    shape = _input_shape(args, user, None, f"{option} {spec}") if known else None
     graph = _graph(args, user, shape) if known else None
-    raw = datasets.read(args.calib, split="train")
+    raw = datasets.read(spec, labels, split="train")
     if not known:
-        shape = _input_shape(args, user, raw)
+        shape = _input_shape(args, user, raw, f"{option} {spec}")
         graph = _graph(args, user, shape)
-    _check_classes(raw, graph, args.calib)
+    check_classes(raw, graph, f"{option} {spec}")
+    return user, graph, raw, shape
+
+
+def prepare(args) -> tuple[UserModel, list[dict], datasets.ImageSet, InputShape]:
+    """Everything checked, then the calibration images fitted (the only
+    long step here): only the chosen images are resized."""
+    user, graph, raw, shape = import_model(args, args.calib)
     calib = raw.chosen(calibration_count(args, raw)).fitted(shape.hwc)
     return user, graph, datasets.ImageSet(calib.name, calib.images, None, raw.classes), shape
 

@@ -30,7 +30,7 @@ from golden.int8_weights import channel_scales, per_channel
 
 __all__ = ["MIN_SHARE_BITS", "KMeans", "SharedWeights", "kmeans_1d", "linear_init", "nearest", "prune_mask",
            "share_weights", "weight_params", "share_graph", "codebooks_of", "codebook_graph",
-           "plain_shared", "shared_float_graph", "save_shared", "per_key", "load_shared", "normalise"]
+           "plain_shared", "shared_float_graph", "save_shared", "per_key", "load_shared", "normalise", "is_logits"]
 
 MIN_SHARE_BITS = 2                  # 2**2 values: below that a layer is barely a network
 MAX_ITERATIONS = 300                # 1-D Lloyd converges in tens of iterations on real layers
@@ -166,19 +166,28 @@ class SharedWeights:
         return replace(self, indices=idx)
 
 
-def normalise(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(w / scale_c, scale_c) with the quantiser's per-channel scale."""
-    scale = channel_scales(w)
+def normalise(w: np.ndarray, per_tensor: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(w / scale_c, scale_c) with the quantiser's per-channel scale
+    (``per_tensor``: its one scale of a logits layer, ``docs/int8.md`` §5)."""
+    scale = channel_scales(w, per_tensor)
     return w / per_channel(scale, w.ndim), scale
 
 
-def share_weights(w: np.ndarray, bits: int, prune: float = 0.0) -> SharedWeights:
+def is_logits(params: dict) -> bool:
+    """A conv without activation whose accumulators are the logits (the
+    gap sums them; ``golden.quantize.quantize_logits``): its channels are
+    compared with each other unscaled, so they share one weight scale."""
+    return params.get("kind") == "conv" and params.get("act", "relu") == "none"
+
+
+def share_weights(w: np.ndarray, bits: int, prune: float = 0.0, per_tensor: bool = False) -> SharedWeights:
     """Prune (optionally), then cluster a float weight array [Cout, ...]
     into a 2**bits-entry codebook; indices are the clusters' (nearest of the
-    float centroids), ready for fine-tuning or for ``reassigned``."""
+    float centroids), ready for fine-tuning or for ``reassigned``.
+    ``per_tensor``: one scale for every channel (a logits layer)."""
     if not MIN_SHARE_BITS <= bits <= MAX_BITS:
         raise ValueError(f"codebook bits must be {MIN_SHARE_BITS}..{MAX_BITS}, got {bits}")
-    v, scale = normalise(np.asarray(w, dtype=np.float64))
+    v, scale = normalise(np.asarray(w, dtype=np.float64), per_tensor)
     k = 2 ** bits
     pruned = prune_mask(v, prune) if prune > 0 else np.zeros(v.shape, dtype=bool)
     if not pruned.any():
@@ -215,7 +224,7 @@ def per_key(setting, key: str):
 def share_graph(graph: list[dict], bits: int | dict, prune: float | dict = 0.0) -> dict[str, SharedWeights]:
     """``share_weights`` for every weight of the graph; ``bits`` and
     ``prune`` are one value or a dict by weight key (``"*"``: the rest)."""
-    return {key: share_weights(p["weight"], per_key(bits, key), per_key(prune, key) or 0.0)
+    return {key: share_weights(p["weight"], per_key(bits, key), per_key(prune, key) or 0.0, is_logits(p))
             for key, p in weight_params(graph)}
 
 
@@ -257,7 +266,8 @@ def plain_shared(graph: list[dict], shared: dict[str, SharedWeights]) -> dict[st
     """Clustering without fine-tuning: every weight re-pointed at the
     nearest rounded value (``SharedWeights.reassigned``)."""
     params = dict(weight_params(graph))
-    return {key: s.reassigned(normalise(params[key]["weight"])[0]) for key, s in shared.items()}
+    return {key: s.reassigned(normalise(params[key]["weight"], is_logits(params[key]))[0])
+            for key, s in shared.items()}
 
 
 def save_shared(path, shared: dict[str, SharedWeights], biases: dict[str, np.ndarray], meta: dict) -> None:

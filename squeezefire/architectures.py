@@ -20,12 +20,14 @@ from golden.bundle import Bundle
 from rtl_gen.dual_mult import DspImpl
 from rtl_gen.engine import EngineParams, FireEngine
 from rtl_gen.engine.banks import BankKind
+from rtl_gen.engine.program import DEFAULT_LANES, check_lanes
 from rtl_gen.fit import Estimate, FitError, check_fit, estimate
 from rtl_gen.pipeline import Pipeline
 from squeezefire import measured
 
-__all__ = ["Architecture", "ARCHITECTURES", "AUTO", "ArchitectureError", "ArchAssessment", "engine_options", "rom_options",
-           "arch_clock", "make_accelerator", "network_architectures", "assess_arch", "choose_arch", "ENGINE_CLOCK_MHZ", "ENGINE_BAUD"]
+__all__ = ["Architecture", "ARCHITECTURES", "AUTO", "ArchitectureError", "ArchAssessment", "ArchOptions",
+           "DEFAULT_OPTIONS", "engine_options", "rom_options", "arch_clock", "check_options", "make_accelerator",
+           "network_architectures", "assess_arch", "choose_arch", "ENGINE_CLOCK_MHZ", "ENGINE_BAUD"]
 
 
 class ArchitectureError(ValueError):
@@ -33,10 +35,26 @@ class ArchitectureError(ValueError):
 
 
 @dataclass(frozen=True)
+class ArchOptions:
+    """What a user chooses of an architecture beyond the board (the build's
+    and the comparison's flags): ``lanes``, the Fire engine's MAC lanes
+    (None: its default, ``DEFAULT_LANES``; else checked by
+    ``rtl_gen.engine.program.check_lanes``, a one-line ``ValueError``)."""
+    lanes: int | None = None
+
+    def __post_init__(self):
+        if self.lanes is not None:
+            check_lanes(self.lanes)
+
+
+DEFAULT_OPTIONS = ArchOptions()
+
+
+@dataclass(frozen=True)
 class Architecture:
     """An accelerator architecture the build can make.
 
-    ``make(bundle, board)`` returns a ``wiring.Component`` whose signature
+    ``make(bundle, board, options)`` (``options``: an ``ArchOptions``) returns a ``wiring.Component`` whose signature
     is an ``rtl_gen.accelerator.AcceleratorSignature`` (what the board core
     and the host link rely on) and which has ``cycles_per_frame`` (its
     performance model's figure), ``macs_per_frame`` and ``mac_lanes``, and
@@ -45,29 +63,30 @@ class Architecture:
     ``computes_network``: it computes the bundle's network (so it needs the
     bundle, and its weights count); False for a test stand-in, which gets
     the bundle only for its shapes and None without ``--bundle``.
-    ``measured_key(board)``: the name its simulated cycles are kept under
+    ``measured_key(board, options)``: the name its simulated cycles are kept under
     (``squeezefire.measured``).  ``clock_mhz(board)``: the system clock it
     runs at on ``board`` (None: the board's own).  ``timing_driven``: always
     place timing-driven (its clock is close to its fmax).
-    ``describe(board)``: what it is on ``board``, for the comparison's table.
+    ``describe(board, options)``: what it is on ``board``, for the comparison's table.
     ``sim_models(board)``: the primitive models its simulation needs
     (``sim.lib.cocotb_run.simulate``'s ``models``).
     """
-    make: Callable[[Bundle | None, Board], wiring.Component]
+    make: Callable[[Bundle | None, Board, ArchOptions], wiring.Component]
     description: str
     computes_network: bool = True
-    measured_key: Callable[[Board], str] = lambda board: "none"
+    measured_key: Callable[[Board, ArchOptions], str] = lambda board, options: "none"
     clock_mhz: Callable[[Board], float | None] = lambda board: None
     timing_driven: bool = False
     # its figures without making the hardware (``cycles_per_frame``, ``in_shape``
     # and ``resource_estimate``), for ``auto``; None: ``make`` is used
-    assess: Callable[[Bundle, Board], object] | None = None
+    assess: Callable[[Bundle, Board, ArchOptions], object] | None = None
     baud: Callable[[Board], int | None] = lambda board: None    # its default host-link baud (None: DEFAULT_BAUD)
-    describe: Callable[[Board], str] = lambda board: ""
+    describe: Callable[[Board, ArchOptions], str] = lambda board, options: ""
+    takes_lanes: bool = False   # ``ArchOptions.lanes`` means something to it
     sim_models: Callable[[Board], tuple[str, ...]] = lambda board: ()
 
 
-def _standin(bundle: Bundle | None, board: Board) -> ClassSumStandIn:
+def _standin(bundle: Bundle | None, board: Board, options: ArchOptions = DEFAULT_OPTIONS) -> ClassSumStandIn:
     if bundle is None:
         return ClassSumStandIn((28, 28, 1), 10)
     return ClassSumStandIn(tuple(bundle.input.shape), bundle.output.shape.c)
@@ -99,12 +118,15 @@ ENGINE_CLOCK_MHZ: dict[str, float] = {"ice40": 36.0, "ecp5": 75.0, "gowin": 81.0
 ENGINE_BAUD: dict[str, int] = {"ice40": 6_000_000, "ecp5": 3_000_000, "gowin": 3_000_000}
 
 
-def engine_options(board: Board) -> dict:
-    """The Fire engine's parts on ``board``: the UP5K's eight SB_MAC16 in
-    dual 8x8 mode and its SPRAMs where the device has them, else inferred
-    multipliers and block RAM."""
+def engine_options(board: Board, options: ArchOptions = DEFAULT_OPTIONS) -> dict:
+    """The Fire engine's parts on ``board``: the UP5K's SB_MAC16 in dual
+    8x8 mode and its SPRAMs where the device has them, else inferred
+    multipliers and block RAM; and ``lanes`` when ``options`` choose them
+    (else the engine's default).  Whether they fit is the fit model's to
+    say (``rtl_gen.fit.check_fit``)."""
     dsp = DspImpl.SB_MAC16 if board.family == "ice40" and board.device.dsp >= 8 else DspImpl.GENERIC
-    return {"dsp": dsp, "banks": BankKind.SPRAM if board.device.spram_bits else BankKind.BLOCK}
+    lanes = {} if options.lanes is None else {"lanes": options.lanes}
+    return {"dsp": dsp, "banks": BankKind.SPRAM if board.device.spram_bits else BankKind.BLOCK, **lanes}
 
 
 def rom_options(board: Board) -> dict:
@@ -118,32 +140,46 @@ def rom_options(board: Board) -> dict:
 
 def _engine_models(board: Board) -> tuple[str, ...]:
     from sim.lib.yosys_models import engine_models     # the simulation library, only when simulating
-    return engine_models(**engine_options(board))
+    parts = engine_options(board)
+    return engine_models(parts["dsp"], parts["banks"])
 
 
-def _describe_engine(board: Board) -> str:
-    options = engine_options(board)
-    return f"engine, {options['dsp']} multipliers, {options['banks']} feature maps"
+def _describe_engine(board: Board, options: ArchOptions = DEFAULT_OPTIONS) -> str:
+    parts = engine_options(board, options)
+    lanes = parts.get("lanes", DEFAULT_LANES)
+    return f"engine, {lanes} lanes, {parts['dsp']} multipliers, {parts['banks']} feature maps"
+
+
+def _engine_key(board: Board, options: ArchOptions) -> str:
+    """The engine's measured-cycles key: its multipliers, and its lanes when not the default."""
+    key = measured.arch_key("engine", engine_options(board)["dsp"])
+    lanes = options.lanes or DEFAULT_LANES
+    return key if lanes == DEFAULT_LANES else f"{key}-{lanes}lanes"
+
+
+def _engine_params(bundle, board: Board, options: ArchOptions = DEFAULT_OPTIONS) -> EngineParams:
+    return EngineParams(bundle, **engine_options(board, options), **rom_options(board))
 
 
 # Another architecture is one more entry: a factory and a line saying what it is.
 ARCHITECTURES = {
-    "pipeline": Architecture(lambda bundle, board: Pipeline(bundle, style=board.style),
+    "pipeline": Architecture(lambda bundle, board, options=DEFAULT_OPTIONS: Pipeline(bundle, style=board.style),
                              "per-layer streaming pipeline (rtl_gen.pipeline.Pipeline)",
-                             measured_key=lambda board: measured.arch_key("pipeline", board.style),
-                             describe=lambda board: f"pipeline, {board.style} style"),
-    "engine": Architecture(lambda bundle, board: FireEngine(bundle, **engine_options(board), **rom_options(board)),
-                           "Fire engine: one convolution datapath reused pass by pass, 16 MAC lanes "
-                           "(rtl_gen.engine.FireEngine)",
-                           measured_key=lambda board: measured.arch_key("engine", engine_options(board)["dsp"]),
+                             measured_key=lambda board, options=DEFAULT_OPTIONS: measured.arch_key("pipeline",
+                                                                                                  board.style),
+                             describe=lambda board, options=DEFAULT_OPTIONS: f"pipeline, {board.style} style"),
+    "engine": Architecture(lambda bundle, board, options=DEFAULT_OPTIONS: FireEngine(_engine_params(bundle, board,
+                                                                                                    options)),
+                           f"Fire engine: one convolution datapath reused pass by pass, --lanes MAC lanes "
+                           f"(default {DEFAULT_LANES}; rtl_gen.engine.FireEngine)",
+                           measured_key=lambda board, options=DEFAULT_OPTIONS: _engine_key(board, options),
                            clock_mhz=lambda board: ENGINE_CLOCK_MHZ.get(board.key), timing_driven=True,
                            baud=lambda board: ENGINE_BAUD.get(board.key),
-                           assess=lambda bundle, board: EngineParams(bundle, **engine_options(board),
-                                                                     **rom_options(board)),
-                           describe=_describe_engine, sim_models=_engine_models),
+                           assess=_engine_params, describe=_describe_engine, sim_models=_engine_models,
+                           takes_lanes=True),
     "standin": Architecture(_standin, "TEST STAND-IN (fpga.testing.ClassSumStandIn: per-class pixel sums), "
                                       "not the network", computes_network=False,
-                            describe=lambda board: "test stand-in"),
+                            describe=lambda board, options=DEFAULT_OPTIONS: "test stand-in"),
 }
 AUTO = "auto"               # pick by the fit and performance models (``choose_arch``)
 
@@ -158,11 +194,19 @@ def arch_clock(board: Board, arch: str):
     return board.clock(ARCHITECTURES[arch].clock_mhz(board))
 
 
-def make_accelerator(bundle, board: Board, arch: str = "pipeline"):
+def check_options(arch: str, options: ArchOptions) -> None:
+    """``ArchitectureError`` (one line) when ``options`` choose what ``arch``
+    does not have (``--lanes`` of the pipeline): refused, not ignored."""
+    if options.lanes is not None and arch != AUTO and not ARCHITECTURES[arch].takes_lanes:
+        raise ArchitectureError(f"--lanes {options.lanes}: the {arch} architecture has no lanes to choose "
+                                f"(only the engine's: --arch engine or auto)")
+
+
+def make_accelerator(bundle, board: Board, arch: str = "pipeline", options: ArchOptions = DEFAULT_OPTIONS):
     """The one place an accelerator is made: ``arch`` of ``ARCHITECTURES``
-    from ``bundle`` for ``board``."""
+    from ``bundle`` for ``board`` with ``options``."""
     try:
-        return ARCHITECTURES[arch].make(bundle, board)
+        return ARCHITECTURES[arch].make(bundle, board, options)
     except ValueError as e:
         raise ArchitectureError(f"cannot generate the {arch} accelerator: {e}") from None
 
@@ -185,11 +229,11 @@ class ArchAssessment:
         return self.refusal is None
 
 
-def assess_arch(bundle: Bundle, board: Board, name: str) -> ArchAssessment:
+def assess_arch(bundle: Bundle, board: Board, name: str, options: ArchOptions = DEFAULT_OPTIONS) -> ArchAssessment:
     arch = ARCHITECTURES[name]
     try:
         # the pipeline's fit model elaborates it: made, it is also used
-        acc = (arch.assess or arch.make)(bundle, board)
+        acc = (arch.assess or arch.make)(bundle, board, options)
         est = estimate(acc, board.device, image_in_bram=board.image_ram == "block")
     except ValueError as e:
         return ArchAssessment(name, None, None, None, None, str(e).splitlines()[0])
@@ -203,21 +247,26 @@ def assess_arch(bundle: Bundle, board: Board, name: str) -> ArchAssessment:
     return ArchAssessment(name, est, cycles, clock_hz / cycles, clock_hz, refusal)
 
 
-def choose_arch(bundle: Bundle, board: Board) -> tuple[str, str]:
+def choose_arch(bundle: Bundle, board: Board, options: ArchOptions = DEFAULT_OPTIONS) -> tuple[str, str]:
     """``auto``: of the architectures that compute the network and fit
     ``board`` by the fit model, the one with the most images/s by the cycle
     model at its own clock on the board; of equally fast ones, the one with
-    fewer DSPs by the fit model; (name, why).  FitError when none fits."""
+    fewer DSPs by the fit model; (name, why).  FitError when none fits;
+    ``ArchitectureError`` when ``options`` choose lanes and the choice has none."""
     fits, refusals = [], []
     for name in network_architectures():
-        a = assess_arch(bundle, board, name)
+        a = assess_arch(bundle, board, name, options)
         if a.fits:
             fits.append(a)
         else:
             refusals.append(f"{name}: {a.refusal}")
     if not fits:
         raise FitError("no architecture fits: " + "; ".join(refusals))
-    best = min(fits, key=lambda a: (-a.images_per_s, a.est.dsp))
+    best = min(fits, key=lambda a: (-a.images_per_s, a.est.dsp)).arch
     why = ", ".join(f"{a.arch} {a.images_per_s:.1f} images/s (model) at {a.clock_hz / 1e6:g} MHz on "
                     f"{a.est.dsp} DSP (model)" for a in fits)
-    return best.arch, why + ("; " + "; ".join(refusals) if refusals else "")
+    why += "; " + "; ".join(refusals) if refusals else ""
+    if options.lanes is not None and not ARCHITECTURES[best].takes_lanes:
+        # the user's --lanes would be dropped without a word: refused instead
+        raise ArchitectureError(f"--lanes {options.lanes}: --arch auto chose the {best}, which has no lanes ({why})")
+    return best, why

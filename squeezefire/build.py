@@ -1,7 +1,7 @@
 """``python -m rtl_gen.build`` (also ``squeezefire-build``): bundle -> board bitstream + report.
 
-    python -m rtl_gen.build --board ice40 [--arch auto|engine|pipeline] [--bundle FILE] [--out DIR] [--seed N]
-                            [--baud N] [--pll-mhz MHZ] [--allow-timing-fail] [--timing-driven]
+    python -m rtl_gen.build --board ice40 [--arch auto|engine|pipeline] [--lanes N] [--bundle FILE] [--out DIR]
+                            [--seed N] [--baud N] [--pll-mhz MHZ] [--allow-timing-fail] [--timing-driven]
 
 Steps: load the bundle, make the accelerator of the chosen architecture
 (``squeezefire.architectures.ARCHITECTURES``), fit check (seconds; refuses a design that cannot fit),
@@ -53,8 +53,8 @@ from rtl_gen.engine.engine import EngineParams, FireEngine
 from rtl_gen.engine.rom_images import EngineRoms
 from rtl_gen.fit import Estimate, FitError, check_fit, estimate
 from squeezefire import measured
-from squeezefire.architectures import (ARCHITECTURES, AUTO, ArchitectureError, arch_clock, choose_arch,
-                                       make_accelerator)
+from squeezefire.architectures import (ARCHITECTURES, AUTO, ArchitectureError, ArchOptions, arch_clock,
+                                       check_options, choose_arch, make_accelerator)
 from squeezefire.cli import prog_name
 from squeezefire.rates import RateFigures, rate_figures
 from squeezefire.safe_output import check_output_dir, staged_output_dir
@@ -116,14 +116,15 @@ def _link_frame_bytes(in_shape, num_classes):
 
 def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str = DEFAULT_ARCH,
           allow_timing_fail: bool = False, baud: int | None = None, heartbeat: float = 15.0,
-          timing_driven: bool = False, pll_mhz: float | None = None) -> BuildReport:
+          timing_driven: bool = False, lanes: int | None = None, pll_mhz: float | None = None) -> BuildReport:
     """Run the whole flow; returns the report (``BuildReport``).  Raises BuildError,
     FitError, OutputError or ToolError with one-line messages, every bad
-    input before the fit check and the tools."""
+    input before the fit check and the tools.  ``lanes``: the Fire engine's
+    MAC lanes (None: its default)."""
     seconds = {}
     t0 = time.monotonic()
-    inputs = _check_inputs(board_key, bundle_path, out, seed, arch, baud, pll_mhz)
-    board, arch = inputs.board, inputs.arch         # ``auto`` resolved
+    inputs = _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes, pll_mhz)
+    board, arch, options = inputs.board, inputs.arch, inputs.options         # ``auto`` resolved
     clock_hz, pll = inputs.clock_hz, inputs.pll
     seconds["load"] = time.monotonic() - t0
 
@@ -132,14 +133,16 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
     # once it fits (a made and unused Amaranth design is warned about)
     assess = ARCHITECTURES[arch].assess
     try:
-        figures = assess(inputs.bundle, board) if assess else make_accelerator(inputs.bundle, board, arch)
+        figures = assess(inputs.bundle, board, options) if assess else make_accelerator(inputs.bundle, board, arch,
+                                                                                         options)
     except ArchitectureError:
         raise
     except ValueError as e:
         raise ArchitectureError(f"cannot generate the {arch} accelerator: {e}") from None
     est = estimate(figures, board.device, image_in_bram=board.image_ram == "block")
     check_fit(est, board.device)
-    acc = rewrite_ready(figures, board) or (make_accelerator(inputs.bundle, board, arch) if assess else figures)
+    acc = rewrite_ready(figures, board) or (make_accelerator(inputs.bundle, board, arch, options) if assess
+                                            else figures)
     seconds["fit"] = time.monotonic() - t
     print(f"fit estimate ({est.source}): {est.summary(board.device)} -- fits {board.device.name}", flush=True)
 
@@ -208,11 +211,12 @@ def board_info(inputs: "_Inputs", acc, clock_hz: float, digest: str | None = Non
 
 
 def resolve_inputs(board_key: str = "ice40", bundle_path=None, out=None, arch: str = DEFAULT_ARCH,
-                   baud: int | None = None, seed: int = 1, pll_mhz: float | None = None) -> "_Inputs":
+                   baud: int | None = None, seed: int = 1, lanes: int | None = None,
+                   pll_mhz: float | None = None) -> "_Inputs":
     """The build's inputs checked and resolved as ``build`` does (``auto``
     chosen), without building: what a simulation of the default bitstream
     needs (``sim.lib.default_board``)."""
-    return _check_inputs(board_key, bundle_path, out, seed, arch, baud, pll_mhz)
+    return _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes, pll_mhz)
 
 
 @dataclass(frozen=True)
@@ -224,6 +228,7 @@ class _Inputs:
     baud: int
     arch: str
     seed: int
+    options: ArchOptions = ArchOptions()
     clock_hz: float = 0.0       # the system clock (Hz) and its PLL config (None: the oscillator)
     pll: object = None
 
@@ -241,12 +246,14 @@ def _clock(board: Board, arch: str, pll_mhz) -> tuple:
         raise BuildError(f"--pll-mhz {pll_mhz:g} on {board.key}: {e}") from None
 
 
-def _check_inputs(board_key, bundle_path, out, seed, arch, baud, pll_mhz=None) -> _Inputs:
+def _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes=None, pll_mhz=None) -> _Inputs:
     """Every input checked, the output folder first (``squeezefire.safe_output``),
     in a second or two; ``auto`` resolved to an architecture."""
     board = get_board(board_key)
     if arch not in ARCHITECTURES and arch != AUTO:
         raise BuildError(f"unknown architecture {arch!r}; choose one of: {', '.join([*ARCHITECTURES, AUTO])}")
+    options = ArchOptions(lanes)        # a bad --lanes: one line naming it
+    check_options(arch, options)
     check_seed(seed)
     out = Path(out) if out is not None else Path("build") / board.key
     check_output_dir(out, MARKER)
@@ -255,12 +262,12 @@ def _check_inputs(board_key, bundle_path, out, seed, arch, baud, pll_mhz=None) -
         bundle_path = DEFAULT_BUNDLE
     bundle = _load_bundle(Path(bundle_path)) if bundle_path is not None else None
     if arch == AUTO:
-        arch, why = choose_arch(bundle, board)
+        arch, why = choose_arch(bundle, board, options)
         print(f"--arch auto: {arch} ({why})", flush=True)
     clock_hz, pll = _clock(board, arch, pll_mhz)
     baud = (ARCHITECTURES[arch].baud(board) or DEFAULT_BAUD) if baud is None else baud
     check_baud(clock_hz, baud)
-    return _Inputs(board, out, bundle, None if bundle_path is None else Path(bundle_path), baud, arch, seed,
+    return _Inputs(board, out, bundle, None if bundle_path is None else Path(bundle_path), baud, arch, seed, options,
                    clock_hz, pll)
 
 
@@ -358,7 +365,7 @@ def simulated_cycles(inputs: _Inputs) -> int | None:
     or None when it was never simulated."""
     if inputs.bundle_path is None:
         return None
-    key = ARCHITECTURES[inputs.arch].measured_key(inputs.board)
+    key = ARCHITECTURES[inputs.arch].measured_key(inputs.board, inputs.options)
     record = measured.recall(inputs.bundle_path.read_bytes(), key)
     return None if record is None else record.cycles_per_frame
 
@@ -521,6 +528,9 @@ def _parser() -> ArgumentParser:
                     help=f"accelerator architecture (default {DEFAULT_ARCH}: the most images/s among those that "
                          "fit, by the models, fewer DSPs on a tie): "
                          + "; ".join(f"{k}: {a.description}" for k, a in ARCHITECTURES.items()))
+    ap.add_argument("--lanes", type=int, default=None, metavar="N",
+                    help="the Fire engine's MAC lanes: an even number from 2 to 64 (default 16); the fit check "
+                         "refuses what the board cannot hold (iCE40 UP5K: 16, its 8 SB_MAC16)")
     ap.add_argument("--bundle", type=Path, default=None, help=f"network bundle (default {DEFAULT_BUNDLE.name})")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default build/<board>/)")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
@@ -544,7 +554,8 @@ def _parser() -> ArgumentParser:
 def _reuse(args) -> int:
     """``--reuse``: the flags a rewrite does not take are refused, not ignored."""
     from squeezefire.reuse import reuse
-    given = [flag for flag, value in (("--arch", args.arch), ("--baud", args.baud), ("--pll-mhz", args.pll_mhz),
+    given = [flag for flag, value in (("--arch", args.arch), ("--baud", args.baud), ("--lanes", args.lanes),
+                                      ("--pll-mhz", args.pll_mhz),
                                       ("--timing-driven", args.timing_driven or None)) if value is not None]
     if given:
         raise BuildError(f"--reuse keeps the build's hardware: {given[0]} cannot be given with it")
@@ -562,7 +573,7 @@ def main(argv=None) -> int:
         if args.reuse is not None:
             return _reuse(args)
         build(args.board or "ice40", args.bundle, args.out, args.seed, args.arch or DEFAULT_ARCH, args.allow_timing_fail,
-              args.baud, timing_driven=args.timing_driven, pll_mhz=args.pll_mhz)
+              args.baud, timing_driven=args.timing_driven, lanes=args.lanes, pll_mhz=args.pll_mhz)
     except TimingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

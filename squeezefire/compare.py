@@ -1,7 +1,8 @@
 """Chip (simulated) vs integer golden vs float model, on real images.
 
     python golden/compare.py [--bundle FILE] [--checkpoint FILE] [--data fashion-mnist | IMAGES.npy --labels LABELS.npy]
-                             [--images N] [--arch pipeline|engine|auto] [--board BOARD] [--json FILE] [--dump DIR]
+                             [--images N] [--arch pipeline|engine|auto] [--board BOARD] [--lanes N]
+                             [--json FILE] [--dump DIR]
 
 Evaluates the float model the bundle was made from and the int8 integer
 reference (``golden.intref``) on every image of the data (default: the
@@ -33,7 +34,8 @@ from golden.command import ArgumentParser, command_main
 from golden.counts import check_count
 from golden.writable import check_file_out
 from golden.quantize import REFERENCE_BUNDLE, REFERENCE_CHECKPOINT, file_sha256, load_model
-from squeezefire.architectures import ARCHITECTURES, AUTO, choose_arch, make_accelerator, network_architectures
+from squeezefire.architectures import (ARCHITECTURES, AUTO, DEFAULT_OPTIONS, ArchOptions, check_options, choose_arch,
+                                       make_accelerator, network_architectures)
 from squeezefire.cli import prog_name
 from squeezefire.measured import SimulatedCycles, now, remember
 from squeezefire.safe_output import OutputError, check_output_dir, staged_output_dir
@@ -204,23 +206,26 @@ class SimulatedDesign:
     label: str
 
 
-def simulated_design(bundle: Bundle, arch: str, board: Board) -> SimulatedDesign:
-    """``arch`` (of ``squeezefire.architectures.ARCHITECTURES``) for ``board``."""
+def simulated_design(bundle: Bundle, arch: str, board: Board, options: ArchOptions = DEFAULT_OPTIONS) -> SimulatedDesign:
+    """``arch`` (of ``squeezefire.architectures.ARCHITECTURES``) for ``board``
+    with ``options`` (``--lanes``), as the build makes it."""
     a = ARCHITECTURES[arch]
-    return SimulatedDesign(make_accelerator(bundle, board, arch), a.sim_models(board), a.measured_key(board),
-                           a.describe(board))
+    return SimulatedDesign(make_accelerator(bundle, board, arch, options), a.sim_models(board),
+                           a.measured_key(board, options), a.describe(board, options))
 
 
 def simulate_rtl(bundle: Bundle, images: np.ndarray, golden_sums: np.ndarray, arch: str = "pipeline",
-                 board: Board | None = None, design: SimulatedDesign | None = None) -> RtlResult:
+                 board: Board | None = None, design: SimulatedDesign | None = None,
+                 options: ArchOptions = DEFAULT_OPTIONS) -> RtlResult:
     """The images through the generated accelerator (``design``, else the
-    one of ``arch`` for ``board``, default the iCEBreaker) in simulation,
-    with a progress bar (one step per image) and its ETA on stderr."""
+    one of ``arch`` for ``board``, default the iCEBreaker, with ``options``)
+    in simulation, with a progress bar (one step per image) and its ETA on
+    stderr."""
     from tqdm import tqdm
 
     from sim.lib.network_sim import run_network
     t0 = time.time()
-    design = design or simulated_design(bundle, arch, board or get_board(DEFAULT_BOARD))
+    design = design or simulated_design(bundle, arch, board or get_board(DEFAULT_BOARD), options)
     net = design.accelerator
     with tqdm(total=len(images), desc="RTL simulation", unit="image", file=sys.stderr) as bar:
         res = run_network(f"compare-{bundle.name}-{design.key}", net, images, models=design.models,
@@ -341,7 +346,17 @@ def parse_args(argv):
     ap.add_argument("--board", choices=list(BOARDS), default=DEFAULT_BOARD,
                     help=f"the board whose build is simulated (default {DEFAULT_BOARD}); it sets the pipeline's "
                          "style and the engine's parts")
+    ap.add_argument("--lanes", type=int, default=None, metavar="N",
+                    help="the Fire engine's MAC lanes, as rtl_gen.build --lanes: an even number from 2 to 64 "
+                         "(default 16)")
     return ap.parse_args(argv)
+
+
+def arch_options(args) -> ArchOptions:
+    """``--lanes`` checked (one line naming it) against ``--arch``."""
+    options = ArchOptions(args.lanes)
+    check_options(args.arch, options)
+    return options
 
 
 @dataclass(frozen=True)
@@ -362,11 +377,11 @@ def plan_rtl(args, bundle: Bundle, available: int, name: str) -> RtlRun:
         n = check_count(args.images, "--images", 0, available, f"{name} has {available} images")
     if not n:
         return RtlRun(0)
-    arch, board = args.arch, get_board(args.board)
+    arch, board, options = args.arch, get_board(args.board), arch_options(args)
     if arch == AUTO:
-        arch, why = choose_arch(bundle, board)
+        arch, why = choose_arch(bundle, board, options)
         print(f"--arch auto: {arch} ({why})", file=sys.stderr)
-    design = simulated_design(bundle, arch, board)
+    design = simulated_design(bundle, arch, board, options)
     return RtlRun(n, design, check_run_time(int(design.accelerator.cycles_per_frame), n, args.long))
 
 
@@ -374,6 +389,7 @@ def _prepare(args):
     """Everything checked before the long steps: (bundle, model, notice, images, rtl run)."""
     if args.images is not None and args.images < 0:
         raise CompareError(f"--images {args.images}: must be at least 0")
+    arch_options(args)
     if args.json is not None:
         _check_json_out(args.json)
     if args.dump is not None:

@@ -32,8 +32,8 @@ from fpga.boards import Board, get_board
 from fpga.bram_rewrite import BRAM_TOOLS, BramTool
 from golden.bundle import Bundle
 from rtl_gen.engine.engine import EngineParams, FireEngine
-from rtl_gen.engine.program import ProgramError
-from squeezefire.architectures import engine_options, rom_options
+from rtl_gen.engine.program import DEFAULT_LANES, ProgramError
+from squeezefire.architectures import ArchOptions, engine_options, rom_options
 from squeezefire.safe_output import check_output_dir, staged_output_dir
 from squeezefire.weights import LAYOUT_FILE, RomLayout, load_layout, netlist_digest, rom_layout, write_roms
 
@@ -89,11 +89,12 @@ def _check_build(board_key: str | None, build: Path, out: Path | None, bundle_pa
     return _Reuse(board, tool, build, report, out, host)
 
 
-def _params(bundle_path: Path, board: Board) -> tuple[Bundle, EngineParams]:
+def _params(bundle_path: Path, board: Board, lanes: int) -> tuple[Bundle, EngineParams]:
     from squeezefire.build import _load_bundle
     bundle = _load_bundle(bundle_path)
     try:
-        return bundle, EngineParams(bundle, **engine_options(board), **rom_options(board), placeholder_roms=True)
+        return bundle, EngineParams(bundle, **engine_options(board, ArchOptions(lanes)), **rom_options(board),
+                                    placeholder_roms=True)
     except (ProgramError, ValueError) as e:
         raise ReuseError(f"bundle {bundle_path}: the engine cannot run it: {str(e).splitlines()[0]}") from None
 
@@ -131,7 +132,8 @@ def reuse(board_key: str | None, bundle_path: Path, build: Path, out: Path | Non
     t0 = time.monotonic()
     seconds = {}
     r = _check_build(board_key, Path(build), out, Path(bundle_path))
-    bundle, params = _params(Path(bundle_path), r.board)
+    # the build's lanes (its report's; builds before lanes were a parameter had the default)
+    bundle, params = _params(Path(bundle_path), r.board, int(r.report.get("mac_lanes", DEFAULT_LANES)))
     built = load_layout(r.build)
     layout = check_layout(bundle, params, r, built, built.items[-1][1])
     digest = _Digest(params)

@@ -100,7 +100,9 @@ def rom_layout(bundle, params, board_key: str, digest: str) -> RomLayout:
     codes = params.codes
     items.append(("weights stored as", f"{codes.bits}-bit codebook indices" if codes.coded else "int8"))
     items += [(f"descriptor field {name!r}", repr(f.shape)) for name, f in params.table.layout]
-    items += [(f"write-back {k.replace('_', ' ')}", repr(v)) for k, v in asdict(params.write_back).items()]
+    # the lanes are in the weight ROM's width and the netlist digest (and were not an item before they were a parameter)
+    items += [(f"write-back {k.replace('_', ' ')}", repr(v)) for k, v in asdict(params.write_back).items()
+              if k != "lanes"]
     program = params.program
     items += [("input padding values (in logic)", repr(program.input_pad)),
               ("feature-map banks (bytes)", repr(program.banks)), ("max pool", str(program.pool_kind)),

@@ -246,6 +246,38 @@ def test_build_ctrl_c_before_the_tools_writes_nothing(tmp_path, capsys, monkeypa
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("argv, needles", [
+    (["--lanes", "3"], ("lanes must be an even integer from 2 to 64", "got 3")),
+    (["--lanes", "66"], ("lanes must be an even integer from 2 to 64", "got 66")),
+    (["--lanes", "0"], ("lanes must be an even integer from 2 to 64", "got 0")),
+    (["--lanes", "x"], ("--lanes", "invalid int value")),
+    (["--lanes", "8", "--arch", "pipeline"], ("--lanes 8", "pipeline", "no lanes")),
+])
+def test_bad_lanes_are_one_line_before_any_step(argv, needles, tmp_path, capsys, monkeypatch):
+    """``--lanes`` on the build and the comparison: one line naming it,
+    exit 2, before the fit check (the build) or any evaluation (compare)."""
+    from squeezefire import build
+    monkeypatch.setattr(build, "check_fit", _fails)
+    monkeypatch.setattr(build, "choose_arch", _fails)
+    assert build.main(["--board", "ice40", "--out", str(tmp_path / "out"), *argv]) == 2
+    one_line(capsys, 2, *needles)
+    assert os.listdir(tmp_path) == []
+    monkeypatch.setattr(compare, "evaluate", _fails)
+    monkeypatch.setattr(compare.Bundle, "load", _fails)
+    assert compare.main(["--images", "1", *argv]) == 2
+    one_line(capsys, 2, *needles)
+
+
+def test_lanes_the_up5k_cannot_hold_are_refused_by_the_fit_check(tmp_path, capsys, monkeypatch):
+    """32 lanes on the iCEBreaker: the fit model refuses them naming the
+    DSPs needed (32 / 2 SB_MAC16) and the chip's 8, before any tool."""
+    from squeezefire import build
+    monkeypatch.setattr(build, "prepare_plan", _fails)
+    assert build.main(["--board", "ice40", "--arch", "engine", "--lanes", "32", "--out", str(tmp_path / "out")]) == 2
+    one_line(capsys, 2, "does not fit iCE40 UP5K", f"{32 // 2} DSP (has 8)")
+    assert os.listdir(tmp_path) == []
+
+
 def test_grid_error_messages_hold_the_value(tmp_path, capsys):
     """A negative control for the grid tests: a good grid passes the checks."""
     from squeezefire.dse.grid import grid_from_file
@@ -253,3 +285,22 @@ def test_grid_error_messages_hold_the_value(tmp_path, capsys):
     grid.write_text(json.dumps({"base": {"base_e": 8}, "points": [{"sr": 0.5, "bits": [4, 3]}]}))
     (point,) = grid_from_file(grid)
     assert point.sr == 0.5 and point.bits == (4, 3) and point.base_e == 8
+
+
+def test_lanes_are_not_dropped_when_auto_picks_the_pipeline(tmp_path, capsys, monkeypatch):
+    """When ``--arch auto`` picks the pipeline (here: the engine made to
+    refuse the bundle; the one-Fire pipeline fits the UP5K), ``--lanes`` is
+    refused naming the lanes and the choice, not built without them."""
+    from dataclasses import replace
+
+    from squeezefire import architectures as A, build
+
+    def refuse(*args):
+        raise ValueError("refused for this test")
+    monkeypatch.setitem(A.ARCHITECTURES, "engine", replace(A.ARCHITECTURES["engine"], assess=refuse))
+    monkeypatch.setattr(build, "check_fit", _fails)
+    bundle = build.DEFAULT_BUNDLE.with_name("fire1.bundle")
+    assert build.main(["--board", "ice40", "--bundle", str(bundle), "--lanes", "8",
+                       "--out", str(tmp_path / "out")]) == 2
+    one_line(capsys, 2, "--lanes 8", "--arch auto chose the pipeline, which has no lanes", "refused for this test")
+    assert os.listdir(tmp_path) == []

@@ -19,7 +19,7 @@ def assessed(monkeypatch):
     """choose_arch over made-up assessments {name: (images/s, dsp, refusal)}."""
     def run(table):
         monkeypatch.setattr(A, "network_architectures", lambda: list(table))
-        monkeypatch.setattr(A, "assess_arch", lambda bundle, board, name: _assessment(name, *table[name]))
+        monkeypatch.setattr(A, "assess_arch", lambda bundle, board, name, options=None: _assessment(name, *table[name]))
         return A.choose_arch(None, BOARDS["ecp5"])
     return run
 

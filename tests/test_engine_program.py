@@ -25,7 +25,7 @@ from golden.models import squeezenet_v1_1
 from rtl_gen.engine.delay_line import DelayLine
 from rtl_gen.engine import FireEngine
 from rtl_gen.engine.execute import run_program
-from rtl_gen.engine.program import LANES, ProgramError, plan_program
+from rtl_gen.engine.program import DEFAULT_LANES, MIN_PERIOD, ProgramError, plan_program
 from rtl_gen.engine.tree_mul import TreeMul
 from sim.lib.network_cases import (fashion_images, feature_network, fire1, random_network, reference, small_bypass_spec,
                                with_random_codebooks)
@@ -147,8 +147,8 @@ def test_fit_model_on_the_up5k_builds_measured():
         assert (est.lut <= device.lut) == (measured[name] <= device.lut), name
 
 
-@pytest.mark.parametrize("bits", [1, 2, 3, 4])
-def test_codebook_decode_gives_each_lane_its_value(bits):
+@pytest.mark.parametrize("bits,lanes", [(1, 16), (2, 16), (3, 16), (4, 16), (3, 2), (2, 6), (3, 32)])
+def test_codebook_decode_gives_each_lane_its_value(bits, lanes):
     """``CodebookDecode`` against ``values[index]``: two passes' tables
     written (slot 0, then slot 1 while slot 0 is read), then every lane's
     weight for seeded random indices, one cycle after them, from both
@@ -156,8 +156,8 @@ def test_codebook_decode_gives_each_lane_its_value(bits):
     from rtl_gen.engine.codebook_decode import CodebookDecode, write_cycles
     rng = np.random.default_rng(bits)
     books = [rng.integers(-127, 128, 2 ** bits) for _ in range(2)]
-    cases = [(slot, rng.integers(0, 2 ** bits, LANES)) for slot in (0, 1) for _ in range(40)]
-    dut = CodebookDecode(bits)
+    cases = [(slot, rng.integers(0, 2 ** bits, lanes)) for slot in (0, 1) for _ in range(40)]
+    dut = CodebookDecode(bits, lanes)
     seen = []
 
     async def bench(ctx):
@@ -174,10 +174,10 @@ def test_codebook_decode_gives_each_lane_its_value(bits):
             assert busy == write_cycles(bits)
         for slot, idx in cases:
             ctx.set(dut.slot, slot)
-            for lane in range(LANES):
+            for lane in range(lanes):
                 ctx.set(dut.idx[lane], int(idx[lane]))
             await ctx.tick()
-            seen.append([ctx.get(dut.w[lane]) for lane in range(LANES)])
+            seen.append([ctx.get(dut.w[lane]) for lane in range(lanes)])
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
@@ -284,7 +284,7 @@ def test_class_sums_signed_and_ties():
     frames = [rng.integers(values.start, values.stop, (pixels, classes)) for _ in range(3)]
     frames[1][:, 2] = frames[1][:, 4] = values.stop - 1             # a tie for the largest sum
     frames[2][:] = values.start                                     # all the smallest, all tied
-    dut = ClassSums(classes, LANES, 4, pixels, values)
+    dut = ClassSums(classes, DEFAULT_LANES, 4, pixels, values)
     seen = []
 
     async def bench(ctx):
@@ -335,3 +335,94 @@ def test_engine_package_exports_what_the_docs_name():
     import rtl_gen.engine
     from rtl_gen.engine.engine import EngineParams as Params, FireEngine as Engine
     assert rtl_gen.engine.FireEngine is Engine and rtl_gen.engine.EngineParams is Params
+
+
+LANE_COUNTS = [2, 6, 8, 16, 24, 32, 64]
+
+
+@pytest.mark.parametrize("lanes", LANE_COUNTS)
+def test_schedule_and_roms_follow_the_lanes(lanes):
+    """Every lane-wide figure follows ``lanes``, each derived here from its
+    definition, not recorded: per pass the groups, the period and the last
+    group's lanes, in the descriptors too; the weight ROM's rows (lane l of
+    group g holds output channel ``g * lanes + l``, 0 past the last); the
+    channel-constant rows; the drain; and the whole cycle model (the
+    Verilator tests check it against simulation).  A coded bundle with pools and simple bypasses."""
+    from rtl_gen.engine import EngineParams
+    from rtl_gen.engine.engine import drain_cycles
+    from rtl_gen.engine.roms import lane_rows
+    from rtl_gen.engine.writeback import write_back_latency
+    bundle, _ = random_network(small_bypass_spec("simple"), seed=21, calib_images=2)
+    params = EngineParams(with_random_codebooks(bundle, 3, seed=3), lanes=lanes)
+    prog, table = params.program, params.table
+    assert prog.lanes == lanes
+    for p, row in zip(prog.passes, table.rows):
+        groups = -(-p.cout // lanes)
+        assert p.groups == groups and row["groups"] == groups, p.name
+        assert p.period == max(p.taps, min(p.cout, lanes), MIN_PERIOD) == row["period"], p.name
+        assert row["last_lanes"] == p.cout - (groups - 1) * lanes and 1 <= row["last_lanes"] <= lanes, p.name
+    rows = lane_rows(prog, table, params.codes.rom_arrays(prog))
+    assert len(rows) == lanes
+    for p, base, idx in zip(prog.passes, table.w_bases, params.codes.indices):
+        flat = idx.transpose(0, 2, 3, 1).reshape(p.cout, p.taps)
+        for g in range(p.groups):
+            for lane in range(lanes):
+                ch = g * lanes + lane
+                got = [rows[lane][base + g * p.taps + t] for t in range(p.taps)]
+                assert got == (list(flat[ch]) if ch < p.cout else [0] * p.taps), (p.name, g, lane)
+    roms = params.rom_images()
+    assert roms.weights.width == params.codes.bits * lanes
+    assert roms.constants.entries == sum(p.groups * lanes for p in prog.passes)
+    assert params.drain == drain_cycles(write_back_latency(params.write_back), 16) + (lanes - 16) \
+        + params.input_stage
+    per_pass = params.fetch_words + 4 + params.drain
+    lengths = [p.groups * int(np.prod(prog.out_shape(p))) * p.period + per_pass for p in prog.passes]
+    h, w, c = prog.in_shape
+    load_and_output = h * w * c + 4 * prog.num_classes + 2
+    assert params.cycles_per_frame == load_and_output + sum(lengths) + sum(params.table_waits(lengths, load_and_output))
+
+
+@pytest.mark.parametrize("lanes", LANE_COUNTS)
+def test_resource_model_follows_the_lanes(lanes):
+    """The cost model's multipliers: ``lanes / 2`` SB_MAC16, or one inferred
+    product per lane plus the bypass add's two; the weight ROM's index bits
+    a row of ``lanes``; and more lanes never cost fewer LUTs or blocks."""
+    from fpga.boards import get_board
+    from rtl_gen.engine import EngineParams
+    bundle, _ = random_network(small_bypass_spec("simple"), seed=21, calib_images=2)
+    coded = with_random_codebooks(bundle, 3, seed=3)
+    up5k, ecp5 = get_board("ice40").device, get_board("ecp5").device
+    sb = EngineParams(coded, dsp="sb_mac16", lanes=lanes).resource_estimate(up5k)
+    assert sb.dsp == lanes // 2
+    generic = EngineParams(coded, lanes=lanes)
+    est = generic.resource_estimate(ecp5)
+    assert est.dsp == lanes + 2 * any(p.add for p in generic.program.passes)
+    assert est.weight_index_bits == 3 * lanes * generic.table.weight_depth
+    if lanes > 2:
+        fewer = EngineParams(coded, lanes=lanes - 2).resource_estimate(ecp5)
+        assert fewer.lut < est.lut and fewer.bram_bits <= est.bram_bits
+
+
+def test_the_fit_check_refuses_lanes_the_up5k_cannot_hold():
+    """18 lanes on the UP5K need 9 SB_MAC16 of its 8: refused, naming the
+    DSPs; 16 fit (the reference, as the iCEBreaker build makes it)."""
+    from fpga.boards import get_board
+    from rtl_gen.engine import EngineParams
+    from rtl_gen.fit import FitError, check_fit, estimate
+    from squeezefire.architectures import ArchOptions, engine_options
+    board = get_board("ice40")
+
+    def fit(lanes):
+        params = EngineParams(reference(), **engine_options(board, ArchOptions(lanes)))
+        check_fit(estimate(params, board.device, image_in_bram=board.image_ram == "block"), board.device)
+    fit(16)
+    with pytest.raises(FitError, match=r"9 DSP \(has 8\)"):
+        fit(18)
+
+
+@pytest.mark.parametrize("lanes", [0, 1, 3, 15, 66, 128, -2, True, 16.0, "16"])
+def test_bad_lanes_are_refused_in_one_line(lanes):
+    from rtl_gen.engine import EngineParams
+    with pytest.raises(ProgramError, match=rf"^lanes must be an even integer from 2 to 64 \(a DualMult makes a "
+                                           rf"pair of lanes\), got {lanes!r}$"):
+        EngineParams(reference(), lanes=lanes)

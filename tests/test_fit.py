@@ -57,7 +57,7 @@ def test_every_resource_over_its_limit_in_one_line(monkeypatch, tmp_path, capsys
     LUT, DSP, block RAM blocks and bits and SPRAM, exit 2, nothing written."""
     huge = ResourceEstimate(lut=200_000, dsp=40, bram_bits=1_000_000, spram_bits=2_000_000)
 
-    def huge_accelerator(bundle, style):
+    def huge_accelerator(bundle, board, options):
         return SimpleNamespace(in_shape=(28, 28, 1), num_classes=10, resource_estimate=lambda device: huge)
 
     monkeypatch.setitem(A.ARCHITECTURES, "huge", A.Architecture(huge_accelerator, "too big", computes_network=False))

@@ -1,5 +1,5 @@
-"""The Fire engine (``--arch engine``): one convolution datapath of 16 MAC
-lanes reused pass by pass under a program planned from the bundle
+"""The Fire engine (``--arch engine``): one convolution datapath of ``lanes``
+MAC lanes (16 by default) reused pass by pass under a program planned from the bundle
 (``docs/engine.md``).  Its accelerator is ``FireEngine`` with parameters
 ``EngineParams``; the other modules are its parts.  It imports only the
 shared floor of ``rtl_gen`` (``accelerator``, ``stream``, ``params``, ``fit``,

@@ -1,10 +1,11 @@
 """Codebook weights on the way to the lanes: b-bit indices in, int8 out.
 
-Sixteen lanes need sixteen table look-ups per cycle.  In logic that is a
-16:1 choice per weight bit (about 1 300 iCE40 cells at 4 bits), so the
-look-ups are block-RAM reads instead: one RAM per lane pair holds the *pair
-table* of the pass, ``{values[hi], values[lo]}`` at address ``(hi, lo)``,
-so one 16-bit read gives both lanes' weights (8 RAMs for 16 lanes).
+``lanes`` lanes need ``lanes`` table look-ups per cycle.  In logic that is a
+2**bits:1 choice per weight bit (about 1 300 iCE40 cells for 16 lanes at 4
+bits), so the look-ups are block-RAM reads instead: one RAM per lane pair
+holds the *pair table* of the pass, ``{values[hi], values[lo]}`` at address
+``(hi, lo)``, so one 16-bit read gives both lanes' weights (``lanes / 2``
+RAMs: 8 for 16 lanes).
 
 Each RAM holds two pair tables (``slot`` 0 and 1): while a pass reads one,
 the writer fills the other with the next pass's table, one word per cycle,
@@ -13,8 +14,8 @@ So decoding costs no cycles as long as a pass lasts longer than
 ``write_cycles`` (the engine waits for the writer before it starts a pass,
 and its cycle model counts that wait).
 
-Latency: 1 cycle from ``idx`` to ``w`` (a block-RAM read).  Throughput: 16
-weights per cycle.  Writer: ``load`` (one cycle) takes ``book`` and starts
+Latency: 1 cycle from ``idx`` to ``w`` (a block-RAM read).  Throughput:
+``lanes`` weights per cycle.  Writer: ``load`` (one cycle) takes ``book`` and starts
 filling slot ``load_slot``; ``busy`` from the next cycle until the last
 word is written, ``write_cycles`` cycles.  Back-pressure: none.
 """
@@ -27,7 +28,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.engine.program import LANES
+from rtl_gen.engine.program import DEFAULT_LANES, check_lanes
 from rtl_gen.engine.weight_codes import MAX_DECODE_BITS
 from rtl_gen.params import ParamsFirst, check_int
 
@@ -42,11 +43,14 @@ def write_cycles(bits: int) -> int:
 
 @dataclass(frozen=True)
 class DecodeParams:
-    """``CodebookDecode``'s parameters: the index ``bits``, 1..``MAX_DECODE_BITS``."""
+    """``CodebookDecode``'s parameters: the index ``bits``, 1..``MAX_DECODE_BITS``,
+    and the ``lanes`` (``program.check_lanes``)."""
     bits: int
+    lanes: int = DEFAULT_LANES
 
     def __post_init__(self):
         check_int("bits", self.bits, 1)
+        check_lanes(self.lanes)
         if self.bits > MAX_DECODE_BITS:
             raise ValueError(f"bits must be at most {MAX_DECODE_BITS} (pair tables of 2**(2 bits) words), "
                              f"got {self.bits}")
@@ -60,15 +64,16 @@ class CodebookDecode(wiring.Component, metaclass=ParamsFirst):
 
     def __init__(self, params: DecodeParams):
         bits = self.bits = params.bits
-        super().__init__({"idx": In(data.ArrayLayout(unsigned(bits), LANES)), "slot": In(1),
-                          "w": Out(signed(8)).array(LANES),
+        lanes = self.lanes = params.lanes
+        super().__init__({"idx": In(data.ArrayLayout(unsigned(bits), lanes)), "slot": In(1),
+                          "w": Out(signed(8)).array(lanes),
                           "book": In(unsigned(8 << bits)), "load": In(1), "load_slot": In(1), "busy": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
         b = self.bits
         write = self._writer(m)
-        for pair in range(LANES // 2):
+        for pair in range(self.lanes // 2):
             ram = Memory(shape=unsigned(16), depth=2 << (2 * b), init=[])
             m.submodules[f"pairs{pair}"] = ram
             wr, rd = ram.write_port(), ram.read_port()

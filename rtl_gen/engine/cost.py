@@ -8,8 +8,11 @@ calibrated with nextpnr on three whole UP5K builds, the model 0.1-0.5 %
 above each; ECP5 measured); the constants were measured with Yosys
 ``synth_ice40`` per part.  Memories
 are counted in whole blocks over the device's (depth, width) shapes, like
-the design model does.  Multipliers: eight ``SB_MAC16`` for the iCE40 dual
-8x8 lanes, else one inferred multiplier per 8x8 product.
+the design model does.  Everything lane-wide follows ``params.lanes`` (L):
+multipliers ``L / 2`` ``SB_MAC16`` for the iCE40 dual 8x8 lanes, else one
+inferred multiplier per 8x8 product (L, plus the bypass add's two); the
+lanes' sums and serializer; the weight ROM's row of L; the pool's buffers
+and the pair tables (``L / 2``).
 """
 from __future__ import annotations
 
@@ -18,7 +21,6 @@ from amaranth.hdl import Shape
 from rtl_gen.dual_mult import DspImpl
 from rtl_gen.engine.banks import BankKind
 from rtl_gen.engine.class_sums import sum_shape
-from rtl_gen.engine.program import LANES
 from rtl_gen.engine.roms import bias_bits
 from rtl_gen.fit import ResourceEstimate, memory_blocks
 
@@ -44,7 +46,7 @@ def _logic(params) -> int:
     prog, table = params.program, params.table
     adds = any(p.add for p in prog.passes)
     v_bits = params.acc_bits + 1
-    lanes = LANES * 2 * params.acc_bits + 100                   # sums and the serializer's chain
+    lanes = params.lanes * 2 * params.acc_bits + 100            # sums and the serializer's chain
     sequencer = 450
     complex_ = any(p.add and p.add.kind == "complex" for p in prog.passes)
     # tree multiplier, rounding, addressing; a bypass add (its two products,
@@ -68,31 +70,33 @@ def engine_resources(params, device) -> ResourceEstimate:
     wb = params.write_back
     const_bits = bias_bits(prog) + wb.m_bits + (2 * wb.add_m_bits if adds and not wb.add_per_pass else 0)
     pooled_w = prog.max_pooled_width()
-    codes = params.codes
+    codes, lanes = params.codes, params.lanes
     last = prog.passes[-1]
     oh, ow = prog.out_shape(last)
-    sums = (sum_shape(oh * ow, wb.logits or range(256)).width, max(last.groups * LANES, prog.num_classes))
-    memories = [(codes.rom_width * LANES, table.weight_depth), (const_bits, table.const_depth),
+    sums = (sum_shape(oh * ow, wb.logits or range(256)).width, max(last.groups * lanes, prog.num_classes))
+    memories = [(codes.rom_width * lanes, table.weight_depth), (const_bits, table.const_depth),
                 (16, len(params.descriptor_rom())), sums]
     if pooled_w:
-        memories += [(8, pooled_w * LANES), (8, LANES)]         # row buffer, horizontal maxima
+        memories += [(8, pooled_w * lanes), (8, lanes)]         # row buffer, horizontal maxima
     # the write-back's delay line: valid, channel row, x, y, group-first, address
-    c_bits = 4 + table.layout["groups"].shape.width     # the pass-relative channel: group, lane
+    # the pass-relative channel (group, lane), and the lane itself unless it is the channel's low bits
+    lane_bits = (lanes - 1).bit_length()
+    c_bits = lane_bits + table.layout["groups"].shape.width + (0 if wb.lane_in_channel else lane_bits)
     xy_bits = table.layout["out_w"].shape.width + table.layout["out_h"].shape.width
     memories.append((1 + c_bits + xy_bits + 1 + params.addr_bits, 16))
     if codes.coded:
-        memories += [(16, 2 * 4 ** codes.bits)] * (LANES // 2)          # the pair tables
+        memories += [(16, 2 * 4 ** codes.bits)] * (lanes // 2)          # the pair tables
     if params.banks == BankKind.BLOCK:
         memories += [(8, size) for size in prog.banks]
     blocks = sum(_blocks(w, d, shapes) for w, d in memories)
     bits = sum(w * d for w, d in memories)
-    dsp = 8 if params.dsp == DspImpl.SB_MAC16 else LANES + (2 if adds else 0)
+    dsp = lanes // 2 if params.dsp == DspImpl.SB_MAC16 else lanes + (2 if adds else 0)
     lut = round(_logic(params) * device.engine_lut_scale)
     if device.dsp == 0:
         # the 8x8 products in logic: measured on the HX8K, the four-Fire
         # complex-bypass network's engine took 8 130 cells with its link
         lut, dsp = lut + dsp * LUT_MULTIPLIER_CELLS, 0
-    index_bits = codes.rom_width * LANES * table.weight_depth if codes.coded else 0
+    index_bits = codes.rom_width * lanes * table.weight_depth if codes.coded else 0
     return ResourceEstimate(lut=lut, dsp=dsp, bram_blocks=blocks, bram_bits=bits, weight_index_bits=index_bits,
                             codebook_bits=codes.codebook_bits(),
                             spram_bits=len(prog.banks) * 256 * 1024 if params.banks == BankKind.SPRAM else 0)

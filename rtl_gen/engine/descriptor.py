@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
-from rtl_gen.engine.program import LANES, EngineProgram, EnginePass
+from rtl_gen.engine.program import EngineProgram, EnginePass
 
 __all__ = ["ADD_NONE", "ADD_SIMPLE", "ADD_COMPLEX", "WORD_BITS", "DescriptorTable", "pass_fields",
            "descriptor_table"]
@@ -50,7 +50,7 @@ def pass_fields(program: EngineProgram, p: EnginePass, w_base: int, c_base: int)
     return {
         "src_bank": src.bank, "dst_bank": dst.bank if dst else 0, "side_bank": side.bank if side else 0,
         "cin": p.cin, "k": p.kernel, "in_h": src.h, "in_w": src.w, "stride": p.stride,
-        "out_h": oh, "out_w": ow, "groups": p.groups, "last_lanes": p.cout - LANES * (p.groups - 1),
+        "out_h": oh, "out_w": ow, "groups": p.groups, "last_lanes": p.last_lanes,
         "taps": p.taps, "period": p.period,
         "row_step": src.w * src.c, "step_x": p.stride * src.c, "step_y": p.stride * src.w * src.c,
         "pix0": -(p.padding * src.w + p.padding) * src.c,
@@ -73,7 +73,7 @@ class DescriptorTable:
     layout: data.StructLayout
     rows: tuple[dict[str, int], ...]        # one per pass
     w_bases: tuple[int, ...]                # each pass's first address in the lane weight ROMs
-    c_bases: tuple[int, ...]                # each pass's first entry in the channel-constant ROM
+    c_bases: tuple[int, ...]                # each pass's first entry in the channel-constant ROM (a multiple of lanes)
     weight_depth: int                       # words per lane weight ROM
     const_depth: int                        # entries in the channel-constant ROM
 
@@ -101,7 +101,7 @@ def descriptor_table(program: EngineProgram) -> DescriptorTable:
         w_bases.append(w)
         c_bases.append(c)
         w += p.groups * p.taps
-        c += p.groups * LANES
+        c += p.groups * p.lanes
     rows = tuple(pass_fields(program, p, wb, cb) for p, wb, cb in zip(program.passes, w_bases, c_bases))
     fields = {**FIELDS, **{name: sgn for name, sgn in OPTIONAL_FIELDS.items() if any(r[name] for r in rows)}}
     rows = tuple({name: r[name] for name in fields} for r in rows)

@@ -5,7 +5,7 @@ like the per-layer pipeline.
     i ─> bank[input] ─┐      descriptor ROM ─> desc
                       v
     TapSequencer ─> FeatureBanks ─> a ─┐
-         └──────> 16 lane weight ROMs ─┴> MacLanes (8 DualMult) ─> WriteBack
+         └──────> L lane weight ROMs ──┴> MacLanes (L/2 DualMult) ─> WriteBack
                                               ┌──── side map <─────────┘ │
                  FeatureBanks[dst] <─ PoolOnWrite / direct <─────────────┤
                                         ClassSums (last pass) <──────────┘ ─> o
@@ -17,8 +17,8 @@ leave on ``o`` (OUTPUT).
 
 Latency: a frame's first class beat follows its last pixel by
 ``cycles_per_frame`` of the model plus per-pass overheads (descriptor
-fetch, drain); see ``model_cycles``.  Throughput: one frame at a time; 16
-MACs per cycle while a pass runs.  Back-pressure: ``i`` is ready only while
+fetch, drain); see ``cycles_per_frame``.  Throughput: one frame at a time;
+``lanes`` (L, default 16) MACs per cycle while a pass runs.  Back-pressure: ``i`` is ready only while
 loading; ``o`` holds each class beat until taken (a two-beat registered
 buffer).
 """
@@ -39,7 +39,7 @@ from rtl_gen.fit import ResourceEstimate
 from rtl_gen.engine.descriptor import ADD_NONE, WORD_BITS, DescriptorTable, descriptor_table
 from rtl_gen.engine.lanes import MacLanes
 from rtl_gen.engine.pool import LATENCY as POOL_LATENCY, PoolOnWrite
-from rtl_gen.engine.program import LANES, EngineProgram, ProgramError, plan_program
+from rtl_gen.engine.program import DEFAULT_LANES, EngineProgram, ProgramError, check_lanes, plan_program
 from rtl_gen.engine.codebook_decode import CodebookDecode, write_cycles
 from rtl_gen.engine.rom_images import EngineRoms, RomImage, engine_rom_images, rom_memory
 from rtl_gen.engine.roms import bias_bits
@@ -58,10 +58,10 @@ TABLE_WAIT_SLACK = 2
 
 
 
-def drain_cycles(write_back_latency: int) -> int:
+def drain_cycles(write_back_latency: int, lanes: int = DEFAULT_LANES) -> int:
     """From a pass's last tap to its last write: bank read 1, DSP, sum 1,
-    serializer 16 + 1, write-back, pool 6, class sums 2; plus a margin."""
-    return 1 + DSP_LATENCY + 1 + LANES + 1 + write_back_latency + POOL_LATENCY + 2 + 2
+    serializer ``lanes`` + 1, write-back, pool 6, class sums 2; plus a margin."""
+    return 1 + DSP_LATENCY + 1 + lanes + 1 + write_back_latency + POOL_LATENCY + 2 + 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,13 +71,15 @@ class EngineParams:
     RAM (``rtl_gen.engine.banks.BankKind``, or its name); ``rom_segment``:
     each ROM's depth a multiple of it, ``placeholder_roms``: the ROMs hold
     seeded random contents, for the bitstream's to be rewritten
-    (``rom_images``).  Checking plans the program; a problem is a
-    ``ProgramError`` naming the layer."""
+    (``rom_images``); ``lanes``: the MAC lanes, an even number from 2 to 64
+    (``program.check_lanes``; ``lanes / 2`` ``DualMult``).  Checking plans the
+    program; a problem is a ``ProgramError`` naming the layer (or the lanes)."""
     bundle: object
     dsp: DspImpl = DspImpl.GENERIC
     banks: BankKind = BankKind.BLOCK
     rom_segment: int = 1
     placeholder_roms: bool = False
+    lanes: int = DEFAULT_LANES
     program: EngineProgram = field(init=False)
     table: DescriptorTable = field(init=False)
     codes: WeightCodes = field(init=False)
@@ -85,7 +87,8 @@ class EngineParams:
     def __post_init__(self):
         object.__setattr__(self, "dsp", check_impl(self.dsp))
         object.__setattr__(self, "banks", check_choice("banks", self.banks, BankKind))
-        program = plan_program(self.bundle)
+        check_lanes(self.lanes)
+        program = plan_program(self.bundle, self.lanes)
         if self.banks == BankKind.SPRAM and max(program.banks) > SPRAM_BYTES:
             big = max(range(len(program.banks)), key=lambda b: program.banks[b])
             name = next(n for n, info in program.maps.items() if info.bank == big and info.size == program.banks[big])
@@ -112,7 +115,7 @@ class EngineParams:
 
     @property
     def drain(self) -> int:
-        return drain_cycles(write_back_latency(self.write_back)) + self.input_stage
+        return drain_cycles(write_back_latency(self.write_back), self.lanes) + self.input_stage
 
     @property
     def fill_ci_bits(self) -> int:
@@ -206,7 +209,7 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         self.program, self.table = params.program, params.table
         self.in_shape, self.num_classes = self.program.in_shape, self.program.num_classes
         self.macs_per_frame = params.macs_per_frame
-        self.mac_lanes = LANES
+        self.mac_lanes = params.lanes
         self.cycles_per_frame = params.cycles_per_frame     # the model's figure (exact)
         super().__init__(AcceleratorSignature(self.in_shape, self.num_classes))
 
@@ -218,21 +221,21 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         p, t = self.params, self.table
         desc = Signal(t.layout)
         w_bits = max(t.weight_depth - 1, 1).bit_length()
-        m.submodules.seq = seq = TapSequencer(t.layout, p.addr_bits, w_bits, p.fill_ci_bits)
-        meta = meta_layout(t.layout)
-        m.submodules.lanes = lanes = MacLanes(p.dsp, p.acc_bits, meta)
+        m.submodules.seq = seq = TapSequencer(t.layout, p.addr_bits, w_bits, p.fill_ci_bits, p.lanes)
+        meta = meta_layout(t.layout, p.lanes)
+        m.submodules.lanes = lanes = MacLanes(p.dsp, p.acc_bits, meta, p.lanes)
         roms = p.netlist_roms()
         m.submodules.wb = wb = WriteBack(t.layout, meta, p.write_back, roms.constants)
         pool = None
         if any(q.pool for q in self.program.passes):
             m.submodules.pool = pool = PoolOnWrite(t.layout, wb.o.shape(), p.addr_bits,
-                                                   self.program.max_pooled_width(), self.program.pool_kind)
+                                                   self.program.max_pooled_width(), self.program.pool_kind, p.lanes)
             m.d.comb += [pool.desc.eq(desc), pool.i.eq(wb.o)]
         m.submodules.banks = banks = FeatureBanks(self.program.banks, p.addr_bits, p.banks)
         last = self.program.passes[-1]
         pixels = self.program.out_shape(last)[0] * self.program.out_shape(last)[1]
         logits = p.write_back.logits
-        m.submodules.sums = sums = ClassSums(self.num_classes, last.groups * LANES, wb.c_bits, pixels,
+        m.submodules.sums = sums = ClassSums(self.num_classes, last.groups * p.lanes, wb.c_bits, pixels,
                                              logits or range(256))
         m.d.comb += [seq.desc.eq(desc), wb.desc.eq(desc)]
         slot = Signal()            # the pair-table slot of the running pass: its index's parity
@@ -254,12 +257,12 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         lanes; returns the decode (None for int8 ROM rows)."""
         tap, codes = seq.tap, self.params.codes
         m.d.comb += banks.mac_addr.eq(tap.addr)
-        # one memory, a row of 16 weights (or indices) per address: each lane
+        # one memory, a row of ``lanes`` weights (or indices) per address: each lane
         # reads its own every cycle, and the tools choose the block shapes
         lane_shape = unsigned(codes.bits) if codes.coded else signed(8)
         m.submodules.weights = rom = rom_memory(image)
         port = rom.read_port()
-        row = data.ArrayLayout(lane_shape, LANES)(port.data)
+        row = data.ArrayLayout(lane_shape, self.mac_lanes)(port.data)
         staged = self.params.input_stage and not codes.coded
         if staged:
             # the padding choice is a LUT level behind the banks' multiplexer, too many before a DSP
@@ -275,7 +278,7 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
         m.d.comb += a.eq(Mux(late.in_bounds, banks.mac_data, self._padding(m, tap, seq.desc)))
         decode = None
         if codes.coded:
-            m.submodules.decode = decode = CodebookDecode(codes.bits)
+            m.submodules.decode = decode = CodebookDecode(codes.bits, self.mac_lanes)
             m.d.comb += [decode.idx.eq(row), decode.slot.eq(slot)]
             weights = decode.w
         else:
@@ -285,7 +288,7 @@ class FireEngine(wiring.Component, metaclass=ParamsFirst):
             later, a_later = Signal.like(tap), Signal.like(a)
             m.d.sync += [later.eq(late), a_later.eq(a)]
             late, a = later, a_later
-        m.d.comb += [lanes.w[lane].eq(weights[lane]) for lane in range(LANES)]
+        m.d.comb += [lanes.w[lane].eq(weights[lane]) for lane in range(self.mac_lanes)]
         m.d.comb += [lanes.valid.eq(late.valid), lanes.last.eq(late.last), lanes.meta.eq(late.meta),
                      lanes.a.eq(a)]
         return decode

@@ -32,7 +32,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.engine.program import LANES
+from rtl_gen.engine.program import DEFAULT_LANES, check_lanes, lane_index
 from rtl_gen.int8 import POOL_KINDS, PoolKind
 from rtl_gen.params import ParamsFirst, check_int
 
@@ -62,9 +62,11 @@ class PoolParams:
     addr_bits: int
     max_pooled_w: int
     kind: PoolKind
+    lanes: int = DEFAULT_LANES
 
     def __post_init__(self):
         check_int("addr_bits", self.addr_bits, 1)
+        check_lanes(self.lanes)
         if self.kind not in POOL_KINDS:
             raise ValueError(f"kind must be one of {', '.join(map(str, POOL_KINDS))}, got {self.kind!r}")
         object.__setattr__(self, "max_pooled_w", max(1, int(self.max_pooled_w)))
@@ -73,20 +75,21 @@ class PoolParams:
 class PoolOnWrite(wiring.Component, metaclass=ParamsFirst):
     """``i``: the write-back's values (``writeback.out_layout``); ``o``: the
     pooled values with their addresses.  ``max_pooled_w``: the widest pooled
-    row of the program (the row buffer's size); ``kind``: the program's
-    ``pool_kind`` (one of ``rtl_gen.int8.POOL_KINDS``).  Arguments: those
-    of ``PoolParams``."""
+    row of the program (the row buffer holds ``max_pooled_w * lanes``
+    values); ``kind``: the program's ``pool_kind`` (one of
+    ``rtl_gen.int8.POOL_KINDS``); ``lanes``: the MAC lanes.  Arguments:
+    those of ``PoolParams``."""
     Params = PoolParams
 
     def __init__(self, params: PoolParams):
         self.desc_layout, self.addr_bits, self.max_pooled_w = params.desc, params.addr_bits, params.max_pooled_w
-        self.kind = params.kind
+        self.kind, self.lanes = params.kind, params.lanes
         super().__init__({"desc": In(params.desc), "i": In(params.in_layout),
                           "o": Out(write_layout(params.addr_bits))})
 
     def elaborate(self, platform):
         m = Module()
-        rows = Memory(shape=unsigned(8), depth=self.max_pooled_w * LANES, init=[])
+        rows = Memory(shape=unsigned(8), depth=self.max_pooled_w * self.lanes, init=[])
         m.submodules.rows = rows
         first, hmax = self._decode(m)
         h = self._horizontal(m, first, hmax)
@@ -102,12 +105,12 @@ class PoolOnWrite(wiring.Component, metaclass=ParamsFirst):
         x, y = i.meta.ox, i.meta.oy
         # the running horizontal maxima, one per lane, in a small RAM: read
         # here, written back in stage 2 (the same lane is 4+ cycles away)
-        self.hbuf = Memory(shape=unsigned(8), depth=LANES, init=[])
+        self.hbuf = Memory(shape=unsigned(8), depth=self.lanes, init=[])
         m.submodules.hbuf = self.hbuf
         hread = self.hbuf.read_port()
         m.d.comb += hread.addr.eq(i.lane)
         s = Signal(data.StructLayout({
-            "valid": 1, "y": 8, "lane": range(LANES), "c": i.c.shape(), "gfirst": 1,
+            "valid": 1, "y": 8, "lane": range(self.lanes), "c": i.c.shape(), "gfirst": 1,
             "x_odd": 1, "h_done": 1, "y_odd": 1, "v_done": 1, "px": (x - 1)[1:].shape()}))
         m.d.sync += [s.valid.eq(i.valid), s.y.eq(i.y), s.lane.eq(i.lane), s.c.eq(i.c),
                      s.gfirst.eq(i.valid & i.meta.gfirst),
@@ -121,7 +124,7 @@ class PoolOnWrite(wiring.Component, metaclass=ParamsFirst):
         hval = Mux(hmax > s.y, hmax, s.y)
         hwrite = self.hbuf.write_port()
         m.d.comb += [hwrite.addr.eq(s.lane), hwrite.data.eq(Mux(s.x_odd, hval, s.y)), hwrite.en.eq(s.valid)]
-        h = Signal(data.StructLayout({"valid": 1, "val": 8, "px": s.px.shape(), "lane": range(LANES),
+        h = Signal(data.StructLayout({"valid": 1, "val": 8, "px": s.px.shape(), "lane": range(self.lanes),
                                       "c": s.c.shape(), "gfirst": 1, "y_odd": 1, "v_done": 1}))
         m.d.sync += [h.valid.eq(s.valid & s.h_done), h.val.eq(hval), h.px.eq(s.px), h.lane.eq(s.lane),
                      h.c.eq(s.c), h.gfirst.eq(s.gfirst), h.y_odd.eq(s.y_odd), h.v_done.eq(s.v_done)]
@@ -131,12 +134,12 @@ class PoolOnWrite(wiring.Component, metaclass=ParamsFirst):
         """Stage 3-4: the row buffer holds the running maximum of the
         window's rows; read with ``h``, updated one cycle later."""
         rd, wr = rows.read_port(), rows.write_port()
-        m.d.comb += rd.addr.eq((h.px << 4) | h.lane)
+        m.d.comb += rd.addr.eq(lane_index(h.px, h.lane, self.lanes))
         h2 = Signal.like(h)
         m.d.sync += h2.eq(h)
         vmax = Mux(rd.data > h2.val, rd.data, h2.val)
-        m.d.comb += [wr.addr.eq((h2.px << 4) | h2.lane), wr.data.eq(Mux(h2.y_odd, vmax, h2.val)), wr.en.eq(h2.valid)]
-        v = Signal(data.StructLayout({"valid": 1, "val": 8, "lane": range(LANES), "c": h2.c.shape(),
+        m.d.comb += [wr.addr.eq(lane_index(h2.px, h2.lane, self.lanes)), wr.data.eq(Mux(h2.y_odd, vmax, h2.val)), wr.en.eq(h2.valid)]
+        v = Signal(data.StructLayout({"valid": 1, "val": 8, "lane": range(self.lanes), "c": h2.c.shape(),
                                       "gfirst": 1}))
         m.d.sync += [v.valid.eq(h2.valid & h2.v_done), v.val.eq(vmax), v.lane.eq(h2.lane), v.c.eq(h2.c),
                      v.gfirst.eq(h2.gfirst)]

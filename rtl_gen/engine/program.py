@@ -1,8 +1,9 @@
 """The Fire engine's program: a network as a list of passes over feature
 maps in RAM banks (torch-free; made from a ``golden.bundle.Bundle``).
 
-Every MAC layer becomes one *pass* of one generic convolution: the 16 MAC
-lanes compute 16 output channels of one output pixel at a time, reading one
+Every MAC layer becomes one *pass* of one generic convolution: the
+program's ``lanes`` MAC lanes (a parameter, ``DEFAULT_LANES`` = 16) compute
+that many output channels of one output pixel at a time, reading one
 activation per cycle from the source map and one weight per lane from their
 own ROM.  What the pipeline does as separate layers happens on the pass's
 write-back path (``docs/engine.md``):
@@ -32,7 +33,7 @@ it lives, and the maps a pass reads and writes are always in different banks
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -42,15 +43,39 @@ from golden.shapes import output_size
 from rtl_gen.int8 import POOL_KINDS, PoolKind
 from rtl_gen.params import WeightShape
 
-__all__ = ["LANES", "MIN_PERIOD", "AddStep", "EnginePass", "EngineProgram", "ProgramError",
-           "plan_program"]
+__all__ = ["DEFAULT_LANES", "MIN_LANES", "MAX_LANES", "MIN_PERIOD", "AddStep", "EnginePass", "EngineProgram",
+           "ProgramError", "check_lanes", "lane_index", "plan_program"]
 
-LANES = 16          # MAC lanes: output channels computed at once
+DEFAULT_LANES = 16  # MAC lanes (output channels computed at once) unless asked otherwise: the UP5K's 8 SB_MAC16
+MIN_LANES, MAX_LANES = 2, 64
 MIN_PERIOD = 4      # cycles per output pixel at least (write-back read-modify-write spacing)
 
 
 class ProgramError(ValueError):
     """A bundle the engine cannot run (one line naming the layer)."""
+
+
+def check_lanes(lanes) -> int:
+    """``lanes`` if it is an even integer from ``MIN_LANES`` to ``MAX_LANES``
+    (each ``DualMult`` gives a pair of lanes), else ``ProgramError``."""
+    if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes % 2 or not MIN_LANES <= lanes <= MAX_LANES:
+        raise ProgramError(f"lanes must be an even integer from {MIN_LANES} to {MAX_LANES} "
+                           f"(a DualMult makes a pair of lanes), got {lanes!r}")
+    return lanes
+
+
+def lane_index(group, lane, lanes: int):
+    """``group * lanes + lane`` (Amaranth values or ints): for a power of two
+    the lane's bits below the group's, no adder; else shifted copies of
+    ``group`` added, no ``*`` (which Yosys could map to a DSP: all of them
+    are MAC lanes)."""
+    if lanes & (lanes - 1) == 0:
+        return (group << (lanes.bit_length() - 1)) | lane
+    total = lane
+    for k in range(lanes.bit_length()):
+        if lanes >> k & 1:
+            total = total + (group << k)
+    return total
 
 
 @dataclass(frozen=True)
@@ -83,6 +108,7 @@ class EnginePass(WeightShape):
     codebook: Codebook | None = None    # the bundle's shared weights of the layer, if any
     fill: bool = False          # pads with the input layer's ``pad`` (a conv reading the image), not 0
     logits: bool = False        # its values are the accumulators (no requantisation), for the gap
+    lanes: int = DEFAULT_LANES  # the engine's MAC lanes (``plan_program``)
 
     @property
     def taps(self) -> int:
@@ -91,13 +117,19 @@ class EnginePass(WeightShape):
 
     @property
     def groups(self) -> int:
-        return -(-self.cout // LANES)
+        """Output-channel groups: ``lanes`` channels each, the last maybe fewer."""
+        return -(-self.cout // self.lanes)
 
     @property
     def period(self) -> int:
         """Cycles per output pixel: the taps, but at least the values the
         write-back takes (one per cycle) and ``MIN_PERIOD``."""
-        return max(self.taps, min(self.cout, LANES), MIN_PERIOD)
+        return max(self.taps, min(self.cout, self.lanes), MIN_PERIOD)
+
+    @property
+    def last_lanes(self) -> int:
+        """The lanes holding channels in the last group."""
+        return self.cout - self.lanes * (self.groups - 1)
 
     @property
     def gap(self) -> bool:
@@ -140,6 +172,7 @@ class EngineProgram:
     banks: tuple[int, ...] = field(default=())     # bytes per bank
     pool_kind: PoolKind | None = None               # the one kind of max pool the passes do
     input_pad: tuple[int, ...] = ()                 # per image channel, what a ``fill`` pass pads with
+    lanes: int = DEFAULT_LANES                      # MAC lanes, as every pass has them
 
     def out_shape(self, p: EnginePass) -> tuple[int, int]:
         """The conv output size (h, w) of pass ``p`` (before any pooling)."""
@@ -355,16 +388,17 @@ def _pool_kind(bundle) -> PoolKind | None:
     return kind
 
 
-def plan_program(bundle) -> EngineProgram:
-    """The engine's program for ``bundle``; ``ProgramError`` names a layer
-    it cannot run."""
+def plan_program(bundle, lanes: int = DEFAULT_LANES) -> EngineProgram:
+    """The engine's program for ``bundle`` on ``lanes`` MAC lanes;
+    ``ProgramError`` names a layer it cannot run (or the lanes)."""
+    check_lanes(lanes)
     kind = _pool_kind(bundle)
     planner = _Planner(bundle)
     planner.plan()
-    passes = tuple(planner.passes)
+    passes = tuple(replace(p, lanes=lanes) for p in planner.passes)
     if not passes or not passes[-1].gap:
         raise ProgramError(f"layer {bundle.output.name!r}: the network must end in a global sum pool ('gap')")
     life = _lifetimes(passes, bundle.input.name)
     maps, banks = _place(planner.maps, life)
     return EngineProgram(passes, maps, bundle.input.name, bundle.output.shape.c, tuple(bundle.input.shape), banks,
-                         kind, bundle.input.pad_values())
+                         kind, bundle.input.pad_values(), lanes)

@@ -1,8 +1,8 @@
 """The engine's bitstream-initialised ROMs as images: every value that
 differs between two bundles of one shape lives in one of them.
 
-* ``weights``: the 16 lanes' weight ROM (int8 weights or codebook indices,
-  ``roms.lane_rows``), one 16-lane row per address;
+* ``weights``: the lanes' weight ROM (int8 weights or codebook indices,
+  ``roms.lane_rows``), one row of ``lanes`` per address;
 * ``descriptors``: the pass descriptors and, coded, each next pass's
   codebook values (``EngineParams.descriptor_rom``): shifts, the bypass
   add's shift and multipliers, the codebook tables;
@@ -32,7 +32,6 @@ from amaranth.hdl import unsigned
 from amaranth.lib.memory import Memory
 
 from rtl_gen.engine.descriptor import WORD_BITS
-from rtl_gen.engine.program import LANES
 from rtl_gen.engine.roms import channel_constants, lane_rows
 
 __all__ = ["RomImage", "EngineRoms", "engine_rom_images", "placeholder", "pack_row", "rom_memory"]
@@ -97,7 +96,7 @@ def engine_rom_images(params, segment: int = 1) -> EngineRoms:
     from rtl_gen.engine.writeback import const_layout    # the write-back reads this ROM with ``rom_memory``
     layout = const_layout(params.write_back)
     constants = [layout.const(row).as_bits() for row in channel_constants(program)]
-    return EngineRoms(_image("weights", lane_bits * LANES, weights, segment),
+    return EngineRoms(_image("weights", lane_bits * program.lanes, weights, segment),
                       _image("descriptors", WORD_BITS, params.descriptor_rom(), segment),
                       _image("constants", layout.size, constants, segment))
 

@@ -25,39 +25,43 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl_gen.engine.program import LANES
+from rtl_gen.engine.program import DEFAULT_LANES, check_lanes
 from rtl_gen.params import ParamsFirst, check_int
 
 __all__ = ["TapSequencer", "meta_layout", "tap_layout"]
 
 
-def meta_layout(desc: data.StructLayout) -> data.StructLayout:
+def meta_layout(desc: data.StructLayout, lanes: int = DEFAULT_LANES) -> data.StructLayout:
     """What travels with a pixel to the write-back: its group, position,
-    whether it opens its group, and how many lanes hold channels."""
+    whether it opens its group, and how many of the ``lanes`` hold channels."""
     return data.StructLayout({"g": desc["groups"].shape, "oy": desc["out_h"].shape, "ox": desc["out_w"].shape,
-                              "gfirst": 1, "lanes": range(LANES + 1)})
+                              "gfirst": 1, "lanes": range(lanes + 1)})
 
 
-def tap_layout(desc: data.StructLayout, addr_bits: int, w_addr_bits: int, ci_bits: int = 0) -> data.StructLayout:
+def tap_layout(desc: data.StructLayout, addr_bits: int, w_addr_bits: int, ci_bits: int = 0,
+               lanes: int = DEFAULT_LANES) -> data.StructLayout:
     return data.StructLayout({"valid": 1, "last": 1, "in_bounds": 1,
                               "addr": unsigned(addr_bits), "w_addr": unsigned(w_addr_bits),
-                              "meta": meta_layout(desc), **({"ci": unsigned(ci_bits)} if ci_bits else {})})
+                              "meta": meta_layout(desc, lanes), **({"ci": unsigned(ci_bits)} if ci_bits else {})})
 
 
 @dataclass(frozen=True)
 class SequencerParams:
     """``TapSequencer``'s parameters: the descriptor's layout ``desc``, the
     feature-map and weight address widths, and ``ci_bits`` of the input
-    channel a padding tap carries (0: no padding values)."""
+    channel a padding tap carries (0: no padding values), and the MAC
+    ``lanes`` (a full group's ``meta.lanes``)."""
     desc: data.StructLayout
     addr_bits: int
     w_addr_bits: int
     ci_bits: int = 0
+    lanes: int = DEFAULT_LANES
 
     def __post_init__(self):
         check_int("addr_bits", self.addr_bits, 1)
         check_int("w_addr_bits", self.w_addr_bits, 1)
         check_int("ci_bits", self.ci_bits, 0)
+        check_lanes(self.lanes)
 
 
 class TapSequencer(wiring.Component, metaclass=ParamsFirst):
@@ -68,8 +72,9 @@ class TapSequencer(wiring.Component, metaclass=ParamsFirst):
     def __init__(self, params: SequencerParams):
         desc, addr_bits, w_addr_bits, ci_bits = params.desc, params.addr_bits, params.w_addr_bits, params.ci_bits
         self.desc_layout, self.addr_bits, self.w_addr_bits, self.ci_bits = desc, addr_bits, w_addr_bits, ci_bits
+        self.lanes = params.lanes
         super().__init__({"desc": In(desc), "start": In(1), "busy": Out(1),
-                          "tap": Out(tap_layout(desc, addr_bits, w_addr_bits, ci_bits))})
+                          "tap": Out(tap_layout(desc, addr_bits, w_addr_bits, ci_bits, params.lanes))})
 
     def elaborate(self, platform):
         m = Module()
@@ -119,7 +124,7 @@ class TapSequencer(wiring.Component, metaclass=ParamsFirst):
             tap.addr.eq(s.r_ptr + s.j), tap.w_addr.eq(s.w_ptr),
             tap.meta.g.eq(s.g), tap.meta.oy.eq(s.oy), tap.meta.ox.eq(s.ox),
             tap.meta.gfirst.eq((s.oy == 0) & (s.ox == 0)),
-            tap.meta.lanes.eq(Mux(s.g == d.last_g, d.last_lanes, LANES)),
+            tap.meta.lanes.eq(Mux(s.g == d.last_g, d.last_lanes, self.lanes)),
         ]
         if self.ci_bits:
             m.d.sync += tap.ci.eq(s.ci[:self.ci_bits])

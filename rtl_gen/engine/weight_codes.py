@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from golden.codebook import Codebook, exact_codebook
-from rtl_gen.engine.program import LANES, EngineProgram
+from rtl_gen.engine.program import EngineProgram
 
 __all__ = ["MAX_DECODE_BITS", "WeightCodes", "weight_codes"]
 

@@ -36,6 +36,7 @@ from amaranth.lib.wiring import In, Out
 from rtl_gen.engine.descriptor import ADD_COMPLEX, ADD_NONE
 from rtl_gen.engine.delay_line import DelayLine
 from rtl_gen.engine.lanes import value_layout
+from rtl_gen.engine.program import DEFAULT_LANES, lane_index
 from rtl_gen.engine.tree_mul import TreeMul, tree_latency
 from rtl_gen.engine import rom_images
 from rtl_gen.int8 import clamp_u8
@@ -60,6 +61,14 @@ class WriteBackConfig:
     m_bits: int = 16                # the requantisation multipliers' width (the program's largest)
     add_m_bits: int = 16            # the bypass add's
     logits: range | None = None     # the logits pass's accumulators, if the program ends in one (``o.acc``)
+    lanes: int = DEFAULT_LANES      # the MAC lanes (the channels of a group)
+
+    @property
+    def lane_in_channel(self) -> bool:
+        """Whether a value's lane is its channel's low bits (``lanes`` a
+        power of two: every pass's rows start at a multiple of it), so
+        the delay line need not carry it."""
+        return self.lanes & (self.lanes - 1) == 0
 
 
 def write_back_config(program, acc_bits: int, bias_bits: int, addr_bits: int) -> WriteBackConfig:
@@ -71,7 +80,8 @@ def write_back_config(program, acc_bits: int, bias_bits: int, addr_bits: int) ->
     return WriteBackConfig(acc_bits, bias_bits, addr_bits, (min(requant), max(requant)),
                            (min(a.shift for a in adds), max(a.shift for a in adds)) if adds else None,
                            any(a.kind == "complex" for a in adds), program.uniform_add_multipliers(),
-                           m_bits, add_m_bits, range(lo, hi + 1) if program.passes[-1].logits else None)
+                           m_bits, add_m_bits, range(lo, hi + 1) if program.passes[-1].logits else None,
+                           program.lanes)
 
 
 def write_back_latency(config: WriteBackConfig) -> int:
@@ -87,11 +97,12 @@ def const_layout(config: WriteBackConfig) -> data.StructLayout:
     return data.StructLayout(fields)
 
 
-def out_layout(meta: data.StructLayout, c_bits: int, addr_bits: int, logits: range | None = None) -> data.StructLayout:
+def out_layout(meta: data.StructLayout, c_bits: int, addr_bits: int, logits: range | None = None,
+               lanes: int = DEFAULT_LANES) -> data.StructLayout:
     """A value leaving the write-back; of ``meta`` only ``ox``, ``oy`` and
     ``gfirst`` are set (what the pool and the class sums use); ``acc``
     when the program ends in a logits pass whose accumulators span ``logits``."""
-    fields = {"valid": 1, "y": unsigned(8), "c": unsigned(c_bits), "lane": range(16), "meta": meta,
+    fields = {"valid": 1, "y": unsigned(8), "c": unsigned(c_bits), "lane": range(lanes), "meta": meta,
               "addr": unsigned(addr_bits)}
     return data.StructLayout({**fields, **({"acc": logits} if logits else {})})
 
@@ -150,9 +161,9 @@ class WriteBack(wiring.Component, metaclass=ParamsFirst):
         self.c_bits = max(1, (constants.entries - 1).bit_length())
         self.constants = constants
         self.latency = write_back_latency(config)
-        super().__init__({"desc": In(desc), "i": In(value_layout(config.acc_bits, meta)),
+        super().__init__({"desc": In(desc), "i": In(value_layout(config.acc_bits, meta, config.lanes)),
                           "side_addr": Out(config.addr_bits), "side_data": In(8),
-                          "o": Out(out_layout(meta, self.c_bits, config.addr_bits, config.logits))})
+                          "o": Out(out_layout(meta, self.c_bits, config.addr_bits, config.logits, config.lanes))})
 
     def elaborate(self, platform):
         m = Module()
@@ -178,7 +189,8 @@ class WriteBack(wiring.Component, metaclass=ParamsFirst):
         m.d.sync += o.y.eq(y)
         if cfg.logits:
             m.d.sync += o.acc.eq(stage.prod)
-        m.d.comb += [o.valid.eq(passing.valid), o.c.eq(passing.c), o.lane.eq(passing.c[:4]),
+        lane = passing.c[:(cfg.lanes - 1).bit_length()] if cfg.lane_in_channel else passing.lane
+        m.d.comb += [o.valid.eq(passing.valid), o.c.eq(passing.c), o.lane.eq(lane),
                      o.meta.ox.eq(passing.ox), o.meta.oy.eq(passing.oy), o.meta.gfirst.eq(passing.gfirst),
                      o.addr.eq(passing.addr)]
         return m
@@ -187,17 +199,21 @@ class WriteBack(wiring.Component, metaclass=ParamsFirst):
         """What the arithmetic does not touch -- the valid bit, lane,
         channel, position and address -- waits in a block-RAM delay line
         (``DelayLine``) rather than in some 400 flip-flops."""
-        # the lane is not kept: it is the channel row's low 4 bits (every
-        # pass's rows start at a multiple of 16), so the word fits 2 blocks
+        # the lane is not kept where it is the channel row's low bits (16
+        # lanes: every pass's rows start at a multiple of 16), so the word
+        # fits 2 blocks on the reference
+        lane = {} if self.config.lane_in_channel else {"lane": second.lane.shape()}
         layout = data.StructLayout({"valid": 1, "c": second.c.shape(),
                                     "ox": second.meta.ox.shape(), "oy": second.meta.oy.shape(), "gfirst": 1,
-                                    "addr": self.config.addr_bits})
+                                    "addr": self.config.addr_bits, **lane})
         # bias, product, rounding add, shift [, add, its rounding], output register
         cycles = write_back_latency(self.config) - 2
         m.submodules.passing = line = DelayLine(layout, cycles)
         m.d.comb += [line.i.valid.eq(second.valid), line.i.c.eq(second.c),
                      line.i.ox.eq(second.meta.ox), line.i.oy.eq(second.meta.oy),
                      line.i.gfirst.eq(second.meta.gfirst), line.i.addr.eq(second.addr)]
+        if lane:
+            m.d.comb += line.i.lane.eq(second.lane)
         return line.o
 
     def _multiply(self, m, stage):
@@ -221,7 +237,7 @@ class WriteBack(wiring.Component, metaclass=ParamsFirst):
         ptr_now = Mux(pixel, Mux(i.meta.gfirst, 0, ptr + d.dst_c), ptr)
         with m.If(pixel):
             m.d.sync += ptr.eq(ptr_now)
-        c = (i.meta.g << 4) | i.lane
+        c = lane_index(i.meta.g, i.lane, self.config.lanes)
         first = self._stage(m, SimpleNamespace(valid=i.valid, lane=i.lane, meta=i.meta, c=c, v=i.value),
                             pix=ptr_now, offset=d.c_off + c, entry=d.c_base + c)
         addr = (first.pix + first.offset)[:self.config.addr_bits]

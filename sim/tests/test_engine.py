@@ -20,9 +20,9 @@ from sim.lib.stimulus import Stimulus
 from sim.lib.yosys_models import engine_models
 
 
-def _run(case_id, bundle, images, stimulus, dsp="sb_mac16", banks="block", rom_segment=1):
+def _run(case_id, bundle, images, stimulus, dsp="sb_mac16", banks="block", rom_segment=1, lanes=16):
     sums, classes = intref.classify(bundle, images)
-    engine = FireEngine(bundle, dsp=dsp, banks=banks, rom_segment=rom_segment)
+    engine = FireEngine(bundle, dsp=dsp, banks=banks, rom_segment=rom_segment, lanes=lanes)
     res = run_network(case_id, engine, images, sums, classes, stimulus, models=engine_models(dsp, banks))
     assert res["passed"], res["message"]
     assert res["beats"] == len(images) * engine.num_classes
@@ -131,6 +131,70 @@ def test_user_model_features_variants(name, kw):
     bundle, images = feature_network(**kw, seed=3)
     _run(f"engine_features_{name}", bundle, images,
          Stimulus(seed=4, in_stall=60, py_bubbles=0.05, py_stalls=0.2, reset_mid_frame=True), dsp="generic")
+
+
+def _lanes_case(lanes, bundle, images, case_id, dsp):
+    """The engine at ``lanes`` on ``bundle``: every class sum and argmax
+    equal to golden under throttling, back-pressure and a reset mid-frame;
+    then (the same build: same design and seed) frames back to back taking
+    exactly the cycle model's ``cycles_per_frame``."""
+    res, engine = _run(case_id, bundle, images, Stimulus(seed=31, in_stall=60, py_bubbles=0.05, py_stalls=0.2,
+                                                         reset_mid_frame=True), dsp=dsp, lanes=lanes)
+    assert engine.mac_lanes == lanes
+    # the lanes change the schedule (else this test would not test them)
+    assert engine.params.program.passes[0].groups == -(-engine.params.program.passes[0].cout // lanes)
+    res, engine = _run(case_id, bundle, images, Stimulus(seed=31), dsp=dsp, lanes=lanes)
+    assert set(res["cycles_per_frame"][1:]) == {engine.cycles_per_frame}, (res["cycles_per_frame"],
+                                                                             engine.cycles_per_frame)
+    return engine
+
+
+def wide_spec(bypass: str):
+    """The four-Fire bypass network of ``small_bypass_spec`` twice as wide
+    (conv1 12 channels, expands of 8 to 16), so that lane counts below 16
+    take several groups per pass, the last one partial (conv1 at 8 lanes)."""
+    return family(base_e=16, incr_e=16, freq=2, sr=0.5, pct3x3=0.5, num_fire=4, conv1=(12, 3, 2, 1),
+                  pool_after=(3,), bypass=bypass, in_channels=2, image_size=17, num_classes=6,
+                  name=f"wide-{bypass}-bypass")
+
+
+def test_lanes_8_codebook_pool_simple_bypass():
+    """8 lanes (4 SB_MAC16 models) on a coded bundle (3-bit codebooks: 4
+    pair tables) with a max pool between Fires and simple bypasses: passes
+    of one to two groups of 8 channels, conv1's second one half empty."""
+    bundle, images = random_network(wide_spec("simple"), seed=23, calib_images=3, m_bits=12)
+    bundle = with_random_codebooks(bundle, 3, seed=3)
+    engine = _lanes_case(8, bundle, images, "engine_lanes8_codebook", "sb_mac16")
+    passes = engine.params.program.passes
+    assert engine.params.codes.bits == 3 and any(p.groups > 1 for p in passes)
+    assert any(p.cout % 8 for p in passes if p.groups > 1)
+
+
+def test_lanes_32_pool_complex_bypass_generic():
+    """32 lanes of generic multipliers on an int8 bundle with a pool and
+    complex bypasses: every pass is one group of which most lanes are
+    empty (their channels do not exist; the serializer skips them)."""
+    bundle, images = random_network(small_bypass_spec("complex"), seed=21, calib_images=3)
+    engine = _lanes_case(32, bundle, images, "engine_lanes32_complex", "generic")
+    assert all(p.groups == 1 and p.cout < 32 for p in engine.params.program.passes)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lanes,spec,coded", [(2, "odd", False), (6, "wide", True), (24, "wide", False),
+                                               (64, "odd", True)])
+def test_lanes_variants(lanes, spec, coded):
+    """Further lane counts: 2 (one DualMult), and counts that are not a
+    power of two (the lane then travels in the write-back's delay line and a
+    channel is ``group * lanes + lane`` by shifted adds), coded or not, on
+    the odd-shapes network (one input channel, width 13, a pool, simple
+    bypasses, 3x3 expands on 1x1 maps) or the wide complex-bypass one."""
+    make = {"odd": odd_spec, "wide": lambda: wide_spec("complex")}[spec]
+    bundle, images = random_network(make(), seed=5, calib_images=3)
+    if coded:
+        bundle = with_random_codebooks(bundle, 2, seed=lanes)
+    engine = _lanes_case(lanes, bundle, images, f"engine_lanes{lanes}_{spec}_{'coded' if coded else 'int8'}",
+                         "generic")
+    assert engine.params.codes.coded == coded
 
 
 @pytest.mark.slow
