@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from amaranth.lib import wiring
 
+from fpga.board_core import DEFAULT_BAUD
 from fpga.boards import Board
 from fpga.bram_rewrite import BRAM_TOOLS
 from fpga.testing import ClassSumStandIn
@@ -24,6 +25,7 @@ from rtl_gen.engine.program import DEFAULT_LANES, check_lanes
 from rtl_gen.fit import Estimate, FitError, check_fit, estimate
 from rtl_gen.pipeline import Pipeline
 from squeezefire import measured
+from squeezefire.rates import link_images_per_s
 
 __all__ = ["Architecture", "ARCHITECTURES", "AUTO", "ArchitectureError", "ArchAssessment", "ArchOptions",
            "DEFAULT_OPTIONS", "engine_options", "rom_options", "arch_clock", "check_options", "make_accelerator",
@@ -215,18 +217,25 @@ def make_accelerator(bundle, board: Board, arch: str = "pipeline", options: Arch
 class ArchAssessment:
     """What the fit and cycle models say of ``arch`` on a board: the
     estimate (None when the accelerator cannot be generated), the cycles
-    and images/s at the architecture's clock, and why it does not fit (None
-    when it does)."""
+    and images/s at the architecture's clock, the link's bound at its
+    default baud (None: not assessed), and why it does not fit (None when it
+    does)."""
     arch: str
     est: Estimate | None
     cycles_per_frame: int | None
     images_per_s: float | None
     clock_hz: float | None
     refusal: str | None
+    link_images_per_s: float | None = None
 
     @property
     def fits(self) -> bool:
         return self.refusal is None
+
+    @property
+    def end_to_end(self) -> float:
+        """Images/s on the board: the lesser of the compute and link bounds."""
+        return self.images_per_s if self.link_images_per_s is None else min(self.images_per_s, self.link_images_per_s)
 
 
 def assess_arch(bundle: Bundle, board: Board, name: str, options: ArchOptions = DEFAULT_OPTIONS) -> ArchAssessment:
@@ -244,14 +253,23 @@ def assess_arch(bundle: Bundle, board: Board, name: str, options: ArchOptions = 
         refusal = None
     except FitError as e:
         refusal = str(e).splitlines()[0]
-    return ArchAssessment(name, est, cycles, clock_hz / cycles, clock_hz, refusal)
+    baud = arch.baud(board) or DEFAULT_BAUD
+    link = link_images_per_s(tuple(bundle.input.shape), bundle.output.shape.c, baud)
+    return ArchAssessment(name, est, cycles, clock_hz / cycles, clock_hz, refusal, link)
+
+
+def _link_note(a: ArchAssessment) -> str:
+    if a.link_images_per_s is None:
+        return ""
+    return f", link {a.link_images_per_s:.1f} images/s"
 
 
 def choose_arch(bundle: Bundle, board: Board, options: ArchOptions = DEFAULT_OPTIONS) -> tuple[str, str]:
     """``auto``: of the architectures that compute the network and fit
-    ``board`` by the fit model, the one with the most images/s by the cycle
-    model at its own clock on the board; of equally fast ones, the one with
-    fewer DSPs by the fit model; (name, why).  FitError when none fits;
+    ``board`` by the fit model, the one with the most images/s end to end:
+    the lesser of the cycle model's at its own clock and its host link's at
+    its default baud; then the most compute images/s, then the fewer DSPs by
+    the fit model; (name, why).  FitError when none fits;
     ``ArchitectureError`` when ``options`` choose lanes and the choice has none."""
     fits, refusals = [], []
     for name in network_architectures():
@@ -262,9 +280,9 @@ def choose_arch(bundle: Bundle, board: Board, options: ArchOptions = DEFAULT_OPT
             refusals.append(f"{name}: {a.refusal}")
     if not fits:
         raise FitError("no architecture fits: " + "; ".join(refusals))
-    best = min(fits, key=lambda a: (-a.images_per_s, a.est.dsp)).arch
+    best = min(fits, key=lambda a: (-a.end_to_end, -a.images_per_s, a.est.dsp)).arch
     why = ", ".join(f"{a.arch} {a.images_per_s:.1f} images/s (model) at {a.clock_hz / 1e6:g} MHz on "
-                    f"{a.est.dsp} DSP (model)" for a in fits)
+                    f"{a.est.dsp} DSP (model)" + _link_note(a) for a in fits)
     why += "; " + "; ".join(refusals) if refusals else ""
     if options.lanes is not None and not ARCHITECTURES[best].takes_lanes:
         # the user's --lanes would be dropped without a word: refused instead

@@ -56,7 +56,7 @@ from squeezefire import measured
 from squeezefire.architectures import (ARCHITECTURES, AUTO, ArchitectureError, ArchOptions, arch_clock,
                                        check_options, choose_arch, make_accelerator)
 from squeezefire.cli import prog_name
-from squeezefire.rates import RateFigures, rate_figures
+from squeezefire.rates import RateFigures, link_images_per_s, rate_figures
 from squeezefire.safe_output import check_output_dir, staged_output_dir
 from squeezefire.weights import RomLayout, netlist_digest, rom_layout, write_roms
 
@@ -107,11 +107,6 @@ def judge_timing(pnr: dict, clock_mhz: float):
         return None, False
     fmax = min(clk["achieved"] for clk in clocks)
     return fmax, all(clk["achieved"] >= clk.get("constraint", clock_mhz) for clk in clocks)
-
-
-def _link_frame_bytes(in_shape, num_classes):
-    h, w, c = in_shape
-    return 2 + 2 + h * w * c + 2, 2 + 1 + 1 + 4 * num_classes + 1 + 2
 
 
 def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str = DEFAULT_ARCH,
@@ -387,11 +382,10 @@ class FrameFigures:
 def frame_figures(acc, inputs: _Inputs, clock_hz: float) -> FrameFigures:
     model, simulated = int(acc.cycles_per_frame), simulated_cycles(inputs)
     sig = acc.signature
-    req_bytes, rep_bytes = _link_frame_bytes(sig.in_shape, sig.num_classes)
     return FrameFigures(model, simulated, round(clock_hz / model, 1),
                         None if simulated is None else round(clock_hz / simulated, 1),
                         int(acc.macs_per_frame), int(acc.mac_lanes), inputs.baud,
-                        round(inputs.baud / 10 / (req_bytes + rep_bytes), 1))
+                        link_images_per_s(sig.in_shape, sig.num_classes, inputs.baud))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["RateFigures", "rate_figures"]
+__all__ = ["RateFigures", "link_frame_bytes", "link_images_per_s", "rate_figures"]
+
+
+def link_frame_bytes(in_shape: tuple[int, int, int], num_classes: int) -> tuple[int, int]:
+    """The bytes of one image's request and of its reply on the host link
+    (their framing: ``docs/host-link.md``)."""
+    h, w, c = in_shape
+    return 2 + 2 + h * w * c + 2, 2 + 1 + 1 + 4 * num_classes + 1 + 2
+
+
+def link_images_per_s(in_shape: tuple[int, int, int], num_classes: int, baud: int) -> float:
+    """The link's bound on images/s: ``baud`` / 10 bits a byte / the bytes of
+    a request and its reply (one image in flight each way at a time)."""
+    return round(baud / 10 / sum(link_frame_bytes(in_shape, num_classes)), 1)
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,7 @@ def test_lanes_8_codebook_pool_simple_bypass():
     assert any(p.cout % 8 for p in passes if p.groups > 1)
 
 
+@pytest.mark.slow          # one more engine build: the default suite has lanes 8 above
 def test_lanes_32_pool_complex_bypass_generic():
     """32 lanes of generic multipliers on an int8 bundle with a pool and
     complex bypasses: every pass is one group of which most lanes are
