@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
-from amaranth.lib.cdc import FFSynchronizer
+from amaranth.hdl import Elaboratable, Instance, Module, Signal
+
+from fpga.pll_reset import drive_sync_from_pll
 
 __all__ = ["PllConfig", "ice40_pll_config", "Ice40Pll"]
 
@@ -46,7 +47,7 @@ class PllConfig:
         return self.f_in * (self.divf + 1) / (self.divr + 1)
 
     def describe(self) -> str:
-        return (f"PLL from {self.f_in / 1e6:g} MHz: DIVR {self.divr}, DIVF {self.divf}, DIVQ {self.divq}, "
+        return (f"SB_PLL40_PAD from {self.f_in / 1e6:g} MHz: DIVR {self.divr}, DIVF {self.divf}, DIVQ {self.divq}, "
                 f"FILTER_RANGE {self.filter_range}, VCO {self.f_vco / 1e6:g} MHz")
 
 
@@ -116,18 +117,5 @@ class Ice40Pll(Elaboratable):
             i_PACKAGEPIN=clk_in.io, i_RESETB=1, i_BYPASS=0,
             o_PLLOUTGLOBAL=clk_out, o_LOCK=lock)
 
-        m.domains.por = ClockDomain(reset_less=True, local=True)
-        m.d.comb += [ClockSignal("por").eq(clk_out), ClockSignal("sync").eq(clk_out)]
-        locked = Signal()
-        m.submodules.lock_sync = FFSynchronizer(lock, locked, o_domain="por")
-        delay = int(POWER_ON_DELAY_S * cfg.f_out)
-        timer = Signal(range(delay + 1))
-        ready = Signal()
-        with m.If(~locked):
-            m.d.por += [timer.eq(0), ready.eq(0)]
-        with m.Elif(timer == delay):
-            m.d.por += ready.eq(1)
-        with m.Else():
-            m.d.por += timer.eq(timer + 1)
-        m.d.comb += ResetSignal("sync").eq(~ready)
+        drive_sync_from_pll(m, clk_out, lock, cfg.f_out, POWER_ON_DELAY_S)
         return m

@@ -1,14 +1,18 @@
 """The board top: accelerator + UART host link + status LEDs.
 
-Clock: the board's default oscillator, or a PLL from it where the board
-entry asks for one (``fpga.boards.Board.pll_mhz``; iCEBreaker: 24 MHz
-from its 12 MHz oscillator, ``fpga.pll``).  In the small accelerator style
+Clock: the board's crystal, or a PLL from it (``fpga.plls``: iCE40, ECP5,
+Gowin) where the board entry or the architecture asks for one
+(``fpga.boards.Board.pll_mhz``, ``Board.clock``; iCEBreaker: 24 MHz from
+its 12 MHz crystal for the pipeline; the Fire engine's
+``squeezefire.architectures.ENGINE_CLOCK_MHZ``).  In the small accelerator style
 the compute time of a frame (``cycles_per_frame``, about 0.9 M cycles for
 the reference network) is several times the UART transfer of the image, so
 the system clock sets the frame rate the host sees.
 
-Baud rate: 1 Mbaud by default (the Fire engine on the iCEBreaker: 6 Mbaud,
-``squeezefire.build.ENGINE_BAUD``).  At 12 MHz that is an exact divisor of 12
+Baud rate: 1 Mbaud by default; the Fire engine's is the fastest its board's
+USB bridge makes that its clock divides (``squeezefire.architectures.ENGINE_BAUD``,
+``fpga.usb_bridge``: 6 Mbaud on the iCEBreaker, 3 Mbaud on the ULX3S and the
+Tang Nano 9K).  At 12 MHz 1 Mbaud is an exact divisor of 12
 cycles per bit (24 at 24 MHz; 0 % error on both sides: the FT2232H derives
 1 Mbaud exactly from its 3 MHz base rate), and 12 or more samples per bit
 leave a wide margin for the mid-bit sample.  3 Mbaud (divisor 4 at 12 MHz)
@@ -30,7 +34,7 @@ from amaranth.build import ResourceError
 from amaranth.lib import io
 
 from fpga.board_core import DEFAULT_BAUD, LINK_TIMEOUT_S, BoardCore, check_link, uart_divisor
-from fpga.pll import Ice40Pll, PllConfig
+from fpga.plls import AnyPllConfig, pll_block
 from rtl_gen.params import ParamsFirst
 
 __all__ = ["BoardTop", "BoardTopParams", "DEFAULT_BAUD", "uart_divisor"]
@@ -48,7 +52,7 @@ class BoardTopParams:
     clock_hz: float | None = None
     timeout_s: float = LINK_TIMEOUT_S
     image_ram: str = "block"
-    pll: PllConfig | None = None
+    pll: AnyPllConfig | None = None
     network_id: int = 0
 
     def __post_init__(self):
@@ -65,8 +69,8 @@ class BoardTop(Elaboratable, metaclass=ParamsFirst):
     ``rtl_gen.accelerator.AcceleratorSignature``.  ``clock_hz``: overrides the platform's
     default clock frequency (used for simulation without a platform, where
     the serial lines are ``core.rx``/``core.tx``, ``core`` being set by
-    elaboration).  ``pll``: an ``fpga.pll.PllConfig`` whose output becomes
-    the ``sync`` clock (iCE40 only); ``clock_hz`` then defaults to its output.
+    elaboration).  ``pll``: a PLL config (``fpga.plls``: iCE40, ECP5, Gowin) whose
+    output becomes the ``sync`` clock; ``clock_hz`` then defaults to its output.
 
     Latency/throughput/back-pressure: those of ``HostLink`` and the UART
     (two requests outstanding; 10 bit-times per byte each way).
@@ -97,7 +101,7 @@ class BoardTop(Elaboratable, metaclass=ParamsFirst):
         if platform is not None:
             if self.pll is not None:
                 m.domains.sync = ClockDomain()
-                m.submodules.pll = Ice40Pll(self.pll)
+                m.submodules.pll = pll_block(self.pll)
             # dir="-" for every subsignal: some boards' UART also has handshake
             # lines (ULX3S: rts, dtr; HX8K breakout: rts..dcd), left unconnected.
             uart = platform.request("uart", 0, dir="-")

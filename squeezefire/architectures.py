@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from amaranth.lib import wiring
 
+from fpga.board_core import DEFAULT_BAUD
 from fpga.boards import Board
 from fpga.bram_rewrite import BRAM_TOOLS
 from fpga.testing import ClassSumStandIn
@@ -26,6 +27,7 @@ from rtl_gen.engine.program import DEFAULT_LANES, check_lanes
 from rtl_gen.fit import Estimate, FitError, check_fit, estimate
 from rtl_gen.pipeline import Pipeline
 from squeezefire import measured
+from squeezefire.rates import link_images_per_s
 
 __all__ = ["Architecture", "ARCHITECTURES", "AUTO", "ArchitectureError", "ArchAssessment", "ArchOptions",
            "DEFAULT_OPTIONS", "engine_options", "rom_options", "arch_clock", "check_options", "make_accelerator",
@@ -105,17 +107,30 @@ def _standin(bundle: Bundle | None, board: Board, options: ArchOptions = DEFAULT
     return ClassSumStandIn(tuple(bundle.input.shape), bundle.output.shape.c)
 
 
-# the engine's PLL target per board, where it is not the board's own.  UP5K:
-# the whole board meets 36 MHz (fmax 38.8, seed 1); at 42 MHz it reaches
-# 37.1 -- the host link's and the UART receiver's state machines, at 90 % of
-# the cells, are the critical paths; the engine alone reaches 43.5
-# (docs/engine.md, "Measured")
-ENGINE_CLOCK_MHZ: dict[str, float] = {"ice40": 36.0}
-# 6 Mbaud: the iCEBreaker's FT2232H makes it exactly (12 MHz / 2), and so does
-# the engine's clock (36 MHz / 6); the receiver takes a host clock -3.0 % ..
-# +5.5 % off at 6 cycles per bit (python -m sim.uart_margin), so the link
-# (759 images/s) outruns the engine (369, modelled)
-ENGINE_BAUD: dict[str, int] = {"ice40": 6_000_000}
+# the engine's PLL target per board (python -m rtl_gen.build --board B --arch
+# engine --pll-mhz F --seed S; every run in docs/engine.md, "Clocks and links").
+# UP5K: the whole board meets 36 MHz (fmax 38.8, seed 1); at 42 MHz it
+# reaches 37.1 -- the host link's and the UART receiver's state machines, at
+# 90 % of the cells, are the critical paths; the engine alone reaches 43.5.
+# ECP5 (EHXPLLL from 25 MHz): 90 MHz fails (fmax 89.5: the pool's row-buffer
+# DP16KD read, 5.8 ns clock-to-out, into its max compare); 80 meets with 85.4
+# and 89.6 MHz, 75 with 87.7, 92.7, 88.0 on seeds 1-3 -- 75 is taken: 3 Mbaud,
+# the FT231X's most, divides it exactly (25 cycles per bit), 80 only 2 Mbaud,
+# and the link binds.
+# Gowin (rPLL from 27 MHz): 81 MHz meets with 108.2, 101.5, 110.9 (seeds 1-3); 90 fails
+# (87.6 routed: the host link's reply/request state machines in fpga/link.py,
+# 11.4 ns), so 81 -- 3 Mbaud in exactly 27 cycles per bit.
+ENGINE_CLOCK_MHZ: dict[str, float] = {"ice40": 36.0, "ecp5": 75.0, "gowin": 81.0}
+# the fastest rate each board's USB bridge makes exactly that the engine's
+# clock divides within 1 % at 6 or more cycles per bit
+# (fpga.usb_bridge.fastest_baud; tests/test_usb_bridge.py checks these are
+# it).  iCEBreaker: 6 Mbaud, FT2232H 12 MHz / 2 and 36 MHz / 6; the receiver
+# takes a host clock -3.0 % .. +5.5 % off at 6 cycles per bit (python -m
+# sim.uart_margin), so the link (759 images/s) outruns the engine (369,
+# modelled).  ULX3S: 3 Mbaud (FT231X), 25 cycles at 75 MHz.  Tang Nano 9K:
+# 3 Mbaud, the BL702's FTDI emulation's most (fpga/usb_bridge.py), 27 cycles
+# at 81 MHz.  Both links (358.4 images/s) are slower than their engines.
+ENGINE_BAUD: dict[str, int] = {"ice40": 6_000_000, "ecp5": 3_000_000, "gowin": 3_000_000}
 
 
 def engine_options(board: Board, options: ArchOptions = DEFAULT_OPTIONS) -> dict:
@@ -229,18 +244,25 @@ class ArchAssessment:
     """What the fit and cycle models say of ``arch`` on a board: the
     estimate (None when the accelerator cannot be generated), the cycles
     (one frame's) and images/s (``rtl_gen.accelerator.images_per_second``:
-    an engine array's ``copies`` frames per interval) at the architecture's clock, and why it does not fit (None
-    when it does)."""
+    an engine array's ``copies`` frames per interval) at the architecture's
+    clock, the link's bound at its default baud (None: not assessed), and
+    why it does not fit (None when it does)."""
     arch: str
     est: Estimate | None
     cycles_per_frame: int | None
     images_per_s: float | None
     clock_hz: float | None
     refusal: str | None
+    link_images_per_s: float | None = None
 
     @property
     def fits(self) -> bool:
         return self.refusal is None
+
+    @property
+    def end_to_end(self) -> float:
+        """Images/s on the board: the lesser of the compute and link bounds."""
+        return self.images_per_s if self.link_images_per_s is None else min(self.images_per_s, self.link_images_per_s)
 
 
 def assess_arch(bundle: Bundle, board: Board, name: str, options: ArchOptions = DEFAULT_OPTIONS) -> ArchAssessment:
@@ -258,7 +280,15 @@ def assess_arch(bundle: Bundle, board: Board, name: str, options: ArchOptions = 
         refusal = None
     except FitError as e:
         refusal = str(e).splitlines()[0]
-    return ArchAssessment(name, est, cycles, images_per_second(acc, clock_hz), clock_hz, refusal)
+    baud = arch.baud(board) or DEFAULT_BAUD
+    link = link_images_per_s(tuple(bundle.input.shape), bundle.output.shape.c, baud)
+    return ArchAssessment(name, est, cycles, images_per_second(acc, clock_hz), clock_hz, refusal, link)
+
+
+def _link_note(a: ArchAssessment) -> str:
+    if a.link_images_per_s is None:
+        return ""
+    return f", link {a.link_images_per_s:.1f} images/s"
 
 
 def engines_arg(value: str) -> int | str:
@@ -314,21 +344,23 @@ def resolve_engines(bundle: Bundle, board: Board, arch: str, lanes: int | None, 
 
 def choose_arch(bundle: Bundle, board: Board, options: ArchOptions = DEFAULT_OPTIONS) -> tuple[str, str]:
     """``auto``: of the architectures that compute the network and fit
-    ``board`` by the fit model, the one with the most images/s per DSP by
-    the cycle model at its clock (the engine where the pipeline does not fit
-    or is slower per DSP); (name, why).  FitError when none fits;
+    ``board`` by the fit model, the one with the most images/s end to end:
+    the lesser of the cycle model's at its own clock and its host link's at
+    its default baud; then the most compute images/s, then the fewer DSPs by
+    the fit model; (name, why).  FitError when none fits;
     ``ArchitectureError`` when ``options`` choose lanes and the choice has none."""
-    scores, refusals = {}, []
+    fits, refusals = [], []
     for name in network_architectures():
         a = assess_arch(bundle, board, name, options)
-        if not a.fits:
+        if a.fits:
+            fits.append(a)
+        else:
             refusals.append(f"{name}: {a.refusal}")
-            continue
-        scores[name] = (a.images_per_s / max(a.est.dsp, 1), a.images_per_s, a.est.dsp)
-    if not scores:
+    if not fits:
         raise FitError("no architecture fits: " + "; ".join(refusals))
-    best = max(scores, key=lambda n: scores[n][0])
-    why = ", ".join(f"{n} {v[1]:.1f} images/s on {v[2]} DSP (model)" for n, v in scores.items())
+    best = min(fits, key=lambda a: (-a.end_to_end, -a.images_per_s, a.est.dsp)).arch
+    why = ", ".join(f"{a.arch} {a.images_per_s:.1f} images/s (model) at {a.clock_hz / 1e6:g} MHz on "
+                    f"{a.est.dsp} DSP (model)" + _link_note(a) for a in fits)
     why += "; " + "; ".join(refusals) if refusals else ""
     if options.lanes is not None and not ARCHITECTURES[best].takes_lanes:
         # the user's --lanes would be dropped without a word: refused instead

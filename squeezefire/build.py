@@ -2,7 +2,7 @@
 
     python -m rtl_gen.build --board ice40 [--arch auto|engine|pipeline] [--lanes N] [--engines N|auto]
                             [--bundle FILE] [--out DIR]
-                            [--seed N] [--baud N] [--allow-timing-fail] [--timing-driven]
+                            [--seed N] [--baud N] [--pll-mhz MHZ] [--allow-timing-fail] [--timing-driven]
 
 Steps: load the bundle, make the accelerator of the chosen architecture
 (``squeezefire.architectures.ARCHITECTURES``), fit check (seconds; refuses a design that cannot fit),
@@ -59,6 +59,7 @@ from squeezefire.architectures import (ARCHITECTURES, AUTO, ArchitectureError, A
                                       check_auto_engines, check_options, choose_arch, engines_arg, make_accelerator,
                                       resolve_engines)
 from squeezefire.cli import prog_name
+from squeezefire.rates import RateFigures, link_images_per_s, rate_figures
 from squeezefire.safe_output import check_output_dir, staged_output_dir
 from squeezefire.weights import RomLayout, netlist_digest, rom_layout, write_roms
 
@@ -111,14 +112,10 @@ def judge_timing(pnr: dict, clock_mhz: float):
     return fmax, all(clk["achieved"] >= clk.get("constraint", clock_mhz) for clk in clocks)
 
 
-def _link_frame_bytes(in_shape, num_classes):
-    h, w, c = in_shape
-    return 2 + 2 + h * w * c + 2, 2 + 1 + 1 + 4 * num_classes + 1 + 2
-
-
 def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str = DEFAULT_ARCH,
           allow_timing_fail: bool = False, baud: int | None = None, heartbeat: float = 15.0,
-          timing_driven: bool = False, lanes: int | None = None, engines: int | str | None = None) -> BuildReport:
+          timing_driven: bool = False, lanes: int | None = None, pll_mhz: float | None = None,
+          engines: int | str | None = None) -> BuildReport:
     """Run the whole flow; returns the report (``BuildReport``).  Raises BuildError,
     FitError, OutputError or ToolError with one-line messages, every bad
     input before the fit check and the tools.  ``lanes``: the Fire engine's
@@ -126,9 +123,9 @@ def build(board_key: str, bundle_path=None, out=None, seed: int = 1, arch: str =
     successive images (None: one; "auto": the most the fit model accepts)."""
     seconds = {}
     t0 = time.monotonic()
-    inputs = _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes, engines)
+    inputs = _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes, pll_mhz, engines)
     board, arch, options = inputs.board, inputs.arch, inputs.options         # ``auto`` resolved
-    clock_hz, pll = arch_clock(board, arch)
+    clock_hz, pll = inputs.clock_hz, inputs.pll
     seconds["load"] = time.monotonic() - t0
 
     t = time.monotonic()
@@ -215,11 +212,11 @@ def board_info(inputs: "_Inputs", acc, clock_hz: float, digest: str | None = Non
 
 def resolve_inputs(board_key: str = "ice40", bundle_path=None, out=None, arch: str = DEFAULT_ARCH,
                    baud: int | None = None, seed: int = 1, lanes: int | None = None,
-                   engines: int | None = None) -> "_Inputs":
+                   pll_mhz: float | None = None, engines: int | str | None = None) -> "_Inputs":
     """The build's inputs checked and resolved as ``build`` does (``auto``
     chosen), without building: what a simulation of the default bitstream
     needs (``sim.lib.default_board``)."""
-    return _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes, engines)
+    return _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes, pll_mhz, engines)
 
 
 @dataclass(frozen=True)
@@ -232,9 +229,24 @@ class _Inputs:
     arch: str
     seed: int
     options: ArchOptions = ArchOptions()
+    clock_hz: float = 0.0       # the system clock (Hz) and its PLL config (None: the oscillator)
+    pll: object = None
 
 
-def _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes=None, engines=None) -> _Inputs:
+def _clock(board: Board, arch: str, pll_mhz) -> tuple:
+    """(clock Hz, PLL config or None): ``--pll-mhz`` where given, else the
+    architecture's clock on the board (``arch_clock``)."""
+    if pll_mhz is None:
+        return arch_clock(board, arch)
+    if isinstance(pll_mhz, bool) or not isinstance(pll_mhz, (int, float)) or not math.isfinite(pll_mhz):
+        raise BuildError(f"--pll-mhz must be a number of MHz, got {pll_mhz!r}")
+    try:
+        return board.clock(float(pll_mhz))
+    except ValueError as e:
+        raise BuildError(f"--pll-mhz {pll_mhz:g} on {board.key}: {e}") from None
+
+
+def _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes=None, pll_mhz=None, engines=None) -> _Inputs:
     """Every input checked, the output folder first (``squeezefire.safe_output``),
     in a second or two; ``auto`` resolved to an architecture."""
     board = get_board(board_key)
@@ -259,15 +271,18 @@ def _check_inputs(board_key, bundle_path, out, seed, arch, baud, lanes=None, eng
     if arch == AUTO:
         arch, why = choose_arch(bundle, board, options)
         print(f"--arch auto: {arch} ({why})", flush=True)
+    clock_hz, pll = _clock(board, arch, pll_mhz)
     baud = (ARCHITECTURES[arch].baud(board) or DEFAULT_BAUD) if baud is None else baud
-    check_baud(arch_clock(board, arch)[0], baud)
-    return _Inputs(board, out, bundle, None if bundle_path is None else Path(bundle_path), baud, arch, seed, options)
+    check_baud(clock_hz, baud)
+    return _Inputs(board, out, bundle, None if bundle_path is None else Path(bundle_path), baud, arch, seed, options,
+                   clock_hz, pll)
 
 
 def prepare_plan(board, top, seed: int = 1, timing_driven: bool = False):
     """Amaranth's build plan for ``top`` on ``board`` with our tool options,
     plus the iCE40 block-RAM map file and the Verilog script."""
-    clock_hz, _ = board.clock()
+    # the top's clock (a PLL's output), else the board's
+    clock_hz = top.clock_hz if top.clock_hz is not None else board.clock()[0]
     nextpnr_opts = f"--seed {seed} --report nextpnr-report.json --timing-allow-fail"
     if board.fast_place and not timing_driven:
         # the board clock has ample slack (see docs/build.md); timing-driven
@@ -384,12 +399,11 @@ def frame_figures(acc, inputs: _Inputs, clock_hz: float) -> FrameFigures:
     # (squeezefire.compare); one engine's frame cycles only for one engine
     engines, interval, simulated = frames_per_interval(acc), frame_interval(acc), simulated_cycles(inputs)
     sig = acc.signature
-    req_bytes, rep_bytes = _link_frame_bytes(sig.in_shape, sig.num_classes)
     return FrameFigures(int(acc.cycles_per_frame), simulated if engines == 1 else None, engines, interval, simulated,
                         round(images_per_second(acc, clock_hz), 1),
                         None if simulated is None else round(clock_hz * engines / simulated, 1),
                         int(acc.macs_per_frame), int(acc.mac_lanes), inputs.baud,
-                        round(inputs.baud / 10 / (req_bytes + rep_bytes), 1))
+                        link_images_per_s(sig.in_shape, sig.num_classes, inputs.baud))
 
 
 @dataclass(frozen=True)
@@ -414,9 +428,10 @@ class BuildReport:
     estimate: Estimate
     fmax_mhz: float | None
     clock_mhz: float
-    clock_source: str
+    clock_source: str               # "PLL ..." (its dividers) or "crystal"
     timing_met: bool
     frames: FrameFigures
+    rates: RateFigures
     weight_bits: int
     weight_index_bits: int          # of the weights the hardware holds as codebook indices (the fit model's)
     codebook_bits: int
@@ -431,7 +446,7 @@ class BuildReport:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "frames":
+            if f.name in ("frames", "rates"):
                 out.update(asdict(value))
             else:
                 out[f.name] = value.to_json() if f.name == "estimate" else value
@@ -451,6 +466,7 @@ def _report(inputs: _Inputs, work: Path, acc, est, clock_hz: float, pll, seconds
     fmax, timing_met = judge_timing(pnr, clock_mhz)
     bitstream = next(p for p in sorted(work.iterdir()) if p.suffix in (".bin", ".bit", ".fs"))
     arch = ARCHITECTURES[inputs.arch]
+    frames = frame_figures(acc, inputs, clock_hz)
     return BuildReport(
         board=board.key, board_title=board.title, device=board.device.name,
         arch=inputs.arch, arch_description=arch.description, seed=inputs.seed,
@@ -458,8 +474,10 @@ def _report(inputs: _Inputs, work: Path, acc, est, clock_hz: float, pll, seconds
         bram_used=bram_used, bram_total=bram_total, bram_block_bits=board.device.bram_block_bits,
         spram_used=spram_used, spram_total=spram_total, estimate=est,
         fmax_mhz=round(fmax, 2) if fmax is not None else None, clock_mhz=clock_mhz,
-        clock_source=pll.describe() if pll is not None else "oscillator", timing_met=timing_met,
-        frames=frame_figures(acc, inputs, clock_hz),
+        clock_source=f"PLL {pll.describe()}" if pll is not None else "crystal", timing_met=timing_met,
+        frames=frames, rates=rate_figures(frames.macs_per_frame, frames.frame_interval_model, clock_hz,
+                                          board.device.dsp, board.device.products_per_dsp,
+                                          frames.link_frames_per_s, frames.engines),
         weight_bits=inputs.bundle.weight_bits() if arch.computes_network else 0,
         weight_index_bits=est.weight_index_bits, codebook_bits=est.codebook_bits,
         bitstream=str(out / bitstream.name), bitstream_sha256=hashlib.sha256(bitstream.read_bytes()).hexdigest(),
@@ -471,19 +489,19 @@ class TimingError(Exception):
     """nextpnr missed the clock (exit 1 unless --allow-timing-fail)."""
 
 
-def _frame_rows(f: FrameFigures) -> list[tuple[str, str]]:
+def _frame_rows(f: FrameFigures, r: RateFigures) -> list[tuple[str, str]]:
     simulated = f.frame_interval_simulated
     sim_cycles = "not simulated" if simulated is None else f"{simulated} simulated"
     sim_rate = "" if simulated is None else f", {f.frames_per_s_simulated} simulated"
-    cycles = [("cycles/frame", f"{f.cycles_per_frame_model} modelled, {sim_cycles}")] if f.engines == 1 else [
-        ("cycles/frame", f"{f.cycles_per_frame_model} modelled (one engine's frame)"),
-        (f"cycles/{f.engines} frames", f"{f.frame_interval_model} modelled, {sim_cycles} (steady state, "
+    cycles = [("cycles/frame", f"{f.cycles_per_frame_model} (model), {sim_cycles}")] if f.engines == 1 else [
+        ("cycles/frame", f"{f.cycles_per_frame_model} (model; one engine's frame)"),
+        (f"cycles/{f.engines} frames", f"{f.frame_interval_model} (model), {sim_cycles} (steady state, "
                                        f"{f.engines} engines)")]
     return [
         *cycles,
-        ("frames/s", f"{f.frames_per_s_model} modelled{sim_rate} (compute); "
-                     f"{f.link_frames_per_s} over the {f.baud} baud link"),
-        ("MACs", f"{f.macs_per_frame} per frame on {f.mac_lanes} MAC lanes"),
+        ("frames/s", f"{f.frames_per_s_model} (model){sim_rate} compute; "
+                     f"{f.link_frames_per_s} over the {f.baud} baud link; the {r.bound} binds"),
+        ("MACs", f"{f.macs_per_frame} per frame on {f.mac_lanes} MAC lanes; {r.summary()}"),
     ]
 
 
@@ -504,7 +522,9 @@ def print_table(r: BuildReport) -> None:
         ("SPRAM", f"{r.spram_used} / {r.spram_total}"),
         ("clock", f"{r.clock_mhz:g} MHz, fmax {r.fmax_mhz} MHz -- "
                   f"{'met' if r.timing_met else 'NOT MET'}; {r.clock_source}"),
-        *_frame_rows(r.frames),
+        ("peak", f"{r.rates.peak_macs_per_cycle} int8 products per cycle on the chip's hard multipliers, "
+                 f"{r.rates.peak_macs_per_s / 1e9:.3g} G/s at the clock"),
+        *_frame_rows(r.frames, r.rates),
         ("weights", f"{r.weight_bits} bits" + _codebook_text(r)),
         ("bitstream", r.bitstream),
         *([("ROMs", f"{r.rom_rewrite['tool']}: {r.rom_rewrite['proof']} (rewrite-ready: --reuse)")]
@@ -521,8 +541,8 @@ def _parser() -> ArgumentParser:
     ap.add_argument("--board", default=None, help=f"one of: {', '.join(BOARDS)} (default ice40; with --reuse, "
                                                   "the reused build's)")
     ap.add_argument("--arch", default=None, choices=[*ARCHITECTURES, AUTO],
-                    help=f"accelerator architecture (default {DEFAULT_ARCH}: the most images/s per DSP among those that "
-                         "fit, by the models): "
+                    help=f"accelerator architecture (default {DEFAULT_ARCH}: the most images/s among those that "
+                         "fit, by the models, fewer DSPs on a tie): "
                          + "; ".join(f"{k}: {a.description}" for k, a in ARCHITECTURES.items()))
     ap.add_argument("--lanes", type=int, default=None, metavar="N",
                     help="the Fire engine's MAC lanes: an even number from 2 to 64 (default 16); the fit check "
@@ -535,7 +555,12 @@ def _parser() -> ArgumentParser:
     ap.add_argument("--out", type=Path, default=None, help="output folder (default build/<board>/)")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     ap.add_argument("--baud", type=int, default=None,
-                    help="host-link baud rate (default 1000000; the engine on the iCEBreaker 6000000)")
+                    help="host-link baud rate (default: the architecture's on the board -- the engine's is the fastest "
+                         "its USB bridge makes that its clock divides, squeezefire.architectures.ENGINE_BAUD -- "
+                         "else 1000000)")
+    ap.add_argument("--pll-mhz", type=float, default=None, metavar="MHZ",
+                    help="system clock from the board's PLL at this frequency (default: the architecture's on the "
+                         "board, squeezefire.architectures; the nearest the PLL makes within 1 %%)")
     ap.add_argument("--allow-timing-fail", action="store_true", help="exit 0 even if the clock is missed")
     ap.add_argument("--reuse", type=Path, default=None, metavar="BUILD",
                     help="new weights without synthesis or place and route: rewrite the block RAMs of the Fire-engine "
@@ -550,7 +575,8 @@ def _reuse(args) -> int:
     """``--reuse``: the flags a rewrite does not take are refused, not ignored."""
     from squeezefire.reuse import reuse
     given = [flag for flag, value in (("--arch", args.arch), ("--baud", args.baud), ("--lanes", args.lanes),
-                                      ("--engines", args.engines), ("--timing-driven", args.timing_driven or None)) if value is not None]
+                                      ("--engines", args.engines), ("--pll-mhz", args.pll_mhz),
+                                      ("--timing-driven", args.timing_driven or None)) if value is not None]
     if given:
         raise BuildError(f"--reuse keeps the build's hardware: {given[0]} cannot be given with it")
     if args.bundle is None:
@@ -567,7 +593,8 @@ def main(argv=None) -> int:
         if args.reuse is not None:
             return _reuse(args)
         build(args.board or "ice40", args.bundle, args.out, args.seed, args.arch or DEFAULT_ARCH, args.allow_timing_fail,
-              args.baud, timing_driven=args.timing_driven, lanes=args.lanes, engines=args.engines)
+              args.baud, timing_driven=args.timing_driven, lanes=args.lanes, pll_mhz=args.pll_mhz,
+              engines=args.engines)
     except TimingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

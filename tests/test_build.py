@@ -14,6 +14,7 @@ import pytest
 from rtl_gen.accelerator import AcceleratorSignature
 from golden.quantize import FIRE1_BUNDLE
 from recorded import recorded_nextpnr
+from squeezefire.rates import rate_figures
 from squeezefire import architectures as A, build as B
 from squeezefire import measured
 from squeezefire.measured import SimulatedCycles
@@ -76,10 +77,14 @@ def test_report_names_modelled_and_simulated_cycles(tmp_path, monkeypatch):
     after = B.frame_figures(acc, inputs, clock_hz)
     assert after.cycles_per_frame_simulated == 1200
     assert after.frames_per_s_simulated == round(clock_hz / 1200, 1)
-    rows = dict(B._frame_rows(after))
-    assert rows["cycles/frame"] == "1000 modelled, 1200 simulated"
-    assert rows["MACs"] == "4000 per frame on 5 MAC lanes"
-    assert dict(B._frame_rows(before))["cycles/frame"] == "1000 modelled, not simulated"
+    rates = rate_figures(after.macs_per_frame, after.cycles_per_frame_model, clock_hz, board.device.dsp,
+                         board.device.products_per_dsp, after.link_frames_per_s)
+    rows = dict(B._frame_rows(after, rates))
+    assert rows["cycles/frame"] == "1000 (model), 1200 simulated"
+    assert rows["MACs"] == ("4000 per frame on 5 MAC lanes; 4.00 MACs per cycle (model): "
+                            "0.250 of the chip's peak 16 per cycle")
+    assert rows["frames/s"].endswith("over the 1000000 baud link; the link binds")
+    assert dict(B._frame_rows(before, rates))["cycles/frame"] == "1000 (model), not simulated"
 
 
 def test_out_with_a_users_file_is_refused_and_left_alone(tmp_path, capsys):
@@ -198,7 +203,9 @@ def test_ice40_standin_build_end_to_end(tmp_path, capsys):
     for key in ("board", "device", "lut_used", "lut_total", "dsp_used", "dsp_total", "bram_used", "bram_total",
                 "fmax_mhz", "clock_mhz", "cycles_per_frame_model", "cycles_per_frame_simulated",
                 "frames_per_s_model", "macs_per_frame", "mac_lanes", "weight_bits", "weight_index_bits",
-                "codebook_bits", "bitstream", "seconds"):
+                "codebook_bits", "bitstream", "seconds", "clock_source", "timing_met", "peak_macs_per_cycle",
+                "peak_macs_per_s", "macs_per_cycle_model", "peak_ratio_model", "images_per_s_compute_model",
+                "images_per_s_link", "bound"):
         assert key in report, key
     assert report["weight_index_bits"] == report["codebook_bits"] == 0       # no network, no codebook
     assert report["arch"] == "standin" and "TEST STAND-IN" in report["arch_description"]
@@ -223,7 +230,7 @@ def test_ice40_reference_network_build(tmp_path, capsys):
     r = json.loads((out / "report.json").read_text())
     assert r["arch"] == "pipeline" and r["device"] == "iCE40 UP5K"
     assert r["timing_met"] and r["fmax_mhz"] >= r["clock_mhz"] == 24       # 24 MHz from the PLL
-    assert r["clock_source"].startswith("PLL from 12 MHz: DIVR 0, DIVF 63, DIVQ 5,")
+    assert r["clock_source"].startswith("PLL SB_PLL40_PAD from 12 MHz: DIVR 0, DIVF 63, DIVQ 5,")
     assert r["dsp_used"] == r["estimate"]["dsp"] <= 8 and r["bram_used"] <= 30 and r["lut_used"] <= 5280
     assert r["spram_used"] == 1 and r["weight_bits"] > 0 and r["cycles_per_frame_model"] > 0
     # the model's cycles are the slowest MAC unit's: between all MACs over all lanes and all MACs
@@ -298,7 +305,7 @@ def test_auto_picks_by_the_models():
     assert arch == "engine" and "pipeline: does not fit iCE40 UP5K" in why, why
     bundle = B._load_bundle(FIRE1_BUNDLE)
     arch, why = A.choose_arch(bundle, BOARDS["ice40"])
-    assert arch == "engine" and "pipeline 26.6 images/s on 5 DSP (model)" in why
+    assert arch == "engine" and "pipeline 26.6 images/s (model) at 24 MHz on 5 DSP (model)" in why, why
     arch, why = A.choose_arch(bundle, BOARDS["ice40-hx8k"])
     assert arch == "pipeline" and re.search(r"engine: does not fit iCE40 HX8K: .*needs \d+ block RAM blocks \(has 32\)",
                                             why), why
@@ -318,7 +325,7 @@ def test_ice40_default_build_is_the_engine(tmp_path, capsys):
     assert text.startswith("--arch auto: engine (")
     r = json.loads((out / "report.json").read_text())
     assert r["arch"] == "engine" and r["dsp_used"] == 8 and r["mac_lanes"] == 16
-    assert r["timing_met"] and r["clock_mhz"] == A.ENGINE_CLOCK_MHZ["ice40"] and r["baud"] == 3_000_000
+    assert r["timing_met"] and r["clock_mhz"] == A.ENGINE_CLOCK_MHZ["ice40"] and r["baud"] == A.ENGINE_BAUD["ice40"]
     assert r["lut_used"] <= r["estimate"]["lut"] and r["bram_used"] <= r["estimate"]["bram_blocks"]
     # the hardware the resource model is checked against (tests/test_engine_program.py)
     recorded = recorded_nextpnr("ice40/engine")["reference"]["lut_used"]

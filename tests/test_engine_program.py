@@ -147,6 +147,24 @@ def test_fit_model_on_the_up5k_builds_measured():
         assert (est.lut <= device.lut) == (measured[name] <= device.lut), name
 
 
+@pytest.mark.parametrize("board", ["ecp5", "gowin"])
+def test_fit_model_on_ecp5_and_gowin_builds_measured(board):
+    """The resource model against the recorded nextpnr results of the
+    reference engine on the ULX3S and the Tang Nano 9K, as the build makes
+    it (the board's engine options): LUTs within 2 %, the hard multipliers
+    and block RAMs exactly (the bypass add's products in logic; the
+    16-word memories in distributed RAM)."""
+    from fpga.boards import BOARDS
+    from rtl_gen.fit import estimate
+    from squeezefire.architectures import ARCHITECTURES, DEFAULT_OPTIONS
+    b = BOARDS[board]
+    record = recorded_nextpnr(f"{board}/engine")["reference"]
+    params = ARCHITECTURES["engine"].assess(reference(), b, DEFAULT_OPTIONS)
+    est = estimate(params, b.device, image_in_bram=b.image_ram == "block")
+    assert abs(est.lut - record["lut_used"]) <= 0.02 * record["lut_used"], (est.lut, record)
+    assert (est.dsp, est.bram_blocks) == (record["dsp_used"], record["bram_used"]), (est, record)
+
+
 @pytest.mark.parametrize("bits,lanes", [(1, 16), (2, 16), (3, 16), (4, 16), (3, 2), (2, 6), (3, 32)])
 def test_codebook_decode_gives_each_lane_its_value(bits, lanes):
     """``CodebookDecode`` against ``values[index]``: two passes' tables

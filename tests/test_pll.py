@@ -24,7 +24,7 @@ def test_same_settings_as_icepll(f_in, f_out, want, achieved):
     cfg = ice40_pll_config(f_in * 1e6, f_out * 1e6)
     assert (cfg.divr, cfg.divf, cfg.divq, cfg.filter_range) == want
     assert cfg.f_out == _out(cfg) == achieved * 1e6
-    assert cfg.describe().startswith(f"PLL from {f_in} MHz: DIVR {want[0]}, DIVF {want[1]}, DIVQ {want[2]},")
+    assert cfg.describe().startswith(f"SB_PLL40_PAD from {f_in} MHz: DIVR {want[0]}, DIVF {want[1]}, DIVQ {want[2]},")
 
 
 @pytest.mark.parametrize("f_out_mhz", [16, 20, 25, 33, 36, 42, 50, 66, 100, 133, 200, 275])

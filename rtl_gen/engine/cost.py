@@ -9,8 +9,12 @@ above each; ECP5 measured); the constants were measured with Yosys
 ``synth_ice40`` per part.  Memories
 are counted in whole blocks over the device's (depth, width) shapes, like
 the design model does.  Everything lane-wide follows ``params.lanes`` (L):
-multipliers ``L / 2`` ``SB_MAC16`` for the iCE40 dual 8x8 lanes, else one
-inferred multiplier per 8x8 product (L, plus the bypass add's two); the
+multipliers ``L / 2`` ``SB_MAC16`` for the iCE40 dual 8x8 lanes, else the
+lanes' L products on the device's hard multipliers (``products_per_dsp``
+each: ECP5 one, Gowin two as MULT9X9; nextpnr placed 16 and 8 for 16 lanes,
+the bypass add's two narrow products in logic), or all of them in logic
+where it has none; memories no deeper than the device's ``lutram_depth``
+in its distributed RAM, not a block; the
 lanes' sums and serializer; the weight ROM's row of L; the pool's buffers
 and the pair tables (``L / 2``).
 """
@@ -27,6 +31,7 @@ from rtl_gen.fit import ResourceEstimate, memory_blocks
 __all__ = ["engine_resources"]
 
 LUT_MULTIPLIER_CELLS = 150  # one uint8 x int8 product in iCE40 logic, with its registers
+LUTRAM_WIDTH = 4            # bits one distributed-RAM LUT cell pair holds per 16 words (DPR16X4, RAM16SDP4)
 DECODE_LUT = 100
 # measured with Yosys synth_ice40 on the issue-14 feature network (12x12x3):
 # the input padding values' multiplexer 28 LUT4s and 5 flip-flops more; a
@@ -88,14 +93,19 @@ def engine_resources(params, device) -> ResourceEstimate:
         memories += [(16, 2 * 4 ** codes.bits)] * (lanes // 2)          # the pair tables
     if params.banks == BankKind.BLOCK:
         memories += [(8, size) for size in prog.banks]
-    blocks = sum(_blocks(w, d, shapes) for w, d in memories)
-    bits = sum(w * d for w, d in memories)
-    dsp = lanes // 2 if params.dsp == DspImpl.SB_MAC16 else lanes + (2 if adds else 0)
+    in_blocks = [(w, d) for w, d in memories if d > device.lutram_depth]
+    blocks = sum(_blocks(w, d, shapes) for w, d in in_blocks)
+    bits = sum(w * d for w, d in in_blocks)
     lut = round(_logic(params) * device.engine_lut_scale)
-    if device.dsp == 0:
+    lut += sum(-(-w // LUTRAM_WIDTH) for w, d in memories if d <= device.lutram_depth)
+    if params.dsp == DspImpl.SB_MAC16:
+        dsp = lanes // 2
+    elif device.dsp == 0:
         # the 8x8 products in logic: measured on the HX8K, the four-Fire
         # complex-bypass network's engine took 8 130 cells with its link
-        lut, dsp = lut + dsp * LUT_MULTIPLIER_CELLS, 0
+        lut, dsp = lut + (lanes + (2 if adds else 0)) * LUT_MULTIPLIER_CELLS, 0
+    else:
+        dsp = -(-lanes // device.products_per_dsp)
     index_bits = codes.rom_width * lanes * table.weight_depth if codes.coded else 0
     return ResourceEstimate(lut=lut, dsp=dsp, bram_blocks=blocks, bram_bits=bits, weight_index_bits=index_bits,
                             codebook_bits=codes.codebook_bits(),

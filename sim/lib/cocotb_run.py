@@ -1,10 +1,12 @@
 """Build an Amaranth top to Verilog and run a cocotb test module on it
-through ``cocotb_tools.runner`` -- one build directory per case under
-``sim_build/<case id>``.
+through ``cocotb_tools.runner``.
 
-The Verilog file is only rewritten when its text changes, so a repeated run
-of the same design (``golden/compare.py``, the benchmark) reuses the compiled
-simulator.
+One build directory per *design*: ``sim_build/designs/<hash>``, the hash of
+the Verilog text, the simulator options and the primitive models, so cases
+that simulate the same design (several tests of one engine, a comparison of
+the reference) compile it once; ``sim_build/<case id>`` is a link to the
+directory its case used last.  A repeated run of the same design
+(``golden/compare.py``, the benchmark) reuses the compiled simulator.
 
 Environment: ``SIM=icarus`` selects Icarus Verilog (default Verilator),
 ``WAVES=1`` dumps a waveform into the build directory (Verilator: FST when
@@ -84,7 +86,7 @@ def check_simulator(sim: str) -> None:
 def simulate(case_id: str, top, test_module: str, case: dict, sim: str | None = None,
              waves: bool | None = None, models: tuple[str, ...] = (), progress=None) -> dict:
     """Convert ``top`` (named ``harness`` in Verilog), build it in
-    ``sim_build/<case_id>``, run cocotb ``test_module`` with the case arrays
+    its design's folder (``sim_build/designs/<hash>``), run cocotb ``test_module`` with the case arrays
     in ``case.npz`` (env ``TB_CASE``).  The test module writes ``result.json``
     (env ``TB_RESULT``) and may write ``result.npz`` (env ``TB_ARRAYS``).
     ``models``: Verilog files from ``sim/lib/models`` for primitives the design
@@ -92,31 +94,49 @@ def simulate(case_id: str, top, test_module: str, case: dict, sim: str | None = 
     from a watcher thread whenever the test module reports more finished
     work items (``report_progress``).
 
+    ``case_id`` names the case (``sim_build/<case_id>`` links to its build).
     Returns the result dict plus ``arrays`` (dict), ``build_seconds``,
     ``sim_seconds`` and ``build_dir``."""
     sim = sim or os.environ.get("SIM", "verilator")
     waves = bool(int(os.environ.get("WAVES", "0"))) if waves is None else waves
     check_simulator(sim)
-    build_dir = BUILD_ROOT / case_id
-    build_dir.mkdir(parents=True, exist_ok=True)
-    # cases sharing a build (one design, several scripts) may run in two
-    # pytest workers at once: one at a time in the folder
-    with open(build_dir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return _simulate(build_dir, top, test_module, case, sim, waves, models, progress)
-
-
-def _simulate(build_dir: Path, top, test_module: str, case: dict, sim: str, waves: bool, models, progress) -> dict:
     from amaranth.back import verilog
-    from cocotb_tools.runner import get_results, get_runner
-    source = build_dir / f"{TOPLEVEL}.v"
     text = verilog.convert(top, name=TOPLEVEL)
     if sim == "icarus":
         text = _icarus_comb(text)
-    stamp = build_dir / "build.stamp"
     model_paths = [MODELS / name for name in models]
-    fresh = f"{sim} waves={waves} " + " ".join(f"{p.name}:{hashlib.sha256(p.read_bytes()).hexdigest()[:16]}" for p in model_paths)
-    if not source.exists() or source.read_text() != text or not stamp.exists() or stamp.read_text() != fresh:
+    options = f"{sim} waves={waves} " + " ".join(
+        f"{p.name}:{hashlib.sha256(p.read_bytes()).hexdigest()[:16]}" for p in model_paths)
+    design = hashlib.sha256(f"{options}\n{text}".encode()).hexdigest()[:16]
+    build_dir = BUILD_ROOT / "designs" / design
+    build_dir.mkdir(parents=True, exist_ok=True)
+    _link_case(case_id, build_dir)
+    # cases sharing a build may run in two pytest workers at once: one at a
+    # time in the folder (its case and result files are the running case's)
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _simulate(build_dir, text, test_module, case, sim, waves, model_paths, progress)
+
+
+def _link_case(case_id: str, build_dir: Path) -> None:
+    """``sim_build/<case id>`` -> the design's folder (a new link renamed
+    over the old one; a real folder of that name, from an older layout, is
+    left alone)."""
+    link = BUILD_ROOT / case_id
+    if link.exists() and not link.is_symlink():
+        return
+    tmp = BUILD_ROOT / f".{case_id}.{os.getpid()}.link"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(build_dir.relative_to(BUILD_ROOT))
+    os.replace(tmp, link)
+
+
+def _simulate(build_dir: Path, text: str, test_module: str, case: dict, sim: str, waves: bool, model_paths,
+              progress) -> dict:
+    from cocotb_tools.runner import get_results, get_runner
+    source = build_dir / f"{TOPLEVEL}.v"
+    stamp = build_dir / "build.stamp"
+    if not source.exists() or source.read_text() != text or not stamp.exists():
         source.write_text(text)
         stamp.unlink(missing_ok=True)
     for name in ("result.json", "result.npz", "progress"):
@@ -133,7 +153,7 @@ def _simulate(build_dir: Path, top, test_module: str, case: dict, sim: str, wave
     if not stamp.exists():
         runner.build(sources=[source, *model_paths], hdl_toplevel=TOPLEVEL, build_dir=build_dir, build_args=build_args,
                      waves=waves, timescale=("1ns", "1ps"), log_file=build_dir / "build.log", always=True)
-        stamp.write_text(fresh)
+        stamp.write_text("built")
     t1 = time.monotonic()
     env = {"TB_CASE": str(build_dir / "case.npz"), "TB_RESULT": str(build_dir / "result.json"),
            "TB_ARRAYS": str(build_dir / "result.npz"), "TB_PROGRESS": str(build_dir / "progress"),

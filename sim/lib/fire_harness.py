@@ -80,39 +80,49 @@ class Pack(wiring.Component):
 
 
 class Throttle(wiring.Component):
-    """Pass-through that blocks the handshake on pseudo-random cycles."""
+    """Pass-through that blocks the handshake on pseudo-random cycles
+    (``stall``/256 of them).  The LFSR takes ``seed`` (nonzero, see
+    ``sim.lib.stimulus.lfsr_seed``) on the first cycle after reset: a port, not a constant,
+    so one compiled simulator serves every seed.  Latency 0 (combinational);
+    back-pressure passes through, gated like ``valid``."""
 
-    def __init__(self, seed: int):
-        self.seed = (seed % 0xFFFF) + 1             # an LFSR must not start at 0
-        super().__init__({"i": In(stream.Signature(1)), "o": Out(stream.Signature(1)), "stall": In(8)})
+    def __init__(self):
+        super().__init__({"i": In(stream.Signature(1)), "o": Out(stream.Signature(1)), "stall": In(8),
+                          "seed": In(16)})
 
     def elaborate(self, platform):
         m = Module()
-        lfsr = Signal(16, init=self.seed)
-        # Galois LFSR x^16 + x^14 + x^13 + x^11 + 1 (maximal length)
-        m.d.sync += lfsr.eq((lfsr >> 1) ^ (lfsr[0].replicate(16) & 0xB400))
-        go = lfsr[:8] >= self.stall
+        lfsr = Signal(16, init=1)
+        loaded = Signal()
+        m.d.sync += loaded.eq(1)
+        with m.If(loaded):
+            # Galois LFSR x^16 + x^14 + x^13 + x^11 + 1 (maximal length)
+            m.d.sync += lfsr.eq((lfsr >> 1) ^ (lfsr[0].replicate(16) & 0xB400))
+        with m.Else():
+            m.d.sync += lfsr.eq(self.seed)
+        go = loaded & (lfsr[:8] >= self.stall)
         m.d.comb += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid & go),
                      self.i.ready.eq(self.o.ready & go)]
         return m
 
 
 class FireHarness(wiring.Component):
-    def __init__(self, fire: Fire, seed: int = 0):
+    def __init__(self, fire: Fire):
         self.fire = fire
-        self.seed = seed
         super().__init__({"i": In(stream.Signature(fire.cin)),
                           "o": Out(stream.Signature(fire.e1x1 + fire.e3x3)),
-                          "in_stall": In(8), "out_stall": In(8), "cycle": Out(32)})
+                          "in_stall": In(8), "out_stall": In(8), "in_seed": In(16), "out_seed": In(16),
+                          "cycle": Out(32)})
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.fire = fire = self.fire
         m.submodules.unpack = unpack = Unpack(fire.cin)
         m.submodules.pack = pack = Pack(fire.e1x1 + fire.e3x3)
-        m.submodules.throttle_in = t_in = Throttle(self.seed * 2 + 1)
-        m.submodules.throttle_out = t_out = Throttle(self.seed * 2 + 2)
-        m.d.comb += [t_in.stall.eq(self.in_stall), t_out.stall.eq(self.out_stall)]
+        m.submodules.throttle_in = t_in = Throttle()
+        m.submodules.throttle_out = t_out = Throttle()
+        m.d.comb += [t_in.stall.eq(self.in_stall), t_out.stall.eq(self.out_stall),
+                     t_in.seed.eq(self.in_seed), t_out.seed.eq(self.out_seed)]
         wiring.connect(m, wiring.flipped(self.i), unpack.i)
         wiring.connect(m, unpack.o, t_in.i)
         wiring.connect(m, t_in.o, fire.i)

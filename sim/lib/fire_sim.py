@@ -41,7 +41,7 @@ def run_fire_case(case_id: str, fire, images: np.ndarray, expected: np.ndarray, 
         frames = images.shape[0] + stimulus.reset_mid_frame
         stimulus = replace(stimulus, timeout_cycles=int(8 * slowdown * frames * fire.height * fire.width
                                                         * per_pixel) + 100_000)
-    res = simulate(case_id, FireHarness(fire, stimulus.seed), "sim.benches.fire_tb",
+    res = simulate(case_id, FireHarness(fire), "sim.benches.fire_tb",
                    {"images": images, "expected": expected, "stimulus": json.dumps(asdict(stimulus))},
                    sim=sim, waves=waves)
     known = {f.name for f in fields(CaseResult)}

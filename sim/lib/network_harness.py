@@ -5,7 +5,8 @@
 Python (cocotb) handshakes once per pixel and once per class, so a frame
 costs a few hundred wake-ups while the accelerator runs for tens of
 thousands of cycles.  The throttle gates the network's one-channel input
-on pseudo-random cycles (``in_stall``/256 of them); output back-pressure
+on pseudo-random cycles (``in_stall``/256 of them, the LFSR seeded by
+``in_seed``: ports, so one compiled simulator serves every stimulus); output back-pressure
 comes from the Python monitor (a few beats per frame).  ``cycle`` counts
 clock cycles since reset.
 """
@@ -23,19 +24,19 @@ __all__ = ["NetworkHarness"]
 
 
 class NetworkHarness(wiring.Component):
-    def __init__(self, network, seed: int = 0):
-        self.network, self.seed = network, seed
+    def __init__(self, network):
+        self.network = network
         self.channels = network.in_shape[2]
         super().__init__({"i": In(tstream.Signature(self.channels)),
                           "o": Out(stream.Signature(class_layout(network.num_classes))),
-                          "in_stall": In(8), "cycle": Out(32)})
+                          "in_stall": In(8), "in_seed": In(16), "cycle": Out(32)})
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.network = net = self.network
         m.submodules.unpack = unpack = Unpack(self.channels)
-        m.submodules.throttle = throttle = Throttle(self.seed * 2 + 1)
-        m.d.comb += throttle.stall.eq(self.in_stall)
+        m.submodules.throttle = throttle = Throttle()
+        m.d.comb += [throttle.stall.eq(self.in_stall), throttle.seed.eq(self.in_seed)]
         wiring.connect(m, wiring.flipped(self.i), unpack.i)
         wiring.connect(m, unpack.o, throttle.i)
         wiring.connect(m, throttle.o, net.i)

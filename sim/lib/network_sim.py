@@ -21,4 +21,4 @@ def run_network(case_id: str, network, images: np.ndarray, expected_sums=None, e
         case["expected_sums"] = np.asarray(expected_sums, dtype=np.int64)
     if expected_classes is not None:
         case["expected_classes"] = np.asarray(expected_classes, dtype=np.int64)
-    return simulate(case_id, NetworkHarness(network, stimulus.seed), "sim.benches.network_tb", case, **kw)
+    return simulate(case_id, NetworkHarness(network), "sim.benches.network_tb", case, **kw)

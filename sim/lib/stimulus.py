@@ -23,3 +23,8 @@ class Stimulus:
 class FireStimulus(Stimulus):
     """The Fire flow's (``sim.lib.fire_sim``): its harness also throttles the output."""
     out_stall: int = 0          # harness LFSR throttle of the output, 0..255
+
+
+def lfsr_seed(seed: int) -> int:
+    """A ``Throttle``'s ``seed`` port value for a stimulus seed: an LFSR must not start at 0."""
+    return (seed % 0xFFFF) + 1

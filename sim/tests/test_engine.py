@@ -44,8 +44,10 @@ def test_reference_real_images_under_stalls_and_reset():
 def test_reference_back_to_back_frames():
     """Frames back to back with the input always valid and the output
     always ready: every frame takes the same number of cycles, exactly the
-    engine's cycle model (it has no data-dependent timing)."""
-    res, engine = _run("engine_reference_frames", reference(), fashion_images(6, offset=100), Stimulus(seed=12))
+    engine's cycle model (it has no data-dependent timing).  The design of
+    the test above (one Verilator build for both)."""
+    res, engine = _run("engine_reference_frames", reference(), fashion_images(6, offset=100), Stimulus(seed=12),
+                       banks="spram", rom_segment=256)      # the iCEBreaker's engine: the build above
     steady = res["cycles_per_frame"][1:]
     assert len(set(steady)) == 1, f"frame periods vary: {sorted(set(steady))}"
     assert steady[0] == engine.cycles_per_frame, (steady[0], engine.cycles_per_frame)
@@ -170,6 +172,7 @@ def test_lanes_8_codebook_pool_simple_bypass():
     assert any(p.cout % 8 for p in passes if p.groups > 1)
 
 
+@pytest.mark.slow          # one more engine build: the default suite has lanes 8 above
 def test_lanes_32_pool_complex_bypass_generic():
     """32 lanes of generic multipliers on an int8 bundle with a pool and
     complex bypasses: every pass is one group of which most lanes are

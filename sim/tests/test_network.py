@@ -39,7 +39,8 @@ def test_reference_network_real_images_under_stalls(style):
          Stimulus(seed=11, in_stall=100, py_bubbles=0.03, py_stalls=0.3, reset_mid_frame=True), style=style)
 
 
-@pytest.mark.parametrize("style,frames", [("fast", 100), ("small", 12)])
+# the designs of the stall test above (their builds are shared)
+@pytest.mark.parametrize("style,frames", [("fast", 40), ("small", 6)])
 def test_reference_network_frames_back_to_back(style, frames):
     """No lost or duplicated beat over many frames; with the input always
     valid and the output always ready, the pipeline settles to one frame per
@@ -54,8 +55,10 @@ def test_reference_network_frames_back_to_back(style, frames):
         assert net.cycles_per_frame <= steady[0] <= SMALL_STYLE_BOUND * net.cycles_per_frame
 
 
-@pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize("bypass", ["simple", "complex"])
+# each bypass in one style by default (a pipeline build is minutes); the other two with -m slow
+@pytest.mark.parametrize("bypass,style", [("simple", "fast"), ("complex", "small"),
+                                          pytest.param("simple", "small", marks=pytest.mark.slow),
+                                          pytest.param("complex", "fast", marks=pytest.mark.slow)])
 def test_bypass_network(bypass, style):
     bundle, images = random_network(small_bypass_spec(bypass), seed=21, calib_images=4)
     kinds = [lay.bypass for lay in bundle.layers if lay.kind == "add"]
