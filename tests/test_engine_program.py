@@ -402,19 +402,21 @@ def test_schedule_and_roms_follow_the_lanes(lanes):
 
 @pytest.mark.parametrize("lanes", LANE_COUNTS)
 def test_resource_model_follows_the_lanes(lanes):
-    """The cost model's multipliers: ``lanes / 2`` SB_MAC16, or one inferred
-    product per lane plus the bypass add's two; the weight ROM's index bits
-    a row of ``lanes``; and more lanes never cost fewer LUTs or blocks."""
+    """The cost model's multipliers: ``lanes / 2`` SB_MAC16, or the lanes'
+    products over the device's products per multiplier (ECP5 one, Gowin
+    two; the bypass add's in logic); the weight ROM's index bits a row of
+    ``lanes``; and more lanes never cost fewer LUTs or blocks."""
     from fpga.boards import get_board
     from rtl_gen.engine import EngineParams
     bundle, _ = random_network(small_bypass_spec("simple"), seed=21, calib_images=2)
     coded = with_random_codebooks(bundle, 3, seed=3)
-    up5k, ecp5 = get_board("ice40").device, get_board("ecp5").device
+    up5k, ecp5, gowin = get_board("ice40").device, get_board("ecp5").device, get_board("gowin").device
     sb = EngineParams(coded, dsp="sb_mac16", lanes=lanes).resource_estimate(up5k)
     assert sb.dsp == lanes // 2
     generic = EngineParams(coded, lanes=lanes)
     est = generic.resource_estimate(ecp5)
-    assert est.dsp == lanes + 2 * any(p.add for p in generic.program.passes)
+    assert any(p.add for p in generic.program.passes)       # the add's products are not counted as DSPs
+    assert est.dsp == lanes and generic.resource_estimate(gowin).dsp == -(-lanes // 2)
     assert est.weight_index_bits == 3 * lanes * generic.table.weight_depth
     if lanes > 2:
         fewer = EngineParams(coded, lanes=lanes - 2).resource_estimate(ecp5)
