@@ -40,7 +40,8 @@ def test_reference_network_real_images_under_stalls(style):
 
 
 # the designs of the stall test above (their builds are shared)
-@pytest.mark.parametrize("style,frames", [("fast", 40), ("small", 6)])
+@pytest.mark.parametrize("style,frames", [("fast", 20),
+                                          pytest.param("small", 6, marks=pytest.mark.slow)])   # 963 536 cycles a frame
 def test_reference_network_frames_back_to_back(style, frames):
     """No lost or duplicated beat over many frames; with the input always
     valid and the output always ready, the pipeline settles to one frame per
@@ -55,8 +56,10 @@ def test_reference_network_frames_back_to_back(style, frames):
         assert net.cycles_per_frame <= steady[0] <= SMALL_STYLE_BOUND * net.cycles_per_frame
 
 
-# each bypass in one style by default (a pipeline build is minutes); the other two with -m slow
-@pytest.mark.parametrize("bypass,style", [("simple", "fast"), ("complex", "small"),
+# one bypass network by default (a pipeline build is minutes); the other three with -m slow
+# (the complex network has simple adds too)
+@pytest.mark.parametrize("bypass,style", [("complex", "small"),
+                                          pytest.param("simple", "fast", marks=pytest.mark.slow),
                                           pytest.param("simple", "small", marks=pytest.mark.slow),
                                           pytest.param("complex", "fast", marks=pytest.mark.slow)])
 def test_bypass_network(bypass, style):
@@ -122,6 +125,7 @@ def _feature_case(seed=0, extra_images=2, **features):
     return bundle, images
 
 
+@pytest.mark.slow          # the engine's twin (sim/tests/test_engine.py) runs by default
 def test_features_through_compare_path():
     """All three features of issue 14 at once on an odd image (13x11: both
     2x2 floor pools drop a row and a column), through what
