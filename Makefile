@@ -48,7 +48,7 @@ compare: setup
 	$(BIN)/python golden/compare.py
 
 test: setup
-	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist worksteal -q $(PYTEST_ARGS)
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)

@@ -27,6 +27,7 @@ import numpy as np
 from amaranth.hdl import Elaboratable, Instance, Module, Signal
 from amaranth.lib import io
 
+from fpga.pll_check import check_frequencies
 from fpga.pll_reset import drive_sync_from_pll
 
 __all__ = ["Ecp5PllConfig", "ecp5_pll_config", "Ecp5Pll"]
@@ -86,9 +87,7 @@ def _check_range(name: str, value_mhz: float, limits) -> None:
 def ecp5_pll_config(f_in: float, f_out: float) -> Ecp5PllConfig:
     """Dividers for ``f_out`` from ``f_in`` (Hz); ``ValueError`` naming the
     frequency and the allowed range, or that no setting is within 1 %."""
-    for name, value in (("input", f_in), ("output", f_out)):
-        if not isinstance(value, (int, float)) or value <= 0:
-            raise ValueError(f"PLL {name} frequency must be a positive number of Hz, got {value!r}")
+    check_frequencies(f_in, f_out)
     _check_range("input", f_in / 1e6, IN_MHZ)
     _check_range("output", f_out / 1e6, OUT_MHZ)
     f_in_mhz, target = f_in / 1e6, f_out / 1e6

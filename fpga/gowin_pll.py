@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from amaranth.hdl import Elaboratable, Instance, Module, Signal
 from amaranth.lib import io
 
+from fpga.pll_check import check_frequencies
 from fpga.pll_reset import drive_sync_from_pll
 
 __all__ = ["GowinPllConfig", "gowin_pll_config", "GowinPll"]
@@ -62,9 +63,7 @@ class GowinPllConfig:
 def gowin_pll_config(f_in: float, f_out: float) -> GowinPllConfig:
     """Dividers for ``f_out`` from ``f_in`` (Hz); ``ValueError`` naming the
     frequency and the allowed range, or that no setting is within 1 %."""
-    for name, value in (("input", f_in), ("output", f_out)):
-        if not isinstance(value, (int, float)) or value <= 0:
-            raise ValueError(f"PLL {name} frequency must be a positive number of Hz, got {value!r}")
+    check_frequencies(f_in, f_out)
     if not OUT_MHZ[0] < f_out / 1e6 < OUT_MHZ[1]:
         raise ValueError(f"Gowin PLL output {f_out / 1e6:g} MHz is outside its {OUT_MHZ[0]:g}-{OUT_MHZ[1]:g} MHz")
     f_in_mhz, target = f_in / 1e6, f_out / 1e6

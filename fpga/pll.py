@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from amaranth.hdl import Elaboratable, Instance, Module, Signal
 
+from fpga.pll_check import check_frequencies
 from fpga.pll_reset import drive_sync_from_pll
 
 __all__ = ["PllConfig", "ice40_pll_config", "Ice40Pll"]
@@ -62,9 +63,7 @@ def _filter_range(f_pfd_mhz: float) -> int:
 def ice40_pll_config(f_in: float, f_out: float) -> PllConfig:
     """Dividers for ``f_out`` from ``f_in`` (Hz); ``ValueError`` naming the
     frequency when no setting is within 1 %."""
-    for name, value in (("input", f_in), ("output", f_out)):
-        if not isinstance(value, (int, float)) or value <= 0:
-            raise ValueError(f"PLL {name} frequency must be a positive number of Hz, got {value!r}")
+    check_frequencies(f_in, f_out)
     f_in_mhz, f_out_mhz = f_in / 1e6, f_out / 1e6
     if not _OUT_MHZ[0] <= f_out_mhz <= _OUT_MHZ[1]:
         raise ValueError(f"PLL output {f_out_mhz:g} MHz is outside the iCE40 PLL's "

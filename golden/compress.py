@@ -276,7 +276,7 @@ def parser() -> ArgumentParser:
     return ap
 
 
-def _family_defaults(args) -> None:
+def family_defaults(args) -> None:
     """The project's own networks: what the options left unset mean, and
     the options that are only for an imported model refused."""
     for flag, value in compress_user.own_data_options(args):
@@ -298,7 +298,7 @@ def main(argv=None) -> int:
         if args.model is not None or args.onnx is not None:
             code = compress_user.run(args)
         else:
-            _family_defaults(args)
+            family_defaults(args)
             if args.report:
                 from golden.compression_report import run_report
                 code = run_report(args)

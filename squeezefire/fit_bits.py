@@ -223,7 +223,7 @@ def _family_source(args) -> Source:
     from golden import graph as fgraph
     from golden.models import network_spec
     from golden.quantize import calibration_images, load_model
-    compress._family_defaults(args)
+    compress.family_defaults(args)
     if args.checkpoint is None:
         raise BadInput(f"--net {args.net} needs --checkpoint (its float state_dict, python -m golden.train)")
     if not 1 <= args.images <= 10000:
