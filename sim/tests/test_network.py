@@ -8,7 +8,7 @@ import pytest
 from fpga.boards import BOARDS
 from golden import intref
 from golden.models import squeezenet_v1_1
-from rtl_gen.pipeline import STYLES, Pipeline, PipelineError
+from rtl_gen.pipeline import Pipeline, PipelineError
 from sim.lib.network_cases import (coarse_codebooks, fashion_images, feature_network, fire1, random_network,
                                small_bypass_spec, tiny_bypass_spec)
 from sim.lib.network_sim import run_network
