@@ -105,7 +105,7 @@ class ArrayParams:
     @property
     def input_bound(self) -> bool:
         """The input's loads, not the engines, set the pace."""
-        return self.copies * self.load_cycles > self.cycles_per_frame
+        return self.frame_interval > self.cycles_per_frame
 
     def resource_estimate(self, device) -> ResourceEstimate:
         """``copies`` times the engine's (``rtl_gen.engine.cost``), plus the
